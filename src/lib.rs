@@ -7,4 +7,5 @@
 pub mod events;
 pub mod mcp;
 pub mod store;
+pub mod workload;
 pub mod workspace;

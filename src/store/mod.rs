@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub mod datasets;
 pub mod runs;
 
 /// The numbered migrations, applied in order; `PRAGMA user_version` records the last one.
 /// Never edit a migration that has shipped: add the next number.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("sql/001_core.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("sql/001_core.sql")),
+    (2, "datasets", include_str!("sql/002_datasets.sql")),
+];
 
 /// The newest schema version this binary knows.
 pub fn schema_version() -> i64 {
