@@ -273,3 +273,25 @@ async fn stdio_survives_garbage_and_oversized_requests() {
     drop(stdin);
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
 }
+
+#[tokio::test]
+async fn prompt_paths_complete_against_the_workspace() {
+    let ws = Workspace::new();
+    ws.write("src/lib.rs", "");
+    ws.write("src/main.rs", "");
+    ws.write("scripts/x.sh", "");
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let complete = |value: &str| {
+        rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_prompt("explain_code"),
+            rmcp::model::ArgumentInfo::new("path", value),
+        )
+    };
+    let top = client.complete(complete("s")).await.unwrap();
+    assert_eq!(top.completion.values, vec!["scripts/", "src/"]);
+    let inner = client.complete(complete("src/m")).await.unwrap();
+    assert_eq!(inner.completion.values, vec!["src/main.rs"]);
+    let escape = client.complete(complete("../")).await.unwrap();
+    assert!(escape.completion.values.is_empty());
+    client.cancel().await.unwrap();
+}

@@ -3,6 +3,7 @@
 //! progress forwarding and the HTTP transport. It parses, validates, calls one library
 //! function and renders; logic that grows here belongs in the capability's library.
 
+pub mod completion;
 pub mod http;
 pub mod progress;
 pub mod prompts;

@@ -13,18 +13,19 @@ use std::sync::{Arc, Mutex};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, LoggingLevel,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CompleteRequestParams, CompleteResult, CompletionInfo, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, LoggingLevel, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, prompt_handler, tool_handler};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::progress::ProgressTarget;
-use super::resources;
 use super::state::{AppState, Change};
+use super::{completion, resources};
 
 /// Per-session state: what this client asked for.
 #[derive(Default)]
@@ -120,6 +121,7 @@ impl ServerHandler for ApexServer {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_logging()
+                .enable_completions()
                 .enable_prompts()
                 .enable_resources()
                 .enable_tools()
@@ -133,6 +135,16 @@ impl ServerHandler for ApexServer {
              synthetic LLM workload data, test runs and cost-optimization agents. Long tools \
              stream notifications/progress when given a progress token.",
         )
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let values = completion::complete(&self.state, &request.r#ref, &request.argument);
+        let info = CompletionInfo::new(values).map_err(|e| McpError::internal_error(e, None))?;
+        Ok(CompleteResult::new(info))
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
