@@ -42,6 +42,9 @@ enum Command {
         /// Extra browser Origins to accept, e.g. https://ide.example.com, repeatable.
         #[arg(long = "allow-origin", value_name = "ORIGIN")]
         allow_origins: Vec<String>,
+        /// Requests one HTTP client may have in flight at once; more get 429.
+        #[arg(long, value_name = "N", default_value_t = netra_apex::mcp::http::DEFAULT_MAX_IN_FLIGHT)]
+        max_in_flight: usize,
     },
     /// A scripted MCP session against this server: the first thing to run.
     Demo,
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             token,
             allow_hosts,
             allow_origins,
+            max_in_flight,
         } => {
             let state = netra_apex::mcp::AppState::open(&root, cli.data_dir.as_deref())?;
             let _guard = init_logging(Some(&state.workspace.data_dir().join("logs")));
@@ -91,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             token,
                             allowed_hosts: allow_hosts,
                             allowed_origins: allow_origins,
+                            max_in_flight,
                         };
                         netra_apex::mcp::http::serve_http(state, opts).await
                     }

@@ -22,6 +22,10 @@ use super::state::AppState;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Requests one client may have in flight at once (SSE streams excluded). A client is its
+/// `Mcp-Session-Id` when it has one, else its IP address.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
 /// How `serve --http` was asked to run.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -31,6 +35,8 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Extra browser origins accepted, e.g. `https://ide.example.com`.
     pub allowed_origins: Vec<String>,
+    /// Requests one client may have in flight; more get 429.
+    pub max_in_flight: usize,
 }
 
 /// Refuse configurations that would expose the workspace without authentication.
@@ -119,14 +125,17 @@ pub async fn serve_http(state: Arc<AppState>, opts: HttpOptions) -> anyhow::Resu
     eprintln!("netra-apex: listening on http://{local}/mcp");
     tracing::info!(%local, "serving streamable HTTP at /mcp");
     let shutdown = state.shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = shutdown.cancelled() => {}
-            }
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    })
+    .await?;
     state.shutdown.cancel();
     Ok(())
 }
@@ -141,6 +150,7 @@ mod tests {
             token: token.map(str::to_string),
             allowed_hosts: vec![],
             allowed_origins: vec![],
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 
