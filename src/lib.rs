@@ -8,5 +8,6 @@ pub mod agents;
 pub mod events;
 pub mod mcp;
 pub mod store;
+pub mod synth;
 pub mod workload;
 pub mod workspace;

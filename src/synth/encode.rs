@@ -9,7 +9,9 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMil
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
-use super::generator::{FINISH, OP_AGENT, OP_CHAT, OP_TOOL, OPERATIONS, Plan, Rec, write_timestamp};
+use super::generator::{
+    FINISH, OP_AGENT, OP_CHAT, OP_TOOL, OPERATIONS, Plan, Rec, write_timestamp,
+};
 use super::profile::WORKLOAD_KINDS;
 use crate::workload::{COLUMNS, WorkloadRecord};
 
@@ -48,7 +50,7 @@ fn fixed(buf: &mut Vec<u8>, v: u64, decimals: u32) {
     buf.push(b'.');
     let mut frac = v % p;
     let mut digits = decimals;
-    while digits > 1 && frac % 10 == 0 {
+    while digits > 1 && frac.is_multiple_of(10) {
         frac /= 10;
         digits -= 1;
     }
@@ -294,7 +296,12 @@ pub fn otlp(plan: &Plan, recs: &[Rec], buf: &mut Vec<u8>) {
         uint(buf, start_ns + r.latency_dms as u64 * 100_000);
         buf.extend_from_slice(b"\",\"attributes\":[");
         let first = &mut true;
-        attr_str(buf, first, "gen_ai.operation.name", OPERATIONS[r.op as usize]);
+        attr_str(
+            buf,
+            first,
+            "gen_ai.operation.name",
+            OPERATIONS[r.op as usize],
+        );
         attr_str(buf, first, "gen_ai.provider.name", &m.provider);
         attr_str(buf, first, "gen_ai.system", &m.provider);
         attr_str(buf, first, "gen_ai.request.model", &m.name);
@@ -303,9 +310,24 @@ pub fn otlp(plan: &Plan, recs: &[Rec], buf: &mut Vec<u8>) {
                 attr_str(buf, first, "gen_ai.response.model", &m.name);
                 attr_int(buf, first, "gen_ai.usage.input_tokens", r.input as u64);
                 attr_int(buf, first, "gen_ai.usage.output_tokens", r.output as u64);
-                attr_int(buf, first, "gen_ai.usage.cache_read.input_tokens", r.cache_read as u64);
-                attr_int(buf, first, "gen_ai.usage.cache_creation.input_tokens", r.cache_write as u64);
-                attr_int(buf, first, "gen_ai.usage.reasoning.output_tokens", r.reasoning as u64);
+                attr_int(
+                    buf,
+                    first,
+                    "gen_ai.usage.cache_read.input_tokens",
+                    r.cache_read as u64,
+                );
+                attr_int(
+                    buf,
+                    first,
+                    "gen_ai.usage.cache_creation.input_tokens",
+                    r.cache_write as u64,
+                );
+                attr_int(
+                    buf,
+                    first,
+                    "gen_ai.usage.reasoning.output_tokens",
+                    r.reasoning as u64,
+                );
                 if r.finish != 0 {
                     attr_open(buf, first, "gen_ai.response.finish_reasons");
                     buf.extend_from_slice(b"{\"arrayValue\":{\"values\":[{\"stringValue\":\"");
@@ -330,7 +352,12 @@ pub fn otlp(plan: &Plan, recs: &[Rec], buf: &mut Vec<u8>) {
         }
         attr_str(buf, first, "netra.tenant", &plan.tenants[r.tenant as usize]);
         attr_str(buf, first, "netra.feature", feature);
-        attr_str(buf, first, "netra.workload_type", WORKLOAD_KINDS[r.workload as usize]);
+        attr_str(
+            buf,
+            first,
+            "netra.workload_type",
+            WORKLOAD_KINDS[r.workload as usize],
+        );
         attr_open(buf, first, "netra.event_id");
         buf.extend_from_slice(b"{\"stringValue\":\"");
         hex(buf, r.event_id, 32);
@@ -437,7 +464,11 @@ pub fn arrow_schema() -> SchemaRef {
 }
 
 /// One Arrow batch of records.
-pub fn arrow_batch(plan: &Plan, recs: &[Rec], schema: &SchemaRef) -> Result<RecordBatch, arrow::error::ArrowError> {
+pub fn arrow_batch(
+    plan: &Plan,
+    recs: &[Rec],
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let strs = |f: &dyn Fn(&Rec) -> Option<String>| -> ArrayRef {
         Arc::new(recs.iter().map(f).collect::<StringArray>())
     };
@@ -451,37 +482,75 @@ pub fn arrow_batch(plan: &Plan, recs: &[Rec], schema: &SchemaRef) -> Result<Reco
         strs(&|r| Some(hex_string(r.span_id as u128, 16))),
         strs(&|r| (r.parent_span_id != 0).then(|| hex_string(r.parent_span_id as u128, 16))),
         Arc::new(
-            recs.iter()
-                .map(|r| r.ts_ms)
-                .collect::<TimestampMillisecondArray>()
+            TimestampMillisecondArray::from(recs.iter().map(|r| r.ts_ms).collect::<Vec<i64>>())
                 .with_timezone("UTC"),
         ),
-        Arc::new(recs.iter().map(|r| Some(plan.tenants[r.tenant as usize].as_str())).collect::<StringArray>()),
-        Arc::new(recs.iter().map(|r| Some(plan.features[r.feature as usize].as_str())).collect::<StringArray>()),
-        Arc::new(recs.iter().map(|r| Some(WORKLOAD_KINDS[r.workload as usize])).collect::<StringArray>()),
-        Arc::new(recs.iter().map(|r| Some(OPERATIONS[r.op as usize])).collect::<StringArray>()),
-        Arc::new(recs.iter().map(|r| Some(model(r).provider.as_str())).collect::<StringArray>()),
-        Arc::new(recs.iter().map(|r| Some(model(r).name.as_str())).collect::<StringArray>()),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(plan.tenants[r.tenant as usize].as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(plan.features[r.feature as usize].as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(WORKLOAD_KINDS[r.workload as usize]))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(OPERATIONS[r.op as usize]))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(model(r).provider.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(model(r).name.as_str()))
+                .collect::<StringArray>(),
+        ),
         ints(&|r| r.input),
         ints(&|r| r.output),
         ints(&|r| r.cache_read),
         ints(&|r| r.cache_write),
         ints(&|r| r.reasoning),
-        Arc::new(recs.iter().map(|r| latency(r.latency_dms)).collect::<Float64Array>()),
+        Arc::new(
+            recs.iter()
+                .map(|r| latency(r.latency_dms))
+                .collect::<Float64Array>(),
+        ),
         Arc::new(
             recs.iter()
                 .map(|r| (r.ttft_dms != u32::MAX).then(|| latency(r.ttft_dms)))
                 .collect::<Float64Array>(),
         ),
-        Arc::new(recs.iter().map(|r| Some(status(r))).collect::<StringArray>()),
-        Arc::new(recs.iter().map(|r| error_name(plan, r)).collect::<StringArray>()),
+        Arc::new(
+            recs.iter()
+                .map(|r| Some(status(r)))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            recs.iter()
+                .map(|r| error_name(plan, r))
+                .collect::<StringArray>(),
+        ),
         Arc::new(
             recs.iter()
                 .map(|r| (r.finish != 0).then(|| FINISH[r.finish as usize]))
                 .collect::<StringArray>(),
         ),
         strs(&|r| (r.prompt_hash != 0).then(|| hex_string(r.prompt_hash as u128, 16))),
-        Arc::new(recs.iter().map(|r| cost(r.cost_e10)).collect::<Float64Array>()),
+        Arc::new(
+            recs.iter()
+                .map(|r| cost(r.cost_e10))
+                .collect::<Float64Array>(),
+        ),
     ];
     RecordBatch::try_new(schema.clone(), cols)
 }
@@ -492,12 +561,22 @@ mod tests {
 
     #[test]
     fn fixed_point_numbers_parse_to_the_stored_floats() {
-        for (v, d, s) in [(0u64, 10, "0.0"), (12_345_000, 10, "0.0012345"), (10_000_000_000, 10, "1.0"), (1234, 1, "123.4"), (5, 10, "0.0000000005"), (20, 1, "2.0")] {
+        for (v, d, s) in [
+            (0u64, 10, "0.0"),
+            (12_345_000, 10, "0.0012345"),
+            (10_000_000_000, 10, "1.0"),
+            (1234, 1, "123.4"),
+            (5, 10, "0.0000000005"),
+            (20, 1, "2.0"),
+        ] {
             let mut b = Vec::new();
             fixed(&mut b, v, d);
             let text = String::from_utf8(b).unwrap();
             assert_eq!(text, s);
-            assert_eq!(text.parse::<f64>().unwrap(), v as f64 / 10f64.powi(d as i32));
+            assert_eq!(
+                text.parse::<f64>().unwrap(),
+                v as f64 / 10f64.powi(d as i32)
+            );
         }
     }
 }

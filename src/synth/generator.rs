@@ -6,7 +6,7 @@
 //! day noise, bursts); record `i` of `count` sits at the i-th uniform order statistic of the
 //! intensity, so files come out in time order without sorting. It knows nothing of sinks.
 
-use super::detmath::{Rng, derive, exp, ln};
+use super::detmath::{Rng, derive, exp};
 use super::profile::{LogNormal, WORKLOAD_KINDS, WorkloadProfile};
 use super::quality::ChunkStats;
 use crate::agents::pricing::{ModelPrice, PriceCatalog};
@@ -136,7 +136,12 @@ fn lognormal_params(d: LogNormal) -> (f64, f64) {
 
 impl Plan {
     /// Compile a validated profile. `start_ms` is the Unix time of the first instant.
-    pub fn new(profile: &WorkloadProfile, catalog: &PriceCatalog, seed: u64, start_ms: i64) -> Self {
+    pub fn new(
+        profile: &WorkloadProfile,
+        catalog: &PriceCatalog,
+        seed: u64,
+        start_ms: i64,
+    ) -> Self {
         let days = profile.volume.days;
         let end_ms = start_ms + days * 86_400_000;
         let bins = (days * 288) as usize;
@@ -174,7 +179,11 @@ impl Plan {
             let day_abs = t.div_euclid(86_400_000);
             let hour = (t.rem_euclid(86_400_000) / 3_600_000) as usize;
             let weekday = (day_abs + 4).rem_euclid(7); // 0 = Sunday
-            let weekend = if weekday == 0 || weekday == 6 { a.weekend_factor } else { 1.0 };
+            let weekend = if weekday == 0 || weekday == 6 {
+                a.weekend_factor
+            } else {
+                1.0
+            };
             let day = ((t - start_ms) / 86_400_000) as usize;
             w.push(hour_w[hour] * weekend * day_noise[day.min(day_noise.len() - 1)]);
         }
@@ -338,15 +347,27 @@ impl Plan {
 
     /// The time of quantile `q` of the arrival intensity.
     fn time_at(&self, q: f64) -> i64 {
-        let b = self.cum.partition_point(|&c| c <= q).clamp(1, self.cum.len() - 1) - 1;
+        let b = self
+            .cum
+            .partition_point(|&c| c <= q)
+            .clamp(1, self.cum.len() - 1)
+            - 1;
         let (lo, hi) = (self.cum[b], self.cum[b + 1]);
-        let frac = if hi > lo { ((q - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
+        let frac = if hi > lo {
+            ((q - lo) / (hi - lo)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         (self.start_ms + b as i64 * BIN_MS + (frac * BIN_MS as f64) as i64).min(self.end_ms - 1)
     }
 
     fn in_incident(&self, t: i64) -> bool {
         let i = self.incidents.partition_point(|&(s, _)| s <= t);
-        self.incidents[..i].iter().rev().take(4).any(|&(s, e)| s <= t && t < e)
+        self.incidents[..i]
+            .iter()
+            .rev()
+            .take(4)
+            .any(|&(s, e)| s <= t && t < e)
     }
 
     /// Generate chunk `index` into `out` (cleared first), accumulating its statistics.
@@ -404,8 +425,17 @@ impl Plan {
         stats.root(workload, model, ts, self.start_ms);
         if !matches!(workload, W_TOOL | W_MULTI) {
             root.op = OP_CHAT;
-            self.chat(rng, &mut root, workload, false, workload == W_FAILED, false, stats);
+            self.chat(
+                rng,
+                &mut root,
+                workload,
+                false,
+                workload == W_FAILED,
+                false,
+                stats,
+            );
             out.push(root);
+            stats.request_len(1);
             return;
         }
         // Agentic trace: invoke_agent root, then turns of chat -> tools, then a final chat.
@@ -478,6 +508,7 @@ impl Plan {
         }
         root.latency_dms = ((t - ts).max(1) as u32).saturating_mul(10);
         root.error = failed;
+        stats.request_len(trace.len() + 1);
         out.push(root);
         out.append(trace);
     }
@@ -512,9 +543,16 @@ impl Plan {
         // Errors.
         let incident = self.in_incident(rec.ts_ms);
         let (p_err, err) = if always_fail {
-            (1.0, 1 + rng.pick(&self.failed_cum).min(self.error_names.len() - 1) as u8)
+            (
+                1.0,
+                1 + rng.pick(&self.failed_cum).min(self.error_names.len() - 1) as u8,
+            )
         } else {
-            let ie = if incident { self.incident_error_rate } else { 0.0 };
+            let ie = if incident {
+                self.incident_error_rate
+            } else {
+                0.0
+            };
             let p = ie + (1.0 - ie) * self.error_rate;
             let e = if incident && rng.chance(ie) {
                 self.incident_error
@@ -575,9 +613,11 @@ impl Plan {
             FIN_STOP
         };
         let ttft = (m.ttft_ms * exp(0.3 * rng.normal()) + input as f64 * 0.02) * slow;
-        let gen = output as f64 / m.tokens_per_s * 1000.0 * exp(0.2 * rng.normal()) * slow;
+        let generation = output as f64 / m.tokens_per_s * 1000.0 * exp(0.2 * rng.normal()) * slow;
         rec.ttft_dms = (ttft * 10.0).round() as u32;
-        rec.latency_dms = ((ttft + gen) * 10.0).round().min(u32::MAX as f64 - 1.0) as u32;
+        rec.latency_dms = ((ttft + generation) * 10.0)
+            .round()
+            .min(u32::MAX as f64 - 1.0) as u32;
         let cost = m.price.cost(
             input as u64,
             output as u64,

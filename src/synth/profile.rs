@@ -41,13 +41,34 @@ pub const MAX_RECORDS: u64 = 10_000_000_000;
 pub const MAX_DAYS: i64 = 3660;
 
 const BUILTIN: &[(&str, &str)] = &[
-    ("coding_assistant", include_str!("../../resources/profiles/coding_assistant.toml")),
-    ("customer_support", include_str!("../../resources/profiles/customer_support.toml")),
-    ("ecommerce", include_str!("../../resources/profiles/ecommerce.toml")),
-    ("financial", include_str!("../../resources/profiles/financial.toml")),
-    ("gaming", include_str!("../../resources/profiles/gaming.toml")),
-    ("healthcare", include_str!("../../resources/profiles/healthcare.toml")),
-    ("research", include_str!("../../resources/profiles/research.toml")),
+    (
+        "coding_assistant",
+        include_str!("../../resources/profiles/coding_assistant.toml"),
+    ),
+    (
+        "customer_support",
+        include_str!("../../resources/profiles/customer_support.toml"),
+    ),
+    (
+        "ecommerce",
+        include_str!("../../resources/profiles/ecommerce.toml"),
+    ),
+    (
+        "financial",
+        include_str!("../../resources/profiles/financial.toml"),
+    ),
+    (
+        "gaming",
+        include_str!("../../resources/profiles/gaming.toml"),
+    ),
+    (
+        "healthcare",
+        include_str!("../../resources/profiles/healthcare.toml"),
+    ),
+    (
+        "research",
+        include_str!("../../resources/profiles/research.toml"),
+    ),
 ];
 
 /// A workload profile: everything that shapes a synthetic dataset.
@@ -210,7 +231,14 @@ pub fn all() -> Result<Vec<WorkloadProfile>, SynthError> {
 }
 
 /// Fields whose keys are names (models, tenants...) rather than schema fields.
-const MAP_FIELDS: &[&str] = &["models", "workloads", "tokens", "errors", "tenants", "features"];
+const MAP_FIELDS: &[&str] = &[
+    "models",
+    "workloads",
+    "tokens",
+    "errors",
+    "tenants",
+    "features",
+];
 
 impl WorkloadProfile {
     /// Apply `overrides`, a JSON merge patch (RFC 7386: objects merge, `null` removes a
@@ -237,7 +265,9 @@ impl WorkloadProfile {
         let merged: WorkloadProfile = serde_json::from_value(base).map_err(|e| {
             invalid(
                 "overrides",
-                format!("a value has the wrong type: {e} (see list_workload_profiles for the schema)"),
+                format!(
+                    "a value has the wrong type: {e} (see list_workload_profiles for the schema)"
+                ),
             )
         })?;
         Ok(merged)
@@ -255,7 +285,10 @@ impl WorkloadProfile {
         if v.records == 0 || v.records > MAX_RECORDS {
             return bad(
                 "count",
-                format!("{} is out of range; accepted: 1 to 10000000000 records", v.records),
+                format!(
+                    "{} is out of range; accepted: 1 to 10000000000 records",
+                    v.records
+                ),
             );
         }
         if v.days < 1 || v.days > MAX_DAYS {
@@ -267,22 +300,35 @@ impl WorkloadProfile {
         if chrono::DateTime::parse_from_rfc3339(&v.start).is_err() {
             return bad(
                 "start",
-                format!("`{}` is not an RFC 3339 time; e.g. 2026-01-01T00:00:00Z", v.start),
+                format!(
+                    "`{}` is not an RFC 3339 time; e.g. 2026-01-01T00:00:00Z",
+                    v.start
+                ),
             );
         }
         let a = &self.arrival;
         if !DISTRIBUTIONS.contains(&a.distribution.as_str()) {
             return bad(
                 "arrival.distribution",
-                format!("`{}` is not accepted; accepted: {}", a.distribution, DISTRIBUTIONS.join(", ")),
+                format!(
+                    "`{}` is not accepted; accepted: {}",
+                    a.distribution,
+                    DISTRIBUTIONS.join(", ")
+                ),
             );
         }
         rate("arrival.noise", a.noise)?;
         if let Some(h) = a.peak_hours.iter().find(|h| **h > 23) {
-            return bad("arrival.peak_hours", format!("{h} is not an hour; accepted: 0 to 23"));
+            return bad(
+                "arrival.peak_hours",
+                format!("{h} is not an hour; accepted: 0 to 23"),
+            );
         }
         if !(1.0..=100.0).contains(&a.peak_factor) {
-            return bad("arrival.peak_factor", format!("{} is out of range; accepted: 1 to 100", a.peak_factor));
+            return bad(
+                "arrival.peak_factor",
+                format!("{} is out of range; accepted: 1 to 100", a.peak_factor),
+            );
         }
         if let Some(curve) = &a.daily_curve
             && (curve.len() != 24
@@ -295,41 +341,78 @@ impl WorkloadProfile {
             );
         }
         if !(0.0..=100.0).contains(&a.weekend_factor) {
-            return bad("arrival.weekend_factor", format!("{} is out of range; accepted: 0 to 100", a.weekend_factor));
+            return bad(
+                "arrival.weekend_factor",
+                format!("{} is out of range; accepted: 0 to 100", a.weekend_factor),
+            );
         }
         if a.weekend_factor == 0.0 && v.days < 3 {
-            return bad("arrival.weekend_factor", "0 leaves no traffic on short spans; use days >= 3".to_string());
+            return bad(
+                "arrival.weekend_factor",
+                "0 leaves no traffic on short spans; use days >= 3".to_string(),
+            );
         }
-        if !(0.0..=1000.0).contains(&a.bursts.per_week) || !(1.0..=100.0).contains(&a.bursts.multiplier) || a.bursts.minutes == 0 {
-            return bad("arrival.bursts", "accepted: per_week 0 to 1000, multiplier 1 to 100, minutes >= 1".to_string());
+        if !(0.0..=1000.0).contains(&a.bursts.per_week)
+            || !(1.0..=100.0).contains(&a.bursts.multiplier)
+            || a.bursts.minutes == 0
+        {
+            return bad(
+                "arrival.bursts",
+                "accepted: per_week 0 to 1000, multiplier 1 to 100, minutes >= 1".to_string(),
+            );
         }
         let inc = &a.incidents;
-        if !(0.0..=1000.0).contains(&inc.per_month) || inc.minutes == 0 || !(1.0..=100.0).contains(&inc.latency_factor) {
-            return bad("arrival.incidents", "accepted: per_month 0 to 1000, minutes >= 1, latency_factor 1 to 100".to_string());
+        if !(0.0..=1000.0).contains(&inc.per_month)
+            || inc.minutes == 0
+            || !(1.0..=100.0).contains(&inc.latency_factor)
+        {
+            return bad(
+                "arrival.incidents",
+                "accepted: per_month 0 to 1000, minutes >= 1, latency_factor 1 to 100".to_string(),
+            );
         }
         rate("arrival.incidents.error_rate", inc.error_rate)?;
         if !ERROR_TYPES.contains(&inc.error_type.as_str()) {
-            return bad("arrival.incidents.error_type", format!("`{}` is not accepted; accepted: {}", inc.error_type, ERROR_TYPES.join(", ")));
+            return bad(
+                "arrival.incidents.error_type",
+                format!(
+                    "`{}` is not accepted; accepted: {}",
+                    inc.error_type,
+                    ERROR_TYPES.join(", ")
+                ),
+            );
         }
         weights("models", &self.models)?;
         for m in self.models.keys() {
             if catalog.get(m).is_none() {
                 let known: Vec<&str> = catalog.models().iter().map(|p| p.model.as_str()).collect();
-                return bad(&format!("models.{m}"), format!("not in the price catalog; accepted: {}", known.join(", ")));
+                return bad(
+                    &format!("models.{m}"),
+                    format!("not in the price catalog; accepted: {}", known.join(", ")),
+                );
             }
         }
         weights("workloads", &self.workloads)?;
         for (w, weight) in &self.workloads {
             if !WORKLOAD_KINDS.contains(&w.as_str()) {
-                return bad(&format!("workloads.{w}"), format!("unknown workload; accepted: {}", WORKLOAD_KINDS.join(", ")));
+                return bad(
+                    &format!("workloads.{w}"),
+                    format!("unknown workload; accepted: {}", WORKLOAD_KINDS.join(", ")),
+                );
             }
             if *weight > 0.0 && !self.tokens.contains_key(w) {
-                return bad(&format!("tokens.{w}"), format!("missing: workload {w} has weight {weight} but no token distribution"));
+                return bad(
+                    &format!("tokens.{w}"),
+                    format!("missing: workload {w} has weight {weight} but no token distribution"),
+                );
             }
         }
         for (w, spec) in &self.tokens {
             if !WORKLOAD_KINDS.contains(&w.as_str()) {
-                return bad(&format!("tokens.{w}"), format!("unknown workload; accepted: {}", WORKLOAD_KINDS.join(", ")));
+                return bad(
+                    &format!("tokens.{w}"),
+                    format!("unknown workload; accepted: {}", WORKLOAD_KINDS.join(", ")),
+                );
             }
             for (part, d) in [("input", spec.input), ("output", spec.output)] {
                 lognormal(&format!("tokens.{w}.{part}"), d)?;
@@ -340,7 +423,10 @@ impl WorkloadProfile {
         rate("cache.write_rate", self.cache.write_rate)?;
         for (e, r) in &self.errors {
             if !ERROR_TYPES.contains(&e.as_str()) {
-                return bad(&format!("errors.{e}"), format!("unknown error type; accepted: {}", ERROR_TYPES.join(", ")));
+                return bad(
+                    &format!("errors.{e}"),
+                    format!("unknown error type; accepted: {}", ERROR_TYPES.join(", ")),
+                );
             }
             rate(&format!("errors.{e}"), *r)?;
         }
@@ -352,13 +438,19 @@ impl WorkloadProfile {
             weights(field, map)?;
             for name in map.keys() {
                 if crate::store::datasets::validate_name(name).is_err() {
-                    return bad(&format!("{field}.{name}"), "names use 1 to 64 letters, digits, '.', '_' or '-'".to_string());
+                    return bad(
+                        &format!("{field}.{name}"),
+                        "names use 1 to 64 letters, digits, '.', '_' or '-'".to_string(),
+                    );
                 }
             }
         }
         let ag = &self.agent;
         if ag.min_turns < 1 || ag.min_turns > ag.max_turns || ag.max_turns > 50 {
-            return bad("agent.min_turns", "accepted: 1 <= min_turns <= max_turns <= 50".to_string());
+            return bad(
+                "agent.min_turns",
+                "accepted: 1 <= min_turns <= max_turns <= 50".to_string(),
+            );
         }
         if ag.max_tools_per_turn < 1 || ag.max_tools_per_turn > 10 {
             return bad("agent.max_tools_per_turn", "accepted: 1 to 10".to_string());
@@ -431,8 +523,12 @@ fn check_fields(path: &str, base: &Value, patch: &Value) -> Result<(), SynthErro
         match base_obj.get(key) {
             Some(b) => {
                 if value.is_object() && b.is_object() {
-                    let child = if is_map && path == "tokens" { "tokens.*" } else { &field };
-                    check_fields(child, b, value).map_err(|e| rename(e, &field))?;
+                    let child = if is_map && path == "tokens" {
+                        "tokens.*"
+                    } else {
+                        &field
+                    };
+                    check_fields(child, b, value)?;
                 }
             }
             None if is_map => {
@@ -440,7 +536,7 @@ fn check_fields(path: &str, base: &Value, patch: &Value) -> Result<(), SynthErro
                 if path == "tokens"
                     && let Some(template) = base_obj.values().next()
                 {
-                    check_fields("tokens.*", template, value).map_err(|e| rename(e, &field))?;
+                    check_fields("tokens.*", template, value)?;
                 }
             }
             None => {
@@ -449,7 +545,11 @@ fn check_fields(path: &str, base: &Value, patch: &Value) -> Result<(), SynthErro
                     field: format!("overrides.{field}"),
                     message: format!(
                         "unknown field `{field}`; accepted {}: {}",
-                        if path.is_empty() { "fields".to_string() } else { format!("fields of {path}") },
+                        if path.is_empty() {
+                            "fields".to_string()
+                        } else {
+                            format!("fields of {path}")
+                        },
                         accepted.join(", ")
                     ),
                 });
@@ -457,10 +557,6 @@ fn check_fields(path: &str, base: &Value, patch: &Value) -> Result<(), SynthErro
         }
     }
     Ok(())
-}
-
-fn rename(e: SynthError, _field: &str) -> SynthError {
-    e
 }
 
 /// RFC 7386 JSON merge patch.
@@ -495,8 +591,9 @@ mod tests {
         let all = all().unwrap();
         assert_eq!(all.len(), 7);
         for p in &all {
-            p.validate(catalog).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            assert_eq!(source(&p.name).is_some(), true);
+            p.validate(catalog)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert!(source(&p.name).is_some());
         }
     }
 
@@ -505,19 +602,59 @@ mod tests {
         let p = |n: &str| load(n).unwrap();
         let e = p("ecommerce");
         assert_eq!((e.volume.records, e.volume.days), (10_000, 30));
-        assert_eq!((e.arrival.distribution.as_str(), e.arrival.noise), ("exponential", 0.15));
+        assert_eq!(
+            (e.arrival.distribution.as_str(), e.arrival.noise),
+            ("exponential", 0.15)
+        );
         assert_eq!(e.arrival.peak_hours, vec![10, 14, 19, 20]);
         let f = p("financial");
-        assert_eq!((f.volume.records, f.volume.days, f.arrival.distribution.as_str(), f.arrival.noise), (50_000, 90, "normal", 0.05));
+        assert_eq!(
+            (
+                f.volume.records,
+                f.volume.days,
+                f.arrival.distribution.as_str(),
+                f.arrival.noise
+            ),
+            (50_000, 90, "normal", 0.05)
+        );
         let h = p("healthcare");
-        assert_eq!((h.volume.records, h.volume.days, h.arrival.distribution.as_str(), h.arrival.noise), (25_000, 60, "uniform", 0.08));
+        assert_eq!(
+            (
+                h.volume.records,
+                h.volume.days,
+                h.arrival.distribution.as_str(),
+                h.arrival.noise
+            ),
+            (25_000, 60, "uniform", 0.08)
+        );
         let g = p("gaming");
-        assert_eq!((g.volume.records, g.volume.days, g.arrival.distribution.as_str(), g.arrival.noise), (100_000, 7, "exponential", 0.25));
+        assert_eq!(
+            (
+                g.volume.records,
+                g.volume.days,
+                g.arrival.distribution.as_str(),
+                g.arrival.noise
+            ),
+            (100_000, 7, "exponential", 0.25)
+        );
         assert_eq!(g.arrival.peak_hours, vec![19, 20, 21, 22, 23]);
         assert_eq!(g.arrival.weekend_factor, 2.0);
         let r = p("research");
-        assert_eq!((r.volume.records, r.volume.days, r.arrival.distribution.as_str(), r.arrival.noise), (5_000, 180, "normal", 0.02));
-        for (name, tokens) in [("ecommerce", 500.0), ("financial", 1500.0), ("healthcare", 2000.0), ("research", 5000.0)] {
+        assert_eq!(
+            (
+                r.volume.records,
+                r.volume.days,
+                r.arrival.distribution.as_str(),
+                r.arrival.noise
+            ),
+            (5_000, 180, "normal", 0.02)
+        );
+        for (name, tokens) in [
+            ("ecommerce", 500.0),
+            ("financial", 1500.0),
+            ("healthcare", 2000.0),
+            ("research", 5000.0),
+        ] {
             assert_eq!(p(name).tokens["simple_chat"].input.mean, tokens, "{name}");
         }
     }
@@ -531,17 +668,37 @@ mod tests {
         assert_eq!(p.volume.days, 7);
         assert_eq!(p.volume.records, base.volume.records);
         assert!(!p.models.contains_key("gpt-4o") && p.models["o3"] == 0.5);
-        let err = base.with_overrides(&json!({"volume": {"dayz": 7}})).unwrap_err().to_string();
+        let err = base
+            .with_overrides(&json!({"volume": {"dayz": 7}}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("volume.dayz") && err.contains("days"), "{err}");
-        let err = base.with_overrides(&json!({"colour": 1})).unwrap_err().to_string();
+        let err = base
+            .with_overrides(&json!({"colour": 1}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("colour"), "{err}");
-        let err = base.with_overrides(&json!({"tokens": {"rag": {"input": {"avg": 3}}}})).unwrap_err().to_string();
+        let err = base
+            .with_overrides(&json!({"tokens": {"rag": {"input": {"avg": 3}}}}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("avg"), "{err}");
-        let err = base.with_overrides(&json!({"volume": {"days": "x"}})).unwrap_err().to_string();
+        let err = base
+            .with_overrides(&json!({"volume": {"days": "x"}}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("overrides"), "{err}");
-        let bad = base.with_overrides(&json!({"models": {"gpt-9": 1}})).unwrap();
-        let err = bad.validate(PriceCatalog::builtin()).unwrap_err().to_string();
-        assert!(err.contains("models.gpt-9") && err.contains("gpt-4o"), "{err}");
+        let bad = base
+            .with_overrides(&json!({"models": {"gpt-9": 1}}))
+            .unwrap();
+        let err = bad
+            .validate(PriceCatalog::builtin())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("models.gpt-9") && err.contains("gpt-4o"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -94,7 +94,10 @@ pub struct ChunkStats {
     models: Vec<u64>,
     model_cost_e10: Vec<u64>,
     model_records: Vec<u64>,
+    /// Records per hour of day (UTC).
     hours: [u64; 24],
+    len_sum: u64,
+    len_sq_sum: u64,
     errors: Bernoulli,
     cache: Bernoulli,
     duplicates: Bernoulli,
@@ -119,8 +122,13 @@ impl ChunkStats {
         self.roots += 1;
         self.workloads[workload] += 1;
         self.models[model] += 1;
-        let _ = start_ms;
-        self.hours[(ts.rem_euclid(86_400_000) / 3_600_000) as usize] += 1;
+        let _ = (ts, start_ms);
+    }
+
+    /// A finished request of `len` records (1 for a single call, more for a trace).
+    pub(crate) fn request_len(&mut self, len: usize) {
+        self.len_sum += len as u64;
+        self.len_sq_sum += (len * len) as u64;
     }
 
     pub(crate) fn error(&mut self, _workload: usize, p: f64, failed: bool) {
@@ -157,6 +165,7 @@ impl ChunkStats {
     pub fn observe(&mut self, model: usize, ts: i64) {
         self.records += 1;
         self.model_records[model] += 1;
+        self.hours[(ts.rem_euclid(86_400_000) / 3_600_000) as usize] += 1;
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
         self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
     }
@@ -181,6 +190,8 @@ impl ChunkStats {
         for (a, b) in self.hours.iter_mut().zip(&o.hours) {
             *a += b;
         }
+        self.len_sum += o.len_sum;
+        self.len_sq_sum += o.len_sq_sum;
         self.errors.merge(&o.errors);
         self.cache.merge(&o.cache);
         self.duplicates.merge(&o.duplicates);
@@ -202,7 +213,25 @@ impl ChunkStats {
         let workload_mix = categorical(WORKLOAD_KINDS, &self.workloads, &plan.workload_weights);
         let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
         let hour_names: Vec<&str> = hours.iter().map(String::as_str).collect();
-        let hourly = categorical(&hour_names, &self.hours, &plan.hourly_mass);
+        // Records of one trace share its arrival time, so hourly counts are clustered: the
+        // Pearson statistic is divided by the dispersion E[L^2]/E[L] of the trace sizes
+        // (a Rao-Scott / quasi-Poisson correction; exactly 1 without traces).
+        let mut hourly = categorical(&hour_names, &self.hours, &plan.hourly_mass);
+        let dispersion = if self.len_sum > 0 {
+            self.len_sq_sum as f64 / self.len_sum as f64
+        } else {
+            1.0
+        };
+        if let (Some(raw), Some(df)) = (hourly["statistic"].as_f64(), hourly["df"].as_f64()) {
+            let adjusted = raw / dispersion;
+            hourly["raw_statistic"] = json!(raw);
+            hourly["dispersion"] = json!(dispersion);
+            hourly["statistic"] = json!(adjusted);
+            hourly["test"] = json!("chi_square_rao_scott");
+            if df > 0.0 {
+                hourly["p_value"] = json!(chi2_sf(adjusted, df));
+            }
+        }
         let mut tokens = serde_json::Map::new();
         for (i, kind) in WORKLOAD_KINDS.iter().enumerate() {
             if self.input[i].n == 0 {
@@ -298,7 +327,11 @@ fn categorical(names: &[&str], observed: &[u64], weights: &[f64]) -> Value {
     let mut expected = serde_json::Map::new();
     let mut realized = serde_json::Map::new();
     for (i, name) in names.iter().enumerate() {
-        let share = if total_w > 0.0 { weights[i] / total_w } else { 0.0 };
+        let share = if total_w > 0.0 {
+            weights[i] / total_w
+        } else {
+            0.0
+        };
         let e = share * n as f64;
         let o = observed.get(i).copied().unwrap_or(0) as f64;
         if e > 0.0 {
@@ -306,7 +339,10 @@ fn categorical(names: &[&str], observed: &[u64], weights: &[f64]) -> Value {
             bins += 1;
         }
         expected.insert(name.to_string(), json!(share));
-        realized.insert(name.to_string(), json!(if n > 0 { o / n as f64 } else { 0.0 }));
+        realized.insert(
+            name.to_string(),
+            json!(if n > 0 { o / n as f64 } else { 0.0 }),
+        );
     }
     let df = bins.saturating_sub(1) as f64;
     json!({
@@ -326,7 +362,11 @@ fn mean_test(m: &Moments, mean: f64, sigma: f64) -> Value {
     let realized = m.sum / n;
     let var = (m.sum_sq / n - realized * realized).max(0.0) * n / (n - 1.0).max(1.0);
     let se = (var / n).sqrt();
-    let z = if se > 0.0 { (realized - mean) / se } else { 0.0 };
+    let z = if se > 0.0 {
+        (realized - mean) / se
+    } else {
+        0.0
+    };
     let p = 2.0 * normal_sf(z.abs());
     let mu = mean.ln() - sigma * sigma / 2.0;
     let (d, ks_p) = ks_lognormal(&m.sample, mu, sigma);
@@ -367,7 +407,9 @@ fn ks_lognormal(sample: &[u32], mu: f64, sigma: f64) -> (f64, f64) {
         }
         let lower = if k <= 1 { 0.0 } else { cdf(k as f64 - 0.5) };
         let upper = cdf(k as f64 + 0.5);
-        d = d.max((j as f64 / n - upper).abs()).max((lower - i as f64 / n).abs());
+        d = d
+            .max((j as f64 / n - upper).abs())
+            .max((lower - i as f64 / n).abs());
         i = j;
     }
     let sn = n.sqrt();
@@ -401,15 +443,17 @@ pub fn normal_sf(z: f64) -> f64 {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
