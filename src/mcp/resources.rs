@@ -13,7 +13,9 @@ use crate::store::runs;
 
 /// Resources with a fixed URI.
 pub fn list(_state: &AppState) -> Vec<Resource> {
-    Vec::new()
+    let mut all = Vec::new();
+    all.extend(super::tools::synth::resources());
+    all
 }
 
 /// URI templates clients can fill in.
@@ -26,12 +28,18 @@ pub fn templates() -> Vec<ResourceTemplate> {
             .with_description("The full stored event log of a run, in order")
             .with_mime_type("application/json"),
     ]
+    .into_iter()
+    .chain(super::tools::synth::templates())
+    .collect()
 }
 
 /// Read one resource by URI.
 pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
     if let Some(rest) = uri.strip_prefix("apex://runs/") {
         return read_run(state, uri, rest);
+    }
+    if let Some(r) = super::tools::synth::read(state, uri) {
+        return r;
     }
     Err(not_found(uri))
 }

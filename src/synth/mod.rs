@@ -162,6 +162,12 @@ pub struct GenerateOutcome {
     pub quality: Value,
 }
 
+impl GenerateOutcome {
+    pub fn format_name(&self) -> &'static str {
+        self.format.name()
+    }
+}
+
 /// Where validated output goes.
 enum Target {
     File { path: PathBuf, display: String },
