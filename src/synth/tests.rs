@@ -331,6 +331,10 @@ fn bad_input_names_the_field_and_what_is_accepted() {
             assert!(err.contains(n), "`{err}` should mention `{n}`");
         }
     }
+    // A path whose parent is a file cannot be written, even by root.
+    std::fs::write(ws.root().join("plain.txt"), "x").unwrap();
+    let err = run(&ws, &req("ecommerce", "jsonl", Some("plain.txt/x.jsonl"), 10, 1)).unwrap_err().to_string();
+    assert!(err.starts_with("output:") && err.contains("plain.txt"), "{err}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
