@@ -572,7 +572,7 @@ impl Run<'_> {
             Format::Parquet => {
                 let props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_size(65_536)
+                    .set_max_row_group_size(32_768)
                     .set_created_by(format!("netra-apex {}", env!("CARGO_PKG_VERSION")))
                     .build();
                 Writer::Parquet(Box::new(

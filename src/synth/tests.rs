@@ -333,8 +333,16 @@ fn bad_input_names_the_field_and_what_is_accepted() {
     }
     // A path whose parent is a file cannot be written, even by root.
     std::fs::write(ws.root().join("plain.txt"), "x").unwrap();
-    let err = run(&ws, &req("ecommerce", "jsonl", Some("plain.txt/x.jsonl"), 10, 1)).unwrap_err().to_string();
-    assert!(err.starts_with("output:") && err.contains("plain.txt"), "{err}");
+    let err = run(
+        &ws,
+        &req("ecommerce", "jsonl", Some("plain.txt/x.jsonl"), 10, 1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("output:") && err.contains("plain.txt"),
+        "{err}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
