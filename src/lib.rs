@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod mcp;
+pub mod search;
 pub mod store;
 pub mod workload;
 pub mod workspace;
