@@ -339,7 +339,7 @@ impl Engine {
         sink.emit(
             "index_started",
             json!({
-                "run_id": report.run_id, "mode": report.mode, "files": report.scanned,
+                "mode": report.mode, "files": report.scanned,
                 "to_read": total, "bytes": total_bytes, "to_remove": removed.len(),
                 "message": format!("{} files to read ({} MB), {} to remove", total, total_bytes >> 20, removed.len()),
             }),
@@ -419,7 +419,7 @@ impl Engine {
             done_bytes += batch.iter().map(|f| f.size).sum::<u64>();
             sink.emit(
                 "files_indexed",
-                json!({"run_id": report.run_id, "done": done, "total": total, "bytes": done_bytes,
+                json!({"done": done, "total": total, "bytes": done_bytes,
                        "message": format!("{done}/{total} files")}),
             );
         }
@@ -506,6 +506,8 @@ impl Engine {
             .unwrap_or_default();
         let mut data = serde_json::to_value(report).unwrap_or_else(|_| json!({}));
         if let Some(o) = data.as_object_mut() {
+            // The sink's run id is the one that counts; the report's own is for direct callers.
+            o.remove("run_id");
             o.insert("files".into(), json!(files));
             o.insert("symbols".into(), json!(symbols));
             o.insert(
