@@ -8,6 +8,7 @@
 
 pub mod runs;
 pub mod search;
+pub mod synth;
 
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
