@@ -4,6 +4,7 @@
 //! Rust arguments and report through [`events::EventSink`]; `mcp` and the CLI in `main.rs`
 //! are two thin faces over them. See ARCHITECTURE.md for the code map and invariants.
 
+pub mod context;
 pub mod events;
 pub mod mcp;
 pub mod store;
