@@ -7,6 +7,7 @@
 pub mod context;
 pub mod events;
 pub mod mcp;
+pub mod search;
 pub mod store;
 pub mod workload;
 pub mod workspace;
