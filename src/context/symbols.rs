@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use crate::search::symbols::{Language, Symbol, extract, language_for_source};
+
 /// A symbol definition, as anchoring sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SymbolDef {
@@ -37,9 +39,28 @@ pub trait SymbolIndex: Send + Sync {
 }
 
 /// The symbols defined in one file, or why they cannot be had (unsupported language).
-pub fn symbols_in(path: &Path, _source: &str) -> Result<Vec<SymbolDef>, String> {
-    Err(format!(
-        "symbols of {} cannot be read yet: the symbol extractor is not built in",
-        path.display()
-    ))
+pub fn symbols_in(path: &Path, source: &str) -> Result<Vec<SymbolDef>, String> {
+    let language = language_for_source(path, source).ok_or_else(|| {
+        format!(
+            "symbols of `{}` cannot be read: its language is not supported (supported: {}); give start_line/end_line instead",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            Language::ALL.map(|l| l.name()).join(", ")
+        )
+    })?;
+    Ok(extract(language, source)
+        .into_iter()
+        .map(SymbolDef::from)
+        .collect())
+}
+
+impl From<Symbol> for SymbolDef {
+    fn from(s: Symbol) -> Self {
+        Self {
+            name: s.name,
+            container: s.container,
+            kind: s.kind.name().to_string(),
+            start_line: s.line,
+            end_line: s.end_line,
+        }
+    }
 }

@@ -428,3 +428,176 @@ fn closest_names_by_edit_distance() {
     assert!(closest("zzzzzz", &names).is_empty());
     assert_eq!(edit_distance("kitten", "sitting"), 3);
 }
+
+/// A symbol index over a fixed set of files, using the real extractor: enough to test
+/// anchoring without building the search index.
+struct FilesIndex<'a> {
+    ws: &'a Workspace,
+    files: Vec<&'static str>,
+}
+
+impl SymbolIndex for FilesIndex<'_> {
+    fn definitions(&self, name: &str) -> Vec<(String, SymbolDef)> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let Ok(abs) = self.ws.resolve(f) else {
+                continue;
+            };
+            let src = std::fs::read_to_string(&abs).unwrap();
+            for d in symbols::symbols_in(&abs, &src).unwrap() {
+                if d.name == name {
+                    out.push((f.to_string(), d));
+                }
+            }
+        }
+        out
+    }
+}
+
+const STORE_RS: &str = "pub struct Store {\n    path: String,\n}\n\nimpl Store {\n    pub fn open(path: &str) -> Store {\n        Store { path: path.into() }\n    }\n\n    pub fn close(self) {}\n}\n";
+
+fn symbol(path: Option<&str>, sym: &str) -> ItemSpec {
+    ItemSpec {
+        path: path.map(str::to_string),
+        symbol: Some(sym.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn symbol_items_record_their_path_and_follow_the_symbol() {
+    let f = Fixture::new();
+    for n in ["a", "b", "c", "d"] {
+        f.write(&format!("src/{n}.rs"), STORE_RS);
+    }
+    let items = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| symbol(Some(&format!("src/{n}.rs")), "Store::open"))
+        .collect();
+    let out = f.save("store", items, "").unwrap();
+    let sp = out.anchors[0].symbol.clone().unwrap();
+    assert_eq!(
+        (sp.path.as_str(), sp.kind.as_str()),
+        ("Store::open", "method")
+    );
+    assert_eq!((out.anchors[0].start_line, out.anchors[0].end_line), (6, 8));
+    assert_eq!(f.get("store").counts.fresh, 4);
+
+    f.write(
+        "src/b.rs",
+        &STORE_RS.replace("impl Store {\n", "impl Store {\n    const X: u8 = 1;\n\n"),
+    );
+    f.write(
+        "src/c.rs",
+        &STORE_RS.replace("path.into()", "path.to_string()"),
+    );
+    f.write("src/d.rs", &STORE_RS.replace("fn open", "fn open_at"));
+    let v = f.get("store");
+    let st: Vec<_> = v.items.iter().map(|i| i.status).collect();
+    assert_eq!(
+        st,
+        vec![
+            ItemStatus::Fresh,
+            ItemStatus::Moved,
+            ItemStatus::Stale,
+            ItemStatus::Missing
+        ],
+        "{}",
+        v.text
+    );
+    assert_eq!(
+        (v.items[1].start_line, v.items[1].end_line),
+        (Some(8), Some(10))
+    );
+    assert!(
+        v.items[2]
+            .diff
+            .as_deref()
+            .unwrap()
+            .contains("+        Store { path: path.to_string() }")
+    );
+    assert!(
+        v.items[3]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("`Store::open` (method) is no longer in `src/d.rs`")
+    );
+    assert!(v.text.contains("`Store::open` (method)"), "{}", v.text);
+}
+
+#[test]
+fn symbols_without_a_path_use_the_index_and_can_move_between_files() {
+    let f = Fixture::new();
+    f.write("src/store.rs", STORE_RS);
+    f.write("src/other.rs", "fn unrelated() {}\n");
+    let index = FilesIndex {
+        ws: &f.ws,
+        files: vec!["src/store.rs", "src/other.rs", "src/db.rs"],
+    };
+    let anchors = Anchors::with_index(&f.ws, &index);
+    let req = |items| SaveRequest {
+        name: "s".into(),
+        items,
+        ..Default::default()
+    };
+
+    // No index, no path: refused with a way out.
+    let err = save(&f.store, &f.anchors(), &req(vec![symbol(None, "open")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("items[0].path") && err.contains("give its path"),
+        "{err}"
+    );
+    let err = save(&f.store, &anchors, &req(vec![symbol(None, "nope")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("items[0].symbol") && err.contains("no symbol `nope`"),
+        "{err}"
+    );
+    let err = save(
+        &f.store,
+        &anchors,
+        &req(vec![symbol(Some("src/store.rs"), "Store::opn")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("closest: Store::open"), "{err}");
+
+    let out = save(&f.store, &anchors, &req(vec![symbol(None, "Store::open")])).unwrap();
+    assert_eq!(out.anchors[0].path, "src/store.rs");
+
+    // The whole impl moves to another file, unchanged.
+    f.write("src/db.rs", &format!("// moved here\n{STORE_RS}"));
+    f.write("src/store.rs", "// nothing left\n");
+    let v = get(&f.store, &anchors, "s", None, None).unwrap();
+    let it = &v.items[0];
+    assert_eq!(it.status, ItemStatus::Moved, "{}", v.text);
+    assert_eq!((it.path.as_str(), it.start_line), ("src/db.rs", Some(7)));
+    assert_eq!(it.saved_path, "src/store.rs");
+    // Without the index the same item can only be called missing.
+    assert_eq!(f.get("s").items[0].status, ItemStatus::Missing);
+
+    // Ambiguous names need a path or container.
+    f.write("src/store.rs", STORE_RS);
+    let err = save(&f.store, &anchors, &req(vec![symbol(None, "open")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("defined in 2 places"), "{err}");
+}
+
+#[test]
+fn unsupported_languages_say_so_for_symbols() {
+    let f = Fixture::new();
+    f.write("notes.txt", "hello\n");
+    let err = f
+        .save("t", vec![symbol(Some("notes.txt"), "hello")], "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("items[0].symbol") && err.contains("not supported"),
+        "{err}"
+    );
+}
