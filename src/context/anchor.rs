@@ -5,7 +5,10 @@
 //! same place), `moved` (same text elsewhere, or the symbol moved), `stale` (changed; with a
 //! diff) or `missing` (file or symbol gone). It does not store or render anything.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use similar::TextDiff;
 
@@ -93,14 +96,46 @@ impl FileText {
     }
 
     /// The start lines (1-based) of every block of `count` lines whose hash is `hash`.
-    fn find_block(&self, hash: &str, count: u32) -> Vec<u32> {
+    /// When the block's first line is known, only blocks starting with it are hashed.
+    fn find_block(&self, hash: &str, count: u32, first_line: Option<&str>) -> Vec<u32> {
         let n = self.line_count();
         if count == 0 || count > n {
             return Vec::new();
         }
         (1..=n - count + 1)
+            .filter(|&s| first_line.is_none_or(|f| self.lines(s, s) == f))
             .filter(|&s| content_hash(self.lines(s, s + count - 1)) == hash)
             .collect()
+    }
+}
+
+/// The files and symbols read during one save or get, so that several items in one file
+/// read and parse it once.
+#[derive(Default)]
+pub(crate) struct Files {
+    texts: RefCell<HashMap<PathBuf, Rc<FileText>>>,
+    symbols: RefCell<HashMap<PathBuf, Rc<Vec<SymbolDef>>>>,
+}
+
+impl Files {
+    fn text(&self, abs: &Path) -> std::io::Result<Rc<FileText>> {
+        if let Some(t) = self.texts.borrow().get(abs) {
+            return Ok(t.clone());
+        }
+        let t = Rc::new(FileText::read(abs)?);
+        self.texts.borrow_mut().insert(abs.to_path_buf(), t.clone());
+        Ok(t)
+    }
+
+    fn symbols(&self, abs: &Path, file: &FileText) -> Result<Rc<Vec<SymbolDef>>, String> {
+        if let Some(s) = self.symbols.borrow().get(abs) {
+            return Ok(s.clone());
+        }
+        let defs = Rc::new(symbols_in(abs, &file.joined)?);
+        self.symbols
+            .borrow_mut()
+            .insert(abs.to_path_buf(), defs.clone());
+        Ok(defs)
     }
 }
 
@@ -144,6 +179,7 @@ fn path_error(i: usize, e: WorkspaceError) -> ContextError {
 /// Returns the item with its original (unredacted) text; the caller redacts.
 pub(crate) fn capture(
     anchors: &Anchors<'_>,
+    files: &Files,
     i: usize,
     spec: &ItemSpec,
 ) -> Result<SavedItem, ContextError> {
@@ -196,7 +232,9 @@ pub(crate) fn capture(
                     format!("end_line {end} is before start_line {start}"),
                 ));
             }
-            let file = FileText::read(&abs).map_err(|e| invalid(i, "path", e.to_string()))?;
+            let file = files
+                .text(&abs)
+                .map_err(|e| invalid(i, "path", e.to_string()))?;
             if end > file.line_count() {
                 return Err(invalid(
                     i,
@@ -222,9 +260,12 @@ pub(crate) fn capture(
             let (abs, def) = match p {
                 Some(p) => {
                     let abs = ws.resolve(p).map_err(|e| path_error(i, e))?;
-                    let source = std::fs::read_to_string(&abs)
+                    let file = files
+                        .text(&abs)
                         .map_err(|e| invalid(i, "path", format!("cannot read `{p}`: {e}")))?;
-                    let defs = symbols_in(&abs, &source).map_err(|m| invalid(i, "symbol", m))?;
+                    let defs = files
+                        .symbols(&abs, &file)
+                        .map_err(|m| invalid(i, "symbol", m))?;
                     let matching: Vec<_> = defs
                         .iter()
                         .filter(|d| symbol_matches(d, container, name))
@@ -318,7 +359,9 @@ pub(crate) fn capture(
         }
     };
 
-    let file = FileText::read(&abs).map_err(|e| invalid(i, "path", e.to_string()))?;
+    let file = files
+        .text(&abs)
+        .map_err(|e| invalid(i, "path", e.to_string()))?;
     let text = file.lines(start, end).to_string();
     if text.len() > MAX_ITEM_BYTES {
         return Err(invalid(
@@ -374,10 +417,15 @@ struct Found {
 
 /// Re-resolve a saved item against the workspace as it is now. `i` is its 1-based position.
 /// The returned texts are not yet redacted.
-pub(crate) fn resolve(anchors: &Anchors<'_>, i: usize, saved: &SavedItem) -> ResolvedItem {
+pub(crate) fn resolve(
+    anchors: &Anchors<'_>,
+    files: &Files,
+    i: usize,
+    saved: &SavedItem,
+) -> ResolvedItem {
     let outcome = match &saved.symbol {
-        None => resolve_lines(anchors, saved),
-        Some(sym) => resolve_symbol(anchors, saved, sym),
+        None => resolve_lines(anchors, files, saved),
+        Some(sym) => resolve_symbol(anchors, files, saved, sym),
     };
     let base = ResolvedItem {
         index: i,
@@ -416,17 +464,23 @@ pub(crate) fn resolve(anchors: &Anchors<'_>, i: usize, saved: &SavedItem) -> Res
 }
 
 /// Read a saved path again, through the workspace's path safety.
-fn open(anchors: &Anchors<'_>, rel: &str) -> Result<(std::path::PathBuf, FileText), String> {
+fn open(
+    anchors: &Anchors<'_>,
+    files: &Files,
+    rel: &str,
+) -> Result<(PathBuf, Rc<FileText>), String> {
     let abs = anchors.workspace.resolve(rel).map_err(|e| match e {
         WorkspaceError::NotFound { .. } => format!("`{rel}` no longer exists"),
         other => other.to_string(),
     })?;
-    let file = FileText::read(&abs).map_err(|e| format!("cannot read `{rel}`: {e}"))?;
+    let file = files
+        .text(&abs)
+        .map_err(|e| format!("cannot read `{rel}`: {e}"))?;
     Ok((abs, file))
 }
 
-fn resolve_lines(anchors: &Anchors<'_>, saved: &SavedItem) -> Result<Found, String> {
-    let (_, file) = open(anchors, &saved.path)?;
+fn resolve_lines(anchors: &Anchors<'_>, files: &Files, saved: &SavedItem) -> Result<Found, String> {
+    let (_, file) = open(anchors, files, &saved.path)?;
     let count = saved.end_line - saved.start_line + 1;
     let here = file.lines(saved.start_line, saved.end_line);
     if content_hash(here) == saved.hash {
@@ -438,7 +492,13 @@ fn resolve_lines(anchors: &Anchors<'_>, saved: &SavedItem) -> Result<Found, Stri
             text: here.to_string(),
         });
     }
-    let starts = file.find_block(&saved.hash, count);
+    // The saved text is redacted; its first line is usable as a filter only when intact.
+    let first = saved
+        .text
+        .lines()
+        .next()
+        .filter(|l| !l.contains("[REDACTED:"));
+    let starts = file.find_block(&saved.hash, count, first);
     if let Some(&s) = starts
         .iter()
         .min_by_key(|&&s| (s as i64 - saved.start_line as i64).abs())
@@ -463,6 +523,7 @@ fn resolve_lines(anchors: &Anchors<'_>, saved: &SavedItem) -> Result<Found, Stri
 
 fn resolve_symbol(
     anchors: &Anchors<'_>,
+    files: &Files,
     saved: &SavedItem,
     sym: &SymbolPath,
 ) -> Result<Found, String> {
@@ -470,23 +531,20 @@ fn resolve_symbol(
     let same_kind = |d: &SymbolDef| d.kind == sym.kind && symbol_matches(d, container, name);
 
     // First the file it was saved from.
-    let mut reason = match open(anchors, &saved.path) {
-        Ok((abs, file)) => {
-            let source = file.lines(1, file.line_count()).to_string();
-            match symbols_in(&abs, &source) {
-                Ok(defs) => {
-                    let matching: Vec<_> = defs.into_iter().filter(same_kind).collect();
-                    if let Some(found) = best_in_file(&file, &saved.path, matching, saved) {
-                        return Ok(found);
-                    }
-                    format!(
-                        "`{}` ({}) is no longer in `{}`",
-                        sym.path, sym.kind, saved.path
-                    )
+    let mut reason = match open(anchors, files, &saved.path) {
+        Ok((abs, file)) => match files.symbols(&abs, &file) {
+            Ok(defs) => {
+                let matching: Vec<_> = defs.iter().filter(|d| same_kind(d)).cloned().collect();
+                if let Some(found) = best_in_file(&file, &saved.path, matching, saved) {
+                    return Ok(found);
                 }
-                Err(m) => m,
+                format!(
+                    "`{}` ({}) is no longer in `{}`",
+                    sym.path, sym.kind, saved.path
+                )
             }
-        }
+            Err(m) => m,
+        },
         Err(m) => m,
     };
 
@@ -500,7 +558,7 @@ fn resolve_symbol(
         }
         let mut changed_elsewhere = None;
         for (p, defs) in by_file {
-            let Ok((_, file)) = open(anchors, &p) else {
+            let Ok((_, file)) = open(anchors, files, &p) else {
                 continue;
             };
             if let Some(found) = best_in_file(&file, &p, defs, saved) {
@@ -579,8 +637,10 @@ mod tests {
     fn finds_a_block_by_hash_wherever_it_went() {
         let f = FileText::new("x\ny\na\nb\nz\na\nb\n");
         let h = content_hash("a\nb");
-        assert_eq!(f.find_block(&h, 2), vec![3, 6]);
-        assert!(f.find_block(&content_hash("q"), 1).is_empty());
+        assert_eq!(f.find_block(&h, 2, None), vec![3, 6]);
+        assert_eq!(f.find_block(&h, 2, Some("a")), vec![3, 6]);
+        assert!(f.find_block(&h, 2, Some("x")).is_empty());
+        assert!(f.find_block(&content_hash("q"), 1, None).is_empty());
     }
 
     #[test]

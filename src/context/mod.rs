@@ -380,11 +380,12 @@ pub fn save(store: &Store, anchors: &Anchors<'_>, req: &SaveRequest) -> Result<S
             message: "a bundle needs at least one item or some notes".into(),
         });
     }
+    let files = anchor::Files::default();
     let items = req
         .items
         .iter()
         .enumerate()
-        .map(|(i, spec)| anchor::capture(anchors, i, spec))
+        .map(|(i, spec)| anchor::capture(anchors, &files, i, spec))
         .collect::<Result<Vec<_>>>()?;
     store_version(
         store,
@@ -532,12 +533,13 @@ pub fn get(
             .map(|r| r.version)
             .unwrap_or(bundle.version),
     };
+    let files = anchor::Files::default();
     let resolved: Vec<ResolvedItem> = bundle
         .items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let mut r = anchor::resolve(anchors, i + 1, item);
+            let mut r = anchor::resolve(anchors, &files, i + 1, item);
             // The saved text was redacted when saved; the file may still hold the secret.
             r.text = redact::redact_text(&r.text).0;
             r.diff = r.diff.map(|d| redact::redact_text(&d).0);
