@@ -5,6 +5,7 @@
 //! are two thin faces over them. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod agents;
+pub mod context;
 pub mod events;
 pub mod mcp;
 pub mod search;

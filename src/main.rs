@@ -87,6 +87,34 @@ enum Command {
     },
     /// Generate synthetic LLM workload logs (the CLI twin of generate_synthetic_data).
     Synth(synth_cli::SynthArgs),
+    /// Context bundles: export one to a JSON file for git, or import such a file.
+    Context {
+        #[command(subcommand)]
+        action: ContextCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContextCommand {
+    /// Write a bundle as JSON (stable, pretty) to FILE or stdout.
+    Export {
+        /// The bundle's name.
+        name: String,
+        /// Write here instead of stdout (written atomically).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Export this version instead of the newest.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Read a bundle file made by `context export`; it lands as a new version.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+        /// Import under this name instead of the one in the file.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -148,6 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             })
         }
+        Command::Context { action } => context_command(&root, cli.data_dir.as_deref(), action),
         Command::Demo => {
             let _guard = init_logging(None);
             runtime.block_on(demo::run(&root, cli.data_dir.as_deref()))
@@ -180,6 +209,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Synth(args) => synth_cli::run(&root, cli.data_dir.as_deref(), args),
     }
+}
+
+/// `netra-apex context export|import`: the CLI twin of the context tools' storage.
+fn context_command(
+    root: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+    action: ContextCommand,
+) -> anyhow::Result<()> {
+    let ws = netra_apex::workspace::Workspace::open(root, data_dir)?;
+    let store = netra_apex::store::Store::open(&ws.db_path())?;
+    match action {
+        ContextCommand::Export { name, out, version } => {
+            let json = netra_apex::context::export(&store, &name, version)?;
+            match out {
+                None => print!("{json}"),
+                Some(path) => {
+                    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+                    std::fs::write(&tmp, &json)
+                        .with_context(|| format!("cannot write {}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported context `{name}` to {}", path.display());
+                }
+            }
+        }
+        ContextCommand::Import { file, name } => {
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let out = netra_apex::context::import(&store, &json, name.as_deref())?;
+            println!(
+                "imported context `{}` as version {} ({} items)",
+                out.name, out.version, out.items
+            );
+            for r in &out.redactions {
+                println!("redacted {} {} ({})", r.count, r.kind, r.places.join(", "));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Logs go to stderr (stdout carries only protocol messages) and, when serving, to

@@ -12,12 +12,13 @@ use super::state::AppState;
 use crate::store::runs;
 
 /// Resources with a fixed URI.
-pub fn list(_state: &AppState) -> Vec<Resource> {
+pub fn list(state: &AppState) -> Vec<Resource> {
     let mut all = vec![
         Resource::new("apex://index/status", "index-status")
             .with_description("Codebase index statistics: files, symbols, languages, last update")
             .with_mime_type("application/json"),
     ];
+    all.extend(super::tools::context::list_resources(state));
     all.extend(super::tools::synth::resources());
     all
 }
@@ -25,6 +26,11 @@ pub fn list(_state: &AppState) -> Vec<Resource> {
 /// URI templates clients can fill in.
 pub fn templates() -> Vec<ResourceTemplate> {
     vec![
+        ResourceTemplate::new("apex://contexts/{name}", "context")
+            .with_description(
+                "A context bundle, its items re-checked against the code (subscribable)",
+            )
+            .with_mime_type("text/markdown"),
         ResourceTemplate::new("apex://runs/{id}", "run")
             .with_description("A run (agent, test, generation, index): status, parameters, result")
             .with_mime_type("application/json"),
@@ -41,6 +47,12 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// Read one resource by URI.
 pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
+    if uri == super::tools::context::LIST_URI {
+        return super::tools::context::read_list(state);
+    }
+    if let Some(name) = uri.strip_prefix("apex://contexts/") {
+        return super::tools::context::read_bundle(state, uri, name);
+    }
     if let Some(rest) = uri.strip_prefix("apex://runs/") {
         return read_run(state, uri, rest);
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub mod contexts;
 pub mod datasets;
 pub mod runs;
 
@@ -18,6 +19,7 @@ pub mod runs;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("sql/001_core.sql")),
     (2, "datasets", include_str!("sql/002_datasets.sql")),
+    (3, "contexts", include_str!("sql/003_contexts.sql")),
 ];
 
 /// The newest schema version this binary knows.

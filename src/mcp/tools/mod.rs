@@ -6,6 +6,7 @@
 //! result with [`ok`]; every failure a user can fix is [`fail`] (an `isError` result whose
 //! text names the field, what was wrong and what is accepted), never a JSON-RPC error.
 
+pub mod context;
 pub mod runs;
 pub mod search;
 pub mod synth;
