@@ -90,6 +90,35 @@ impl Narrator for PreparedNarrator {
     }
 }
 
+/// A narrator that answers nothing but remembers what it was asked: a dry run with it
+/// yields the prompts to send to a client that can only answer between two calls
+/// (the 2026-07-28 input-request round trip).
+#[derive(Debug, Default)]
+pub struct CapturingNarrator {
+    pub classify: std::sync::Mutex<Option<ClassifyPrompt>>,
+    pub summary: std::sync::Mutex<Option<SummaryPrompt>>,
+}
+
+impl Narrator for CapturingNarrator {
+    fn name(&self) -> String {
+        DETERMINISTIC.into()
+    }
+
+    fn classify(&self, prompt: &ClassifyPrompt) -> Option<Narration> {
+        if let Ok(mut c) = self.classify.lock() {
+            *c = Some(prompt.clone());
+        }
+        None
+    }
+
+    fn executive_summary(&self, prompt: &SummaryPrompt) -> Option<Narration> {
+        if let Ok(mut s) = self.summary.lock() {
+            *s = Some(prompt.clone());
+        }
+        None
+    }
+}
+
 /// The numbers written in `text`, normalized (thousands separators and `$` removed).
 fn numbers_in(text: &str) -> Vec<String> {
     let mut out = Vec::new();

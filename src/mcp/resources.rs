@@ -12,13 +12,16 @@ use super::state::AppState;
 use crate::store::runs;
 
 /// Resources with a fixed URI.
-pub fn list(_state: &AppState) -> Vec<Resource> {
-    Vec::new()
+pub fn list(state: &AppState) -> Vec<Resource> {
+    let mut all = Vec::new();
+    all.extend(super::tools::data::dataset_resources(state));
+    all
 }
 
 /// URI templates clients can fill in.
 pub fn templates() -> Vec<ResourceTemplate> {
     vec![
+        super::tools::data::dataset_template(),
         ResourceTemplate::new("apex://runs/{id}", "run")
             .with_description("A run (agent, test, generation, index): status, parameters, result")
             .with_mime_type("application/json"),
@@ -30,6 +33,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// Read one resource by URI.
 pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
+    if let Some(name) = uri.strip_prefix("apex://datasets/") {
+        return super::tools::data::read_dataset(state, uri, name).await;
+    }
     if let Some(rest) = uri.strip_prefix("apex://runs/") {
         return read_run(state, uri, rest);
     }

@@ -57,12 +57,12 @@ impl ApexServer {
     /// Every tool of every capability. A capability adds its router here:
     /// `ToolRouter::new() + Self::search_router() + Self::context_router() + ...`.
     pub fn tools() -> ToolRouter<Self> {
-        ToolRouter::new() + Self::runs_router()
+        ToolRouter::new() + Self::runs_router() + Self::agents_router() + Self::data_router()
     }
 
     /// Every prompt. A capability adds its router here.
     pub fn prompts() -> PromptRouter<Self> {
-        Self::core_prompts()
+        Self::core_prompts() + Self::agents_prompts()
     }
 
     /// Where this request's progress and logs go.

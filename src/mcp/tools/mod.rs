@@ -6,6 +6,8 @@
 //! result with [`ok`]; every failure a user can fix is [`fail`] (an `isError` result whose
 //! text names the field, what was wrong and what is accepted), never a JSON-RPC error.
 
+pub mod agents;
+pub mod data;
 pub mod runs;
 
 use rmcp::handler::server::common::FromContextPart;
