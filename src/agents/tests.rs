@@ -501,3 +501,108 @@ fn describe_dataset_summarizes() {
         .to_string();
     assert!(e.contains("fixture"), "{e}");
 }
+
+#[test]
+fn otlp_spans_become_records_and_bad_spans_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    let r = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("spans.otlp.jsonl"),
+        LogFormat::Auto,
+        "otlp",
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    assert_eq!(r.format, LogFormat::OtlpJson);
+    assert_eq!((r.accepted, r.rejected, r.skipped_spans), (2, 2, 1));
+    assert_eq!((r.rejections[0].line, r.rejections[0].span), (1, Some(3)));
+    assert!(
+        r.rejections[0].reason.contains("`model` is missing"),
+        "{:?}",
+        r.rejections
+    );
+    assert_eq!(r.rejections[1].line, 2);
+    assert_eq!(r.filled.get("cost_usd"), Some(&1));
+    let mut recs = Vec::new();
+    crate::store::datasets::for_each_batch(&store, "otlp", 10, |b| {
+        recs.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    let ok = &recs[0];
+    assert_eq!(
+        (
+            ok.provider.as_str(),
+            ok.model.as_str(),
+            ok.tenant.as_str(),
+            ok.feature.as_str()
+        ),
+        ("openai", "gpt-4o", "acme", "support")
+    );
+    assert_eq!(
+        (
+            ok.timestamp.as_str(),
+            ok.latency_ms,
+            ok.finish_reason.as_deref()
+        ),
+        ("2026-01-01T12:00:01.000Z", 420.0, Some("stop"))
+    );
+    assert!((ok.cost_usd - (1000.0 * 2.5 + 100.0 * 10.0) / 1e6).abs() < 1e-12);
+    let err = &recs[1];
+    assert_eq!(
+        (err.status.as_str(), err.error_type.as_deref(), err.cost_usd),
+        ("error", Some("timeout"), 0.006)
+    );
+}
+
+#[test]
+fn csv_rows_are_checked_field_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    let r = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("workload.csv"),
+        LogFormat::Auto,
+        "csv",
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    assert_eq!((r.accepted, r.rejected), (2, 3));
+    let got: Vec<(u64, bool)> = r
+        .rejections
+        .iter()
+        .map(|x| {
+            (
+                x.line,
+                x.reason.contains(match x.line {
+                    3 => "input_tokens",
+                    4 => "fields",
+                    _ => "status",
+                }),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(3, true), (4, true), (5, true)]);
+    // 1M input tokens of gpt-4o-mini priced by the catalog, plus the given 0.5
+    let mini = PriceCatalog::builtin().get("gpt-4o-mini").unwrap().input;
+    assert!((r.spend_usd - (mini + 0.5)).abs() < 1e-9, "{}", r.spend_usd);
+    let e = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("make_workload.py"),
+        LogFormat::Csv,
+        "bad",
+        &CancellationToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("lacks the column"), "{e}");
+    assert!(
+        crate::store::datasets::get(&store, "bad")
+            .unwrap()
+            .is_none()
+    );
+}
