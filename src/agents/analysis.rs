@@ -114,6 +114,9 @@ pub struct WorkloadStats {
     pub ok_calls: u64,
     pub ok_calls_with_hash: u64,
     pub duplicates: Vec<DuplicateRow>,
+    /// Wall time of the scan and of the duplicate-prompt query (they run in parallel).
+    pub scan_ms: u64,
+    pub duplicates_ms: u64,
 }
 
 #[derive(Default)]
@@ -130,6 +133,7 @@ struct Collector {
     group_ids: FastMap<String, usize>,
     groups: Vec<PrefixGroup>,
     group_windows: Vec<std::collections::HashSet<i64, Xxh3DefaultBuilder>>,
+    non_interactive: FastMap<String, bool>,
     errors: BTreeMap<String, (u64, f64)>,
     billed: BTreeMap<(String, String, String), (u64, f64)>,
     stats: WorkloadStats,
@@ -149,12 +153,19 @@ fn intern<T>(
     items.len() - 1
 }
 
-fn is_non_interactive(r: &CallRow<'_>) -> bool {
-    let hit = |s: &str| {
-        let lower = s.to_ascii_lowercase();
-        NON_INTERACTIVE_MARKERS.iter().any(|m| lower.contains(m))
-    };
-    hit(r.workload_type) || hit(r.feature)
+fn marked_non_interactive(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    NON_INTERACTIVE_MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// Whether `s` (a workload type or feature) marks non-interactive work, memoized.
+fn non_interactive(memo: &mut FastMap<String, bool>, s: &str) -> bool {
+    if let Some(&v) = memo.get(s) {
+        return v;
+    }
+    let v = marked_non_interactive(s);
+    memo.insert(s.to_string(), v);
+    v
 }
 
 impl Collector {
@@ -222,7 +233,9 @@ impl Collector {
             if r.input_tokens <= SHORT_INPUT_TOKENS && r.output_tokens <= SHORT_OUTPUT_TOKENS {
                 ms.short_ok.add(r);
             }
-            if is_non_interactive(r) {
+            if non_interactive(&mut self.non_interactive, r.workload_type)
+                || non_interactive(&mut self.non_interactive, r.feature)
+            {
                 ms.batchable_ok.add(r);
             }
             self.key.push('\u{1f}');
@@ -360,12 +373,15 @@ pub fn collect(
     crate::store::datasets::validate_name(dataset)?;
     let (scan, dups) = std::thread::scope(|scope| {
         let dups = scope.spawn(|| {
+            let t0 = std::time::Instant::now();
             if !with_duplicates {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), 0));
             }
             let conn = store.open_reader()?;
-            analytics::duplicates(&conn, dataset)
+            let rows = analytics::duplicates(&conn, dataset)?;
+            Ok((rows, t0.elapsed().as_millis() as u64))
         });
+        let t0 = std::time::Instant::now();
         let scan = (|| {
             let conn = store.open_reader()?;
             let mut c = Collector::default();
@@ -373,9 +389,9 @@ pub fn collect(
             analytics::scan_calls(&conn, dataset, |r| {
                 c.add(r);
                 seen += 1;
-                seen % 65_536 != 0 || !cancel.is_cancelled()
+                !seen.is_multiple_of(65_536) || !cancel.is_cancelled()
             })?;
-            Ok::<_, crate::store::StoreError>(c)
+            Ok::<_, crate::store::StoreError>((c, t0.elapsed().as_millis() as u64))
         })();
         let dups = dups.join().unwrap_or_else(|_| {
             Err(crate::store::StoreError::Invalid(
@@ -387,7 +403,12 @@ pub fn collect(
     if cancel.is_cancelled() {
         return Err(AgentError::Cancelled);
     }
-    Ok(scan?.finish(dataset, dups?))
+    let (collector, scan_ms) = scan?;
+    let (dups, duplicates_ms) = dups?;
+    let mut stats = collector.finish(dataset, dups);
+    stats.scan_ms = scan_ms;
+    stats.duplicates_ms = duplicates_ms;
+    Ok(stats)
 }
 
 // ---------------------------------------------------------------- the cost analysis
@@ -665,38 +686,6 @@ fn anomalies(dataset: &str, days: &[(String, Agg)]) -> Anomalies {
     empty
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn epoch_seconds_matches_chrono() {
-        for ts in [
-            "2026-01-01T00:00:00.000Z",
-            "2024-02-29T23:59:59.999Z",
-            "1999-12-31T12:34:56Z",
-            "2026-03-01T10:00:00+02:00",
-        ] {
-            let want = chrono::DateTime::parse_from_rfc3339(ts)
-                .unwrap()
-                .timestamp();
-            assert_eq!(epoch_seconds(ts), Some(want), "{ts}");
-        }
-        assert_eq!(epoch_seconds("yesterday"), None);
-    }
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let mut h = Histogram::default();
-        for v in 1..=100 {
-            bump(&mut h, v, 0.0);
-        }
-        let (n, ranks, max) = percentile_ranks(&h, &[50, 95, 99]);
-        assert_eq!((n, max), (100, 100));
-        assert_eq!(ranks, vec![(50, 50), (95, 95), (99, 99)]);
-    }
-}
-
 /// Turn the scan's aggregates into the cost analysis.
 pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
     let ds = stats.dataset.as_str();
@@ -881,5 +870,37 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         failures,
         anomalies: anomalies(ds, &stats.days),
         duplicates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_seconds_matches_chrono() {
+        for ts in [
+            "2026-01-01T00:00:00.000Z",
+            "2024-02-29T23:59:59.999Z",
+            "1999-12-31T12:34:56Z",
+            "2026-03-01T10:00:00+02:00",
+        ] {
+            let want = chrono::DateTime::parse_from_rfc3339(ts)
+                .unwrap()
+                .timestamp();
+            assert_eq!(epoch_seconds(ts), Some(want), "{ts}");
+        }
+        assert_eq!(epoch_seconds("yesterday"), None);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut h = Histogram::default();
+        for v in 1..=100 {
+            bump(&mut h, v, 0.0);
+        }
+        let (n, ranks, max) = percentile_ranks(&h, &[50, 95, 99]);
+        assert_eq!((n, max), (100, 100));
+        assert_eq!(ranks, vec![(50, 50), (95, 95), (99, 99)]);
     }
 }

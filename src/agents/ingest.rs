@@ -443,19 +443,38 @@ const OTLP_FIELDS: &[(&str, &[&str])] = &[
         ],
     ),
     ("error_type", &["error.type"]),
-    ("tenant", &["apex.tenant", "tenant.id", "tenant"]),
-    ("feature", &["apex.feature", "app.feature", "feature"]),
-    ("workload_type", &["apex.workload_type", "workload_type"]),
+    (
+        "tenant",
+        &["apex.tenant", "netra.tenant", "tenant.id", "tenant"],
+    ),
+    (
+        "feature",
+        &["apex.feature", "netra.feature", "app.feature", "feature"],
+    ),
+    (
+        "workload_type",
+        &["apex.workload_type", "netra.workload_type", "workload_type"],
+    ),
     (
         "prompt_hash",
-        &["apex.prompt_hash", "gen_ai.prompt.hash", "prompt_hash"],
+        &[
+            "apex.prompt_hash",
+            "netra.prompt_hash",
+            "gen_ai.prompt.hash",
+            "prompt_hash",
+        ],
     ),
     (
         "cost_usd",
-        &["apex.cost_usd", "gen_ai.usage.cost_usd", "cost_usd"],
+        &[
+            "apex.cost_usd",
+            "netra.cost_usd",
+            "gen_ai.usage.cost_usd",
+            "cost_usd",
+        ],
     ),
-    ("ttft_ms", &["apex.ttft_ms", "ttft_ms"]),
-    ("event_id", &["apex.event_id", "event_id"]),
+    ("ttft_ms", &["apex.ttft_ms", "netra.ttft_ms", "ttft_ms"]),
+    ("event_id", &["apex.event_id", "netra.event_id", "event_id"]),
 ];
 
 fn nanos(v: Option<&Value>) -> Option<i64> {

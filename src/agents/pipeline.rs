@@ -118,6 +118,7 @@ fn reasoning(stage: Stage, req: &AgentRequest) -> String {
 }
 
 /// Run one stage; returns (short result, partial content).
+#[allow(clippy::too_many_arguments)]
 fn run_stage(
     stage: Stage,
     store: &Store,
@@ -146,7 +147,10 @@ fn run_stage(
             let stats = analysis::collect(store, ds, true, cancel)?;
             let a = analysis::cost_analysis(&stats);
             let o = &a.overview;
-            let short = format!("{} model calls, spend ${:.2}", o.model_calls, o.spend_usd);
+            let short = format!(
+                "{} model calls, spend ${:.2} (scan {} ms, duplicate query {} ms, in parallel)",
+                o.model_calls, o.spend_usd, stats.scan_ms, stats.duplicates_ms
+            );
             let content = format!(
                 "{} records, {} model calls, spend ${:.2} over {} day(s); {} failed calls costing ${:.2}; {} repeated prompts; {} anomalous day(s)",
                 o.records,

@@ -69,7 +69,7 @@ pub fn scan_calls(
     let mut rows = stmt.query(params![dataset])?;
     let mut n = 0u64;
     while let Some(r) = rows.next()? {
-        let text = |i: usize| -> Result<&str> { Ok(r.get_ref(i)?.as_str().map_err(bad_type(i))?) };
+        let text = |i: usize| -> Result<&str> { r.get_ref(i)?.as_str().map_err(bad_type(i)) };
         let row = CallRow {
             provider: text(0)?,
             model: text(1)?,
