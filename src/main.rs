@@ -92,6 +92,22 @@ enum Command {
         #[command(subcommand)]
         action: ContextCommand,
     },
+    /// Load workload logs (JSONL, CSV or OTLP-JSON) into a dataset (CLI twin of ingest_logs).
+    Ingest {
+        /// The log file, inside the workspace.
+        path: String,
+        /// Name of the dataset to create or replace.
+        #[arg(long)]
+        dataset: String,
+        /// auto, jsonl, csv or otlp-json.
+        #[arg(long, default_value = "auto")]
+        format: String,
+    },
+    /// Analysis agents (CLI twin of list_agents / run_agent).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +131,27 @@ enum ContextCommand {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Run an agent and print its markdown report (or its JSON with --json).
+    Run {
+        /// supervisor, triage, data, optimization, actions or reporting.
+        #[arg(long, default_value = "supervisor")]
+        agent: String,
+        /// The workload dataset to analyse.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// What the user wants, in their words.
+        #[arg(long, default_value = "")]
+        request: String,
+        /// Print the report's JSON instead of its markdown.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the agents and their inputs.
+    List,
 }
 
 fn main() -> std::process::ExitCode {
@@ -177,6 +214,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Context { action } => context_command(&root, cli.data_dir.as_deref(), action),
+        Command::Ingest {
+            path,
+            dataset,
+            format,
+        } => ingest_cli(&root, cli.data_dir.as_deref(), &path, &dataset, &format),
+        Command::Agent { command } => agent_cli(&root, cli.data_dir.as_deref(), command),
         Command::Demo => {
             let _guard = init_logging(None);
             runtime.block_on(demo::run(&root, cli.data_dir.as_deref()))
@@ -248,6 +291,102 @@ fn context_command(
         }
     }
     Ok(())
+}
+
+fn open_store(
+    root: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+) -> anyhow::Result<(
+    netra_apex::workspace::Workspace,
+    std::sync::Arc<netra_apex::store::Store>,
+)> {
+    let ws = netra_apex::workspace::Workspace::open(root, data_dir)?;
+    let store = netra_apex::store::Store::open(&ws.db_path())?;
+    Ok((ws, std::sync::Arc::new(store)))
+}
+
+fn ingest_cli(
+    root: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+    path: &str,
+    dataset: &str,
+    format: &str,
+) -> anyhow::Result<()> {
+    use netra_apex::agents::ingest;
+    let (ws, store) = open_store(root, data_dir)?;
+    let format = ingest::LogFormat::parse(format)?;
+    let path = ws.resolve(path)?;
+    let report = ingest::ingest(
+        &store,
+        netra_apex::agents::pricing::PriceCatalog::builtin(),
+        &path,
+        format,
+        dataset,
+        &tokio_util::sync::CancellationToken::new(),
+    )?;
+    for r in &report.rejections {
+        let span = r.span.map(|s| format!(" span {s}")).unwrap_or_default();
+        eprintln!("line {}{span}: {}", r.line, r.reason);
+    }
+    if report.rejections_not_listed > 0 {
+        eprintln!(
+            "... and {} more rejected lines",
+            report.rejections_not_listed
+        );
+    }
+    println!(
+        "dataset {}: {} accepted, {} rejected, spend ${:.2}, {} ms",
+        report.dataset, report.accepted, report.rejected, report.spend_usd, report.elapsed_ms
+    );
+    Ok(())
+}
+
+fn agent_cli(
+    root: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+    command: AgentCommand,
+) -> anyhow::Result<()> {
+    use netra_apex::agents;
+    match command {
+        AgentCommand::List => {
+            for a in agents::list_agents() {
+                println!("{:<13} {}", a.name, a.description);
+            }
+            Ok(())
+        }
+        AgentCommand::Run {
+            agent,
+            dataset,
+            request,
+            json,
+        } => {
+            let (_ws, store) = open_store(root, data_dir)?;
+            let req = agents::AgentRequest {
+                agent: agents::AgentKind::parse(&agent)?,
+                request,
+                dataset,
+            };
+            let run_id = netra_apex::events::new_run_id("agent");
+            let log = netra_apex::store::runs::RunLog::new(store.clone(), run_id.clone())
+                .with_listener(|e, _| eprintln!("{}", e.short_message()));
+            let report = agents::run_recorded(
+                &store,
+                agents::pricing::PriceCatalog::builtin(),
+                &run_id,
+                &req,
+                &agents::narrator::DeterministicNarrator,
+                &log,
+                &tokio_util::sync::CancellationToken::new(),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{}", agents::report::markdown(&report));
+            }
+            eprintln!("run {run_id}");
+            Ok(())
+        }
+    }
 }
 
 /// Logs go to stderr (stdout carries only protocol messages) and, when serving, to

@@ -20,6 +20,7 @@ pub fn list(state: &AppState) -> Vec<Resource> {
     ];
     all.extend(super::tools::context::list_resources(state));
     all.extend(super::tools::synth::resources());
+    all.extend(super::tools::data::dataset_resources(state));
     all
 }
 
@@ -31,6 +32,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
                 "A context bundle, its items re-checked against the code (subscribable)",
             )
             .with_mime_type("text/markdown"),
+        super::tools::data::dataset_template(),
         ResourceTemplate::new("apex://runs/{id}", "run")
             .with_description("A run (agent, test, generation, index): status, parameters, result")
             .with_mime_type("application/json"),
@@ -52,6 +54,9 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, Mcp
     }
     if let Some(name) = uri.strip_prefix("apex://contexts/") {
         return super::tools::context::read_bundle(state, uri, name);
+    }
+    if let Some(name) = uri.strip_prefix("apex://datasets/") {
+        return super::tools::data::read_dataset(state, uri, name).await;
     }
     if let Some(rest) = uri.strip_prefix("apex://runs/") {
         return read_run(state, uri, rest);

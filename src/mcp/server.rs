@@ -62,11 +62,13 @@ impl ApexServer {
             + Self::search_router()
             + Self::context_router()
             + Self::synth_router()
+            + Self::data_router()
+            + Self::agents_router()
     }
 
     /// Every prompt. A capability adds its router here.
     pub fn prompts() -> PromptRouter<Self> {
-        Self::core_prompts() + Self::context_prompts()
+        Self::core_prompts() + Self::context_prompts() + Self::agents_prompts()
     }
 
     /// Where this request's progress and logs go.

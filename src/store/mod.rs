@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub mod analytics;
 pub mod contexts;
 pub mod datasets;
 pub mod runs;
