@@ -345,3 +345,51 @@ mod tests {
         assert!(err.to_string().contains("max_file_sise"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod escape_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("src".to_string()),
+            Just("link".to_string()),
+            Just("a.rs".to_string()),
+            Just("".to_string()),
+            "[a-z]{1,3}",
+        ]
+    }
+
+    proptest! {
+        /// Whatever a client sends, what resolves lies under the root (or the data dir for
+        /// outputs), after `..` and symlinks.
+        #[test]
+        fn nothing_resolves_outside_the_root(
+            segs in proptest::collection::vec(segment(), 0..8),
+            absolute in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("src")).unwrap();
+            std::fs::write(dir.path().join("src/a.rs"), "").unwrap();
+            #[cfg(unix)]
+            std::os::unix::fs::symlink("/tmp", dir.path().join("link")).unwrap();
+            let ws = Workspace::open(dir.path(), None).unwrap();
+            let joined = segs.join("/");
+            let given = if absolute { format!("/{joined}") } else { joined };
+            if let Ok(p) = ws.resolve(&given) {
+                prop_assert!(p.starts_with(ws.root()), "{given} -> {}", p.display());
+            }
+            if let Ok(p) = ws.resolve_output(&given) {
+                prop_assert!(p.starts_with(ws.root()) || p.starts_with(ws.data_dir()), "{given} -> {}", p.display());
+                // and the real location of its existing part is inside too
+                let mut existing = p.as_path();
+                while !existing.exists() { existing = existing.parent().unwrap(); }
+                let real = existing.canonicalize().unwrap();
+                prop_assert!(real.starts_with(ws.root()) || real.starts_with(ws.data_dir()));
+            }
+        }
+    }
+}

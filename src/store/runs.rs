@@ -129,13 +129,16 @@ pub fn events(store: &Store, run_id: &str, after_seq: u64) -> Result<Vec<Event>>
     })
 }
 
+/// Called with each stored event and the run's expected total.
+type Listener = Box<dyn Fn(&Event, Option<u64>) + Send + Sync>;
+
 /// The event log of one run: numbers, timestamps and stores each event, then hands it to
 /// an optional listener (the MCP face forwards it as a progress notification).
 pub struct RunLog {
     store: Arc<Store>,
     run_id: String,
     state: Mutex<RunLogState>,
-    listener: Option<Box<dyn Fn(&Event, Option<u64>) + Send + Sync>>,
+    listener: Option<Listener>,
 }
 
 #[derive(Default)]

@@ -1,0 +1,79 @@
+//! Resources: the static list, the URI templates and `resources/read`.
+//!
+//! Pattern for a capability: add its fixed resources to [`list`], its templates to
+//! [`templates`], and a branch to [`read`] that calls a `read_*` function in its tools file.
+//! Reads return JSON (`application/json`) unless the resource is text by nature.
+
+use rmcp::ErrorData as McpError;
+use rmcp::model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
+use serde::Serialize;
+
+use super::state::AppState;
+use crate::store::runs;
+
+/// Resources with a fixed URI.
+pub fn list(_state: &AppState) -> Vec<Resource> {
+    Vec::new()
+}
+
+/// URI templates clients can fill in.
+pub fn templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new("apex://runs/{id}", "run")
+            .with_description("A run (agent, test, generation, index): status, parameters, result")
+            .with_mime_type("application/json"),
+        ResourceTemplate::new("apex://runs/{id}/events", "run-events")
+            .with_description("The full stored event log of a run, in order")
+            .with_mime_type("application/json"),
+    ]
+}
+
+/// Read one resource by URI.
+pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
+    if let Some(rest) = uri.strip_prefix("apex://runs/") {
+        return read_run(state, uri, rest);
+    }
+    Err(not_found(uri))
+}
+
+fn read_run(state: &AppState, uri: &str, rest: &str) -> Result<ReadResourceResult, McpError> {
+    let (id, events) = match rest.strip_suffix("/events") {
+        Some(id) => (id, true),
+        None => (rest, false),
+    };
+    let run = runs::get_run(&state.store, id)
+        .map_err(internal)?
+        .ok_or_else(|| not_found(uri))?;
+    if events {
+        let evs = runs::events(&state.store, id, 0).map_err(internal)?;
+        json(uri, &evs)
+    } else {
+        json(uri, &run)
+    }
+}
+
+/// A JSON resource body.
+pub fn json(uri: &str, value: &impl Serialize) -> Result<ReadResourceResult, McpError> {
+    let text = serde_json::to_string_pretty(value).map_err(internal)?;
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type("application/json"),
+    ]))
+}
+
+/// A plain-text or markdown resource body.
+pub fn text(uri: &str, body: String, mime: &str) -> ReadResourceResult {
+    ReadResourceResult::new(vec![ResourceContents::text(body, uri).with_mime_type(mime)])
+}
+
+pub fn not_found(uri: &str) -> McpError {
+    McpError::resource_not_found(
+        format!(
+            "no resource at `{uri}`; resources/list and resources/templates/list show what exists"
+        ),
+        None,
+    )
+}
+
+pub fn internal(e: impl std::fmt::Display) -> McpError {
+    McpError::internal_error(e.to_string(), None)
+}

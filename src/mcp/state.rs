@@ -1,0 +1,58 @@
+//! State shared by every session of one server: the workspace, the store, the capability
+//! handles and the change bus that turns one client's write into every subscriber's
+//! `notifications/resources/updated`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+/// A change to a resource that subscribed clients should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The resource at this URI changed (`notifications/resources/updated`).
+    ResourceUpdated(String),
+    /// The list of resources changed (`notifications/resources/list_changed`).
+    ResourceListChanged,
+}
+
+/// Everything the sessions of one server share. A capability that needs a long-lived
+/// handle (an open index, a registry of background runs) adds a field here, built in
+/// [`AppState::open`].
+pub struct AppState {
+    pub workspace: Workspace,
+    pub store: Arc<Store>,
+    /// Cancelled when the server shuts down; long background work watches it.
+    pub shutdown: CancellationToken,
+    changes: broadcast::Sender<Change>,
+}
+
+impl AppState {
+    /// Open the workspace and its store. Runs left `running` by a killed server are marked
+    /// `interrupted`.
+    pub fn open(root: &Path, data_dir: Option<&Path>) -> anyhow::Result<Arc<Self>> {
+        let workspace = Workspace::open(root, data_dir)?;
+        let store = Arc::new(Store::open(&workspace.db_path())?);
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Arc::new(Self {
+            workspace,
+            store,
+            shutdown: CancellationToken::new(),
+            changes,
+        }))
+    }
+
+    /// Tell every subscribed session that something changed.
+    pub fn publish(&self, change: Change) {
+        // No receivers is fine: nobody is subscribed.
+        let _ = self.changes.send(change);
+    }
+
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+}
