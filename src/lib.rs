@@ -7,5 +7,6 @@
 pub mod events;
 pub mod mcp;
 pub mod store;
+pub mod testrun;
 pub mod workload;
 pub mod workspace;
