@@ -295,3 +295,20 @@ async fn prompt_paths_complete_against_the_workspace() {
     assert!(escape.completion.values.is_empty());
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn bad_arguments_are_tool_errors_that_name_the_field() {
+    let ws = Workspace::new();
+    for generation in BOTH {
+        let client = stdio_client(ws.path(), generation).await;
+        let r = call(&client, "cancel_run", json!({"run_id": 5})).await;
+        assert_tool_error(&r, &["`run_id`", "expected a string"]);
+        let r = call(&client, "cancel_run", json!({})).await;
+        assert_tool_error(&r, &["run_id"]);
+        let r = call(&client, "cancel_run", json!({"run_id": "x", "bogus": 1})).await;
+        assert_tool_error(&r, &["bogus"]);
+        let r = call(&client, "cancel_run", json!({"run_id": "no-such-run"})).await;
+        assert_tool_error(&r, &["`run_id`", "no-such-run"]);
+        client.cancel().await.unwrap();
+    }
+}

@@ -2,8 +2,9 @@
 //! handles and the change bus that turns one client's write into every subscriber's
 //! `notifications/resources/updated`.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// Cancelled when the server shuts down; long background work watches it.
     pub shutdown: CancellationToken,
     changes: broadcast::Sender<Change>,
+    /// Cancellation handles of runs in progress, by run id (foreground and background).
+    active_runs: Mutex<HashMap<String, CancellationToken>>,
 }
 
 impl AppState {
@@ -43,7 +46,40 @@ impl AppState {
             store,
             shutdown: CancellationToken::new(),
             changes,
+            active_runs: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Register a run in progress and get the token that cancels it. The token is also
+    /// cancelled when the server shuts down. Call [`AppState::end_run`] when it ends.
+    pub fn begin_run(&self, run_id: &str) -> CancellationToken {
+        let token = self.shutdown.child_token();
+        if let Ok(mut runs) = self.active_runs.lock() {
+            runs.insert(run_id.to_string(), token.clone());
+        }
+        token
+    }
+
+    pub fn end_run(&self, run_id: &str) {
+        if let Ok(mut runs) = self.active_runs.lock() {
+            runs.remove(run_id);
+        }
+    }
+
+    /// Cancel a run in progress. Returns false when no such run is in progress here.
+    pub fn cancel_run(&self, run_id: &str) -> bool {
+        let token = self
+            .active_runs
+            .lock()
+            .ok()
+            .and_then(|runs| runs.get(run_id).cloned());
+        match token {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Tell every subscribed session that something changed.

@@ -6,8 +6,53 @@
 //! result with [`ok`]; every failure a user can fix is [`fail`] (an `isError` result whose
 //! text names the field, what was wrong and what is accepted), never a JSON-RPC error.
 
+pub mod runs;
+
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Tool arguments, deserialized so that a bad value names its field:
+/// "invalid argument `limit`: invalid type: string \"x\", expected u32".
+///
+/// Use it in place of rmcp's wrapper of the same name (the `#[tool]` macro finds the input
+/// schema by this name). rmcp turns the error into an `isError` result.
+#[derive(Debug, Clone)]
+pub struct Parameters<P>(pub P);
+
+impl<S, P> FromContextPart<ToolCallContext<'_, S>> for Parameters<P>
+where
+    P: DeserializeOwned,
+{
+    fn from_context_part(context: &mut ToolCallContext<S>) -> Result<Self, rmcp::ErrorData> {
+        let arguments = context.arguments.take().unwrap_or_default();
+        let value = serde_json::Value::Object(arguments);
+        serde_path_to_error::deserialize::<_, P>(value)
+            .map(Parameters)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                // The prefix is what rmcp looks for to answer with isError, not a protocol error.
+                let message = if path == "." {
+                    format!("failed to deserialize parameters: {inner}")
+                } else {
+                    format!("failed to deserialize parameters: invalid argument `{path}`: {inner}")
+                };
+                rmcp::ErrorData::invalid_params(message, None)
+            })
+    }
+}
+
+impl<P: schemars::JsonSchema> schemars::JsonSchema for Parameters<P> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        P::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        P::json_schema(generator)
+    }
+}
 
 /// A successful result: readable text plus the same data as `structuredContent`.
 pub fn ok(text: impl Into<String>, structured: &impl Serialize) -> CallToolResult {
