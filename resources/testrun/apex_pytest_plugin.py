@@ -84,9 +84,6 @@ def pytest_runtest_logreport(report):
         status = "skipped"
     if status is None:
         return
-    if report.when == "teardown" and status == "errored":
-        # A test that passed and then failed in teardown is reported once more as errored.
-        pass
     out = ""
     for title, text in report.sections:
         out += "----- " + title + " -----\n" + text

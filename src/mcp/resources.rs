@@ -25,6 +25,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
         ResourceTemplate::new("apex://runs/{id}/events", "run-events")
             .with_description("The full stored event log of a run, in order")
             .with_mime_type("application/json"),
+        ResourceTemplate::new("apex://test-runs/{id}", "test-run")
+            .with_description("A test run with every result, its commit and flaky tests")
+            .with_mime_type("application/json"),
     ]
 }
 
@@ -32,6 +35,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
 pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
     if let Some(rest) = uri.strip_prefix("apex://runs/") {
         return read_run(state, uri, rest);
+    }
+    if let Some(id) = uri.strip_prefix("apex://test-runs/") {
+        return super::tools::testrun::read_test_run(state, uri, id);
     }
     Err(not_found(uri))
 }

@@ -499,10 +499,19 @@ pub fn tail_chars(s: &str, max: usize) -> String {
 
 /// A stored run with its results and flaky tests.
 pub fn get_test_run(store: &Store, run_id: &str) -> Result<Option<TestRunOutcome>> {
-    let Some(run) = testruns::get_run(store, run_id)? else {
+    let Some(mut run) = testruns::get_run(store, run_id)? else {
         return Ok(None);
     };
     let results = testruns::results(store, run_id)?;
+    if run.status == "running" {
+        // Counts so far; and a run whose server died is not running any more.
+        run.counts = TestCounts::of(&results);
+        if let Some(generic) = crate::store::runs::get_run(store, run_id)?
+            && generic.status == "interrupted"
+        {
+            run.status = generic.status;
+        }
+    }
     let flaky = testruns::flaky(store, run_id)?
         .into_iter()
         .map(|(g, n)| if g.is_empty() { n } else { format!("{g} {n}") })

@@ -186,21 +186,49 @@ async fn cargo_with_nextest() {
     assert_event_shape(&sink, 6);
     // nextest announces the count: suite_started carries it.
     let (_, started) = &sink.events()[0];
-    assert_eq!(started["total"], 5);
+    assert_eq!(started["total"], 6);
 }
 
 #[tokio::test]
 async fn cargo_filter_selects_the_hang_and_the_timeout_kills_it() {
-    let (_d, ws, store) = workspace("cargo");
-    let req = TestRequest {
-        nextest: Some(false),
-        filter: Some("hang_forever".into()),
-        timeout_s: Some(8),
+    let (d, _, _) = workspace("cargo");
+    // The filter goes after `--`, as libtest wants it.
+    let ws = Workspace::open(d.path(), None).unwrap();
+    let plan = prepare(
+        &ws,
+        &TestRequest {
+            nextest: Some(false),
+            filter: Some("hang_forever".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(plan.args[plan.args.len() - 2..], ["--", "hang_forever"]);
+    // The same through a declared suite with its own target dir, so that no other build
+    // holds the cargo lock while the timeout runs.
+    std::fs::write(
+        d.path().join("apex.toml"),
+        "[tests.suites.unit]\ncommand = \"cargo test\"\nformat = \"libtest\"\nenv = { CARGO_TARGET_DIR = \"target\" }\n",
+    )
+    .unwrap();
+    let ws = Workspace::open(d.path(), None).unwrap();
+    let store = Arc::new(Store::open(&ws.db_path()).unwrap());
+    let warm = TestRequest {
+        suite: Some("unit".into()),
         ..Default::default()
     };
-    let plan = prepare(&ws, &req).unwrap();
-    assert_eq!(plan.args.last().map(String::as_str), Some("hang_forever"));
+    let (o, _) = run(&ws, &store, warm.clone()).await;
+    assert_eq!(statuses(&o), cargo_expected());
+    let req = TestRequest {
+        filter: Some("hang_forever".into()),
+        timeout_s: Some(8),
+        ..warm
+    };
     let (o, sink) = run(&ws, &store, req).await;
+    assert_eq!(
+        o.run.command[o.run.command.len() - 2..],
+        ["--", "hang_forever"]
+    );
     assert_eq!(o.run.status, "timed_out");
     let err = o.run.error.as_deref().unwrap();
     assert!(err.contains("within 8 s"), "{err}");

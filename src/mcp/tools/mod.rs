@@ -7,6 +7,7 @@
 //! text names the field, what was wrong and what is accepted), never a JSON-RPC error.
 
 pub mod runs;
+pub mod testrun;
 
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;

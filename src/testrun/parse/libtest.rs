@@ -41,7 +41,54 @@ pub fn panic_details(output: &str) -> (Option<String>, Option<(String, u32)>) {
     (None, None)
 }
 
+/// Captured output without what adds nothing to the panic: libtest's own framing lines
+/// (nextest runs each test in a libtest binary) and backtrace frames. The console log
+/// keeps everything.
+pub fn clean_output(output: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_backtrace = false;
+    let mut in_failure_list = false;
+    for line in output.lines() {
+        let t = line.trim();
+        if t == "stack backtrace:" {
+            in_backtrace = true;
+            continue;
+        }
+        if in_backtrace {
+            let frame = t
+                .split_once(": ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+                || t.starts_with("at ");
+            if frame {
+                continue;
+            }
+            in_backtrace = false;
+        }
+        if t == "failures:" {
+            in_failure_list = true;
+            continue;
+        }
+        if in_failure_list && (line.starts_with("    ") || t.is_empty()) {
+            continue;
+        }
+        in_failure_list = false;
+        let framing = t.starts_with("running ") && t.ends_with(" test")
+            || t.starts_with("running ") && t.ends_with(" tests")
+            || t.starts_with("test result: ")
+            || (t.starts_with("test ") && (t.ends_with(" ... FAILED") || t.ends_with(" ... ok")))
+            || t == "stdout ───"
+            || t == "stderr ───"
+            || t.starts_with("note: Some details are omitted");
+        if !framing {
+            out.push(line);
+        }
+    }
+    let joined = out.join("\n");
+    joined.trim_matches('\n').to_string()
+}
+
 fn with_panic(mut t: TestResult, output: String) -> TestResult {
+    let output = clean_output(&output);
     let (message, loc) = panic_details(&output);
     t.message = message.filter(|m| !m.is_empty()).or_else(|| {
         output
@@ -157,8 +204,10 @@ static NEXTEST_STATUS: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-static NEXTEST_START: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*Starting (\d+) tests? across").expect("static regex"));
+static NEXTEST_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*Starting (\d+) tests? across \d+ binar(?:y|ies)(?: \((\d+) tests? skipped)?")
+        .expect("static regex")
+});
 
 /// cargo-nextest's console output (stderr): `PASS [ 0.005s] crate tests::name` lines, each
 /// failure followed by its indented output.
@@ -193,8 +242,13 @@ impl Nextest {
 impl OutputParser for Nextest {
     fn line(&mut self, _stream: Stream, line: &str, out: &mut Vec<Parsed>) {
         if let Some(c) = NEXTEST_START.captures(line) {
-            if let Ok(n) = c[1].parse() {
-                out.push(Parsed::Count(n));
+            // Skipped tests get a SKIP line too, except those a filter left out.
+            let skipped = match (&self.filter, c.get(2)) {
+                (None, Some(k)) => k.as_str().parse::<u64>().unwrap_or(0),
+                _ => 0,
+            };
+            if let Ok(n) = c[1].parse::<u64>() {
+                out.push(Parsed::Count(n + skipped));
             }
             return;
         }
@@ -386,7 +440,7 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
     #[test]
     fn nextest_status_lines_with_failure_output() {
         let out = feed(&mut Nextest::new(None), NEXTEST);
-        assert_eq!(out[0], Parsed::Count(5));
+        assert_eq!(out[0], Parsed::Count(6));
         let ts = tests(&out);
         let summary: Vec<_> = ts
             .iter()
