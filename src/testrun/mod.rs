@@ -165,39 +165,18 @@ pub fn log_path(ws: &Workspace, run_id: &str) -> PathBuf {
         .join(format!("{run_id}.log"))
 }
 
-/// Run a prepared plan as run `run_id`, reporting through `sink`. The caller has
-/// registered `run_id` in the generic runs table (if it wants one); this registers the test
-/// run, streams results into the store as they arrive and records how it ended.
-/// Cancelling `cancel` kills the runner's whole process group and records `cancelled`.
-pub async fn execute(
-    ws: &Workspace,
-    store: &Arc<Store>,
-    run_id: &str,
-    plan: &Plan,
-    sink: &dyn EventSink,
-    cancel: &CancellationToken,
-) -> Result<TestRunOutcome> {
-    let started = Instant::now();
+/// Register run `run_id` as `running` with its commit, command and log path, so that
+/// `get_test_run` finds it at once (a background run is answered before it starts).
+/// [`execute`] does this itself when the caller has not.
+pub fn register(ws: &Workspace, store: &Store, run_id: &str, plan: &Plan) -> Result<()> {
     let (commit, dirty) = git_state(ws.root());
     let log = log_path(ws, run_id);
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let report_file = plan.report_file_name.as_ref().map(|name| {
-        ws.data_dir()
-            .join("test-runs")
-            .join(format!("{run_id}.{name}"))
-    });
-    let args: Vec<String> = plan
-        .args
-        .iter()
-        .map(|a| match &report_file {
-            Some(f) => a.replace("${APEX_REPORT_FILE}", &f.to_string_lossy()),
-            None => a.clone(),
-        })
-        .collect();
+    let (_, args) = report_file_and_args(ws, run_id, plan);
     let mut command = vec![plan.program.clone()];
-    command.extend(args.iter().cloned());
+    command.extend(args);
     let row = TestRunRow {
         id: run_id.to_string(),
         path: plan.rel_path.clone(),
@@ -217,7 +196,49 @@ pub async fn execute(
         error: None,
     };
     testruns::insert_run(store, &row)?;
+    Ok(())
+}
 
+/// Where the runner writes its report (if it does) and the arguments that name it.
+fn report_file_and_args(
+    ws: &Workspace,
+    run_id: &str,
+    plan: &Plan,
+) -> (Option<PathBuf>, Vec<String>) {
+    let report_file = plan.report_file_name.as_ref().map(|name| {
+        ws.data_dir()
+            .join("test-runs")
+            .join(format!("{run_id}.{name}"))
+    });
+    let args = plan
+        .args
+        .iter()
+        .map(|a| match &report_file {
+            Some(f) => a.replace("${APEX_REPORT_FILE}", &f.to_string_lossy()),
+            None => a.clone(),
+        })
+        .collect();
+    (report_file, args)
+}
+
+/// Run a prepared plan as run `run_id`, reporting through `sink`. The caller has
+/// registered `run_id` in the generic runs table (if it wants one); this registers the test
+/// run, streams results into the store as they arrive and records how it ended.
+/// Cancelling `cancel` kills the runner's whole process group and records `cancelled`.
+pub async fn execute(
+    ws: &Workspace,
+    store: &Arc<Store>,
+    run_id: &str,
+    plan: &Plan,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<TestRunOutcome> {
+    let started = Instant::now();
+    if testruns::get_run(store, run_id)?.is_none() {
+        register(ws, store, run_id, plan)?;
+    }
+    let log = log_path(ws, run_id);
+    let (report_file, args) = report_file_and_args(ws, run_id, plan);
     let mut parser = parse::parser_for(plan, report_file.clone());
     let mut collector = Collector::new(store, run_id, plan, sink);
     let mut env = plan.env.clone();
@@ -456,17 +477,19 @@ impl<'a> Collector<'a> {
                     tracing::warn!(run_id = self.run_id, error = %e, "could not store a test result");
                 }
                 if fresh {
+                    // `message` is the progress line; the failure's own text is `failure`.
                     let mut data = json!({
                         "name": t.name,
                         "status": t.status,
                         "duration_ms": t.duration_ms,
                         "done": self.results.len(),
+                        "message": format!("{} {}", t.status, t.name),
                     });
                     if !t.group.is_empty() {
                         data["group"] = json!(t.group);
                     }
                     if let Some(m) = &t.message {
-                        data["message"] = json!(truncate_chars(m, 300));
+                        data["failure"] = json!(truncate_chars(m, 300));
                     }
                     if let Some(f) = &t.file {
                         data["location"] = json!(location(f, t.line));

@@ -110,6 +110,11 @@ impl ApexServer {
         });
         let reporter = RunReporter::start(&self.state, &run_id, "test", &params, target)
             .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        if let Err(e) = testrun::register(&self.state.workspace, &self.state.store, &run_id, &plan)
+        {
+            reporter.finish(&self.state, "errored", None).await;
+            return Ok(fail(e));
+        }
         let cancel = self.state.begin_run(&run_id);
         let state = self.state.clone();
         if background {
