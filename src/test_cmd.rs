@@ -25,7 +25,7 @@ pub async fn run(root: &Path, data_dir: Option<&Path>, args: TestArgs) -> anyhow
     let store = Arc::new(Store::open(&ws.db_path())?);
     let plan = testrun::prepare(&ws, &args.req)?;
     let run_id = new_run_id("test");
-    let params = json!({"path": plan.rel_path, "framework": plan.framework.name(),
+    let params = json!({"path": plan.rel_path, "framework": plan.label(),
         "filter": plan.filter, "suite": plan.suite, "timeout_s": plan.timeout.as_secs()});
     runs::create_run(&store, &run_id, "test", &params)?;
     let quiet = args.quiet;

@@ -137,6 +137,18 @@ pub struct Plan {
     pub also_detected: Vec<String>,
 }
 
+impl Plan {
+    /// What ran, as stored and shown: the framework, or for a suite read from JUnit or by
+    /// exit code alone, `junit` or `plain`.
+    pub fn label(&self) -> &'static str {
+        match (&self.suite, &self.format) {
+            (Some(_), Format::Junit(_)) => "junit",
+            (Some(_), Format::Plain) => "plain",
+            _ => self.framework.name(),
+        }
+    }
+}
+
 /// The plan for a request: a declared suite, else the framework named or detected.
 pub fn plan(ws: &Workspace, req: &TestRequest) -> Result<Plan> {
     if let Some(name) = &req.suite {

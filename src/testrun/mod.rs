@@ -180,7 +180,7 @@ pub fn register(ws: &Workspace, store: &Store, run_id: &str, plan: &Plan) -> Res
     let row = TestRunRow {
         id: run_id.to_string(),
         path: plan.rel_path.clone(),
-        framework: plan.framework.name().to_string(),
+        framework: plan.label().to_string(),
         suite: plan.suite.clone(),
         filter: plan.filter.clone(),
         command,
@@ -413,12 +413,12 @@ impl<'a> Collector<'a> {
             self.sink.expect_total(t + 2);
         }
         let mut data = json!({
-            "framework": self.plan.framework.name(),
+            "framework": self.plan.label(),
             "path": self.plan.rel_path,
             "total": total,
             "message": match total {
-                Some(t) => format!("{} tests ({})", t, self.plan.framework.name()),
-                None => format!("running {}", self.plan.framework.name()),
+                Some(t) => format!("{} tests ({})", t, self.plan.label()),
+                None => format!("running {}", self.plan.label()),
             },
         });
         if let Some(s) = &self.plan.suite {

@@ -140,8 +140,11 @@ pub async fn run(
     if exit.is_none() {
         exit = child.wait().await.ok();
     }
-    // Lines already read before the kill still count.
-    while let Ok((stream, bytes)) = rx.try_recv() {
+    // Output written before the kill still counts: read the pipes to their end (they close
+    // once the group is gone), but never wait long for them.
+    while let Ok(Some((stream, bytes))) =
+        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+    {
         handle(stream, bytes, &mut tail);
     }
     let _ = log.flush();

@@ -561,6 +561,7 @@ command = "sh -c exit\u0020139"
     assert_eq!(statuses(&o), pairs(&[("a", "passed"), ("b", "failed")]));
     assert_eq!(o.run.status, "failed");
     assert_eq!(o.run.suite.as_deref(), Some("fast_feedback"));
+    assert_eq!(o.run.framework, "junit");
     assert_event_shape(&sink, 2);
     // A filter cannot be passed to a suite whose format takes none.
     let err = prepare(

@@ -7,9 +7,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 runs=${1:-5}
 (cd "$repo" && cargo build --release --quiet)
-bin="${CARGO_TARGET_DIR:-$repo/target}/release/netra-apex"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# A copy: a shared target dir may get another build of the binary meanwhile.
+cp "${CARGO_TARGET_DIR:-$repo/target}/release/netra-apex" "$work/netra-apex"
+bin="$work/netra-apex"
+# The measured runs build into a target dir of their own, so that no other cargo holding a
+# shared target's lock stalls them (the warm-up call builds everything first).
+export CARGO_TARGET_DIR="${APEX_BENCH_TARGET:-$work/target}"
 fixtures="$repo/tests/fixtures/testrun"
 projects=()
 cp -r "$fixtures/cargo" "$work/cargo"

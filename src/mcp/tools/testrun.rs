@@ -105,7 +105,7 @@ impl ApexServer {
             target.token = None;
         }
         let params = json!({
-            "path": plan.rel_path, "framework": plan.framework.name(), "filter": plan.filter,
+            "path": plan.rel_path, "framework": plan.label(), "filter": plan.filter,
             "suite": plan.suite, "timeout_s": plan.timeout.as_secs(), "background": background,
         });
         let reporter = RunReporter::start(&self.state, &run_id, "test", &params, target)
