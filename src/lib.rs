@@ -11,5 +11,6 @@ pub mod mcp;
 pub mod search;
 pub mod store;
 pub mod synth;
+pub mod testrun;
 pub mod workload;
 pub mod workspace;

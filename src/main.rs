@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod search_cli;
 mod synth_cli;
+mod test_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -107,6 +108,35 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// Run the workspace's tests with structured results (the CLI twin of run_tests).
+    Test {
+        /// Directory or file to test, relative to the root (default: the root).
+        path: Option<String>,
+        /// auto, cargo, pytest, go, jest or vitest.
+        #[arg(long, default_value = "auto")]
+        framework: String,
+        /// Test name or pattern, passed to the runner natively.
+        #[arg(long)]
+        filter: Option<String>,
+        /// A suite declared in apex.toml [tests.suites.NAME].
+        #[arg(long)]
+        suite: Option<String>,
+        /// Seconds before the run is killed (default 600).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Rough token budget of the summary.
+        #[arg(long, default_value_t = netra_apex::testrun::report::DEFAULT_MAX_TOKENS)]
+        max_tokens: usize,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also print this page (0-based) of the full console log.
+        #[arg(long, value_name = "N")]
+        log_page: Option<usize>,
+        /// Do not print each test as it finishes.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -249,6 +279,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cursor,
             };
             search_cli::search(&root, cli.data_dir.as_deref(), req, json)
+        }
+        Command::Test {
+            path,
+            framework,
+            filter,
+            suite,
+            timeout,
+            max_tokens,
+            json,
+            log_page,
+            quiet,
+        } => {
+            let req = netra_apex::testrun::TestRequest {
+                path,
+                framework: Some(framework),
+                filter,
+                suite,
+                timeout_s: timeout,
+                nextest: None,
+            };
+            let args = test_cmd::TestArgs {
+                req,
+                max_tokens,
+                json,
+                log_page,
+                quiet,
+            };
+            runtime.block_on(test_cmd::run(&root, cli.data_dir.as_deref(), args))
         }
         Command::Synth(args) => synth_cli::run(&root, cli.data_dir.as_deref(), args),
     }

@@ -41,6 +41,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
             .with_mime_type("application/json"),
         ResourceTemplate::new("apex://files/{+path}", "file")
             .with_description("A text file of the workspace, by path relative to the root"),
+        ResourceTemplate::new("apex://test-runs/{id}", "test-run")
+            .with_description("A test run with every result, its commit and flaky tests")
+            .with_mime_type("application/json"),
     ]
     .into_iter()
     .chain(super::tools::synth::templates())
@@ -69,6 +72,9 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, Mcp
     }
     if let Some(path) = uri.strip_prefix("apex://files/") {
         return super::tools::search::read_file(state, uri, path);
+    }
+    if let Some(id) = uri.strip_prefix("apex://test-runs/") {
+        return super::tools::testrun::read_test_run(state, uri, id);
     }
     Err(not_found(uri))
 }

@@ -64,6 +64,7 @@ impl ApexServer {
             + Self::synth_router()
             + Self::data_router()
             + Self::agents_router()
+            + Self::testrun_router()
     }
 
     /// Every prompt. A capability adds its router here.

@@ -12,6 +12,7 @@ pub mod data;
 pub mod runs;
 pub mod search;
 pub mod synth;
+pub mod testrun;
 
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
