@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod search_cli;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +49,41 @@ enum Command {
     },
     /// A scripted MCP session against this server: the first thing to run.
     Demo,
+    /// Build or update the codebase index (the twin of the `reindex` tool).
+    Index {
+        /// Re-read every file instead of only the changed ones.
+        #[arg(long)]
+        full: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the workspace's code (the twin of the `search_code` tool).
+    Search {
+        /// Text, identifier(s) or regex to look for.
+        query: String,
+        /// auto, text, regex or symbol.
+        #[arg(long, default_value = "auto")]
+        mode: String,
+        /// Glob over paths relative to the root, e.g. `src/**/*.rs`.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only files of this language.
+        #[arg(long)]
+        language: Option<String>,
+        /// Most hits to return (default 20).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Token budget (default 4000, at most 20000).
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// next_cursor of a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Print the structured result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Context bundles: export one to a JSON file for git, or import such a file.
     Context {
         #[command(subcommand)]
@@ -115,6 +151,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "runs left running by an earlier server were marked interrupted"
                 );
             }
+            // Keep the index fresh while serving; the server works without it.
+            let _watcher = state
+                .search
+                .watch()
+                .map_err(|e| tracing::warn!(error = %e, "no file watcher: the index refreshes only on reindex"))
+                .ok();
             runtime.block_on(async move {
                 match http {
                     Some(addr) => {
@@ -135,6 +177,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => {
             let _guard = init_logging(None);
             runtime.block_on(demo::run(&root, cli.data_dir.as_deref()))
+        }
+        Command::Index { full, json } => {
+            let _guard = init_logging(None);
+            search_cli::index(&root, cli.data_dir.as_deref(), full, json)
+        }
+        Command::Search {
+            query,
+            mode,
+            path,
+            language,
+            limit,
+            max_tokens,
+            cursor,
+            json,
+        } => {
+            let _guard = init_logging(None);
+            let req = netra_apex::search::SearchRequest {
+                query,
+                mode: mode.parse()?,
+                path,
+                language,
+                limit,
+                max_tokens,
+                cursor,
+            };
+            search_cli::search(&root, cli.data_dir.as_deref(), req, json)
         }
     }
 }

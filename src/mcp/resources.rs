@@ -13,7 +13,11 @@ use crate::store::runs;
 
 /// Resources with a fixed URI.
 pub fn list(state: &AppState) -> Vec<Resource> {
-    let mut out = Vec::new();
+    let mut out = vec![
+        Resource::new("apex://index/status", "index-status")
+            .with_description("Codebase index statistics: files, symbols, languages, last update")
+            .with_mime_type("application/json"),
+    ];
     out.extend(super::tools::context::list_resources(state));
     out
 }
@@ -32,6 +36,8 @@ pub fn templates() -> Vec<ResourceTemplate> {
         ResourceTemplate::new("apex://runs/{id}/events", "run-events")
             .with_description("The full stored event log of a run, in order")
             .with_mime_type("application/json"),
+        ResourceTemplate::new("apex://files/{+path}", "file")
+            .with_description("A text file of the workspace, by path relative to the root"),
     ]
 }
 
@@ -45,6 +51,12 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, Mcp
     }
     if let Some(rest) = uri.strip_prefix("apex://runs/") {
         return read_run(state, uri, rest);
+    }
+    if uri == "apex://index/status" {
+        return super::tools::search::read_index_status(state, uri);
+    }
+    if let Some(path) = uri.strip_prefix("apex://files/") {
+        return super::tools::search::read_file(state, uri, path);
     }
     Err(not_found(uri))
 }

@@ -8,6 +8,7 @@
 
 pub mod context;
 pub mod runs;
+pub mod search;
 
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
