@@ -420,6 +420,14 @@ async fn versions_budgets_bad_input_and_the_prompt() {
         &["name", "lowercase"],
     );
 
+    let names = client
+        .complete(rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_prompt("use_context"),
+            rmcp::model::ArgumentInfo::new("name", "fl"),
+        ))
+        .await
+        .expect("completion/complete");
+    assert_eq!(names.completion.values, vec!["flow"]);
     let args = json!({"name": "flow", "task": "add 2FA"})
         .as_object()
         .cloned()
