@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod search_cli;
+mod synth_cli;
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +85,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate synthetic LLM workload logs (the CLI twin of generate_synthetic_data).
+    Synth(synth_cli::SynthArgs),
     /// Context bundles: export one to a JSON file for git, or import such a file.
     Context {
         #[command(subcommand)]
@@ -204,6 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             search_cli::search(&root, cli.data_dir.as_deref(), req, json)
         }
+        Command::Synth(args) => synth_cli::run(&root, cli.data_dir.as_deref(), args),
     }
 }
 

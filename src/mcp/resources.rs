@@ -13,13 +13,14 @@ use crate::store::runs;
 
 /// Resources with a fixed URI.
 pub fn list(state: &AppState) -> Vec<Resource> {
-    let mut out = vec![
+    let mut all = vec![
         Resource::new("apex://index/status", "index-status")
             .with_description("Codebase index statistics: files, symbols, languages, last update")
             .with_mime_type("application/json"),
     ];
-    out.extend(super::tools::context::list_resources(state));
-    out
+    all.extend(super::tools::context::list_resources(state));
+    all.extend(super::tools::synth::resources());
+    all
 }
 
 /// URI templates clients can fill in.
@@ -39,6 +40,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
         ResourceTemplate::new("apex://files/{+path}", "file")
             .with_description("A text file of the workspace, by path relative to the root"),
     ]
+    .into_iter()
+    .chain(super::tools::synth::templates())
+    .collect()
 }
 
 /// Read one resource by URI.
@@ -54,6 +58,9 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, Mcp
     }
     if uri == "apex://index/status" {
         return super::tools::search::read_index_status(state, uri);
+    }
+    if let Some(r) = super::tools::synth::read(state, uri) {
+        return r;
     }
     if let Some(path) = uri.strip_prefix("apex://files/") {
         return super::tools::search::read_file(state, uri, path);

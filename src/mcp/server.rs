@@ -57,7 +57,11 @@ impl ApexServer {
     /// Every tool of every capability. A capability adds its router here:
     /// `ToolRouter::new() + Self::search_router() + Self::context_router() + ...`.
     pub fn tools() -> ToolRouter<Self> {
-        ToolRouter::new() + Self::runs_router() + Self::search_router() + Self::context_router()
+        ToolRouter::new()
+            + Self::runs_router()
+            + Self::search_router()
+            + Self::context_router()
+            + Self::synth_router()
     }
 
     /// Every prompt. A capability adds its router here.

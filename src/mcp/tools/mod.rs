@@ -9,6 +9,7 @@
 pub mod context;
 pub mod runs;
 pub mod search;
+pub mod synth;
 
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
