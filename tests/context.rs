@@ -420,6 +420,14 @@ async fn versions_budgets_bad_input_and_the_prompt() {
         &["name", "lowercase"],
     );
 
+    let names = client
+        .complete(rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_prompt("use_context"),
+            rmcp::model::ArgumentInfo::new("name", "fl"),
+        ))
+        .await
+        .expect("completion/complete");
+    assert_eq!(names.completion.values, vec!["flow"]);
     let args = json!({"name": "flow", "task": "add 2FA"})
         .as_object()
         .cloned()
@@ -611,4 +619,48 @@ async fn two_http_clients_saving_one_name_at_once_both_land() {
     assert_eq!(notes.len(), 20, "no save lost: {notes:?}");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn symbols_without_a_path_are_found_through_the_index_even_after_moving_files() {
+    let ws = Workspace::new();
+    let store_rs = "pub struct Store;\n\nimpl Store {\n    pub fn open() -> Store {\n        Store\n    }\n}\n";
+    ws.write("src/store.rs", store_rs);
+    ws.write("src/main.rs", "fn main() {}\n");
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    ok_json(&call(&client, "reindex", json!({})).await);
+    let saved = ok_json(
+        &call(
+            &client,
+            "context_save",
+            json!({"name": "s", "items": [{"symbol": "Store::open", "note": "entry"}]}),
+        )
+        .await,
+    );
+    assert_eq!(saved["anchors"][0]["path"], "src/store.rs");
+    assert_eq!(
+        saved["anchors"][0]["symbol"],
+        json!({"path": "Store::open", "kind": "method"})
+    );
+    assert_tool_error(
+        &call(
+            &client,
+            "context_save",
+            json!({"name": "s", "items": [{"symbol": "Nope::open"}]}),
+        )
+        .await,
+        &["items[0].symbol", "no symbol `Nope::open`"],
+    );
+
+    // The code moves to another file, unchanged.
+    ws.write("src/db/store.rs", &format!("// moved\n{store_rs}"));
+    std::fs::remove_file(ws.path().join("src/store.rs")).unwrap();
+    ok_json(&call(&client, "reindex", json!({})).await);
+    let got = call(&client, "context_get", json!({"name": "s"})).await;
+    let v = ok_json(&got);
+    assert_eq!(v["items"][0]["status"], "moved", "{}", text(&got));
+    assert_eq!(v["items"][0]["path"], "src/db/store.rs");
+    assert_eq!(v["items"][0]["start_line"], 5);
+    assert_eq!(v["items"][0]["saved_path"], "src/store.rs");
+    client.cancel().await.unwrap();
 }

@@ -296,20 +296,18 @@ pub(crate) fn capture(
                     (abs, def)
                 }
                 None => {
-                    let Some(index) = anchors.index else {
+                    let Some(index) = anchors.index.filter(|x| x.is_ready()) else {
                         return Err(invalid(
                             i,
                             "path",
                             format!(
-                                "symbol `{sym}` was given without a path and no search index is open; give its path"
+                                "symbol `{sym}` was given without a path and the search index is not built (reindex builds it); give its path"
                             ),
                         ));
                     };
-                    let found: Vec<_> = index
-                        .definitions(name)
-                        .into_iter()
-                        .filter(|(_, d)| symbol_matches(d, container, name))
-                        .collect();
+                    let found = fresh_definitions(anchors, files, index, name, |d| {
+                        symbol_matches(d, container, name)
+                    });
                     match found.len() {
                         0 => {
                             return Err(invalid(
@@ -321,17 +319,18 @@ pub(crate) fn capture(
                             ));
                         }
                         1 => {
-                            let (rel, def) = found.into_iter().next().ok_or_else(|| {
+                            let (abs, _, def) = found.into_iter().next().ok_or_else(|| {
                                 invalid(i, "symbol", format!("no symbol `{sym}`"))
                             })?;
-                            let abs = ws.resolve(&rel).map_err(|e| path_error(i, e))?;
                             (abs, def)
                         }
                         n => {
                             let places: Vec<String> = found
                                 .iter()
                                 .take(5)
-                                .map(|(p, d)| format!("{p}:{} ({})", d.start_line, d.qualified()))
+                                .map(|(_, p, d)| {
+                                    format!("{p}:{} ({})", d.start_line, d.qualified())
+                                })
                                 .collect();
                             return Err(invalid(
                                 i,
@@ -549,10 +548,10 @@ fn resolve_symbol(
     };
 
     // Then anywhere else in the workspace, when an index can say where.
-    if let Some(index) = anchors.index {
+    if let Some(index) = anchors.index.filter(|x| x.is_ready()) {
         let mut by_file: std::collections::BTreeMap<String, Vec<SymbolDef>> = Default::default();
-        for (p, d) in index.definitions(name) {
-            if p != saved.path && same_kind(&d) {
+        for (_, p, d) in fresh_definitions(anchors, files, index, name, same_kind) {
+            if p != saved.path {
                 by_file.entry(p).or_default().push(d);
             }
         }
@@ -577,6 +576,37 @@ fn resolve_symbol(
         reason.push_str("; the search index knows no other definition");
     }
     Err(reason)
+}
+
+/// Definitions named `name` that satisfy `keep`, in the files the index names, as the files
+/// are now: the index only says where to look, a fresh parse says where the symbol is.
+fn fresh_definitions(
+    anchors: &Anchors<'_>,
+    files: &Files,
+    index: &dyn SymbolIndex,
+    name: &str,
+    keep: impl Fn(&SymbolDef) -> bool,
+) -> Vec<(PathBuf, String, SymbolDef)> {
+    let mut paths: Vec<String> = index
+        .definitions(name)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let mut out = Vec::new();
+    for rel in paths {
+        let Ok((abs, file)) = open(anchors, files, &rel) else {
+            continue;
+        };
+        let Ok(defs) = files.symbols(&abs, &file) else {
+            continue;
+        };
+        for d in defs.iter().filter(|d| d.name == name && keep(d)) {
+            out.push((abs.clone(), rel.clone(), d.clone()));
+        }
+    }
+    out
 }
 
 /// Among definitions of the symbol in one file, prefer one whose text is unchanged, then

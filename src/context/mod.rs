@@ -338,6 +338,17 @@ fn validate_tags(tags: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+fn validate_description(description: &str) -> Result<()> {
+    let n = description.chars().count();
+    if n > MAX_DESCRIPTION_CHARS {
+        return Err(ContextError::Invalid {
+            field: "description".into(),
+            message: format!("{n} characters given; at most {MAX_DESCRIPTION_CHARS} are accepted"),
+        });
+    }
+    Ok(())
+}
+
 fn validate_text(field: &str, text: &str, max_bytes: usize) -> Result<()> {
     if text.len() > max_bytes {
         return Err(ContextError::Invalid {
@@ -357,13 +368,7 @@ fn validate_text(field: &str, text: &str, max_bytes: usize) -> Result<()> {
 pub fn save(store: &Store, anchors: &Anchors<'_>, req: &SaveRequest) -> Result<SaveOutcome> {
     validate_name(&req.name)?;
     let tags = validate_tags(&req.tags)?;
-    validate_text("description", &req.description, MAX_DESCRIPTION_CHARS * 4)?;
-    if req.description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ContextError::Invalid {
-            field: "description".into(),
-            message: format!("at most {MAX_DESCRIPTION_CHARS} characters are accepted"),
-        });
-    }
+    validate_description(&req.description)?;
     validate_text("notes", &req.notes, MAX_NOTES_BYTES)?;
     if req.items.len() > MAX_ITEMS {
         return Err(ContextError::Invalid {
@@ -611,6 +616,7 @@ pub fn import(store: &Store, json: &str, rename: Option<&str>) -> Result<SaveOut
     let name = rename.unwrap_or(&f.name).to_string();
     validate_name(&name)?;
     let tags = validate_tags(&f.tags)?;
+    validate_description(&f.description)?;
     validate_text("notes", &f.notes, MAX_NOTES_BYTES)?;
     if f.items.len() > MAX_ITEMS {
         return Err(ContextError::Invalid {

@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use crate::search::SearchIndex;
+use crate::search::query::FindSymbolRequest;
 use crate::search::symbols::{Language, Symbol, extract, language_for_source};
 
 /// A symbol definition, as anchoring sees it.
@@ -36,6 +38,43 @@ impl SymbolDef {
 pub trait SymbolIndex: Send + Sync {
     /// Definitions named exactly `name`, with the path of their file relative to the root.
     fn definitions(&self, name: &str) -> Vec<(String, SymbolDef)>;
+
+    /// Whether lookups can be answered now (an index that is not built yet cannot).
+    fn is_ready(&self) -> bool {
+        true
+    }
+}
+
+impl SymbolIndex for SearchIndex {
+    fn definitions(&self, name: &str) -> Vec<(String, SymbolDef)> {
+        let mut req = FindSymbolRequest::new(name);
+        req.limit = Some(200);
+        req.max_tokens = Some(20_000);
+        match self.find_symbol(&req) {
+            Ok(found) => found
+                .definitions
+                .into_iter()
+                .filter(|d| d.name == name)
+                .map(|d| {
+                    (
+                        d.path,
+                        SymbolDef {
+                            name: d.name,
+                            container: d.container,
+                            kind: d.kind,
+                            start_line: d.line,
+                            end_line: d.end_line,
+                        },
+                    )
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.is_indexed()
+    }
 }
 
 /// The symbols defined in one file, or why they cannot be had (unsupported language).

@@ -120,8 +120,9 @@ pub fn publish_bundle_change(state: &AppState, name: &str) {
     state.publish(Change::ResourceListChanged);
 }
 
+/// Anchoring over the server's workspace, with its search index to find symbols by name.
 fn anchors(state: &AppState) -> Anchors<'_> {
-    Anchors::new(&state.workspace)
+    Anchors::with_index(&state.workspace, &state.search)
 }
 
 #[tool_router(router = context_router, vis = "pub(crate)")]
