@@ -65,8 +65,8 @@ impl Watch {
                     Some(uris),
                     "the server accepts the bundle URIs"
                 );
-                // The acknowledgment is sent just before the server starts forwarding.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // No wait here: the server opens its bus receiver before acknowledging, so a
+                // save made right after the ack must still arrive.
                 Watch::Listen {
                     sub: Box::new(sub),
                     updates: Vec::new(),
