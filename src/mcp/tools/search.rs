@@ -219,10 +219,12 @@ impl ApexServer {
             max_tokens: a.max_tokens,
             cursor: a.cursor,
         };
-        Ok(match self.blocking(move |s| s.find_references(&req)).await {
-            Ok(r) => ok(render_references(&r), &r),
-            Err(e) => fail(e),
-        })
+        Ok(
+            match self.blocking(move |s| s.find_references(&req)).await {
+                Ok(r) => ok(render_references(&r), &r),
+                Err(e) => fail(e),
+            },
+        )
     }
 
     /// Read numbered lines of a file.
@@ -338,7 +340,9 @@ impl ApexServer {
         if self.state.search.is_indexed() {
             return Ok(());
         }
-        self.index_run(false, true, meta, peer, ct).await.map(|_| ())
+        self.index_run(false, true, meta, peer, ct)
+            .await
+            .map(|_| ())
     }
 
     /// An `index` run: events stored and streamed as progress, cancellable by the request or
@@ -525,7 +529,10 @@ fn render_search(r: &SearchResults) -> String {
         } else {
             h.line.to_string()
         };
-        out.push_str(&format!("\n\n{}:{span}{what} (score {})\n{}", h.path, h.score, h.snippet));
+        out.push_str(&format!(
+            "\n\n{}:{span}{what} (score {})\n{}",
+            h.path, h.score, h.snippet
+        ));
         if !h.other_lines.is_empty() {
             let lines: Vec<String> = h.other_lines.iter().map(u32::to_string).collect();
             out.push_str(&format!("\n  also lines {}", lines.join(", ")));
@@ -571,7 +578,10 @@ fn render_references(r: &References) -> String {
     );
     for x in &r.references {
         let mark = if x.definition { " (definition)" } else { "" };
-        out.push_str(&format!("\n{}:{}:{}{mark}: {}", x.path, x.line, x.column, x.snippet));
+        out.push_str(&format!(
+            "\n{}:{}:{}{mark}: {}",
+            x.path, x.line, x.column, x.snippet
+        ));
     }
     out.push_str(&more_line(r.remaining, &r.next_cursor));
     out
@@ -588,7 +598,9 @@ fn render_excerpt(x: &CodeExcerpt) -> String {
         x.path, x.start_line, x.end_line, x.total_lines, x.text
     );
     if let Some(n) = x.next_start_line {
-        out.push_str(&format!("(cut at the token budget; continue with start_line {n})"));
+        out.push_str(&format!(
+            "(cut at the token budget; continue with start_line {n})"
+        ));
     }
     out
 }
@@ -610,29 +622,50 @@ fn render_outline(o: &Outline) -> String {
     let mut out = format!("{} ({}), {} symbols", o.path, o.language, o.total);
     walk(&o.symbols, 0, &mut out);
     if o.omitted > 0 {
-        out.push_str(&format!("\n… {} more symbols past the token budget", o.omitted));
+        out.push_str(&format!(
+            "\n… {} more symbols past the token budget",
+            o.omitted
+        ));
     }
     out
 }
 
 fn render_status(s: &IndexStatus) -> String {
-    let langs: Vec<String> = s.languages.iter().map(|(l, n)| format!("{l} {n}")).collect();
+    let langs: Vec<String> = s
+        .languages
+        .iter()
+        .map(|(l, n)| format!("{l} {n}"))
+        .collect();
     let mut out = format!(
         "{}: {} files, {} symbols, {} MB of text; languages: {}. Skipped: {} binary, {} over {} bytes. Last update: {}. Index size {} MB; {}.",
-        if s.indexed { "Indexed" } else { "Not indexed yet (the first query builds it)" },
+        if s.indexed {
+            "Indexed"
+        } else {
+            "Not indexed yet (the first query builds it)"
+        },
         s.files,
         s.symbols,
         s.bytes >> 20,
-        if langs.is_empty() { "none".to_string() } else { langs.join(", ") },
+        if langs.is_empty() {
+            "none".to_string()
+        } else {
+            langs.join(", ")
+        },
         s.skipped_binary,
         s.skipped_large,
         s.max_file_size,
         s.last_update.as_deref().unwrap_or("never"),
         s.index_size_bytes >> 20,
-        if s.watching { "watching for changes" } else { "not watching" },
+        if s.watching {
+            "watching for changes"
+        } else {
+            "not watching"
+        },
     );
     if let Some(why) = &s.rebuilt_after_damage {
-        out.push_str(&format!(" The index on disk was damaged and is being rebuilt: {why}."));
+        out.push_str(&format!(
+            " The index on disk was damaged and is being rebuilt: {why}."
+        ));
     }
     out
 }
