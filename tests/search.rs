@@ -633,11 +633,16 @@ fn a_damaged_index_is_detected_and_rebuilt() {
     std::fs::write(&victim, bytes).unwrap();
 
     let index = SearchIndex::open(&ws).unwrap();
+    assert!(
+        !index.index_status().unwrap().indexed,
+        "not served before its checks pass"
+    );
+    // The first query waits for the checksum verdict, rebuilds, then answers.
+    assert_eq!(search(&index, "add_item").hits[0].line, 31);
     let status = index.index_status().unwrap();
     let why = status.rebuilt_after_damage.expect("damage detected");
     assert!(why.contains("checksum"), "{why}");
-    assert!(!status.indexed, "the damaged index is not served");
-    assert_eq!(search(&index, "add_item").hits[0].line, 31);
+    assert!(status.indexed);
 
     // A garbled meta.json is detected too.
     drop(index);
