@@ -1,5 +1,7 @@
-//! Codebase search through the library: a real index over fixture projects copied into
-//! temporary directories. The MCP face of the same calls is tested in `search_mcp.rs`.
+//! Codebase search: the library over a real index of fixture projects copied into temporary
+//! directories, then the MCP tools, resources and CLI twins through the real binary.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -631,11 +633,16 @@ fn a_damaged_index_is_detected_and_rebuilt() {
     std::fs::write(&victim, bytes).unwrap();
 
     let index = SearchIndex::open(&ws).unwrap();
+    assert!(
+        !index.index_status().unwrap().indexed,
+        "not served before its checks pass"
+    );
+    // The first query waits for the checksum verdict, rebuilds, then answers.
+    assert_eq!(search(&index, "add_item").hits[0].line, 31);
     let status = index.index_status().unwrap();
     let why = status.rebuilt_after_damage.expect("damage detected");
     assert!(why.contains("checksum"), "{why}");
-    assert!(!status.indexed, "the damaged index is not served");
-    assert_eq!(search(&index, "add_item").hits[0].line, 31);
+    assert!(status.indexed);
 
     // A garbled meta.json is detected too.
     drop(index);
@@ -726,4 +733,314 @@ fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The MCP face and the CLI, through the real binary.
+
+use common::{Generation, assert_tool_error, call, ok_json, stdio_client};
+use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
+use serde_json::json;
+
+const TOOLS: [&str; 7] = [
+    "search_code",
+    "find_symbol",
+    "find_references",
+    "read_code",
+    "outline",
+    "index_status",
+    "reindex",
+];
+
+fn poly_root() -> common::Workspace {
+    common::Workspace::from_fixture("search/poly")
+}
+
+#[tokio::test]
+async fn the_seven_tools_are_listed_with_short_descriptions_and_documented_fields() {
+    let ws = poly_root();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let tools = client.list_all_tools().await.unwrap();
+    for name in TOOLS {
+        let t = tools
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        let d = t.description.as_deref().unwrap_or_default();
+        assert!(!d.is_empty() && d.chars().count() < 300, "{name}: {d}");
+        let props = t.input_schema.get("properties").and_then(|p| p.as_object());
+        for (field, schema) in props.into_iter().flatten() {
+            assert!(
+                schema.get("description").is_some(),
+                "{name}.{field} has no description"
+            );
+        }
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn search_tools_answer_over_stdio_in_both_generations() {
+    for generation in common::BOTH {
+        let ws = poly_root();
+        let client = stdio_client(ws.path(), generation).await;
+        // The first query on a never-indexed workspace builds the index, not an empty answer.
+        let r = call(&client, "search_code", json!({"query": "add_item"})).await;
+        let v = ok_json(&r);
+        assert_eq!(
+            v["hits"][0]["path"], "rust/src/lib.rs",
+            "{generation:?}: {v}"
+        );
+        assert_eq!(v["hits"][0]["line"], 31);
+        assert!(common::text(&r).contains("rust/src/lib.rs:31-37 method add_item"));
+
+        let v = ok_json(
+            &call(
+                &client,
+                "find_symbol",
+                json!({"name": "OrderService", "kind": "class"}),
+            )
+            .await,
+        );
+        assert_eq!(v["definitions"][0]["path"], "python/app/service.py");
+        assert_eq!(v["definitions"][0]["end_line"], 17);
+
+        let v = ok_json(&call(&client, "find_references", json!({"name": "isAdmin"})).await);
+        assert_eq!(v["references"][0]["definition"], true);
+        assert_eq!(v["files"], 2);
+
+        let r = call(
+            &client,
+            "read_code",
+            json!({"path": "go/server.go", "symbol": "NewServer"}),
+        )
+        .await;
+        assert!(
+            common::text(&r).contains("16  func NewServer(addr string) *Server {"),
+            "{}",
+            common::text(&r)
+        );
+
+        let v = ok_json(&call(&client, "outline", json!({"path": "java/src/Account.java"})).await);
+        assert_eq!(v["symbols"][0]["name"], "Account");
+        assert_eq!(v["symbols"][0]["children"].as_array().unwrap().len(), 4);
+
+        let v = ok_json(&call(&client, "index_status", json!({})).await);
+        assert_eq!(v["indexed"], true);
+        assert_eq!(v["files"], 11);
+        assert_eq!(v["watching"], true);
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn bad_arguments_come_back_as_tool_errors_that_say_what_to_do() {
+    let ws = poly_root();
+    std::fs::write(
+        ws.dir.path().parent().unwrap().join("outside-secret.rs"),
+        "fn s() {}",
+    )
+    .ok();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let cases = [
+        (
+            "search_code",
+            json!({"query": "fn (oops", "mode": "regex"}),
+            vec!["character 4"],
+        ),
+        (
+            "search_code",
+            json!({"query": "  "}),
+            vec!["query is empty"],
+        ),
+        (
+            "search_code",
+            json!({"query": "x", "mode": "fuzzy"}),
+            vec!["mode", "auto, text, regex, symbol"],
+        ),
+        (
+            "search_code",
+            json!({"query": "x", "max_tokens": 50000}),
+            vec!["max_tokens", "20000"],
+        ),
+        (
+            "search_code",
+            json!({"query": "x", "path": "../*"}),
+            vec!["path", "outside"],
+        ),
+        ("find_symbol", json!({"name": ""}), vec!["name is empty"]),
+        (
+            "find_symbol",
+            json!({"name": "x", "kind": "func"}),
+            vec!["kind", "function"],
+        ),
+        (
+            "read_code",
+            json!({"path": "../outside-secret.rs"}),
+            vec!["outside the workspace root"],
+        ),
+        (
+            "read_code",
+            json!({"path": "/etc/passwd"}),
+            vec!["outside the workspace root"],
+        ),
+        (
+            "read_code",
+            json!({"path": "rust/src/lib.rs", "start_line": 500}),
+            vec!["start_line", "past the end"],
+        ),
+        ("outline", json!({"path": "README.md"}), vec!["supported"]),
+    ];
+    for (tool, args, needles) in cases {
+        let r = call(&client, tool, args.clone()).await;
+        assert_tool_error(&r, &needles);
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn reindex_streams_progress_and_is_recorded_as_a_run() {
+    let ws = poly_root();
+    let handler = common::TestClient::default();
+    let received = handler.received.clone();
+    let client = common::stdio_client_with(handler, ws.path(), Generation::Handshake, &[]).await;
+    let mut params = CallToolRequestParams::new("reindex")
+        .with_arguments(json!({"full": true}).as_object().cloned().unwrap());
+    params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
+        NumberOrString::Number(7),
+    )));
+    let r = client.call_tool(params).await.unwrap();
+    let report = ok_json(&r);
+    let reread = report["added"].as_u64().unwrap() + report["updated"].as_u64().unwrap();
+    assert_eq!(reread, 11, "{report}");
+    let run_id = report["run_id"].as_str().unwrap().to_string();
+    let progress = received.lock().unwrap().progress.clone();
+    let messages: Vec<String> = progress.iter().filter_map(|p| p.message.clone()).collect();
+    assert!(
+        messages
+            .first()
+            .is_some_and(|m| m.starts_with("index_started")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("files_indexed: 11/11")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .last()
+            .is_some_and(|m| m.starts_with("index_finished")),
+        "{messages:?}"
+    );
+    let seqs: Vec<f64> = progress.iter().map(|p| p.progress).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // The run and its events are stored.
+    let events = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+            "apex://runs/{run_id}/events"
+        )))
+        .await
+        .unwrap();
+    let body = format!("{events:?}");
+    assert!(body.contains("index_finished"), "{body}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn index_status_and_files_are_resources() {
+    let ws = poly_root();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let listed = client.list_all_resources().await.unwrap();
+    assert!(listed.iter().any(|r| r.uri == "apex://index/status"));
+    let read = |uri: &str| {
+        client.read_resource(rmcp::model::ReadResourceRequestParams::new(uri.to_string()))
+    };
+    let status = read("apex://index/status").await.unwrap();
+    assert!(
+        format!("{status:?}").contains("\\\"files\\\""),
+        "{status:?}"
+    );
+    let file = read("apex://files/rust/src/lib.rs").await.unwrap();
+    assert!(format!("{file:?}").contains("pub fn add_item"));
+    for bad in [
+        "apex://files/../../etc/passwd",
+        "apex://files//etc/passwd",
+        "apex://files/%2E%2E/x",
+    ] {
+        let err = read(bad).await.unwrap_err().to_string();
+        assert!(err.contains("outside the workspace root"), "{bad}: {err}");
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn serve_keeps_the_index_fresh_within_two_seconds() {
+    let ws = poly_root();
+    let client = stdio_client(ws.path(), Generation::Stateless).await;
+    ok_json(&call(&client, "search_code", json!({"query": "Inventory"})).await);
+    ws.write("rust/src/fresh.rs", "pub fn served_and_watched_fn() {}\n");
+    let saved = Instant::now();
+    let mut found = false;
+    while saved.elapsed() < Duration::from_secs(2) {
+        let v = ok_json(
+            &call(
+                &client,
+                "search_code",
+                json!({"query": "served_and_watched_fn"}),
+            )
+            .await,
+        );
+        if v["total"].as_u64().unwrap_or(0) > 0 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "a saved file was not searchable within 2 s");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn search_works_over_http_too() {
+    let ws = poly_root();
+    let server = common::http_server(ws.path(), &[]).await;
+    let client = common::http_client(&server.url, Generation::Stateless).await;
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "Circle::area"})).await);
+    assert_eq!(v["definitions"][0]["path"], "cpp/shape.cpp");
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn cli_twins_index_and_search() {
+    let ws = poly_root();
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::bin())
+            .arg("--root")
+            .arg(ws.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["index", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["added"], 11);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("files_indexed: 11/11 files"));
+    let out = run(&["search", "stock_level", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["hits"][0]["line"], 39);
+    let out = run(&["search", "fn (", "--mode", "regex"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("character 4"));
 }

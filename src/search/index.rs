@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -167,16 +167,30 @@ pub(crate) enum Scope {
     Paths(Vec<PathBuf>),
 }
 
-/// The open index and the state around it.
-pub(crate) struct Engine {
+/// An open tantivy index and its reader; replaced whole when a damaged index is rebuilt.
+pub(crate) struct Handle {
     pub index: Index,
     pub reader: IndexReader,
+}
+
+/// Where the background checksum verification of an opened index stands.
+enum Check {
+    Pending,
+    Passed,
+    /// Damaged: the reason; the next gate rebuilds.
+    Failed(String),
+}
+
+/// The open index and the state around it.
+pub(crate) struct Engine {
+    handle: RwLock<Arc<Handle>>,
     pub f: Fields,
     pub rules: WalkRules,
     pub dir: PathBuf,
     pub manifest: RwLock<Manifest>,
-    /// Why the index was rebuilt at open, if it was.
-    pub rebuilt_reason: Option<String>,
+    /// Why the index was rebuilt, if it was.
+    rebuilt_reason: Mutex<Option<String>>,
+    check: Arc<(Mutex<Check>, Condvar)>,
     /// One writer at a time in this process.
     update_lock: Mutex<Option<PathFilter>>,
 }
@@ -184,20 +198,25 @@ pub(crate) struct Engine {
 impl Engine {
     /// Open the index in `dir`, or create it. A damaged index (unreadable metadata, failed
     /// checksums, another format version) is wiped and recreated empty, never served.
+    ///
+    /// Opening is quick; checksums are verified on a background thread, and the first query
+    /// or update waits for that verdict ([`Engine::gate`]), so a server starts at once.
     pub fn open(dir: &Path, rules: WalkRules) -> Result<Self, SearchError> {
-        let (schema, f) = schema();
+        let (_, f) = schema();
         let mut rebuilt_reason = None;
         if dir.join("meta.json").exists() {
-            match open_existing(dir, &f) {
+            match open_existing(dir) {
                 Ok((index, reader, manifest)) => {
+                    let check = Arc::new((Mutex::new(Check::Pending), Condvar::new()));
+                    spawn_check(index.clone(), check.clone());
                     return Ok(Self {
-                        index,
-                        reader,
+                        handle: RwLock::new(Arc::new(Handle { index, reader })),
                         f,
                         rules,
                         dir: dir.to_path_buf(),
                         manifest: RwLock::new(manifest),
-                        rebuilt_reason: None,
+                        rebuilt_reason: Mutex::new(None),
+                        check,
                         update_lock: Mutex::new(None),
                     });
                 }
@@ -207,31 +226,71 @@ impl Engine {
                 }
             }
         }
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        }
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let index = Index::create_in_dir(dir, schema)?;
-        std::fs::write(dir.join(VERSION_FILE), INDEX_VERSION).map_err(|e| io_err(dir, e))?;
-        index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let handle = create_fresh(dir)?;
         Ok(Self {
-            index,
-            reader,
+            handle: RwLock::new(Arc::new(handle)),
             f,
             rules,
             dir: dir.to_path_buf(),
             manifest: RwLock::new(Manifest::default()),
-            rebuilt_reason,
+            rebuilt_reason: Mutex::new(rebuilt_reason),
+            check: Arc::new((Mutex::new(Check::Passed), Condvar::new())),
             update_lock: Mutex::new(None),
         })
     }
 
-    /// True once a commit exists.
+    /// The current index and reader.
+    pub fn handle(&self) -> Arc<Handle> {
+        self.handle
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Why the index was rebuilt after damage, if it was.
+    pub fn rebuilt_reason(&self) -> Option<String> {
+        self.rebuilt_reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Wait for the checksum verdict of the index opened from disk; when it failed, replace
+    /// the index with an empty one (the next `ensure_indexed` rebuilds it). Never lets a
+    /// damaged index answer.
+    pub fn gate(&self) -> Result<(), SearchError> {
+        let (lock, cvar) = &*self.check;
+        let mut state = lock.lock().map_err(|_| SearchError::Poisoned)?;
+        while matches!(*state, Check::Pending) {
+            state = cvar.wait(state).map_err(|_| SearchError::Poisoned)?;
+        }
+        let Check::Failed(reason) = &*state else {
+            return Ok(());
+        };
+        let reason = reason.clone();
+        tracing::warn!(index = %self.dir.display(), %reason, "search index damaged; rebuilding");
+        let _writer = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+        let fresh = create_fresh(&self.dir)?;
+        if let Ok(mut h) = self.handle.write() {
+            *h = Arc::new(fresh);
+        }
+        if let Ok(mut m) = self.manifest.write() {
+            *m = Manifest::default();
+        }
+        if let Ok(mut r) = self.rebuilt_reason.lock() {
+            *r = Some(reason);
+        }
+        *state = Check::Passed;
+        Ok(())
+    }
+
+    /// True once a complete build was committed (and the index passed its checks).
     pub fn is_indexed(&self) -> bool {
+        if self
+            .check
+            .0
+            .lock()
+            .map_or(true, |c| !matches!(*c, Check::Passed))
+        {
+            return false;
+        }
         self.manifest
             .read()
             .map(|m| m.info.as_ref().is_some_and(|i| i.complete))
@@ -244,6 +303,7 @@ impl Engine {
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<Option<IndexReport>, SearchError> {
+        self.gate()?;
         if self.is_indexed() {
             return Ok(None);
         }
@@ -263,6 +323,7 @@ impl Engine {
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<IndexReport, SearchError> {
+        self.gate()?;
         let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
         self.update_locked(&mut guard, scope, full, sink, cancel)
     }
@@ -357,7 +418,8 @@ impl Engine {
             return Ok(report);
         }
 
-        let mut writer = self.writer(total_bytes)?;
+        let handle = self.handle();
+        let mut writer = self.writer(&handle.index, total_bytes)?;
         if full {
             // Deletes apply to documents added before them, so the new ones survive.
             // (`delete_all_documents` would also drop what this run adds.)
@@ -458,7 +520,7 @@ impl Engine {
         prepared.set_payload(&payload);
         prepared.commit()?;
         writer.wait_merging_threads()?;
-        self.reader.reload()?;
+        handle.reader.reload()?;
 
         {
             let mut m = self.manifest.write().map_err(|_| SearchError::Poisoned)?;
@@ -521,14 +583,14 @@ impl Engine {
         sink.emit("index_finished", data);
     }
 
-    fn writer(&self, bytes: u64) -> Result<IndexWriter, SearchError> {
+    fn writer(&self, index: &Index, bytes: u64) -> Result<IndexWriter, SearchError> {
         let (threads, heap) = if bytes > LARGE_UPDATE {
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             (cpus.clamp(1, 4), LARGE_HEAP)
         } else {
             (1, SMALL_HEAP)
         };
-        match self.index.writer_with_num_threads(threads, heap) {
+        match index.writer_with_num_threads(threads, heap) {
             Ok(w) => Ok(w),
             Err(tantivy::TantivyError::LockFailure(..)) => Err(SearchError::Locked),
             Err(e) => Err(e.into()),
@@ -797,8 +859,55 @@ fn io_err(path: &Path, source: std::io::Error) -> SearchError {
     }
 }
 
-/// Open an index that exists on disk, checking that it is ours, whole and readable.
-fn open_existing(dir: &Path, f: &Fields) -> Result<(Index, IndexReader, Manifest), String> {
+/// A new, empty index in `dir` (whatever was there is removed).
+fn create_fresh(dir: &Path) -> Result<Handle, SearchError> {
+    let (schema, _) = schema();
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let index = Index::create_in_dir(dir, schema)?;
+    std::fs::write(dir.join(VERSION_FILE), INDEX_VERSION).map_err(|e| io_err(dir, e))?;
+    index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    Ok(Handle { index, reader })
+}
+
+/// Verify every index file's checksum on a background thread and record the verdict.
+fn spawn_check(index: Index, check: Arc<(Mutex<Check>, Condvar)>) {
+    let run = move || {
+        let verdict = match index.validate_checksum() {
+            Ok(damaged) if damaged.is_empty() => Check::Passed,
+            Ok(damaged) => {
+                let mut names: Vec<String> =
+                    damaged.iter().map(|p| p.display().to_string()).collect();
+                names.sort();
+                Check::Failed(format!("checksum mismatch in {}", names.join(", ")))
+            }
+            Err(e) => Check::Failed(format!("cannot verify checksums: {e}")),
+        };
+        let (lock, cvar) = &*check;
+        if let Ok(mut state) = lock.lock() {
+            *state = verdict;
+        }
+        cvar.notify_all();
+    };
+    let fallback = run.clone();
+    if std::thread::Builder::new()
+        .name("search-check".into())
+        .spawn(run)
+        .is_err()
+    {
+        fallback();
+    }
+}
+
+/// Open an index that exists on disk, checking that it is ours and readable. Checksums are
+/// verified separately ([`spawn_check`]).
+fn open_existing(dir: &Path) -> Result<(Index, IndexReader, Manifest), String> {
     let version = std::fs::read_to_string(dir.join(VERSION_FILE)).unwrap_or_default();
     if version.trim() != INDEX_VERSION {
         return Err(format!(
@@ -808,20 +917,12 @@ fn open_existing(dir: &Path, f: &Fields) -> Result<(Index, IndexReader, Manifest
     }
     let index = Index::open_in_dir(dir).map_err(|e| format!("cannot open: {e}"))?;
     index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
-    let damaged = index
-        .validate_checksum()
-        .map_err(|e| format!("cannot verify checksums: {e}"))?;
-    if !damaged.is_empty() {
-        let mut names: Vec<String> = damaged.iter().map(|p| p.display().to_string()).collect();
-        names.sort();
-        return Err(format!("checksum mismatch in {}", names.join(", ")));
-    }
     let reader: IndexReader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()
         .map_err(|e| format!("cannot read: {e}"))?;
-    let mut manifest = load_manifest(&reader, f).map_err(|e| format!("cannot read files: {e}"))?;
+    let mut manifest = load_manifest(&reader).map_err(|e| format!("cannot read files: {e}"))?;
     let metas = index.load_metas().map_err(|e| format!("{e}"))?;
     manifest.info = metas
         .payload
@@ -830,7 +931,7 @@ fn open_existing(dir: &Path, f: &Fields) -> Result<(Index, IndexReader, Manifest
     Ok((index, reader, manifest))
 }
 
-fn load_manifest(reader: &IndexReader, _f: &Fields) -> tantivy::Result<Manifest> {
+fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
     let searcher = reader.searcher();
     let mut files = HashMap::new();
     let mut path = String::new();

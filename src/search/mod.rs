@@ -190,9 +190,10 @@ impl SearchIndex {
     /// Statistics of the index.
     pub fn index_status(&self) -> Result<IndexStatus, SearchError> {
         let e = &self.inner.engine;
+        let indexed = e.is_indexed();
         let m = e.manifest.read().map_err(|_| SearchError::Poisoned)?;
         let mut status = IndexStatus {
-            indexed: m.info.as_ref().is_some_and(|i| i.complete),
+            indexed,
             root: self.inner.ws.root().display().to_string(),
             index_dir: e.dir.display().to_string(),
             files: 0,
@@ -206,7 +207,7 @@ impl SearchIndex {
             last_update: m.info.as_ref().map(|i| i.last_update.clone()),
             index_size_bytes: e.size_on_disk(),
             watching: self.inner.watching.load(Ordering::Relaxed),
-            rebuilt_after_damage: e.rebuilt_reason.clone(),
+            rebuilt_after_damage: e.rebuilt_reason(),
         };
         for meta in m.files.values() {
             if meta.lang == BINARY {

@@ -283,7 +283,7 @@ impl SearchIndex {
     }
 
     fn searcher(&self) -> Searcher {
-        self.inner.engine.reader.searcher()
+        self.inner.engine.handle().reader.searcher()
     }
 
     /// Full-text, regex or symbol search; see [`SearchRequest`].

@@ -162,18 +162,18 @@ impl SearchIndex {
                         message: "lines are numbered from 1".into(),
                     });
                 }
-                if to < from {
-                    return Err(SearchError::BadArgument {
-                        field: "end_line",
-                        message: format!("{to} is before start_line {from}"),
-                    });
-                }
                 if from > total.max(1) {
                     return Err(SearchError::BadArgument {
                         field: "start_line",
                         message: format!(
                             "{from} is past the end of {rel}, which has {total} lines"
                         ),
+                    });
+                }
+                if to < from {
+                    return Err(SearchError::BadArgument {
+                        field: "end_line",
+                        message: format!("{to} is before start_line {from}"),
                     });
                 }
                 (from, to.min(total.max(1)), None)
