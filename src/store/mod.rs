@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub mod analytics;
+pub mod contexts;
 pub mod datasets;
 pub mod runs;
 pub mod testruns;
@@ -19,6 +21,7 @@ pub mod testruns;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("sql/001_core.sql")),
     (2, "datasets", include_str!("sql/002_datasets.sql")),
+    (3, "contexts", include_str!("sql/003_contexts.sql")),
     (4, "testruns", include_str!("sql/004_testruns.sql")),
 ];
 

@@ -6,7 +6,12 @@
 //! result with [`ok`]; every failure a user can fix is [`fail`] (an `isError` result whose
 //! text names the field, what was wrong and what is accepted), never a JSON-RPC error.
 
+pub mod agents;
+pub mod context;
+pub mod data;
 pub mod runs;
+pub mod search;
+pub mod synth;
 pub mod testrun;
 
 use rmcp::handler::server::common::FromContextPart;

@@ -1,0 +1,302 @@
+//! Agents and data tools end to end: the real binary, a real rmcp client, the hand-made
+//! dataset of tests/fixtures/agents/ (totals known by construction, see make_workload.py).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+const EVENTS: [&str; 4] = [
+    "agent_thinking",
+    "tool_executing",
+    "tool_completed",
+    "partial_result",
+];
+
+fn fixture_workspace() -> Workspace {
+    let ws = Workspace::new();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/agents/workload.jsonl");
+    ws.write(
+        "logs/workload.jsonl",
+        &std::fs::read_to_string(src).unwrap(),
+    );
+    ws
+}
+
+async fn ingest(client: &Client) -> Value {
+    ok_json(
+        &call(
+            client,
+            "ingest_logs",
+            json!({"path": "logs/workload.jsonl", "dataset": "fixture"}),
+        )
+        .await,
+    )
+}
+
+#[tokio::test]
+async fn supervisor_report_has_the_known_figures_and_streams_every_event_in_order() {
+    let ws = fixture_workspace();
+    for generation in BOTH {
+        let handler = TestClient::default();
+        let received = handler.received.clone();
+        let client = stdio_client_with(handler, ws.path(), generation, &[]).await;
+        let ing = ingest(&client).await;
+        assert_eq!(
+            (ing["accepted"].as_u64(), ing["rejected"].as_u64()),
+            (Some(155), Some(0))
+        );
+
+        let result = call(
+            &client,
+            "run_agent",
+            json!({"agent": "supervisor", "request": "cut our LLM spend", "dataset": "fixture"}),
+        )
+        .await;
+        let out = ok_json(&result);
+        assert_eq!(out["status"], "completed");
+        let report = &out["report"];
+        assert_eq!(report["narrator"], "deterministic", "{generation:?}");
+        assert_eq!(report["cost_analysis"]["overview"]["spend_usd"], 3.63);
+        assert_eq!(report["cost_analysis"]["duplicates"]["repeats"], 9);
+        let kinds: Vec<&str> = report["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        for k in [
+            "prompt_caching",
+            "right_sizing",
+            "retry_waste",
+            "response_caching",
+            "batch_api",
+        ] {
+            assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+        }
+        assert!(!kinds.contains(&"output_caps"), "{kinds:?}");
+        assert!(text(&result).contains("## Action plan"));
+
+        // Progress: one notification per event, strictly increasing, in the contract's order.
+        let progress = received.lock().unwrap().progress.clone();
+        let seqs: Vec<f64> = progress.iter().map(|p| p.progress).collect();
+        assert_eq!(
+            seqs,
+            (1..=23).map(f64::from).collect::<Vec<_>>(),
+            "{generation:?}"
+        );
+        assert!(progress.iter().all(|p| p.total == Some(23.0)));
+        let names: Vec<String> = progress
+            .iter()
+            .map(|p| {
+                p.message
+                    .clone()
+                    .unwrap_or_default()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let mut want = vec!["agent_started".to_string()];
+        for _ in 0..5 {
+            want.extend(EVENTS.iter().map(|s| s.to_string()));
+        }
+        want.extend(["final_report".to_string(), "agent_completed".to_string()]);
+        assert_eq!(names, want);
+
+        // The stored log replays the same events, with the DESIGN.md fields.
+        let run_id = out["run_id"].as_str().unwrap().to_string();
+        let res = client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+                "apex://runs/{run_id}/events"
+            )))
+            .await
+            .unwrap();
+        let body = match &res.contents[0] {
+            rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("{other:?}"),
+        };
+        let events: Vec<Value> = serde_json::from_str(&body).unwrap();
+        let stored: Vec<&str> = events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(stored, want.iter().map(String::as_str).collect::<Vec<_>>());
+        let fin = events
+            .iter()
+            .find(|e| e["event"] == "final_report")
+            .unwrap();
+        for k in [
+            "agent",
+            "report",
+            "executive_summary",
+            "cost_analysis",
+            "recommendations",
+            "action_plan",
+            "total_duration_ms",
+            "narrator",
+        ] {
+            assert!(fin["data"].get(k).is_some(), "final_report lacks {k}");
+        }
+        let got = ok_json(
+            &call(
+                &client,
+                "get_agent_run",
+                json!({"run_id": run_id, "after_seq": 20}),
+            )
+            .await,
+        );
+        assert_eq!(got["status"], "completed");
+        assert_eq!(got["events"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            got["report"]["cost_analysis"]["overview"]["model_calls"],
+            150
+        );
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn runs_survive_a_restart_and_background_runs_finish() {
+    let ws = fixture_workspace();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    ingest(&client).await;
+    let out = ok_json(
+        &call(
+            &client,
+            "run_agent",
+            json!({"agent": "optimization", "dataset": "fixture", "background": true}),
+        )
+        .await,
+    );
+    assert_eq!(out["status"], "running");
+    let run_id = out["run_id"].as_str().unwrap().to_string();
+    let mut status = String::new();
+    for _ in 0..100 {
+        let got = ok_json(&call(&client, "get_agent_run", json!({"run_id": run_id})).await);
+        status = got["status"].as_str().unwrap().to_string();
+        if status != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "completed");
+    client.cancel().await.unwrap();
+    // a new server process reads the same run
+    let client = stdio_client(ws.path(), Generation::Stateless).await;
+    let got = ok_json(&call(&client, "get_agent_run", json!({"run_id": run_id})).await);
+    assert_eq!(
+        got["report"]["recommendations"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(got["events"].as_array().unwrap().len(), 3 + 4 * 2);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_what_exists() {
+    let ws = fixture_workspace();
+    ws.write("logs/messy.jsonl", "{\"timestamp\":\"2026-01-01T00:00:00Z\",\"model\":\"gpt-4o\",\"input_tokens\":100,\"output_tokens\":10,\"latency_ms\":5}\nnot json\n{\"timestamp\":\"yesterday\",\"model\":\"gpt-4o\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1}\n{\"timestamp\":\"2026-01-01T00:00:00Z\",\"model\":\"mystery-model\",\"provider\":\"x\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1}\n");
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    ingest(&client).await;
+    assert_tool_error(
+        &call(
+            &client,
+            "run_agent",
+            json!({"agent": "wizard", "dataset": "fixture"}),
+        )
+        .await,
+        &["agent", "supervisor", "reporting"],
+    );
+    assert_tool_error(
+        &call(
+            &client,
+            "run_agent",
+            json!({"agent": "data", "dataset": "nope"}),
+        )
+        .await,
+        &["dataset", "nope", "fixture"],
+    );
+    assert_tool_error(
+        &call(&client, "describe_dataset", json!({"dataset": "nope"})).await,
+        &["fixture"],
+    );
+    assert_tool_error(
+        &call(&client, "get_agent_run", json!({"run_id": "agent-x"})).await,
+        &["run_id", "agent-x"],
+    );
+    // query_data: one SELECT only
+    assert_tool_error(
+        &call(
+            &client,
+            "query_data",
+            json!({"sql": "DELETE FROM workload_records"}),
+        )
+        .await,
+        &["sql", "SELECT"],
+    );
+    assert_tool_error(
+        &call(&client, "query_data", json!({"sql": "SELECT 1; SELECT 2"})).await,
+        &["more than one statement"],
+    );
+    let q = ok_json(&call(&client, "query_data", json!({"sql": "SELECT model, COUNT(*) AS n FROM workload_records WHERE dataset = 'fixture' GROUP BY model ORDER BY n DESC", "limit": 2})).await);
+    assert_eq!(
+        q["rows"],
+        json!([["gpt-4o", 73], ["claude-sonnet-4-5", 47]])
+    );
+    assert_eq!(q["truncated"], true);
+    // malformed lines are counted and named; the missing cost is priced from the catalog
+    let m = ok_json(
+        &call(
+            &client,
+            "ingest_logs",
+            json!({"path": "logs/messy.jsonl", "dataset": "messy"}),
+        )
+        .await,
+    );
+    assert_eq!(
+        (m["accepted"].as_u64(), m["rejected"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let lines: Vec<u64> = m["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![2, 3, 4]);
+    assert_eq!(m["filled"]["cost_usd"], 1);
+    assert_eq!(m["spend_usd"], 0.00035); // gpt-4o: 100 in at $2.50 + 10 out at $10 per million
+    assert_tool_error(
+        &call(
+            &client,
+            "ingest_logs",
+            json!({"path": "../outside.jsonl", "dataset": "x"}),
+        )
+        .await,
+        &["path"],
+    );
+    // an empty dataset: a report that says there is nothing to analyse
+    ws.write("logs/empty.jsonl", "");
+    ok_json(
+        &call(
+            &client,
+            "ingest_logs",
+            json!({"path": "logs/empty.jsonl", "dataset": "empty"}),
+        )
+        .await,
+    );
+    let r = call(&client, "run_agent", json!({"dataset": "empty"})).await;
+    let out = ok_json(&r);
+    assert_eq!(out["report"]["pipeline"], json!(["triage", "reporting"]));
+    assert!(text(&r).contains("nothing to analyse"), "{}", text(&r));
+    let listed = ok_json(&call(&client, "list_datasets", json!({})).await);
+    assert_eq!(listed["datasets"].as_array().unwrap().len(), 3);
+    let agents = ok_json(&call(&client, "list_agents", json!({})).await);
+    assert_eq!(agents["agents"].as_array().unwrap().len(), 6);
+    client.cancel().await.unwrap();
+}
