@@ -68,7 +68,8 @@ def bare_env():
             "CI": "true"}
 
 
-print(f"{'project':<14}{'bare median':>14}{'run_tests median':>19}{'overhead':>10}  tests")
+print(f"{'project':<14}{'bare median':>14}{'run_tests median':>19}{'overhead':>10}  tests",
+      flush=True)
 for spec in projects:
     name, root, *rest = spec.split(":", 2)
     call_args = json.loads(rest[0]) if rest else {}
@@ -83,17 +84,32 @@ for spec in projects:
     cwd = os.path.join(root, first["path"])
     env = bare_env()
     bare, wrapped = [], []
-    for _ in range(runs):
+    def time_bare():
         t0 = time.perf_counter()
         subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         bare.append(time.perf_counter() - t0)
+
+    def time_wrapped():
         t0 = time.perf_counter()
-        out = server.run_tests(call_args)
+        result = server.run_tests(call_args)
         wrapped.append(time.perf_counter() - t0)
+        return result
+
+    out = first
+    for i in range(runs):
+        # Alternate which goes first, so that a warm cache favours neither.
+        if i % 2 == 0:
+            time_bare()
+            out = time_wrapped()
+        else:
+            out = time_wrapped()
+            time_bare()
     server.close()
     b, w = statistics.median(bare), statistics.median(wrapped)
     c = out["counts"]
     total = c["passed"] + c["failed"] + c["skipped"] + c["errored"]
     print(f"{name:<14}{b * 1000:>11.0f} ms{w * 1000:>16.0f} ms{(w - b) / b * 100:>9.1f}%  "
-          f"{total} ({' '.join(command[:3])} …)")
+          f"{total} tests; min {min(bare) * 1000:.0f} / {min(wrapped) * 1000:.0f} ms "
+          f"({' '.join(os.path.basename(a) if i == 0 else a for i, a in enumerate(command[:3]))} …)",
+          flush=True)
