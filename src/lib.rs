@@ -5,8 +5,12 @@
 //! are two thin faces over them. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod agents;
+pub mod context;
 pub mod events;
 pub mod mcp;
+pub mod search;
 pub mod store;
+pub mod synth;
+pub mod testrun;
 pub mod workload;
 pub mod workspace;

@@ -8,6 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod search_cli;
+mod synth_cli;
+mod test_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +51,48 @@ enum Command {
     },
     /// A scripted MCP session against this server: the first thing to run.
     Demo,
+    /// Build or update the codebase index (the twin of the `reindex` tool).
+    Index {
+        /// Re-read every file instead of only the changed ones.
+        #[arg(long)]
+        full: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the workspace's code (the twin of the `search_code` tool).
+    Search {
+        /// Text, identifier(s) or regex to look for.
+        query: String,
+        /// auto, text, regex or symbol.
+        #[arg(long, default_value = "auto")]
+        mode: String,
+        /// Glob over paths relative to the root, e.g. `src/**/*.rs`.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only files of this language.
+        #[arg(long)]
+        language: Option<String>,
+        /// Most hits to return (default 20).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Token budget (default 4000, at most 20000).
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// next_cursor of a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Print the structured result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate synthetic LLM workload logs (the CLI twin of generate_synthetic_data).
+    Synth(synth_cli::SynthArgs),
+    /// Context bundles: export one to a JSON file for git, or import such a file.
+    Context {
+        #[command(subcommand)]
+        action: ContextCommand,
+    },
     /// Load workload logs (JSONL, CSV or OTLP-JSON) into a dataset (CLI twin of ingest_logs).
     Ingest {
         /// The log file, inside the workspace.
@@ -63,6 +108,58 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// Run the workspace's tests with structured results (the CLI twin of run_tests).
+    Test {
+        /// Directory or file to test, relative to the root (default: the root).
+        path: Option<String>,
+        /// auto, cargo, pytest, go, jest or vitest.
+        #[arg(long, default_value = "auto")]
+        framework: String,
+        /// Test name or pattern, passed to the runner natively.
+        #[arg(long)]
+        filter: Option<String>,
+        /// A suite declared in apex.toml [tests.suites.NAME].
+        #[arg(long)]
+        suite: Option<String>,
+        /// Seconds before the run is killed (default 600).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Rough token budget of the summary.
+        #[arg(long, default_value_t = netra_apex::testrun::report::DEFAULT_MAX_TOKENS)]
+        max_tokens: usize,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also print this page (0-based) of the full console log.
+        #[arg(long, value_name = "N")]
+        log_page: Option<usize>,
+        /// Do not print each test as it finishes.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContextCommand {
+    /// Write a bundle as JSON (stable, pretty) to FILE or stdout.
+    Export {
+        /// The bundle's name.
+        name: String,
+        /// Write here instead of stdout (written atomically).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Export this version instead of the newest.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Read a bundle file made by `context export`; it lands as a new version.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+        /// Import under this name instead of the one in the file.
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -124,6 +221,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "runs left running by an earlier server were marked interrupted"
                 );
             }
+            // Keep the index fresh while serving; the server works without it.
+            let _watcher = state
+                .search
+                .watch()
+                .map_err(|e| tracing::warn!(error = %e, "no file watcher: the index refreshes only on reindex"))
+                .ok();
             runtime.block_on(async move {
                 match http {
                     Some(addr) => {
@@ -140,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             })
         }
+        Command::Context { action } => context_command(&root, cli.data_dir.as_deref(), action),
         Command::Ingest {
             path,
             dataset,
@@ -150,7 +254,101 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let _guard = init_logging(None);
             runtime.block_on(demo::run(&root, cli.data_dir.as_deref()))
         }
+        Command::Index { full, json } => {
+            let _guard = init_logging(None);
+            search_cli::index(&root, cli.data_dir.as_deref(), full, json)
+        }
+        Command::Search {
+            query,
+            mode,
+            path,
+            language,
+            limit,
+            max_tokens,
+            cursor,
+            json,
+        } => {
+            let _guard = init_logging(None);
+            let req = netra_apex::search::SearchRequest {
+                query,
+                mode: mode.parse()?,
+                path,
+                language,
+                limit,
+                max_tokens,
+                cursor,
+            };
+            search_cli::search(&root, cli.data_dir.as_deref(), req, json)
+        }
+        Command::Test {
+            path,
+            framework,
+            filter,
+            suite,
+            timeout,
+            max_tokens,
+            json,
+            log_page,
+            quiet,
+        } => {
+            let req = netra_apex::testrun::TestRequest {
+                path,
+                framework: Some(framework),
+                filter,
+                suite,
+                timeout_s: timeout,
+                nextest: None,
+            };
+            let args = test_cmd::TestArgs {
+                req,
+                max_tokens,
+                json,
+                log_page,
+                quiet,
+            };
+            runtime.block_on(test_cmd::run(&root, cli.data_dir.as_deref(), args))
+        }
+        Command::Synth(args) => synth_cli::run(&root, cli.data_dir.as_deref(), args),
     }
+}
+
+/// `netra-apex context export|import`: the CLI twin of the context tools' storage.
+fn context_command(
+    root: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+    action: ContextCommand,
+) -> anyhow::Result<()> {
+    let ws = netra_apex::workspace::Workspace::open(root, data_dir)?;
+    let store = netra_apex::store::Store::open(&ws.db_path())?;
+    match action {
+        ContextCommand::Export { name, out, version } => {
+            let json = netra_apex::context::export(&store, &name, version)?;
+            match out {
+                None => print!("{json}"),
+                Some(path) => {
+                    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+                    std::fs::write(&tmp, &json)
+                        .with_context(|| format!("cannot write {}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported context `{name}` to {}", path.display());
+                }
+            }
+        }
+        ContextCommand::Import { file, name } => {
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let out = netra_apex::context::import(&store, &json, name.as_deref())?;
+            println!(
+                "imported context `{}` as version {} ({} items)",
+                out.name, out.version, out.items
+            );
+            for r in &out.redactions {
+                println!("redacted {} {} ({})", r.count, r.kind, r.places.join(", "));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn open_store(

@@ -1,6 +1,9 @@
 //! The foundation, end to end: the real binary over stdio and HTTP, both protocol
 //! generations, discovery, errors, resources, auth.
 
+// Logging notifications are deprecated in 2026-07-28; handshake-era clients still use them.
+#![allow(deprecated)]
+
 mod common;
 
 use std::time::Duration;
@@ -310,5 +313,93 @@ async fn bad_arguments_are_tool_errors_that_name_the_field() {
         let r = call(&client, "cancel_run", json!({"run_id": "no-such-run"})).await;
         assert_tool_error(&r, &["`run_id`", "no-such-run"]);
         client.cancel().await.unwrap();
+    }
+}
+
+/// A long tool with a progress token streams strictly increasing progress, sends the whole
+/// event as a log message to a client that asked for logs, and stores the events so that
+/// apex://runs/{id}/events replays them.
+#[tokio::test]
+async fn progress_logs_and_replay_through_a_real_run() {
+    let ws = Workspace::new();
+    for i in 0..40 {
+        ws.write(
+            &format!("src/m{i}.rs"),
+            &format!("pub fn f{i}() -> u32 {{ {i} }}\n"),
+        );
+    }
+    for generation in BOTH {
+        let client = stdio_client(ws.path(), generation).await;
+        if generation == Generation::Handshake {
+            #[allow(deprecated)]
+            client
+                .set_level(rmcp::model::SetLevelRequestParams::new(
+                    rmcp::model::LoggingLevel::Info,
+                ))
+                .await
+                .expect("logging/setLevel");
+        }
+        let r = call(&client, "reindex", json!({"full": true})).await;
+        let body = ok_json(&r);
+        let received = client.service().received.clone();
+        let progress: Vec<f64> = received
+            .lock()
+            .unwrap()
+            .progress
+            .iter()
+            .map(|p| p.progress)
+            .collect();
+        assert!(progress.len() >= 3, "{generation:?}: progress {progress:?}");
+        assert!(
+            progress.windows(2).all(|w| w[0] < w[1]),
+            "not strictly increasing: {progress:?}"
+        );
+        {
+            let got = received.lock().unwrap();
+            let first = got.progress[0].message.clone().unwrap_or_default();
+            assert!(first.starts_with("index_started"), "{first}");
+            let last = got
+                .progress
+                .last()
+                .unwrap()
+                .message
+                .clone()
+                .unwrap_or_default();
+            assert!(last.starts_with("index_finished"), "{last}");
+            if generation == Generation::Handshake {
+                assert!(
+                    got.logs
+                        .iter()
+                        .any(|l| l.data.get("event").and_then(|e| e.as_str())
+                            == Some("index_finished")),
+                    "no index_finished log message among {} logs",
+                    got.logs.len()
+                );
+            }
+        }
+        let run_id = body
+            .get("run_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no run_id in {body}"))
+            .to_string();
+        let replay = client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+                "apex://runs/{run_id}/events"
+            )))
+            .await
+            .expect("replay");
+        let text = match &replay.contents[0] {
+            rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("{other:?}"),
+        };
+        let events: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            events.len(),
+            progress.len(),
+            "every streamed event is stored"
+        );
+        assert_eq!(events[0]["event"], "index_started");
+        client.cancel().await.unwrap();
+        received.lock().unwrap().progress.clear();
     }
 }

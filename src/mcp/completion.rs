@@ -13,6 +13,12 @@ const MAX: usize = 100;
 pub fn complete(state: &AppState, reference: &Reference, arg: &ArgumentInfo) -> Vec<String> {
     let mut values = match (reference, arg.name.as_str()) {
         (_, "path") => complete_path(state, &arg.value),
+        (Reference::Prompt(p), "name") if p.name == "use_context" => {
+            super::tools::context::complete_names(state, &arg.value)
+        }
+        (Reference::Resource(r), "name") if r.uri.starts_with("apex://contexts/") => {
+            super::tools::context::complete_names(state, &arg.value)
+        }
         _ => Vec::new(),
     };
     values.truncate(MAX);

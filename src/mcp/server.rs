@@ -33,6 +33,9 @@ pub struct Session {
     pub log_level: Mutex<Option<LoggingLevel>>,
     subscriptions: Mutex<HashSet<String>>,
     forwarding: AtomicBool,
+    /// Bus receivers opened when a `subscriptions/listen` is accepted, before rmcp sends the
+    /// acknowledgment, so that no change made right after the ack is missed.
+    early_receivers: Mutex<Vec<tokio::sync::broadcast::Receiver<Change>>>,
 }
 
 /// The MCP server of one session. Cheap to create: the HTTP transport makes one per session.
@@ -57,12 +60,19 @@ impl ApexServer {
     /// Every tool of every capability. A capability adds its router here:
     /// `ToolRouter::new() + Self::search_router() + Self::context_router() + ...`.
     pub fn tools() -> ToolRouter<Self> {
-        ToolRouter::new() + Self::runs_router() + Self::agents_router() + Self::data_router()
+        ToolRouter::new()
+            + Self::runs_router()
+            + Self::search_router()
+            + Self::context_router()
+            + Self::synth_router()
+            + Self::data_router()
+            + Self::agents_router()
+            + Self::testrun_router()
     }
 
     /// Every prompt. A capability adds its router here.
     pub fn prompts() -> PromptRouter<Self> {
-        Self::core_prompts() + Self::agents_prompts()
+        Self::core_prompts() + Self::context_prompts() + Self::agents_prompts()
     }
 
     /// Where this request's progress and logs go.
@@ -219,11 +229,20 @@ impl ServerHandler for ApexServer {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
+        if let Ok(mut early) = self.session.early_receivers.lock() {
+            early.push(self.state.subscribe_changes());
+        }
         Some(requested.supported_by(&self.get_info().capabilities))
     }
 
     async fn listen(&self, cx: SubscriptionContext) -> Result<(), McpError> {
-        let mut rx = self.state.subscribe_changes();
+        let early = self
+            .session
+            .early_receivers
+            .lock()
+            .ok()
+            .and_then(|mut e| e.pop());
+        let mut rx = early.unwrap_or_else(|| self.state.subscribe_changes());
         let accepted = cx.accepted().clone();
         loop {
             let change = tokio::select! {

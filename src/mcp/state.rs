@@ -27,6 +27,8 @@ pub enum Change {
 pub struct AppState {
     pub workspace: Workspace,
     pub store: Arc<Store>,
+    /// The codebase index (search capability); cheap to clone into blocking tasks.
+    pub search: crate::search::SearchIndex,
     /// Cancelled when the server shuts down; long background work watches it.
     pub shutdown: CancellationToken,
     changes: broadcast::Sender<Change>,
@@ -41,9 +43,11 @@ impl AppState {
         let workspace = Workspace::open(root, data_dir)?;
         let store = Arc::new(Store::open(&workspace.db_path())?);
         let (changes, _) = broadcast::channel(1024);
+        let search = crate::search::SearchIndex::open(&workspace)?;
         Ok(Arc::new(Self {
             workspace,
             store,
+            search,
             shutdown: CancellationToken::new(),
             changes,
             active_runs: Mutex::new(HashMap::new()),

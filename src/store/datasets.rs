@@ -69,41 +69,7 @@ pub fn begin_write<'c>(
 impl DatasetWriter<'_> {
     /// Append records to the dataset being written.
     pub fn append(&mut self, records: &[WorkloadRecord]) -> Result<()> {
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO workload_records (dataset, event_id, trace_id, span_id, parent_span_id, timestamp,
-               tenant, feature, workload_type, operation, provider, model, input_tokens, output_tokens,
-               cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status,
-               error_type, finish_reason, prompt_hash, cost_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-        )?;
-        for r in records {
-            stmt.execute(params![
-                self.staging,
-                r.event_id,
-                r.trace_id,
-                r.span_id,
-                r.parent_span_id,
-                r.timestamp,
-                r.tenant,
-                r.feature,
-                r.workload_type,
-                r.operation,
-                r.provider,
-                r.model,
-                r.input_tokens as i64,
-                r.output_tokens as i64,
-                r.cache_read_tokens as i64,
-                r.cache_write_tokens as i64,
-                r.reasoning_tokens as i64,
-                r.latency_ms,
-                r.ttft_ms,
-                r.status,
-                r.error_type,
-                r.finish_reason,
-                r.prompt_hash,
-                r.cost_usd,
-            ])?;
-        }
+        insert_records(&self.tx, &self.staging, records)?;
         self.count += records.len() as u64;
         Ok(())
     }
@@ -120,31 +86,173 @@ impl DatasetWriter<'_> {
         params_json: &Value,
         summary: &Value,
     ) -> Result<DatasetInfo> {
-        let tx = self.tx;
-        tx.execute(
-            "DELETE FROM workload_records WHERE dataset = ?1",
-            params![name],
+        let info = register(
+            &self.tx,
+            name,
+            &self.staging,
+            self.count,
+            source,
+            params_json,
+            summary,
         )?;
-        tx.execute("DELETE FROM datasets WHERE name = ?1", params![name])?;
-        tx.execute(
-            "UPDATE workload_records SET dataset = ?1 WHERE dataset = ?2",
-            params![name, self.staging],
-        )?;
-        let created_at = now_ts();
-        tx.execute(
-            "INSERT INTO datasets (name, source, created_at, record_count, params, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![name, source, created_at, self.count as i64, params_json.to_string(), summary.to_string()],
-        )?;
-        tx.commit()?;
-        Ok(DatasetInfo {
+        self.tx.commit()?;
+        Ok(info)
+    }
+}
+
+/// A dataset written in several short transactions under a private staging name, then
+/// registered in one transaction by [`StagedDataset::commit`]. Use it when the writer must
+/// release the store between batches (e.g. so that run events can be stored meanwhile).
+/// Until `commit`, nothing is registered; [`StagedDataset::abort`] removes the staged rows.
+#[derive(Debug)]
+pub struct StagedDataset {
+    name: String,
+    staging: String,
+    count: u64,
+}
+
+impl StagedDataset {
+    /// Start staging dataset `name`; `token` makes the staging name unique to this write.
+    pub fn begin(store: &Store, name: &str, token: &str) -> Result<Self> {
+        validate_name(name)?;
+        let staging = format!("~staging~{name}~{token}");
+        store.write(|c| {
+            c.execute(
+                "DELETE FROM workload_records WHERE dataset = ?1",
+                params![staging],
+            )?;
+            Ok(())
+        })?;
+        Ok(Self {
             name: name.to_string(),
-            source: source.to_string(),
-            created_at,
-            record_count: self.count,
-            params: params_json.clone(),
-            summary: summary.clone(),
+            staging,
+            count: 0,
         })
     }
+
+    /// Append records in one short transaction.
+    pub fn append(&mut self, store: &Store, records: &[WorkloadRecord]) -> Result<()> {
+        let staging = self.staging.clone();
+        store.write(|c| {
+            let tx = c.transaction()?;
+            insert_records(&tx, &staging, records)?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        self.count += records.len() as u64;
+        Ok(())
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Replace any older dataset of the same name and register this one, atomically.
+    pub fn commit(
+        self,
+        store: &Store,
+        source: &str,
+        params_json: &Value,
+        summary: &Value,
+    ) -> Result<DatasetInfo> {
+        store.write(|c| {
+            let tx = c.transaction()?;
+            let info = register(
+                &tx,
+                &self.name,
+                &self.staging,
+                self.count,
+                source,
+                params_json,
+                summary,
+            )?;
+            tx.commit()?;
+            Ok(info)
+        })
+    }
+
+    /// Drop the staged rows; nothing was registered.
+    pub fn abort(self, store: &Store) -> Result<()> {
+        store.write(|c| {
+            c.execute(
+                "DELETE FROM workload_records WHERE dataset = ?1",
+                params![self.staging],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn insert_records(tx: &Transaction<'_>, dataset: &str, records: &[WorkloadRecord]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO workload_records (dataset, event_id, trace_id, span_id, parent_span_id, timestamp,
+           tenant, feature, workload_type, operation, provider, model, input_tokens, output_tokens,
+           cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status,
+           error_type, finish_reason, prompt_hash, cost_usd)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+    )?;
+    for r in records {
+        stmt.execute(params![
+            dataset,
+            r.event_id,
+            r.trace_id,
+            r.span_id,
+            r.parent_span_id,
+            r.timestamp,
+            r.tenant,
+            r.feature,
+            r.workload_type,
+            r.operation,
+            r.provider,
+            r.model,
+            r.input_tokens as i64,
+            r.output_tokens as i64,
+            r.cache_read_tokens as i64,
+            r.cache_write_tokens as i64,
+            r.reasoning_tokens as i64,
+            r.latency_ms,
+            r.ttft_ms,
+            r.status,
+            r.error_type,
+            r.finish_reason,
+            r.prompt_hash,
+            r.cost_usd,
+        ])?;
+    }
+    Ok(())
+}
+
+fn register(
+    tx: &Transaction<'_>,
+    name: &str,
+    staging: &str,
+    count: u64,
+    source: &str,
+    params_json: &Value,
+    summary: &Value,
+) -> Result<DatasetInfo> {
+    tx.execute(
+        "DELETE FROM workload_records WHERE dataset = ?1",
+        params![name],
+    )?;
+    tx.execute("DELETE FROM datasets WHERE name = ?1", params![name])?;
+    tx.execute(
+        "UPDATE workload_records SET dataset = ?1 WHERE dataset = ?2",
+        params![name, staging],
+    )?;
+    let created_at = now_ts();
+    tx.execute(
+        "INSERT INTO datasets (name, source, created_at, record_count, params, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![name, source, created_at, count as i64, params_json.to_string(), summary.to_string()],
+    )?;
+    Ok(DatasetInfo {
+        name: name.to_string(),
+        source: source.to_string(),
+        created_at,
+        record_count: count,
+        params: params_json.clone(),
+        summary: summary.clone(),
+    })
 }
 
 pub fn list(store: &Store) -> Result<Vec<DatasetInfo>> {

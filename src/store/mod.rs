@@ -11,14 +11,18 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub mod analytics;
+pub mod contexts;
 pub mod datasets;
 pub mod runs;
+pub mod testruns;
 
 /// The numbered migrations, applied in order; `PRAGMA user_version` records the last one.
 /// Never edit a migration that has shipped: add the next number.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("sql/001_core.sql")),
     (2, "datasets", include_str!("sql/002_datasets.sql")),
+    (3, "contexts", include_str!("sql/003_contexts.sql")),
+    (4, "testruns", include_str!("sql/004_testruns.sql")),
 ];
 
 /// The newest schema version this binary knows.

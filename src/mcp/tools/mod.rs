@@ -7,8 +7,12 @@
 //! text names the field, what was wrong and what is accepted), never a JSON-RPC error.
 
 pub mod agents;
+pub mod context;
 pub mod data;
 pub mod runs;
+pub mod search;
+pub mod synth;
+pub mod testrun;
 
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;

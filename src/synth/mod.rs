@@ -1,0 +1,701 @@
+//! Synthetic AI-workload data: realistic LLM call logs from a [`WorkloadProfile`], fast,
+//! deterministic and streamed to SQLite, JSONL, CSV, Parquet or OTLP/JSON.
+//!
+//! [`generate`] is the one entry point: it validates the request, compiles the profile into
+//! a plan, generates fixed-size seed-derived chunks across rayon threads, writes them in
+//! order through one sink (temp file + rename, or a staged dataset registered in one
+//! transaction), reports `generation_started` / `batch_written` / `generation_finished`
+//! through an [`EventSink`], and returns a quality report of the realized distributions.
+//! It never touches MCP; the tool and the CLI are thin faces over it.
+
+pub mod detmath;
+mod encode;
+pub mod generator;
+pub mod profile;
+pub mod quality;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::agents::pricing::PriceCatalog;
+use crate::events::EventSink;
+use crate::store::datasets::{self, StagedDataset};
+use crate::store::{Store, StoreError};
+use crate::workspace::Workspace;
+use generator::{CHUNK_RECORDS, Plan, Rec};
+pub use profile::WorkloadProfile;
+use quality::ChunkStats;
+
+/// The output formats.
+pub const FORMATS: &[&str] = &["sqlite", "jsonl", "csv", "parquet", "otlp-json"];
+
+/// Errors of a generation. Every bad input names its field and what is accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    #[error("profile `{name}` is not known; available profiles: {}", available.join(", "))]
+    UnknownProfile {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("cannot write {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "generation cancelled after {records} of {total} records; nothing was written or registered"
+    )]
+    Cancelled { records: u64, total: u64 },
+}
+
+impl SynthError {
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        SynthError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The output format of a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Sqlite,
+    Jsonl,
+    Csv,
+    Parquet,
+    OtlpJson,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Self, SynthError> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "sqlite" => Format::Sqlite,
+            "jsonl" => Format::Jsonl,
+            "csv" => Format::Csv,
+            "parquet" => Format::Parquet,
+            "otlp-json" | "otlp" => Format::OtlpJson,
+            other => {
+                return Err(SynthError::invalid(
+                    "format",
+                    format!(
+                        "`{other}` is not accepted; accepted: {}",
+                        FORMATS.join(", ")
+                    ),
+                ));
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Sqlite => "sqlite",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::OtlpJson => "otlp-json",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Sqlite => "db",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::OtlpJson => "otlp.jsonl",
+        }
+    }
+}
+
+/// What to generate. `None` fields take the profile's value (or a fresh seed).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GenerateRequest {
+    pub profile: String,
+    /// A JSON merge patch of profile fields for this call.
+    pub overrides: Option<Value>,
+    /// Records to generate (the profile's `volume.records` when absent).
+    pub count: Option<u64>,
+    /// Seed; a fresh one is drawn (and returned) when absent.
+    pub seed: Option<u64>,
+    /// Days of the time span (`volume.days` when absent).
+    pub days: Option<i64>,
+    /// Start of the time span, RFC 3339 (`volume.start` when absent).
+    pub start: Option<String>,
+    /// `sqlite`, `jsonl`, `csv`, `parquet` or `otlp-json`.
+    pub format: String,
+    /// Output file for file formats, under the workspace root or the data dir.
+    pub output: Option<String>,
+    /// Dataset name for `sqlite` (default `<profile>-<seed>`).
+    pub dataset: Option<String>,
+    /// Worker threads (default: all cores). Does not change the output.
+    pub threads: Option<usize>,
+}
+
+/// What a generation produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateOutcome {
+    pub profile: String,
+    pub format: Format,
+    /// The registered dataset (sqlite format).
+    pub dataset: Option<String>,
+    pub records: u64,
+    /// The written file, relative to the root when under it.
+    pub path: Option<String>,
+    pub seed: u64,
+    pub records_per_sec: f64,
+    pub elapsed_ms: u64,
+    pub bytes: Option<u64>,
+    pub summary: Value,
+    pub quality: Value,
+}
+
+impl GenerateOutcome {
+    pub fn format_name(&self) -> &'static str {
+        self.format.name()
+    }
+}
+
+/// Where validated output goes.
+enum Target {
+    File { path: PathBuf, display: String },
+    Dataset { name: String },
+}
+
+/// The profile a request resolves to, validated: profile + overrides + count/days/start.
+pub fn resolve_profile(req: &GenerateRequest) -> Result<WorkloadProfile, SynthError> {
+    let base = profile::load(req.profile.trim())?;
+    let mut p = match &req.overrides {
+        Some(o) => base.with_overrides(o)?,
+        None => base,
+    };
+    if let Some(c) = req.count {
+        p.volume.records = c;
+    }
+    if let Some(d) = req.days {
+        p.volume.days = d;
+    }
+    if let Some(s) = &req.start {
+        p.volume.start = s.clone();
+    }
+    p.validate(PriceCatalog::builtin())?;
+    Ok(p)
+}
+
+/// A fresh seed from the clock, for requests without one.
+pub fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    detmath::splitmix64(nanos ^ ((std::process::id() as u64) << 32)) >> 11
+}
+
+/// Generate a dataset. Long: call it from a blocking thread. Checks `cancel` between
+/// batches; a cancelled or failed run leaves no file and no registered dataset.
+pub fn generate(
+    ws: &Workspace,
+    store: Option<&Store>,
+    req: &GenerateRequest,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<GenerateOutcome, SynthError> {
+    let format = Format::parse(&req.format)?;
+    let profile = resolve_profile(req)?;
+    let seed = req.seed.unwrap_or_else(fresh_seed);
+    let threads = match req.threads {
+        Some(0) => {
+            return Err(SynthError::invalid(
+                "threads",
+                "0 is not accepted; accepted: 1 to 256, or leave it out for all cores",
+            ));
+        }
+        Some(t) if t > 256 => {
+            return Err(SynthError::invalid(
+                "threads",
+                format!("{t} is not accepted; accepted: 1 to 256"),
+            ));
+        }
+        Some(t) => t,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    };
+    let name = req
+        .dataset
+        .clone()
+        .unwrap_or_else(|| format!("{}-{seed}", profile.name));
+    let target = match format {
+        Format::Sqlite => {
+            if req.output.is_some() {
+                return Err(SynthError::invalid(
+                    "output",
+                    "not used with format sqlite: records go to the store; name the dataset with `dataset`",
+                ));
+            }
+            datasets::validate_name(&name)
+                .map_err(|e| SynthError::invalid("dataset", e.to_string()))?;
+            if store.is_none() {
+                return Err(SynthError::invalid(
+                    "format",
+                    "sqlite needs the workspace store",
+                ));
+            }
+            Target::Dataset { name }
+        }
+        _ => {
+            let given = match &req.output {
+                Some(o) => o.clone(),
+                None => ws
+                    .data_dir()
+                    .join("synth")
+                    .join(format!("{name}.{}", format.extension()))
+                    .to_string_lossy()
+                    .into_owned(),
+            };
+            let path = ws.resolve_output(&given).map_err(|e| {
+                SynthError::invalid(
+                    "output",
+                    format!("{e}; outputs go under the workspace root or the data dir"),
+                )
+            })?;
+            if path.is_dir() {
+                return Err(SynthError::invalid(
+                    "output",
+                    format!("`{given}` is a directory; give a file path"),
+                ));
+            }
+            Target::File {
+                display: ws.relative(&path),
+                path,
+            }
+        }
+    };
+    let start_ms = chrono::DateTime::parse_from_rfc3339(&profile.volume.start)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| SynthError::invalid("start", "not an RFC 3339 time"))?;
+    let plan = Plan::new(&profile, PriceCatalog::builtin(), seed, start_ms);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| {
+            SynthError::invalid("threads", format!("cannot start {threads} threads: {e}"))
+        })?;
+    let params = json!({
+        "profile": profile.name,
+        "overrides": req.overrides,
+        "count": plan.total,
+        "seed": seed,
+        "days": profile.volume.days,
+        "start": profile.volume.start,
+        "format": format.name(),
+        "generator": format!("netra-apex {} chunk {CHUNK_RECORDS}", env!("CARGO_PKG_VERSION")),
+    });
+    let started = Instant::now();
+    let progress = Progress::new(plan.total, threads);
+    events.expect_total(progress.events());
+    events.emit(
+        "generation_started",
+        json!({
+            "message": format!("{} records of {} as {}", plan.total, profile.name, format.name()),
+            "profile": profile.name,
+            "total": plan.total,
+            "seed": seed,
+            "format": format.name(),
+            "threads": threads,
+            "path": match &target { Target::File { display, .. } => Some(display.clone()), _ => None },
+            "dataset": match &target { Target::Dataset { name } => Some(name.clone()), _ => None },
+        }),
+    );
+    let run = Run {
+        plan: &plan,
+        pool: &pool,
+        events,
+        cancel,
+        progress,
+        started,
+    };
+    let (stats, bytes) = match &target {
+        Target::File { path, .. } => {
+            let stats = run.to_file(format, path)?;
+            let bytes = std::fs::metadata(path).map(|m| m.len()).ok();
+            (stats, bytes)
+        }
+        Target::Dataset { name } => {
+            let store = store
+                .ok_or_else(|| SynthError::invalid("format", "sqlite needs the workspace store"))?;
+            (run.to_store(store, name, &params)?, None)
+        }
+    };
+    let elapsed = started.elapsed();
+    let records_per_sec = plan.total as f64 / elapsed.as_secs_f64().max(1e-9);
+    let quality = stats.report(&plan);
+    let summary = stats.summary(&plan);
+    let (dataset, path) = match target {
+        Target::File { display, .. } => (None, Some(display)),
+        Target::Dataset { name } => (Some(name), None),
+    };
+    events.emit(
+        "generation_finished",
+        json!({
+            "message": format!("{} records in {:.2}s ({:.0} records/s)", plan.total, elapsed.as_secs_f64(), records_per_sec),
+            "records": plan.total,
+            "done": plan.total,
+            "total": plan.total,
+            "records_per_sec": records_per_sec,
+            "elapsed_ms": elapsed.as_millis() as u64,
+            "path": path,
+            "dataset": dataset,
+            "quality_passed": quality["passed"],
+        }),
+    );
+    Ok(GenerateOutcome {
+        profile: profile.name.clone(),
+        format,
+        dataset,
+        records: plan.total,
+        path,
+        seed,
+        records_per_sec,
+        elapsed_ms: elapsed.as_millis() as u64,
+        bytes,
+        summary,
+        quality,
+    })
+}
+
+/// When to emit `batch_written`: about every 2% of the records, never more often than a group.
+struct Progress {
+    total: u64,
+    group: u64,
+    step: u64,
+}
+
+impl Progress {
+    fn new(total: u64, threads: usize) -> Self {
+        let group = (threads as u64 * 4).max(4);
+        let step = (total / 50).max(1);
+        Self { total, group, step }
+    }
+
+    /// Chunks generated together (the unit of parallel work and of writing).
+    fn group_chunks(&self) -> u64 {
+        self.group
+    }
+
+    fn mark_after(&self, done: u64) -> u64 {
+        (done / self.step + 1) * self.step
+    }
+
+    /// The number of events the run will emit (started + batches + finished).
+    fn events(&self) -> u64 {
+        let chunks = self.total.div_ceil(CHUNK_RECORDS);
+        let mut n = 0;
+        let mut next = self.mark_after(0);
+        let mut c = 0;
+        while c < chunks {
+            c = (c + self.group).min(chunks);
+            let done = (c * CHUNK_RECORDS).min(self.total);
+            if done >= next || done == self.total {
+                n += 1;
+                next = self.mark_after(done);
+            }
+        }
+        n + 2
+    }
+}
+
+struct Run<'a> {
+    plan: &'a Plan,
+    pool: &'a rayon::ThreadPool,
+    events: &'a dyn EventSink,
+    cancel: &'a CancellationToken,
+    progress: Progress,
+    started: Instant,
+}
+
+/// One generated chunk, rendered for the sink.
+enum Payload {
+    Bytes(Vec<u8>),
+    Records(Vec<crate::workload::WorkloadRecord>),
+    Batch(arrow::record_batch::RecordBatch),
+}
+
+struct ChunkOut {
+    payload: Payload,
+    stats: ChunkStats,
+    records: u64,
+}
+
+impl Run<'_> {
+    fn produce(
+        &self,
+        index: u64,
+        format: Format,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<ChunkOut, SynthError> {
+        let mut recs: Vec<Rec> = Vec::with_capacity(CHUNK_RECORDS as usize);
+        let mut stats = ChunkStats::new(self.plan.models.len());
+        self.plan.chunk(index, &mut recs, &mut stats);
+        for r in &recs {
+            stats.observe(r.model as usize, r.ts_ms);
+        }
+        let payload = match format {
+            Format::Jsonl | Format::Csv | Format::OtlpJson => {
+                let mut buf = Vec::with_capacity(recs.len() * 640);
+                match format {
+                    Format::Jsonl => encode::jsonl(self.plan, &recs, &mut buf),
+                    Format::Csv => encode::csv(self.plan, &recs, &mut buf),
+                    _ => encode::otlp(self.plan, &recs, &mut buf),
+                }
+                Payload::Bytes(buf)
+            }
+            Format::Parquet => Payload::Batch(
+                encode::arrow_batch(self.plan, &recs, schema)
+                    .map_err(|e| SynthError::invalid("format", format!("parquet batch: {e}")))?,
+            ),
+            Format::Sqlite => Payload::Records(encode::records(self.plan, &recs)),
+        };
+        Ok(ChunkOut {
+            payload,
+            records: recs.len() as u64,
+            stats,
+        })
+    }
+
+    fn generate_group(
+        &self,
+        first: u64,
+        format: Format,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Option<Result<Vec<ChunkOut>, SynthError>> {
+        let chunks = self.plan.chunks();
+        if first >= chunks {
+            return None;
+        }
+        let last = (first + self.progress.group_chunks()).min(chunks);
+        Some(
+            (first..last)
+                .into_par_iter()
+                .map(|c| self.produce(c, format, schema))
+                .collect(),
+        )
+    }
+
+    fn report(&self, done: u64, next_mark: &mut u64) {
+        if done >= *next_mark || done == self.progress.total {
+            let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            self.events.emit(
+                "batch_written",
+                json!({"done": done, "total": self.progress.total, "records_per_sec": rate.round()}),
+            );
+            *next_mark = self.progress.mark_after(done);
+        }
+    }
+
+    fn cancelled(&self, done: u64) -> Option<SynthError> {
+        self.cancel.is_cancelled().then_some(SynthError::Cancelled {
+            records: done,
+            total: self.progress.total,
+        })
+    }
+
+    /// Stream to a temp file next to `path`, renamed into place only when complete.
+    fn to_file(&self, format: Format, path: &Path) -> Result<ChunkStats, SynthError> {
+        let io = |e: &dyn std::fmt::Display| SynthError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let dir = path
+            .parent()
+            .ok_or_else(|| SynthError::invalid("output", "has no parent directory"))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            SynthError::invalid("output", format!("cannot create {}: {e}", dir.display()))
+        })?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", fresh_seed()));
+        let file = File::create(&tmp).map_err(|e| {
+            SynthError::invalid("output", format!("{} is not writable: {e}", dir.display()))
+        })?;
+        let result = self.write_file(format, file, &tmp);
+        match result {
+            Ok(stats) => {
+                std::fs::rename(&tmp, path).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    io(&e)
+                })?;
+                Ok(stats)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_file(&self, format: Format, file: File, tmp: &Path) -> Result<ChunkStats, SynthError> {
+        let io = |e: &dyn std::fmt::Display| SynthError::Io {
+            path: tmp.to_path_buf(),
+            message: e.to_string(),
+        };
+        let schema = encode::arrow_schema();
+        enum Writer {
+            Plain(BufWriter<File>),
+            Parquet(Box<ArrowWriter<File>>),
+        }
+        let mut writer = match format {
+            Format::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .set_max_row_group_size(65_536)
+                    .set_created_by(format!("netra-apex {}", env!("CARGO_PKG_VERSION")))
+                    .build();
+                Writer::Parquet(Box::new(
+                    ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| io(&e))?,
+                ))
+            }
+            _ => {
+                let mut w = BufWriter::with_capacity(1 << 20, file);
+                if format == Format::Csv {
+                    w.write_all(&encode::csv_header()).map_err(|e| io(&e))?;
+                }
+                Writer::Plain(w)
+            }
+        };
+        let mut stats = ChunkStats::new(self.plan.models.len());
+        let mut done = 0u64;
+        let mut next_mark = self.progress.mark_after(0);
+        let mut pending: Option<Vec<ChunkOut>> = None;
+        let mut next_chunk = 0u64;
+        loop {
+            if let Some(e) = self.cancelled(done) {
+                return Err(e);
+            }
+            let write = |outs: Vec<ChunkOut>,
+                         writer: &mut Writer,
+                         stats: &mut ChunkStats|
+             -> Result<u64, SynthError> {
+                let mut n = 0;
+                for out in outs {
+                    match (out.payload, &mut *writer) {
+                        (Payload::Bytes(b), Writer::Plain(w)) => {
+                            w.write_all(&b).map_err(|e| io(&e))?
+                        }
+                        (Payload::Batch(b), Writer::Parquet(w)) => {
+                            w.write(&b).map_err(|e| io(&e))?
+                        }
+                        _ => return Err(io(&"internal: payload does not match the writer")),
+                    }
+                    stats.merge(&out.stats);
+                    n += out.records;
+                }
+                Ok(n)
+            };
+            let to_write = pending.take();
+            let had_pending = to_write.is_some();
+            let (written, produced) = self.pool.install(|| {
+                rayon::join(
+                    || {
+                        to_write
+                            .map(|outs| write(outs, &mut writer, &mut stats))
+                            .transpose()
+                    },
+                    || self.generate_group(next_chunk, format, &schema),
+                )
+            });
+            if let Some(n) = written? {
+                done += n;
+                self.report(done, &mut next_mark);
+            }
+            match produced {
+                Some(outs) => {
+                    pending = Some(outs?);
+                    next_chunk += self.progress.group_chunks();
+                }
+                None if had_pending => {}
+                None => break,
+            }
+        }
+        match writer {
+            Writer::Plain(mut w) => {
+                w.flush().map_err(|e| io(&e))?;
+                w.get_ref().sync_all().map_err(|e| io(&e))?;
+            }
+            Writer::Parquet(w) => {
+                w.close().map_err(|e| io(&e))?;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Stage the records in the store batch by batch, then register them in one transaction.
+    fn to_store(
+        &self,
+        store: &Store,
+        name: &str,
+        params: &Value,
+    ) -> Result<ChunkStats, SynthError> {
+        let schema = encode::arrow_schema();
+        let mut staged = StagedDataset::begin(store, name, &format!("{:016x}", fresh_seed()))?;
+        let mut stats = ChunkStats::new(self.plan.models.len());
+        let mut done = 0u64;
+        let mut next_mark = self.progress.mark_after(0);
+        let mut next_chunk = 0u64;
+        let result = (|| -> Result<(), SynthError> {
+            loop {
+                if let Some(e) = self.cancelled(done) {
+                    return Err(e);
+                }
+                let Some(outs) = self
+                    .pool
+                    .install(|| self.generate_group(next_chunk, Format::Sqlite, &schema))
+                else {
+                    return Ok(());
+                };
+                next_chunk += self.progress.group_chunks();
+                for out in outs? {
+                    if let Payload::Records(recs) = &out.payload {
+                        staged.append(store, recs)?;
+                    }
+                    stats.merge(&out.stats);
+                    done += out.records;
+                }
+                self.report(done, &mut next_mark);
+            }
+        })();
+        match result {
+            Ok(()) => {
+                let summary = json!({"synthetic": stats.summary(self.plan), "quality": stats.report(self.plan)});
+                staged.commit(store, "synthetic", params, &summary)?;
+                Ok(stats)
+            }
+            Err(e) => {
+                let _ = staged.abort(store);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Every built-in profile with its parameters, for `list_workload_profiles`.
+pub fn list_profiles() -> Result<Vec<WorkloadProfile>, SynthError> {
+    profile::all()
+}
+
+#[cfg(test)]
+mod tests;

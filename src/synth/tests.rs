@@ -1,0 +1,439 @@
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+use crate::events::CollectingSink;
+use crate::workload::WorkloadRecord;
+
+fn ws() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    (dir, ws)
+}
+
+fn req(
+    profile: &str,
+    format: &str,
+    output: Option<&str>,
+    count: u64,
+    seed: u64,
+) -> GenerateRequest {
+    GenerateRequest {
+        profile: profile.into(),
+        count: Some(count),
+        seed: Some(seed),
+        format: format.into(),
+        output: output.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+fn run(ws: &Workspace, r: &GenerateRequest) -> Result<GenerateOutcome, SynthError> {
+    generate(
+        ws,
+        None,
+        r,
+        &crate::events::NullSink,
+        &CancellationToken::new(),
+    )
+}
+
+#[test]
+fn output_is_byte_identical_for_any_thread_count() {
+    let (_d, ws) = ws();
+    let mut hashes = Vec::new();
+    for (threads, out) in [(1, "a.jsonl"), (2, "b.jsonl"), (3, "c.jsonl")] {
+        let mut r = req("coding_assistant", "jsonl", Some(out), 20_011, 7);
+        r.threads = Some(threads);
+        run(&ws, &r).unwrap();
+        let bytes = std::fs::read(ws.root().join(out)).unwrap();
+        hashes.push(xxhash_rust::xxh3::xxh3_64(&bytes));
+    }
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+    let mut other = req("coding_assistant", "jsonl", Some("d.jsonl"), 20_011, 8);
+    other.threads = Some(2);
+    run(&ws, &other).unwrap();
+    let bytes = std::fs::read(ws.root().join("d.jsonl")).unwrap();
+    assert_ne!(xxhash_rust::xxh3::xxh3_64(&bytes), hashes[0]);
+}
+
+#[test]
+fn jsonl_reads_back_as_workload_records_with_linked_traces() {
+    let (_d, ws) = ws();
+    let out = run(
+        &ws,
+        &req("customer_support", "jsonl", Some("out/cs.jsonl"), 12_345, 3),
+    )
+    .unwrap();
+    assert_eq!(out.records, 12_345);
+    assert_eq!(out.path.as_deref(), Some("out/cs.jsonl"));
+    let text = std::fs::read_to_string(ws.root().join("out/cs.jsonl")).unwrap();
+    let recs: Vec<WorkloadRecord> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 12_345);
+    let spans: HashMap<(&str, &str), &WorkloadRecord> = recs
+        .iter()
+        .map(|r| ((r.trace_id.as_str(), r.span_id.as_str()), r))
+        .collect();
+    let mut ops = HashSet::new();
+    let mut cost = 0.0;
+    for r in &recs {
+        ops.insert(r.operation.as_str());
+        cost += r.cost_usd;
+        if let Some(parent) = &r.parent_span_id {
+            let p = spans
+                .get(&(r.trace_id.as_str(), parent.as_str()))
+                .expect("parent in the same trace");
+            assert_eq!(p.operation, "invoke_agent");
+            assert!(r.timestamp >= p.timestamp);
+        }
+        if r.operation == "chat" && r.status == "ok" {
+            let expected = PriceCatalog::builtin()
+                .cost(
+                    &r.model,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cache_read_tokens,
+                    r.cache_write_tokens,
+                )
+                .unwrap();
+            assert!((r.cost_usd - expected).abs() < 1e-9, "{r:?}");
+            assert!(r.ttft_ms.unwrap() < r.latency_ms);
+        }
+        assert_eq!(r.status == "error", r.error_type.is_some());
+    }
+    assert_eq!(ops, HashSet::from(["chat", "execute_tool", "invoke_agent"]));
+    assert!((cost - out.summary["spend_usd"].as_f64().unwrap()).abs() < 1e-6);
+    // Timestamps stay inside the span and roots come in time order.
+    let roots: Vec<&str> = recs
+        .iter()
+        .filter(|r| r.parent_span_id.is_none())
+        .map(|r| r.timestamp.as_str())
+        .collect();
+    assert!(roots.windows(2).all(|w| w[0] <= w[1]));
+    assert!(
+        roots[0] >= "2026-01-01T00:00:00.000Z"
+            && roots[roots.len() - 1] < "2026-01-31T00:00:00.000Z"
+    );
+}
+
+#[test]
+fn realized_statistics_match_every_profile() {
+    let (_d, ws) = ws();
+    for name in profile::names() {
+        let out = run(&ws, &req(&name, "jsonl", Some("q.jsonl"), 60_000, 11)).unwrap();
+        let q = &out.quality;
+        assert_eq!(q["passed"], true, "{name}: {q:#}");
+        // The tests are real: a mix the data does not follow is rejected.
+        assert!(q["model_mix"]["df"].as_f64().unwrap() >= 3.0, "{name}");
+    }
+}
+
+#[test]
+fn the_quality_report_rejects_data_from_another_profile() {
+    // Generate ecommerce data but judge it against a plan whose model mix differs.
+    let p = profile::load("ecommerce")
+        .unwrap()
+        .with_overrides(&json!({"volume": {"records": 50_000}}))
+        .unwrap();
+    let plan = Plan::new(&p, PriceCatalog::builtin(), 5, 1_767_225_600_000);
+    let mut stats = ChunkStats::new(plan.models.len());
+    let mut recs = Vec::new();
+    for c in 0..plan.chunks() {
+        let mut s = ChunkStats::new(plan.models.len());
+        plan.chunk(c, &mut recs, &mut s);
+        stats.merge(&s);
+    }
+    assert_eq!(stats.report(&plan)["passed"], true);
+    let skewed = p
+        .with_overrides(&json!({"models": {"gpt-4o-mini": 0.6}}))
+        .unwrap();
+    let other = Plan::new(&skewed, PriceCatalog::builtin(), 5, 1_767_225_600_000);
+    let report = stats.report(&other);
+    assert!(
+        report["model_mix"]["p_value"].as_f64().unwrap() < 1e-6,
+        "{report:#}"
+    );
+    assert_eq!(report["passed"], false);
+}
+
+#[test]
+fn sqlite_registers_a_dataset_with_quality_and_events() {
+    let (_d, ws) = ws();
+    let store = Store::open(&ws.db_path()).unwrap();
+    let events = CollectingSink::new();
+    let mut r = req("ecommerce", "sqlite", None, 10_000, 42);
+    r.dataset = Some("shop".into());
+    let out = generate(&ws, Some(&store), &r, &events, &CancellationToken::new()).unwrap();
+    assert_eq!(out.dataset.as_deref(), Some("shop"));
+    let info = datasets::get(&store, "shop").unwrap().unwrap();
+    assert_eq!(info.record_count, 10_000);
+    assert_eq!(info.params["seed"], 42);
+    assert_eq!(info.summary["quality"]["passed"], true);
+    let n = datasets::for_each_batch(&store, "shop", 4096, |_| Ok(())).unwrap();
+    assert_eq!(n, 10_000);
+    let names = events.names();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("generation_started")
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("generation_finished")
+    );
+    let batches: Vec<_> = events
+        .events()
+        .into_iter()
+        .filter(|(n, _)| n == "batch_written")
+        .collect();
+    assert!(!batches.is_empty());
+    let (_, last) = batches.last().unwrap();
+    assert_eq!(last["done"], 10_000);
+    assert_eq!(last["total"], 10_000);
+    assert!(last["records_per_sec"].as_f64().unwrap() > 0.0);
+    // The same rows as the JSONL export of the same seed.
+    run(
+        &ws,
+        &req("ecommerce", "jsonl", Some("shop.jsonl"), 10_000, 42),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(ws.root().join("shop.jsonl")).unwrap();
+    let first: WorkloadRecord = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut from_db = None;
+    datasets::for_each_batch(&store, "shop", 10_000, |b| {
+        from_db = b.iter().find(|r| r.event_id == first.event_id).cloned();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(from_db, Some(first));
+}
+
+#[test]
+fn cancellation_leaves_no_file_and_no_dataset() {
+    let (_d, ws) = ws();
+    let store = Store::open(&ws.db_path()).unwrap();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let mut r = req("gaming", "sqlite", None, 100_000, 1);
+    r.dataset = Some("g".into());
+    let err = generate(&ws, Some(&store), &r, &crate::events::NullSink, &cancel).unwrap_err();
+    assert!(matches!(err, SynthError::Cancelled { .. }), "{err}");
+    assert!(datasets::list(&store).unwrap().is_empty());
+    let rows: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(rows, 0);
+
+    // Cancel mid-way: a sink that cancels on the first batch.
+    struct CancelOnBatch(CancellationToken);
+    impl EventSink for CancelOnBatch {
+        fn emit(&self, event: &str, _data: Value) {
+            if event == "batch_written" {
+                self.0.cancel();
+            }
+        }
+    }
+    let cancel = CancellationToken::new();
+    let sink = CancelOnBatch(cancel.clone());
+    let err = generate(&ws, Some(&store), &r, &sink, &cancel).unwrap_err();
+    match err {
+        SynthError::Cancelled { records, total } => assert!(records > 0 && records < total),
+        other => panic!("{other}"),
+    }
+    assert!(datasets::list(&store).unwrap().is_empty());
+    let rows: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(rows, 0);
+    let cancel = CancellationToken::new();
+    let sink = CancelOnBatch(cancel.clone());
+    let r = req("gaming", "parquet", Some("g.parquet"), 100_000, 1);
+    assert!(generate(&ws, None, &r, &sink, &cancel).is_err());
+    let leftovers: Vec<_> = std::fs::read_dir(ws.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != ".netra-apex")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bad_input_names_the_field_and_what_is_accepted() {
+    let (_d, ws) = ws();
+    let cases: Vec<(GenerateRequest, &[&str])> = vec![
+        (
+            req("retail", "jsonl", Some("x.jsonl"), 10, 1),
+            &["retail", "ecommerce", "gaming"],
+        ),
+        (
+            req("ecommerce", "jsonl", Some("x.jsonl"), 0, 1),
+            &["count", "10000000000"],
+        ),
+        (
+            req("ecommerce", "jsonl", Some("x.jsonl"), 10_000_000_001, 1),
+            &["count"],
+        ),
+        (
+            GenerateRequest {
+                days: Some(-3),
+                ..req("ecommerce", "jsonl", Some("x.jsonl"), 10, 1)
+            },
+            &["days", "1 to"],
+        ),
+        (
+            req("ecommerce", "xml", Some("x.xml"), 10, 1),
+            &["format", "parquet", "otlp-json"],
+        ),
+        (
+            req("ecommerce", "jsonl", Some("../x.jsonl"), 10, 1),
+            &["output", "outside"],
+        ),
+        (
+            req("ecommerce", "jsonl", Some("/etc/x.jsonl"), 10, 1),
+            &["output"],
+        ),
+        (
+            GenerateRequest {
+                overrides: Some(json!({"arrival": {"peak_hour": [3]}})),
+                ..req("ecommerce", "jsonl", Some("x.jsonl"), 10, 1)
+            },
+            &["arrival.peak_hour", "peak_hours"],
+        ),
+        (
+            GenerateRequest {
+                start: Some("yesterday".into()),
+                ..req("ecommerce", "jsonl", Some("x.jsonl"), 10, 1)
+            },
+            &["start"],
+        ),
+        (
+            GenerateRequest {
+                dataset: Some("bad name".into()),
+                ..req("ecommerce", "sqlite", None, 10, 1)
+            },
+            &["dataset"],
+        ),
+    ];
+    let store = Store::open(&ws.db_path()).unwrap();
+    for (r, needles) in cases {
+        let err = generate(
+            &ws,
+            Some(&store),
+            &r,
+            &crate::events::NullSink,
+            &CancellationToken::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        for n in needles {
+            assert!(err.contains(n), "`{err}` should mention `{n}`");
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir(ws.root().join("ro")).unwrap();
+        std::fs::set_permissions(ws.root().join("ro"), std::fs::Permissions::from_mode(0o555))
+            .unwrap();
+        let writable = std::fs::File::create(ws.root().join("ro/probe")).is_ok(); // root ignores modes
+        if !writable {
+            let err = run(&ws, &req("ecommerce", "jsonl", Some("ro/x.jsonl"), 10, 1))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("output") && err.contains("not writable"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_seed_is_drawn_and_returned_so_the_run_repeats() {
+    let (_d, ws) = ws();
+    let mut r = req("research", "csv", Some("r1.csv"), 3_000, 0);
+    r.seed = None;
+    let first = run(&ws, &r).unwrap();
+    r.seed = Some(first.seed);
+    r.output = Some("r2.csv".into());
+    run(&ws, &r).unwrap();
+    let a = std::fs::read(ws.root().join("r1.csv")).unwrap();
+    let b = std::fs::read(ws.root().join("r2.csv")).unwrap();
+    assert_eq!(a, b);
+    let mut reader = ::csv::Reader::from_reader(a.as_slice());
+    assert_eq!(
+        reader.headers().unwrap().len(),
+        crate::workload::COLUMNS.len()
+    );
+    assert_eq!(reader.records().count(), 3_000);
+}
+
+#[test]
+fn otlp_json_lines_are_export_requests_with_gen_ai_attributes() {
+    let (_d, ws) = ws();
+    run(
+        &ws,
+        &req(
+            "coding_assistant",
+            "otlp-json",
+            Some("t.otlp.jsonl"),
+            5_000,
+            9,
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(ws.root().join("t.otlp.jsonl")).unwrap();
+    let mut spans = 0;
+    let mut children = 0;
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        for s in v["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .unwrap()
+        {
+            spans += 1;
+            assert_eq!(s["traceId"].as_str().unwrap().len(), 32);
+            assert_eq!(s["spanId"].as_str().unwrap().len(), 16);
+            children += s.get("parentSpanId").is_some() as usize;
+            let keys: Vec<&str> = s["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["key"].as_str().unwrap())
+                .collect();
+            assert!(
+                keys.contains(&"gen_ai.operation.name") && keys.contains(&"gen_ai.request.model")
+            );
+            let start: u64 = s["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+            let end: u64 = s["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+            assert!(end >= start);
+        }
+    }
+    assert_eq!(spans, 5_000);
+    assert!(children > 1000);
+}
+
+#[test]
+fn progress_event_count_is_announced_exactly() {
+    for total in [1u64, 2047, 2048, 2049, 100_000, 1_000_003] {
+        for threads in [1, 2, 4] {
+            let p = Progress::new(total, threads);
+            let mut n = 2;
+            let chunks = total.div_ceil(CHUNK_RECORDS);
+            let mut next = p.mark_after(0);
+            let mut c = 0;
+            while c < chunks {
+                c = (c + p.group_chunks()).min(chunks);
+                let done = (c * CHUNK_RECORDS).min(total);
+                if done >= next || done == total {
+                    n += 1;
+                    next = p.mark_after(done);
+                }
+            }
+            assert_eq!(p.events(), n);
+            assert!(n <= 53, "{total}: {n}");
+        }
+    }
+}
