@@ -215,6 +215,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let state = netra_apex::mcp::AppState::open(&root, cli.data_dir.as_deref())?;
             let _guard = init_logging(Some(&state.workspace.data_dir().join("logs")));
             let interrupted = netra_apex::store::runs::mark_interrupted(&state.store)?;
+            netra_apex::store::testruns::mark_interrupted(
+                &state.store,
+                &netra_apex::events::now_ts(),
+            )?;
             if interrupted > 0 {
                 tracing::warn!(
                     interrupted,
