@@ -66,6 +66,8 @@ struct Step {
     title: &'static str,
     tool: &'static str,
     args: Value,
+    /// Run the step only when this path exists under the workspace root.
+    requires: Option<&'static str>,
 }
 
 fn script() -> Vec<Step> {
@@ -74,16 +76,19 @@ fn script() -> Vec<Step> {
             title: "Index the workspace (incremental; progress per batch of files)",
             tool: "reindex",
             args: json!({}),
+            requires: None,
         },
         Step {
             title: "Where is the event sink defined and used?",
             tool: "search_code",
             args: json!({"query": "EventSink", "limit": 5, "max_tokens": 800}),
+            requires: None,
         },
         Step {
             title: "Find a symbol by (fuzzy) name",
             tool: "find_symbol",
             args: json!({"name": "Workspace", "limit": 5}),
+            requires: None,
         },
         Step {
             title: "Save a context bundle another client can subscribe to",
@@ -91,22 +96,32 @@ fn script() -> Vec<Step> {
             args: json!({"name": "demo-tour", "description": "Where to start reading",
                          "items": [{"path": "README.md", "start_line": 1, "end_line": 10, "note": "start here"}],
                          "tags": ["demo"]}),
+            requires: None,
         },
         Step {
             title: "Read it back with freshness status",
             tool: "context_get",
             args: json!({"name": "demo-tour", "max_tokens": 600}),
+            requires: None,
         },
         Step {
             title: "Generate 200,000 synthetic e-commerce LLM calls into SQLite",
             tool: "generate_synthetic_data",
             args: json!({"profile": "ecommerce", "count": 200000, "seed": 42, "format": "sqlite", "dataset": "demo_ecommerce"}),
+            requires: None,
         },
         Step {
             title: "Run the cost-optimization agents over it",
             tool: "run_agent",
             args: json!({"agent": "supervisor", "dataset": "demo_ecommerce",
                          "request": "Where can we cut our LLM spend without hurting quality?"}),
+            requires: None,
+        },
+        Step {
+            title: "Run a project's tests with per-test progress (a fixture with known failures)",
+            tool: "run_tests",
+            args: json!({"path": "tests/fixtures/testrun/cargo", "max_tokens": 600}),
+            requires: Some("tests/fixtures/testrun/cargo/Cargo.toml"),
         },
     ]
 }
@@ -146,7 +161,7 @@ pub async fn run(root: &Path, data_dir: Option<&Path>) -> anyhow::Result<()> {
     let have: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
 
     for step in script() {
-        if !have.contains(&step.tool) {
+        if !have.contains(&step.tool) || step.requires.is_some_and(|p| !root.join(p).exists()) {
             continue;
         }
         println!("\n== {}\n   -> {} {}", step.title, step.tool, step.args);
