@@ -606,3 +606,43 @@ fn csv_rows_are_checked_field_by_field() {
             .is_none()
     );
 }
+
+/// Every synthetic profile carries non-interactive work (a feature marked batch, nightly,
+/// offline, bulk or eval), so the batch-API recommendation fires on generated data too, and
+/// no recommendation claims more than the spend it touches.
+#[test]
+fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = crate::workspace::Workspace::open(dir.path(), None).unwrap();
+    let store = Store::open(&ws.db_path()).unwrap();
+    for profile in crate::synth::list_profiles().unwrap() {
+        let name = profile.name.clone();
+        let req = crate::synth::GenerateRequest {
+            profile: name.clone(),
+            count: Some(20_000),
+            seed: Some(3),
+            format: "sqlite".into(),
+            dataset: Some(name.clone()),
+            ..Default::default()
+        };
+        crate::synth::generate(
+            &ws,
+            Some(&store),
+            &req,
+            &crate::events::NullSink,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let (report, _) = supervisor(&store, Some(&name), &DeterministicNarrator);
+        let b = rec(&report, "batch_api")
+            .unwrap_or_else(|| panic!("{name}: no batch_api recommendation"));
+        assert!(b.savings_usd > 0.0, "{name}: {b:?}");
+        for r in &report.recommendations {
+            assert!(
+                r.savings_usd <= r.current_cost_usd + 1e-9,
+                "{name}: {} saves more than it touches",
+                r.kind
+            );
+        }
+    }
+}

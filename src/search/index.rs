@@ -40,6 +40,11 @@ const SMALL_HEAP: usize = 32 << 20;
 const LARGE_UPDATE: u64 = 16 << 20;
 /// How far into a file we look for NUL bytes to call it binary (as git and ripgrep do).
 const BINARY_PROBE: usize = 8192;
+/// Files larger than this are text-indexed but not parsed for symbols while indexing: they
+/// are nearly always generated (bindings, tables, amalgamations), their parse costs as much as
+/// the rest of a tree, and their symbols drown hand-written ones. `outline` and `read_code`
+/// still parse them on demand.
+pub const MAX_SYMBOL_FILE_SIZE: u64 = 256 << 10;
 /// The language label of files skipped as binary; they stay in the manifest so that they
 /// are not read again while unchanged.
 pub const BINARY: &str = "binary";
@@ -702,9 +707,10 @@ impl Engine {
         let lang = grammar
             .map(|l| l.name())
             .unwrap_or_else(|| language_label(path));
-        let syms = grammar
-            .map(|l| symbols::extract(l, &text))
-            .unwrap_or_default();
+        let syms = match grammar {
+            Some(l) if size <= MAX_SYMBOL_FILE_SIZE => symbols::extract(l, &text),
+            _ => Vec::new(),
+        };
         let ph = path_hash(&file.rel);
         for s in &syms {
             let _ = writer.add_document(self.symbol_doc(&file.rel, ph, lang, s));

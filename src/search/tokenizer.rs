@@ -84,10 +84,8 @@ impl TokenStream for CodeTokenStream<'_> {
             self.position = self.position.wrapping_add(1);
             self.pending.clear();
             self.pending_at = 0;
-            let parts = identifier_parts(&self.text[start..end]);
-            if parts.len() > 1 {
-                self.pending
-                    .extend(parts.into_iter().map(|(a, b)| (start + a, start + b)));
+            if push_parts(&self.text[start..end], start, &mut self.pending) < 2 {
+                self.pending.clear();
             }
             if let Some(cs) = chain
                 && end - cs <= 2 * MAX_IDENT_BYTES
@@ -206,6 +204,50 @@ pub fn identifier_parts(ident: &str) -> Vec<(usize, usize)> {
     parts
 }
 
+/// Append the parts of `ident` (as [`identifier_parts`] cuts them) to `out`, offset by `base`,
+/// and return how many were appended. ASCII identifiers, nearly all of them, are cut without
+/// allocating: this runs for every identifier of every indexed file.
+fn push_parts(ident: &str, base: usize, out: &mut Vec<(usize, usize)>) -> usize {
+    let before = out.len();
+    if !ident.is_ascii() {
+        out.extend(
+            identifier_parts(ident)
+                .into_iter()
+                .map(|(a, b)| (base + a, base + b)),
+        );
+        return out.len() - before;
+    }
+    let b = ident.as_bytes();
+    let mut start: Option<usize> = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'_' {
+            if let Some(s) = start.take() {
+                out.push((base + s, base + i));
+            }
+            continue;
+        }
+        match start {
+            Some(s) => {
+                let prev = b[i - 1];
+                let boundary = c.is_ascii_uppercase()
+                    && (prev.is_ascii_lowercase()
+                        || prev.is_ascii_digit()
+                        || (prev.is_ascii_uppercase()
+                            && b.get(i + 1).is_some_and(u8::is_ascii_lowercase)));
+                if boundary {
+                    out.push((base + s, base + i));
+                    start = Some(i);
+                }
+            }
+            None => start = Some(i),
+        }
+    }
+    if let Some(s) = start {
+        out.push((base + s, base + b.len()));
+    }
+    out.len() - before
+}
+
 /// What one word of a query asks for: the whole identifier, lowercased, and its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryWord {
@@ -319,6 +361,34 @@ mod tests {
         assert_eq!(texts("größe = Größe2"), ["größe", "größe2"]);
         let blob = "A".repeat(200);
         assert_eq!(texts(&format!("{blob} ok")), ["ok"]);
+    }
+
+    #[test]
+    fn the_ascii_fast_path_cuts_like_the_general_one() {
+        for ident in [
+            "parseHttpRequest",
+            "HTTPServer",
+            "utf8Decode",
+            "__init__",
+            "x",
+            "MAX_RETRY_COUNT",
+            "a_b__c_",
+            "ABCdef",
+            "abcDEF",
+            "A1B2c3",
+            "_",
+            "IOError",
+            "getX",
+            "XMLHttpRequest2x",
+        ] {
+            let mut fast = Vec::new();
+            push_parts(ident, 10, &mut fast);
+            let general: Vec<_> = identifier_parts(ident)
+                .into_iter()
+                .map(|(a, b)| (a + 10, b + 10))
+                .collect();
+            assert_eq!(fast, general, "{ident}");
+        }
     }
 
     #[test]
