@@ -81,7 +81,11 @@ async fn spawn_server(root: &Path, fsize_limit: Option<u64>) -> HttpServer {
 /// SIGKILL the server and reap it.
 async fn kill9(mut server: HttpServer) {
     server.child.start_kill().expect("SIGKILL");
-    let status = server.child.wait().await.expect("wait for the killed server");
+    let status = server
+        .child
+        .wait()
+        .await
+        .expect("wait for the killed server");
     assert!(!status.success(), "the server was killed, not finished");
 }
 
@@ -251,7 +255,11 @@ async fn kill_during_generation_to_sqlite_leaves_no_half_dataset() {
 
     let (_server, client, _h) = start(ws.path(), None).await;
     let names = dataset_names(&client).await;
-    assert_eq!(names, vec![("kept".to_string(), 3000)], "only whole datasets");
+    assert_eq!(
+        names,
+        vec![("kept".to_string(), 3000)],
+        "only whole datasets"
+    );
     assert_datasets_whole(&client).await;
     assert_eq!(
         orphan_records(&client).await,
@@ -460,7 +468,12 @@ async fn kill_with_context_saves_in_flight_loses_no_acknowledged_save() {
         let got = structured(&call(&client, "context_get", json!({"name": name})).await);
         assert_eq!(got["version"], b["version"], "{name}");
         assert_eq!(got["items"].as_array().map(Vec::len), Some(3), "{name}");
-        assert!(got["notes"].as_str().unwrap_or_default().starts_with("# save c"));
+        assert!(
+            got["notes"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("# save c")
+        );
     }
 }
 

@@ -122,7 +122,14 @@ async fn a_client_over_its_in_flight_limit_gets_429_and_others_are_not_affected(
 async fn max_in_flight_zero_is_refused_at_start() {
     let ws = Workspace::new();
     let out = std::process::Command::new(bin())
-        .args(["serve", "--http", "127.0.0.1:0", "--max-in-flight", "0", "--root"])
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--max-in-flight",
+            "0",
+            "--root",
+        ])
         .arg(ws.path())
         .output()
         .expect("run netra-apex");

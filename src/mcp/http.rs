@@ -90,10 +90,12 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
     let limiter = Arc::new(InFlight::new(opts.max_in_flight));
     axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-            let limiter = limiter.clone();
-            async move { limit_in_flight(&limiter, req, next).await }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let limiter = limiter.clone();
+                async move { limit_in_flight(&limiter, req, next).await }
+            },
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
                 let token = token.clone();

@@ -629,7 +629,14 @@ mod guard_proptests {
     }
 
     fn prefix() -> impl Strategy<Value = &'static str> {
-        prop::sample::select(vec!["", "  ", "\n\t", "-- note\n", "/* c */ ", "/**/-- x\n  "])
+        prop::sample::select(vec![
+            "",
+            "  ",
+            "\n\t",
+            "-- note\n",
+            "/* c */ ",
+            "/**/-- x\n  ",
+        ])
     }
 
     fn select_body() -> impl Strategy<Value = String> {
@@ -647,7 +654,13 @@ mod guard_proptests {
     }
 
     fn valid_select() -> impl Strategy<Value = String> {
-        (prefix(), mixed_case("select"), select_body(), any::<bool>(), mixed_case("with"))
+        (
+            prefix(),
+            mixed_case("select"),
+            select_body(),
+            any::<bool>(),
+            mixed_case("with"),
+        )
             .prop_map(|(p, kw, body, wrap, with)| {
                 if wrap {
                     format!("{p}{with} t AS ({kw} {body}) {kw} * FROM t")
@@ -698,8 +711,9 @@ mod guard_proptests {
                 .prop_map(|(k, w)| format!("{k} x AS ({w} RETURNING *) SELECT * FROM x")),
             (mixed_case("select"), "[a-z./]{0,16}")
                 .prop_map(|(k, lib)| format!("{k} load_extension('{lib}')")),
-            (mixed_case("select"), "[a-z./]{0,16}")
-                .prop_map(|(k, lib)| format!("{k} * FROM datasets WHERE load_extension('{lib}') IS NULL")),
+            (mixed_case("select"), "[a-z./]{0,16}").prop_map(|(k, lib)| format!(
+                "{k} * FROM datasets WHERE load_extension('{lib}') IS NULL"
+            )),
         ]
     }
 

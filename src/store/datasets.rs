@@ -504,6 +504,9 @@ mod tests {
         let left: i64 = store
             .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM workload_records", [], |r| r.get(0))?))
             .unwrap();
-        assert_eq!(left, 1, "only the live writer's record is left, now registered");
+        assert_eq!(
+            left, 1,
+            "only the live writer's record is left, now registered"
+        );
     }
 }

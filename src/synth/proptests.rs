@@ -96,18 +96,20 @@ fn request() -> impl Strategy<Value = GenerateRequest> {
         prop::option::of(overrides()),
         any::<u64>(),
     )
-        .prop_map(|(profile, count, days, start, overrides, seed)| GenerateRequest {
-            profile: profile.to_string(),
-            overrides,
-            count,
-            seed: Some(seed),
-            days,
-            start,
-            format: "jsonl".into(),
-            output: Some("out.jsonl".into()),
-            dataset: None,
-            threads: Some(1),
-        })
+        .prop_map(
+            |(profile, count, days, start, overrides, seed)| GenerateRequest {
+                profile: profile.to_string(),
+                overrides,
+                count,
+                seed: Some(seed),
+                days,
+                start,
+                format: "jsonl".into(),
+                output: Some("out.jsonl".into()),
+                dataset: None,
+                threads: Some(1),
+            },
+        )
 }
 
 proptest! {

@@ -121,32 +121,6 @@ pub fn parse_tool_arguments(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_tool_with_arguments_is_parsed_by_name() {
-        let served: Vec<String> = crate::mcp::ApexServer::tools()
-            .list_all()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .filter(|n| n != "list_agents")
-            .collect();
-        let mut known: Vec<String> = TOOLS_WITH_ARGUMENTS.iter().map(|s| s.to_string()).collect();
-        let mut served_sorted = served.clone();
-        served_sorted.sort();
-        known.sort();
-        assert_eq!(served_sorted, known);
-        for name in TOOLS_WITH_ARGUMENTS {
-            assert!(parse_tool_arguments(name, None).is_some(), "{name}");
-        }
-        let bad = serde_json::json!({"query": 5}).as_object().cloned();
-        let e = parse_tool_arguments("search_code", bad).unwrap().unwrap_err();
-        assert!(e.message.contains("invalid argument `query`"), "{}", e.message);
-    }
-}
-
 impl<P: schemars::JsonSchema> schemars::JsonSchema for Parameters<P> {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         P::schema_name()
@@ -171,4 +145,36 @@ pub fn fail(message: impl std::fmt::Display) -> CallToolResult {
 /// A failed result about one argument: "`field`: problem".
 pub fn bad_field(field: &str, problem: impl std::fmt::Display) -> CallToolResult {
     fail(format!("invalid argument `{field}`: {problem}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_with_arguments_is_parsed_by_name() {
+        let served: Vec<String> = crate::mcp::ApexServer::tools()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .filter(|n| n != "list_agents")
+            .collect();
+        let mut known: Vec<String> = TOOLS_WITH_ARGUMENTS.iter().map(|s| s.to_string()).collect();
+        let mut served_sorted = served.clone();
+        served_sorted.sort();
+        known.sort();
+        assert_eq!(served_sorted, known);
+        for name in TOOLS_WITH_ARGUMENTS {
+            assert!(parse_tool_arguments(name, None).is_some(), "{name}");
+        }
+        let bad = serde_json::json!({"query": 5}).as_object().cloned();
+        let e = parse_tool_arguments("search_code", bad)
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            e.message.contains("invalid argument `query`"),
+            "{}",
+            e.message
+        );
+    }
 }
