@@ -219,6 +219,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &state.store,
                 &netra_apex::events::now_ts(),
             )?;
+            let abandoned = netra_apex::store::datasets::remove_abandoned_staging(&state.store)?;
+            if abandoned > 0 {
+                tracing::warn!(
+                    abandoned,
+                    "staged records of an unfinished generation (its process is gone) were removed"
+                );
+            }
             if interrupted > 0 {
                 tracing::warn!(
                     interrupted,

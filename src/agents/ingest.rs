@@ -832,7 +832,7 @@ pub fn ingest(
         let mut failure: Option<AgentError> = None;
         {
             let flush = |s: &mut Sink<'_>| -> Result<(), AgentError> {
-                writer.append(&s.records)?;
+                writer.append(&s.records).map_err(|e| store.explain(e))?;
                 s.records.clear();
                 Ok(())
             };

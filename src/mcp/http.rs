@@ -4,12 +4,14 @@
 //! without one, and requests without it get 401. Host and Origin are checked against DNS
 //! rebinding; request bodies are capped at 4 MiB.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::{
@@ -41,6 +43,11 @@ pub struct HttpOptions {
 
 /// Refuse configurations that would expose the workspace without authentication.
 pub fn check_options(opts: &HttpOptions) -> anyhow::Result<()> {
+    if opts.max_in_flight == 0 {
+        anyhow::bail!(
+            "--max-in-flight 0 would refuse every request; give at least 1 (default {DEFAULT_MAX_IN_FLIGHT})"
+        );
+    }
     if !opts.addr.ip().is_loopback() && opts.token.as_deref().is_none_or(str::is_empty) {
         anyhow::bail!(
             "refusing to serve on {}: it is not a loopback address, so clients must authenticate; \
@@ -80,8 +87,15 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
             config,
         );
     let token = opts.token.clone().filter(|t| !t.is_empty()).map(Arc::new);
+    let limiter = Arc::new(InFlight::new(opts.max_in_flight));
     axum::Router::new()
         .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let limiter = limiter.clone();
+                async move { limit_in_flight(&limiter, req, next).await }
+            },
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
                 let token = token.clone();
@@ -107,6 +121,103 @@ async fn authorize(token: Option<&str>, req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// Requests in flight per client. A request counts from its arrival until its response
+/// body (an SSE stream for a tool call) has been sent or dropped.
+#[derive(Debug)]
+struct InFlight {
+    max: usize,
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+impl InFlight {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Take a slot for `client`, or None when it already has `max` requests in flight.
+    fn acquire(self: &Arc<Self>, client: String) -> Option<InFlightGuard> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(client.clone()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(InFlightGuard {
+            limiter: self.clone(),
+            client,
+        })
+    }
+}
+
+/// Releases its client's slot when dropped.
+struct InFlightGuard {
+    limiter: Arc<InFlight>,
+    client: String,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let mut counts = self
+            .limiter
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Who a request comes from: its `Mcp-Session-Id` when it has one, else its IP address.
+fn client_of(req: &Request) -> String {
+    if let Some(id) = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        return format!("session:{id}");
+    }
+    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        None => "ip:unknown".to_string(),
+    }
+}
+
+/// Answer 429 to a client that already has `max_in_flight` requests in flight. GET (the
+/// long-lived SSE stream a session may hold open) is not counted.
+async fn limit_in_flight(limiter: &Arc<InFlight>, req: Request, next: Next) -> Response {
+    if req.method() == Method::GET {
+        return next.run(req).await;
+    }
+    let client = client_of(&req);
+    let Some(guard) = limiter.acquire(client) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            format!(
+                "too many requests in flight: this client (its Mcp-Session-Id, else its IP address) \
+                 may have at most {} at once (serve --max-in-flight); wait for a response and retry",
+                limiter.max
+            ),
+        )
+            .into_response();
+    };
+    let response = next.run(req).await;
+    // Hold the slot until the body has been streamed (or the client went away).
+    let (parts, body) = response.into_parts();
+    let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+        let _held = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -164,6 +275,21 @@ mod tests {
         assert!(err.contains("--token"), "{err}");
         assert!(check_options(&opts("0.0.0.0:8765", Some(""))).is_err());
         assert!(check_options(&opts("0.0.0.0:8765", Some("s3cret"))).is_ok());
+        let mut zero = opts("127.0.0.1:0", None);
+        zero.max_in_flight = 0;
+        let err = check_options(&zero).unwrap_err().to_string();
+        assert!(err.contains("--max-in-flight"), "{err}");
+    }
+
+    #[test]
+    fn in_flight_slots_are_per_client_and_released_on_drop() {
+        let limiter = Arc::new(InFlight::new(2));
+        let a1 = limiter.acquire("a".into()).unwrap();
+        let _a2 = limiter.acquire("a".into()).unwrap();
+        assert!(limiter.acquire("a".into()).is_none());
+        let _b1 = limiter.acquire("b".into()).unwrap();
+        drop(a1);
+        assert!(limiter.acquire("a".into()).is_some());
     }
 
     #[test]

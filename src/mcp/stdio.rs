@@ -31,6 +31,20 @@ pub fn filtered_stdio(
     (rmcp_in, rmcp_out, task)
 }
 
+/// Run the stdin filter over `input` at once: what passes to rmcp (newline-terminated JSON
+/// lines) and the error replies it would send. For the fuzz targets under `fuzz/`.
+pub fn filter_bytes(input: &[u8], max_line: usize) -> std::io::Result<(Vec<u8>, Vec<String>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut out = Vec::new();
+    runtime.block_on(filter(input, &mut out, tx, max_line));
+    let mut errors = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        errors.push(e);
+    }
+    Ok((out, errors))
+}
+
 async fn filter(
     input: impl AsyncRead + Unpin,
     out: &mut (impl AsyncWrite + Unpin),

@@ -566,3 +566,192 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 }
+
+/// Property tests of the `query_data` guard: anything but exactly one read-only SELECT
+/// (or WITH ... SELECT) is refused and leaves the database as it was; valid SELECTs pass.
+#[cfg(test)]
+mod guard_proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::datasets;
+
+    const LIMITS: QueryLimits = QueryLimits {
+        max_rows: 100,
+        timeout: Duration::from_secs(10),
+    };
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("apex.db")).unwrap();
+        store
+            .write(|c| {
+                let w = datasets::begin_write(c, "seeded")?;
+                w.commit("seeded", "synthetic", &Value::Null, &Value::Null)?;
+                Ok(())
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    /// Everything a write could change: schema, version, rows.
+    fn snapshot(store: &Store) -> (String, i64, i64, i64) {
+        store
+            .read(|c| {
+                let schema: String = c.query_row(
+                    "SELECT COALESCE(group_concat(type || name || COALESCE(sql, ''), '|'), '') FROM sqlite_master",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let datasets: i64 =
+                    c.query_row("SELECT COUNT(*) FROM datasets", [], |r| r.get(0))?;
+                let records: i64 =
+                    c.query_row("SELECT COUNT(*) FROM workload_records", [], |r| r.get(0))?;
+                Ok((schema, version, datasets, records))
+            })
+            .unwrap()
+    }
+
+    fn mixed_case(word: &'static str) -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<bool>(), word.len()).prop_map(move |upper| {
+            word.chars()
+                .zip(upper)
+                .map(|(c, u)| {
+                    if u {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn prefix() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "",
+            "  ",
+            "\n\t",
+            "-- note\n",
+            "/* c */ ",
+            "/**/-- x\n  ",
+        ])
+    }
+
+    fn select_body() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0i64..1000).prop_map(|n| n.to_string()),
+            (0i64..1000, 0i64..1000).prop_map(|(a, b)| format!("{a} + {b} AS s")),
+            "[a-z ]{0,12}".prop_map(|s| format!("'{s}' AS text")),
+            Just("COUNT(*) FROM workload_records".to_string()),
+            (0i64..10).prop_map(|n| format!(
+                "name, record_count FROM datasets WHERE record_count >= {n} ORDER BY name LIMIT 5"
+            )),
+            Just("dataset, SUM(cost_usd) FROM workload_records GROUP BY dataset".to_string()),
+            Just("* FROM datasets".to_string()),
+        ]
+    }
+
+    fn valid_select() -> impl Strategy<Value = String> {
+        (
+            prefix(),
+            mixed_case("select"),
+            select_body(),
+            any::<bool>(),
+            mixed_case("with"),
+        )
+            .prop_map(|(p, kw, body, wrap, with)| {
+                if wrap {
+                    format!("{p}{with} t AS ({kw} {body}) {kw} * FROM t")
+                } else {
+                    format!("{p}{kw} {body}")
+                }
+            })
+    }
+
+    fn write_statement() -> impl Strategy<Value = String> {
+        prop_oneof![
+            mixed_case("insert").prop_map(|k| format!(
+                "{k} INTO datasets (name, source, created_at, record_count) VALUES ('x', 's', 't', 1)"
+            )),
+            mixed_case("replace").prop_map(|k| format!(
+                "{k} INTO datasets (name, source, created_at, record_count) VALUES ('seeded', 's', 't', 9)"
+            )),
+            mixed_case("update").prop_map(|k| format!("{k} datasets SET record_count = 99")),
+            mixed_case("delete").prop_map(|k| format!("{k} FROM datasets")),
+            mixed_case("create").prop_map(|k| format!("{k} TABLE evil (x)")),
+            mixed_case("create").prop_map(|k| format!(
+                "{k} TRIGGER t AFTER INSERT ON datasets BEGIN DELETE FROM datasets; END"
+            )),
+            mixed_case("drop").prop_map(|k| format!("{k} TABLE datasets")),
+            mixed_case("alter").prop_map(|k| format!("{k} TABLE datasets ADD COLUMN z")),
+            mixed_case("attach").prop_map(|k| format!("{k} DATABASE '/tmp/apex-evil.db' AS evil")),
+            mixed_case("detach").prop_map(|k| format!("{k} DATABASE main")),
+            mixed_case("pragma").prop_map(|k| format!("{k} user_version = 77")),
+            mixed_case("pragma").prop_map(|k| format!("{k} journal_mode = DELETE")),
+            mixed_case("pragma").prop_map(|k| format!("{k} writable_schema = ON")),
+            mixed_case("vacuum").prop_map(|k| k.to_string()),
+            mixed_case("reindex").prop_map(|k| k.to_string()),
+            mixed_case("analyze").prop_map(|k| k.to_string()),
+            mixed_case("begin").prop_map(|k| format!("{k} IMMEDIATE")),
+            mixed_case("savepoint").prop_map(|k| format!("{k} s")),
+        ]
+    }
+
+    fn refused() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (prefix(), write_statement()).prop_map(|(p, w)| format!("{p}{w}")),
+            (valid_select(), write_statement(), prefix())
+                .prop_map(|(s, w, p)| format!("{s};{p}{w}")),
+            (valid_select(), valid_select()).prop_map(|(a, b)| format!("{a}; {b}")),
+            (prefix(), mixed_case("with"), write_statement())
+                .prop_map(|(p, k, w)| format!("{p}{k} x AS (SELECT 1) {w}")),
+            (mixed_case("with"), write_statement())
+                .prop_map(|(k, w)| format!("{k} x AS ({w} RETURNING *) SELECT * FROM x")),
+            (mixed_case("select"), "[a-z./]{0,16}")
+                .prop_map(|(k, lib)| format!("{k} load_extension('{lib}')")),
+            (mixed_case("select"), "[a-z./]{0,16}").prop_map(|(k, lib)| format!(
+                "{k} * FROM datasets WHERE load_extension('{lib}') IS NULL"
+            )),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        #[test]
+        fn valid_selects_are_accepted(sql in valid_select()) {
+            let (_d, store) = store();
+            let r = run_select(&store, &sql, LIMITS);
+            prop_assert!(r.is_ok(), "{sql}: {:?}", r.err().map(|e| e.to_string()));
+        }
+
+        #[test]
+        fn anything_else_is_refused_and_changes_nothing(sql in refused()) {
+            let (_d, store) = store();
+            let before = snapshot(&store);
+            let r = run_select(&store, &sql, LIMITS);
+            prop_assert!(r.is_err(), "accepted: {sql}");
+            let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+            prop_assert!(msg.starts_with("sql: "), "{sql}: {msg}");
+            prop_assert_eq!(snapshot(&store), before, "{}", sql);
+            prop_assert!(!std::path::Path::new("/tmp/apex-evil.db").exists());
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics_or_writes(sql in prop_oneof![
+            ".{0,80}".prop_map(String::from),
+            prop::collection::vec(prop::sample::select(vec![
+                "SELECT", "WITH", "INSERT", "DELETE", "PRAGMA", "ATTACH", "(", ")", ";", "--",
+                "/*", "*/", "'", "\"", "1", "x", "AS", "FROM", "datasets", "RETURNING", "*", ",",
+                "\n", " ",
+            ]), 0..16).prop_map(|t| t.join(" ")),
+        ]) {
+            let (_d, store) = store();
+            let before = snapshot(&store);
+            let _ = run_select(&store, &sql, LIMITS);
+            prop_assert_eq!(snapshot(&store), before, "{}", sql);
+        }
+    }
+}

@@ -183,6 +183,64 @@ impl StagedDataset {
     }
 }
 
+/// The staging token of a write by this process: its pid first, so that a later server can
+/// tell staged rows of a live writer from those a killed one left behind.
+pub fn staging_token(unique: u64) -> String {
+    format!("{}-{unique:016x}", std::process::id())
+}
+
+/// Delete staged records whose writer is gone (a killed server or CLI left them: they were
+/// never registered and never will be). Rows staged by a live process are kept. Returns
+/// the number of records deleted.
+pub fn remove_abandoned_staging(store: &Store) -> Result<u64> {
+    const RANGE: &str = "dataset >= '~staging~' AND dataset < '~staging' || char(127)";
+    let staged: Vec<String> = store.read(|c| {
+        let mut stmt = c.prepare(&format!(
+            "SELECT DISTINCT dataset FROM workload_records WHERE {RANGE}"
+        ))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    })?;
+    let mut removed = 0u64;
+    for name in staged {
+        if staged_by_live_process(&name) {
+            continue;
+        }
+        removed += store.write(|c| {
+            Ok(c.execute(
+                "DELETE FROM workload_records WHERE dataset = ?1",
+                params![name],
+            )? as u64)
+        })?;
+    }
+    Ok(removed)
+}
+
+/// `~staging~NAME~PID-UNIQUE`: is PID a live process? Unknown forms count as abandoned.
+fn staged_by_live_process(staging: &str) -> bool {
+    let pid = staging
+        .rsplit('~')
+        .next()
+        .and_then(|token| token.split_once('-'))
+        .and_then(|(pid, _)| pid.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid == std::process::id() => true,
+        Some(pid) => process_alive(pid),
+        None => false,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Without a cheap liveness check, keep the rows: never delete a live writer's staging.
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
 fn insert_records(tx: &Transaction<'_>, dataset: &str, records: &[WorkloadRecord]) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO workload_records (dataset, event_id, trace_id, span_id, parent_span_id, timestamp,
@@ -425,5 +483,30 @@ mod tests {
         assert_eq!(back, vec![rec(1), rec(2), rec(3)]);
         assert!(delete(&store, "d1").unwrap());
         assert!(validate_name("bad name").is_err());
+    }
+
+    #[test]
+    fn abandoned_staging_is_removed_and_live_staging_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("apex.db")).unwrap();
+        // A writer that no longer exists (pid beyond any pid_max), an unknown form, and ours.
+        let mut dead = StagedDataset::begin(&store, "dead", "4294967295-00ff").unwrap();
+        dead.append(&store, &[rec(1), rec(2)]).unwrap();
+        let mut legacy = StagedDataset::begin(&store, "legacy", "00ff").unwrap();
+        legacy.append(&store, &[rec(3)]).unwrap();
+        let mut live = StagedDataset::begin(&store, "live", &staging_token(7)).unwrap();
+        live.append(&store, &[rec(4)]).unwrap();
+        assert_eq!(remove_abandoned_staging(&store).unwrap(), 3);
+        let live = live
+            .commit(&store, "synthetic", &json!({}), &json!({}))
+            .unwrap();
+        assert_eq!(live.record_count, 1);
+        let left: i64 = store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM workload_records", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(
+            left, 1,
+            "only the live writer's record is left, now registered"
+        );
     }
 }

@@ -44,6 +44,10 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "cannot write the store {path}: the disk is full or a file size limit was reached ({message}); free space and retry"
+    )]
+    Full { path: PathBuf, message: String },
     #[error("cannot open database {path}: {message}")]
     Open { path: PathBuf, message: String },
     #[error("database error: {0}")]
@@ -94,7 +98,19 @@ impl Store {
             .writer
             .lock()
             .map_err(|_| StoreError::Invalid("store writer lock poisoned".into()))?;
-        f(&mut conn)
+        f(&mut conn).map_err(|e| self.explain(e))
+    }
+
+    /// Name a failed write for what it most likely is: a full disk (or a file size limit)
+    /// surfaces from SQLite as "database or disk is full" or as a write I/O error.
+    pub fn explain(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Sqlite(ref inner) if is_disk_full(inner) => StoreError::Full {
+                path: self.path.clone(),
+                message: inner.to_string(),
+            },
+            other => other,
+        }
     }
 
     /// Run `f` with a reader connection (read-only, WAL snapshot).
@@ -132,6 +148,13 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull) | Some(rusqlite::ErrorCode::SystemIoFailure)
+    )
 }
 
 fn classify(path: &Path, e: rusqlite::Error) -> StoreError {

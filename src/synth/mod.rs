@@ -553,7 +553,7 @@ impl Run<'_> {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                Err(e)
+                Err(explain_write_error(e, path))
             }
         }
     }
@@ -662,7 +662,7 @@ impl Run<'_> {
         params: &Value,
     ) -> Result<ChunkStats, SynthError> {
         let schema = encode::arrow_schema();
-        let mut staged = StagedDataset::begin(store, name, &format!("{:016x}", fresh_seed()))?;
+        let mut staged = StagedDataset::begin(store, name, &datasets::staging_token(fresh_seed()))?;
         let mut stats = ChunkStats::new(self.plan.models.len());
         let mut done = 0u64;
         let mut next_mark = self.progress.mark_after(0);
@@ -703,10 +703,36 @@ impl Run<'_> {
     }
 }
 
+/// A failed write names the output (not its temp file) and, when the OS said so, that the
+/// disk is full (ENOSPC) or a file size limit was reached (EFBIG).
+fn explain_write_error(e: SynthError, path: &Path) -> SynthError {
+    match e {
+        SynthError::Io { message, .. } => {
+            let full = ["os error 28", "os error 27"]
+                .iter()
+                .any(|code| message.contains(code));
+            let message = if full {
+                format!(
+                    "the disk is full or a file size limit was reached ({message}); free space and retry; the partial output was removed"
+                )
+            } else {
+                format!("{message}; the partial output was removed")
+            };
+            SynthError::Io {
+                path: path.to_path_buf(),
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
 /// Every built-in profile with its parameters, for `list_workload_profiles`.
 pub fn list_profiles() -> Result<Vec<WorkloadProfile>, SynthError> {
     profile::all()
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

@@ -93,6 +93,8 @@ pub struct UseContextArgs {
 /// failure is the server's fault.
 fn context_error(e: ContextError) -> Result<CallToolResult, McpError> {
     match e {
+        // A full disk is the user's to fix, not a server fault.
+        ContextError::Store(s @ crate::store::StoreError::Full { .. }) => Ok(fail(s)),
         ContextError::Store(s) => Err(McpError::internal_error(s.to_string(), None)),
         other => Ok(fail(other)),
     }

@@ -33,22 +33,92 @@ where
     P: DeserializeOwned,
 {
     fn from_context_part(context: &mut ToolCallContext<S>) -> Result<Self, rmcp::ErrorData> {
-        let arguments = context.arguments.take().unwrap_or_default();
-        let value = serde_json::Value::Object(arguments);
-        serde_path_to_error::deserialize::<_, P>(value)
-            .map(Parameters)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                // The prefix is what rmcp looks for to answer with isError, not a protocol error.
-                let message = if path == "." {
-                    format!("failed to deserialize parameters: {inner}")
-                } else {
-                    format!("failed to deserialize parameters: invalid argument `{path}`: {inner}")
-                };
-                rmcp::ErrorData::invalid_params(message, None)
-            })
+        parse_arguments(context.arguments.take()).map(Parameters)
     }
+}
+
+/// Deserialize a tools/call's `arguments` into `P`, naming the field of a bad value. The one
+/// code path of every tool's arguments (public for the fuzz targets under `fuzz/`).
+pub fn parse_arguments<P: DeserializeOwned>(
+    arguments: Option<rmcp::model::JsonObject>,
+) -> Result<P, rmcp::ErrorData> {
+    let value = serde_json::Value::Object(arguments.unwrap_or_default());
+    serde_path_to_error::deserialize::<_, P>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // The prefix is what rmcp looks for to answer with isError, not a protocol error.
+        let message = if path == "." {
+            format!("failed to deserialize parameters: {inner}")
+        } else {
+            format!("failed to deserialize parameters: invalid argument `{path}`: {inner}")
+        };
+        rmcp::ErrorData::invalid_params(message, None)
+    })
+}
+
+/// The tools that take arguments, by name (`list_agents` takes none).
+pub const TOOLS_WITH_ARGUMENTS: &[&str] = &[
+    "cancel_run",
+    "search_code",
+    "find_symbol",
+    "find_references",
+    "read_code",
+    "outline",
+    "index_status",
+    "reindex",
+    "context_save",
+    "context_get",
+    "context_list",
+    "context_delete",
+    "generate_synthetic_data",
+    "list_workload_profiles",
+    "ingest_logs",
+    "list_datasets",
+    "describe_dataset",
+    "query_data",
+    "run_agent",
+    "get_agent_run",
+    "run_tests",
+    "get_test_run",
+    "list_test_runs",
+];
+
+/// Parse `arguments` for the tool `name` exactly as a tools/call does, into its arguments
+/// type. `None` for a name not in [`TOOLS_WITH_ARGUMENTS`].
+pub fn parse_tool_arguments(
+    name: &str,
+    arguments: Option<rmcp::model::JsonObject>,
+) -> Option<Result<(), rmcp::ErrorData>> {
+    fn p<P: DeserializeOwned>(a: Option<rmcp::model::JsonObject>) -> Result<(), rmcp::ErrorData> {
+        parse_arguments::<P>(a).map(|_| ())
+    }
+    let a = arguments;
+    Some(match name {
+        "cancel_run" => p::<runs::CancelRunArgs>(a),
+        "search_code" => p::<search::SearchCodeArgs>(a),
+        "find_symbol" => p::<search::FindSymbolArgs>(a),
+        "find_references" => p::<search::FindReferencesArgs>(a),
+        "read_code" => p::<search::ReadCodeArgs>(a),
+        "outline" => p::<search::OutlineArgs>(a),
+        "index_status" => p::<search::IndexStatusArgs>(a),
+        "reindex" => p::<search::ReindexArgs>(a),
+        "context_save" => p::<context::ContextSaveArgs>(a),
+        "context_get" => p::<context::ContextGetArgs>(a),
+        "context_list" => p::<context::ContextListArgs>(a),
+        "context_delete" => p::<context::ContextDeleteArgs>(a),
+        "generate_synthetic_data" => p::<synth::GenerateArgs>(a),
+        "list_workload_profiles" => p::<synth::ListProfilesArgs>(a),
+        "ingest_logs" => p::<data::IngestLogsArgs>(a),
+        "list_datasets" => p::<data::ListDatasetsArgs>(a),
+        "describe_dataset" => p::<data::DescribeDatasetArgs>(a),
+        "query_data" => p::<data::QueryDataArgs>(a),
+        "run_agent" => p::<agents::RunAgentArgs>(a),
+        "get_agent_run" => p::<agents::GetAgentRunArgs>(a),
+        "run_tests" => p::<testrun::RunTestsArgs>(a),
+        "get_test_run" => p::<testrun::GetTestRunArgs>(a),
+        "list_test_runs" => p::<testrun::ListTestRunsArgs>(a),
+        _ => return None,
+    })
 }
 
 impl<P: schemars::JsonSchema> schemars::JsonSchema for Parameters<P> {
@@ -75,4 +145,36 @@ pub fn fail(message: impl std::fmt::Display) -> CallToolResult {
 /// A failed result about one argument: "`field`: problem".
 pub fn bad_field(field: &str, problem: impl std::fmt::Display) -> CallToolResult {
     fail(format!("invalid argument `{field}`: {problem}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_with_arguments_is_parsed_by_name() {
+        let served: Vec<String> = crate::mcp::ApexServer::tools()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .filter(|n| n != "list_agents")
+            .collect();
+        let mut known: Vec<String> = TOOLS_WITH_ARGUMENTS.iter().map(|s| s.to_string()).collect();
+        let mut served_sorted = served.clone();
+        served_sorted.sort();
+        known.sort();
+        assert_eq!(served_sorted, known);
+        for name in TOOLS_WITH_ARGUMENTS {
+            assert!(parse_tool_arguments(name, None).is_some(), "{name}");
+        }
+        let bad = serde_json::json!({"query": 5}).as_object().cloned();
+        let e = parse_tool_arguments("search_code", bad)
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            e.message.contains("invalid argument `query`"),
+            "{}",
+            e.message
+        );
+    }
 }
