@@ -544,6 +544,9 @@ async fn profiles_and_pricing_are_listed_and_readable() {
     assert!(models.iter().all(
         |m| m["source"].as_str().is_some_and(|s| s.contains("http")) && m["as_of"].is_string()
     ));
+    // Each price says whether it was confirmed on the vendor's page; an unconfirmed one says why.
+    assert!(models.iter().all(|m| m["verified"] == true
+        || (m["verified"] == false && m["note"].as_str().is_some_and(|n| !n.is_empty()))));
     let all: Value = serde_json::from_str(&read("apex://profiles").await).unwrap();
     assert_eq!(all["profiles"].as_array().unwrap().len(), 7);
     let listed = client.list_all_resources().await.unwrap();
