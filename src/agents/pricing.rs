@@ -50,10 +50,14 @@ pub struct ModelPrice {
     pub batch_output: f64,
     /// The cheaper model of the same provider a right-sizing recommendation would suggest.
     pub substitute: Option<String>,
-    /// The vendor pricing page the figures were taken from.
+    /// The vendor page the figures belong to.
     pub source: String,
-    /// The date the figures were taken (YYYY-MM-DD).
+    /// The date the entry was last checked against `source` (YYYY-MM-DD).
     pub as_of: String,
+    /// Whether the figures were confirmed on a copy of the vendor's own page that day.
+    pub verified: bool,
+    /// What the check found (page, figures, derived rates, lifecycle).
+    pub note: Option<String>,
 }
 
 /// The catalog of model prices. Use [`PriceCatalog::builtin`] for the shipped one.
@@ -99,6 +103,9 @@ struct EntryFile {
     aliases: Vec<String>,
     source: String,
     as_of: String,
+    verified: bool,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 const BUILTIN: &str = include_str!("../../resources/pricing.toml");
@@ -159,6 +166,17 @@ impl PriceCatalog {
                     "prices must be finite and not negative".to_string(),
                 ));
             }
+            if !entry.source.contains("https://") {
+                return Err(invalid(format!(
+                    "source `{}` names no https:// page",
+                    entry.source
+                )));
+            }
+            if !entry.verified && entry.note.as_deref().is_none_or(|n| n.trim().is_empty()) {
+                return Err(invalid(
+                    "an unverified price needs a `note` saying what the check found".to_string(),
+                ));
+            }
             if chrono::NaiveDate::parse_from_str(&entry.as_of, "%Y-%m-%d").is_err() {
                 return Err(invalid(format!(
                     "as_of `{}` is not a YYYY-MM-DD date",
@@ -187,6 +205,8 @@ impl PriceCatalog {
                 substitute: entry.substitute,
                 source: entry.source,
                 as_of: entry.as_of,
+                verified: entry.verified,
+                note: entry.note,
             });
         }
         for (alias, idx) in aliases {
@@ -376,6 +396,34 @@ mod tests {
         let clamped = c.cost("gpt-4o", 100, 0, 500, 500).unwrap();
         assert!((clamped - 100.0 * 1.25 / 1e6).abs() < 1e-12);
         assert_eq!(c.cost("no-such-model", 1, 1, 0, 0), None);
+    }
+
+    #[test]
+    fn every_entry_says_whether_its_price_was_verified() {
+        let c = PriceCatalog::builtin();
+        let verified = c.models().iter().filter(|m| m.verified).count();
+        assert!(verified > 0 && verified < c.models().len());
+        for m in c.models() {
+            assert!(m.source.contains("https://"), "{}", m.model);
+            if !m.verified {
+                assert!(
+                    m.note.as_deref().is_some_and(|n| !n.is_empty()),
+                    "{}",
+                    m.model
+                );
+            }
+        }
+        // Serialized with the flag (as apex://pricing shows it).
+        let v = serde_json::to_value(c.get("gpt-4o").unwrap()).unwrap();
+        assert_eq!(v["verified"], false);
+        // An unverified entry without a note is rejected.
+        let bad = BUILTIN.replacen(
+            "\nnote = \"Not confirmed on a stored OpenAI page: the gpt-5-codex",
+            "\n# note = \"",
+            1,
+        );
+        let err = PriceCatalog::from_toml(&bad).unwrap_err().to_string();
+        assert!(err.contains("gpt-5") && err.contains("note"), "{err}");
     }
 
     #[test]

@@ -428,6 +428,15 @@ pub fn records(plan: &Plan, recs: &[Rec]) -> Vec<WorkloadRecord> {
         .collect()
 }
 
+/// Columns of random hex ids: no min/max statistics are written for them in Parquet.
+pub const ID_COLUMNS: &[&str] = &[
+    "event_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "prompt_hash",
+];
+
 /// The Arrow schema of Parquet output: [`COLUMNS`], timestamps as UTC milliseconds.
 pub fn arrow_schema() -> SchemaRef {
     let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);

@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -570,11 +571,24 @@ impl Run<'_> {
         }
         let mut writer = match format {
             Format::Parquet => {
-                let props = WriterProperties::builder()
+                // The writer keeps every row group's metadata (statistics, page indexes) for
+                // the footer, so what it keeps per row group is what grows with the file:
+                // min/max of random hex ids are useless to a reader and cost ~70 bytes per
+                // column chunk and page; the other columns keep chunk statistics (row-group
+                // pruning) without per-page column and offset indexes.
+                let mut props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
                     .set_max_row_group_size(32_768)
-                    .set_created_by(format!("netra-apex {}", env!("CARGO_PKG_VERSION")))
-                    .build();
+                    .set_statistics_enabled(EnabledStatistics::Chunk)
+                    .set_offset_index_disabled(true)
+                    .set_created_by(format!("netra-apex {}", env!("CARGO_PKG_VERSION")));
+                for col in encode::ID_COLUMNS {
+                    props = props.set_column_statistics_enabled(
+                        ColumnPath::from(*col),
+                        EnabledStatistics::None,
+                    );
+                }
+                let props = props.build();
                 Writer::Parquet(Box::new(
                     ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| io(&e))?,
                 ))
