@@ -233,6 +233,24 @@ fn search_ranks_definitions_and_exact_identifiers_first() {
     assert!(r.hits.iter().all(|h| h.kind.is_some()));
     assert!(r.hits.iter().any(|h| h.kind.as_deref() == Some("class")));
 
+    // A qualified name ranks the definition in that container first, whichever it is.
+    for (query, line) in [("Item::unit_price", 49), ("Priced::unit_price", 19)] {
+        for mode in [SearchMode::Symbol, SearchMode::Auto] {
+            let r = index
+                .search_code(&SearchRequest {
+                    mode,
+                    ..SearchRequest::new(query)
+                })
+                .unwrap();
+            assert_eq!(
+                (r.hits[0].path.as_str(), r.hits[0].line),
+                ("rust/src/lib.rs", line),
+                "{query} ({mode:?}): {:?}",
+                r.hits.iter().map(|h| (&h.path, h.line)).collect::<Vec<_>>()
+            );
+        }
+    }
+
     // Filters.
     let r = index
         .search_code(&SearchRequest {

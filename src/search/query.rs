@@ -358,6 +358,18 @@ impl SearchIndex {
                     Occur::Should,
                     Box::new(BoostQuery::new(exact_term(f.name_exact, &w.whole), 4.0)),
                 ));
+                // `Type::method`: the definition inside `Type` before any other `method`.
+                if words.len() > 1
+                    && let (Some(container), _) = split_qualified(req.query.trim())
+                {
+                    clauses.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            exact_term(f.container_exact, &lower(container)),
+                            4.0,
+                        )),
+                    ));
+                }
             }
             let sym = BooleanQuery::new(clauses);
             should.push((

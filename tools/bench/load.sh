@@ -9,8 +9,10 @@ repo=$(cd "$here/../.." && pwd)
 clients=${1:-50}
 seconds=${2:-60}
 cd "$repo"
-cargo build --release --quiet --example load
-bin=target/release/netra-apex
+cargo build --release --quiet --bin netra-apex --example load
+target="${CARGO_TARGET_DIR:-$repo/target}"
+bin="$target/release/netra-apex"
+
 ws=$(mktemp -d)
 cp -r src tests Cargo.toml README.md "$ws/"
 log=$(mktemp)
@@ -20,4 +22,4 @@ trap 'kill $pid 2>/dev/null; rm -rf "$ws" "$log"' EXIT
 url=
 for _ in $(seq 100); do url=$(grep -o 'http://[^ ]*/mcp' "$log" | head -1 || true); [ -n "$url" ] && break; sleep 0.1; done
 [ -n "$url" ] || { cat "$log"; exit 1; }
-target/release/examples/load "$url" --clients "$clients" --seconds "$seconds" --pid "$pid"
+"$target/release/examples/load" "$url" --clients "$clients" --seconds "$seconds" --pid "$pid"
