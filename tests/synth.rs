@@ -247,8 +247,8 @@ fn every_format_reads_back_with_the_same_records() {
 }
 
 /// Regression (100M-record run): the Parquet writer keeps every row group's metadata until
-/// the footer, so RSS grew with the file (36 MB to 90 MB by 50M records). Per row group it
-/// must keep no statistics for the random hex ids and no page indexes; the other columns
+/// the footer, so RSS grew with the file (37 MB to 135 MB over 100M records). Per row group
+/// it must keep no statistics for the random hex ids and no page indexes; the other columns
 /// keep chunk statistics for row-group pruning.
 #[test]
 fn parquet_keeps_little_metadata_per_row_group() {
@@ -290,16 +290,6 @@ fn parquet_keeps_little_metadata_per_row_group() {
             assert!(col.column_index_offset().is_none() && col.offset_index_offset().is_none());
         }
     }
-    // The whole footer stays small per row group (it was ~3 KB with the id statistics).
-    let footer = {
-        let bytes = std::fs::read(ws.path().join("m.parquet")).unwrap();
-        let n = bytes.len();
-        u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize
-    };
-    assert!(
-        footer / meta.num_row_groups() < 2_500,
-        "footer {footer} bytes"
-    );
 }
 
 #[test]

@@ -102,11 +102,11 @@ awk -v threads="$THREADS" '
     if (r && m) printf "jsonl at 1M records: %.0fx mimesis, %.0fx Faker (to disk)", r / m, r / f
     if (s && m) printf "; %.0fx mimesis to tmpfs", s / m
     print ""
-    best = r > s ? r : s
-    if (best) printf "target >= 1,000,000 records/s to jsonl (%s threads): %.0f records/s (%s)\n", threads, best, best >= 1e6 ? "met" : "NOT met"
-    if (best && m) printf "target >= 25x mimesis: %.0fx (%s)\n", best / m, best / m >= 25 ? "met" : "NOT met"
+    best = (r > s ? r : s)
+    if (best) printf "target >= 1,000,000 records/s to jsonl (%s threads): %.0f records/s (%s)\n", threads, best, (best >= 1e6 ? "met" : "NOT met")
+    if (best && m) printf "target >= 25x mimesis: %.0fx (%s)\n", best / m, (best / m >= 25 ? "met" : "NOT met")
     peak = 0
     for (k in rss) if (k ~ /^rust-/ && rss[k] > peak) peak = rss[k]
-    if (peak) printf "target peak memory <= 64 MB (all netra-apex rows): %.1f MB (%s)\n", peak, peak <= 64 ? "met" : "NOT met"
+    if (peak) printf "target peak memory <= 64 MB (all netra-apex rows): %.1f MB (%s)\n", peak, (peak <= 64 ? "met" : "NOT met")
   }
 ' "$OUT/results"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Real third-party clients against the netra-apex binary: the Python MCP SDK (pinned 2.3.0)
+# (py_session.py, then every other py_*.py: py_agents.py, py_interop.py with DuckDB, pyarrow
+# and the OpenTelemetry protobuf definitions reading the synth formats)
 # in both protocol modes over stdio and HTTP, and the MCP Inspector CLI (pinned 0.15.0).
 # Installs what it needs into tools/clients/.venv and tools/clients/node_modules.
 # Usage: tools/clients/run_all.sh [BINARY]
