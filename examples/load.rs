@@ -2,7 +2,8 @@
 //! calling search_code, context_save and context_get for a fixed time, loopback only.
 //!
 //! Usage: load URL [--clients 50] [--seconds 60] [--pid SERVER_PID]
-//! Prints requests/s, p50/p99 latency per tool, errors, and the server's RSS before/after.
+//! Prints requests/s, p50/p99 latency per tool, errors, and the server's RSS idle, once every
+//! client is working (after a sixth of the run), and at the end.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,6 +100,12 @@ async fn main() -> anyhow::Result<()> {
         client.cancel().await?;
     }
     let before = rss_kb(pid);
+    // Memory once every client is connected and working: growth from here to the end is what
+    // a leak would show (growth before it is sessions, caches and the bundles being created).
+    let steady = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs((seconds / 6).max(1))).await;
+        rss_kb(pid)
+    });
     let latencies: Arc<Mutex<BTreeMap<&'static str, Vec<f64>>>> = Arc::default();
     let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -148,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = t.await;
     }
     let after = rss_kb(pid);
+    let steady = steady.await.ok().flatten();
     let lat = latencies.lock().await;
     let total: usize = lat.values().map(Vec::len).sum();
     println!("load: {clients} clients for {seconds} s against {url}");
@@ -171,12 +179,20 @@ async fn main() -> anyhow::Result<()> {
     for (k, n) in errs.iter() {
         println!("    {n} x {k}");
     }
-    if let (Some(b), Some(a)) = (before, after) {
+    if let (Some(b), Some(s), Some(a)) = (before, steady, after) {
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        let pct = |from: u64| (a as f64 - from as f64) * 100.0 / from as f64;
         println!(
-            "  server RSS: {:.1} MB before, {:.1} MB after ({:+.1}%)",
-            b as f64 / 1024.0,
-            a as f64 / 1024.0,
-            (a as f64 - b as f64) * 100.0 / b as f64
+            "  server RSS: {:.1} MB idle, {:.1} MB at {} s under load, {:.1} MB at the end",
+            mb(b),
+            mb(s),
+            (seconds / 6).max(1),
+            mb(a)
+        );
+        println!(
+            "  growth under load: {:+.1}% (from idle: {:+.1}%)",
+            pct(s),
+            pct(b)
         );
     }
     Ok(())
