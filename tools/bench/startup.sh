@@ -8,7 +8,7 @@ repo=$(cd "$here/../.." && pwd)
 root=${1:-$repo}
 runs=${2:-30}
 (cd "$repo" && cargo build --release --quiet)
-bin="$repo/target/release/netra-apex"
+bin="${CARGO_TARGET_DIR:-$repo/target}/release/netra-apex"
 if "$bin" --help | grep -q '^  index'; then
   "$bin" --root "$root" index >/dev/null 2>&1 || true
 fi
