@@ -37,10 +37,13 @@ fn main() -> anyhow::Result<()> {
     let opened = Instant::now();
     let index = SearchIndex::open(&ws)?;
     let open_ms = opened.elapsed().as_millis();
-    anyhow::ensure!(
-        index.is_indexed(),
-        "build the index first (netra-apex index)"
-    );
+    // Waits for the integrity check of the index opened from disk; builds nothing if the
+    // index is there (`is_indexed` alone says false until that check has passed).
+    let built = index.ensure_indexed(
+        &netra_apex::events::NullSink,
+        &tokio_util::sync::CancellationToken::new(),
+    )?;
+    anyhow::ensure!(built.is_none(), "build the index first (netra-apex index)");
 
     // Identifiers sampled from random files of the corpus.
     let cfg = &ws.config().search;
