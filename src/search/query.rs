@@ -6,7 +6,7 @@
 //! positions come from the files as they are now, so a hit never shows stale text. This
 //! module reads the index; writing it belongs to `index.rs`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -472,9 +472,9 @@ impl SearchIndex {
         let line = u64_of(doc, f.line) as u32;
         let end_line = u64_of(doc, f.end_line) as u32;
         let text = self.read_text(&path)?;
-        let lines: Vec<&str> = text.lines().collect();
         let from = line.saturating_sub(1).max(1);
         let to = end_line.min(line + 3);
+        let lines: Vec<&str> = text.lines().take(to as usize).collect();
         Some(SearchHit {
             snippet: snippet(&lines, from, to, line),
             path,
@@ -513,7 +513,8 @@ impl SearchIndex {
             .filter(|(l, _)| !covered.contains(&(path.clone(), *l)))
             .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|&(l, _)| l)?;
-        let lines: Vec<&str> = text.lines().collect();
+        // Only the lines up to the snippet's end: files can be long, snippets are not.
+        let lines: Vec<&str> = text.lines().take((best + CONTEXT) as usize).collect();
         let symbol = spans
             .iter()
             .filter(|s| s.1 <= best && best <= s.2)
@@ -1339,13 +1340,9 @@ impl LineMatcher {
             .collect();
         alts.sort();
         alts.dedup();
-        let prefilter = RegexBuilder::new(&alts.join("|"))
-            .case_insensitive(true)
-            .build()
-            .ok();
         Self {
             words: words.to_vec(),
-            prefilter,
+            prefilter: cached_prefilter(&alts.join("|")),
         }
     }
 
@@ -1361,33 +1358,57 @@ impl LineMatcher {
         let mut last_line = 0u32;
         for m in pre.find_iter(text) {
             let s = m.start();
+            if s < line_start {
+                continue; // another match on a line already taken
+            }
             line_no += memchr_count(&text.as_bytes()[line_start..s]);
             line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
+            let end = text[s..].find('\n').map_or(text.len(), |i| s + i);
             if line_no != last_line {
-                let end = text[s..].find('\n').map_or(text.len(), |i| s + i);
                 candidates.push((line_no, &text[line_start..end]));
                 last_line = line_no;
             }
-            if candidates.len() >= 5000 {
+            // Count from the end of this line: the next match is on a later one.
+            line_no += 1;
+            line_start = (end + 1).min(text.len());
+            if end == text.len() || candidates.len() >= 5000 {
                 break;
             }
         }
         let mut tok = CodeTokenizer;
         let mut out = Vec::new();
+        // Per word: whether the whole identifier was seen, and which parts were.
+        let mut whole_seen = vec![false; self.words.len()];
+        let mut parts_seen: Vec<Vec<bool>> = self
+            .words
+            .iter()
+            .map(|w| vec![false; w.parts.len()])
+            .collect();
         for (n, line) in candidates {
-            let mut tokens: HashSet<String> = HashSet::new();
+            whole_seen.iter_mut().for_each(|b| *b = false);
+            parts_seen.iter_mut().flatten().for_each(|b| *b = false);
             let mut stream = tok.token_stream(line);
             while stream.advance() {
-                tokens.insert(stream.token().text.clone());
+                let t = stream.token().text.as_str();
+                for (i, w) in self.words.iter().enumerate() {
+                    if w.whole == t {
+                        whole_seen[i] = true;
+                    }
+                    for (j, p) in w.parts.iter().enumerate() {
+                        if p == t {
+                            parts_seen[i][j] = true;
+                        }
+                    }
+                }
             }
             let mut score = 0.0f32;
-            for w in &self.words {
-                if tokens.contains(&w.whole) {
+            for (i, w) in self.words.iter().enumerate() {
+                if whole_seen[i] {
                     score += 3.0;
                     if line.contains(&w.original) {
                         score += 1.0;
                     }
-                } else if !w.parts.is_empty() && w.parts.iter().all(|p| tokens.contains(p)) {
+                } else if !w.parts.is_empty() && parts_seen[i].iter().all(|&b| b) {
                     score += 1.0;
                 }
             }
@@ -1397,6 +1418,30 @@ impl LineMatcher {
         }
         out
     }
+}
+
+/// The case-insensitive alternation of a query's words, compiled once per distinct query:
+/// compiling it (a DFA and a literal prefilter) cost as much as scoring the lines of a page.
+fn cached_prefilter(pattern: &str) -> Option<Regex> {
+    const CAPACITY: usize = 512;
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Option<Regex>>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Ok(cache) = CACHE.lock()
+        && let Some(re) = cache.get(pattern)
+    {
+        return re.clone();
+    }
+    let re = RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .build()
+        .ok();
+    if let Ok(mut cache) = CACHE.lock() {
+        if cache.len() >= CAPACITY {
+            cache.clear();
+        }
+        cache.insert(pattern.to_string(), re.clone());
+    }
+    re
 }
 
 fn memchr_count(bytes: &[u8]) -> u32 {
@@ -1462,6 +1507,20 @@ mod tests {
         assert!(last < 100 && last > 5, "{last}");
         assert!(text.starts_with("  1  line number 1\n"), "{text}");
         assert!(text.contains(&format!("continue with start_line {}", last + 1)));
+    }
+
+    #[test]
+    fn every_matching_line_is_scored_once_with_its_number() {
+        let m = LineMatcher::new(&query_words("emit"));
+        // Several matches on one line, blank lines, CRLF, and a match on the last line
+        // without a newline.
+        let text = "emit(emit(emit))\n\nnone here\r\nx.emit();\r\n\n\nlast emit";
+        let lines: Vec<u32> = m.score_lines(text).iter().map(|&(l, _)| l).collect();
+        assert_eq!(lines, vec![1, 4, 7]);
+        assert_eq!(m.score_lines("no match at all"), vec![]);
+        // The compiled prefilter is shared by equal queries.
+        let again = LineMatcher::new(&query_words("emit"));
+        assert_eq!(again.score_lines(text).len(), 3);
     }
 
     #[test]

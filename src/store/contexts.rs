@@ -57,35 +57,33 @@ pub struct ContextBundleRow {
 pub fn save_version(store: &Store, v: &NewContextVersion<'_>) -> Result<(u32, String)> {
     store.write(|c| {
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let last: Option<i64> = tx.query_row(
-            "SELECT MAX(version) FROM context_versions WHERE name = ?1",
-            params![v.name],
-            |r| r.get(0),
-        )?;
+        let last: Option<i64> = tx
+            .prepare_cached("SELECT MAX(version) FROM context_versions WHERE name = ?1")?
+            .query_row(params![v.name], |r| r.get(0))?;
         let version = last.unwrap_or(0) + 1;
         let now = now_ts();
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO context_bundles (name, created_at, updated_at, latest_version)
              VALUES (?1, ?2, ?2, ?3)
              ON CONFLICT(name) DO UPDATE SET updated_at = ?2, latest_version = ?3",
-            params![v.name, now, version],
-        )?;
-        tx.execute(
+        )?
+        .execute(params![v.name, now, version])?;
+        tx.prepare_cached(
             "INSERT INTO context_versions
                (name, version, created_at, source, description, tags, notes, items, redactions)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                v.name,
-                version,
-                now,
-                v.source,
-                v.description,
-                v.tags,
-                v.notes,
-                v.items,
-                v.redactions
-            ],
-        )?;
+        )?
+        .execute(params![
+            v.name,
+            version,
+            now,
+            v.source,
+            v.description,
+            v.tags,
+            v.notes,
+            v.items,
+            v.redactions
+        ])?;
         tx.commit()?;
         Ok((version as u32, now))
     })
@@ -116,25 +114,19 @@ pub fn get_version(
     store.read(|c| {
         let row = match version {
             Some(n) => c
-                .query_row(
-                    &format!(
-                        "SELECT {VERSION_COLUMNS} FROM context_versions v
-                         WHERE v.name = ?1 AND v.version = ?2"
-                    ),
-                    params![name, n],
-                    row_to_version,
-                )
+                .prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM context_versions v
+                     WHERE v.name = ?1 AND v.version = ?2"
+                ))?
+                .query_row(params![name, n], row_to_version)
                 .optional()?,
             None => c
-                .query_row(
-                    &format!(
-                        "SELECT {VERSION_COLUMNS} FROM context_versions v
-                         JOIN context_bundles b ON b.name = v.name AND b.latest_version = v.version
-                         WHERE v.name = ?1"
-                    ),
-                    params![name],
-                    row_to_version,
-                )
+                .prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM context_versions v
+                     JOIN context_bundles b ON b.name = v.name AND b.latest_version = v.version
+                     WHERE v.name = ?1"
+                ))?
+                .query_row(params![name], row_to_version)
                 .optional()?,
         };
         Ok(row)
