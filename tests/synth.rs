@@ -605,3 +605,71 @@ async fn profiles_and_pricing_are_listed_and_readable() {
     assert!(listed.iter().any(|r| r.uri == "apex://pricing"));
     client.cancel().await.unwrap();
 }
+
+/// No trace is cut at a chunk boundary (generation works in chunks of 2,048 records): in a
+/// file of ~100 chunks of long agent traces, every child's parent is an agent root of the same
+/// trace, every agent root has children, and every trace ends with a final model call (or a
+/// failed one), never with a call that asked for tools that did not run.
+#[test]
+fn no_trace_is_cut_at_a_chunk_boundary() {
+    let ws = Workspace::new();
+    cli(
+        ws.path(),
+        &[
+            "--profile",
+            "coding_assistant",
+            "--count",
+            "200000",
+            "--seed",
+            "11",
+            "--format",
+            "jsonl",
+            "--output",
+            "t.jsonl",
+            "--overrides",
+            r#"{"workloads": {"simple_chat": 0.1, "rag": 0.0, "tool_use": 0.3, "multi_turn_tool_use": 0.6, "failed_request": 0.0}, "agent": {"min_turns": 10, "max_turns": 50, "max_tools_per_turn": 10}}"#,
+        ],
+    );
+    let recs = read_jsonl(&ws.path().join("t.jsonl"));
+    assert_eq!(recs.len(), 200_000);
+    let spans: HashMap<(&str, &str), &Record> = recs
+        .iter()
+        .map(|r| ((r.trace_id.as_str(), r.span_id.as_str()), r))
+        .collect();
+    let mut children: HashMap<(&str, &str), Vec<&Record>> = HashMap::new();
+    for r in &recs {
+        if let Some(parent) = &r.parent_span_id {
+            let p = spans
+                .get(&(r.trace_id.as_str(), parent.as_str()))
+                .unwrap_or_else(|| panic!("orphan: {r:?}"));
+            assert_eq!(p.operation, "invoke_agent", "{r:?}");
+            children
+                .entry((r.trace_id.as_str(), parent.as_str()))
+                .or_default()
+                .push(r);
+        }
+    }
+    let mut agents = 0;
+    for r in recs.iter().filter(|r| r.operation == "invoke_agent") {
+        agents += 1;
+        let kids = children
+            .get(&(r.trace_id.as_str(), r.span_id.as_str()))
+            .unwrap_or_else(|| panic!("agent root without children: {r:?}"));
+        let last = kids[kids.len() - 1];
+        assert_eq!(
+            last.operation, "chat",
+            "trace ends without a final call: {r:?}"
+        );
+        assert!(
+            last.status == "error" || last.finish_reason.as_deref() != Some("tool_calls"),
+            "trace ends asking for tools: {last:?}"
+        );
+        for w in kids.windows(2) {
+            if w[0].operation == "chat" && w[0].finish_reason.as_deref() == Some("tool_calls") {
+                assert_eq!(w[1].operation, "execute_tool", "{:?}", w[0]);
+            }
+        }
+    }
+    // Long traces: most of the ~98 chunk ends fall inside one.
+    assert!(agents > 500, "{agents}");
+}
