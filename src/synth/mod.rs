@@ -542,7 +542,14 @@ impl Run<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", fresh_seed()));
+        let removed = remove_abandoned_temps(dir);
+        if removed > 0 {
+            tracing::info!(
+                "removed {removed} abandoned generation temp file(s) in {}",
+                dir.display()
+            );
+        }
+        let tmp = dir.join(temp_name(&file_name, std::process::id(), fresh_seed()));
         let file = File::create(&tmp).map_err(|e| {
             SynthError::invalid("output", format!("{} is not writable: {e}", dir.display()))
         })?;
@@ -726,6 +733,61 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// The hidden temp file a generation writes next to its output NAME: `.NAME.PID-RANDOM.tmp`,
+/// renamed to NAME when complete. The writer's pid tells a later generation whether the temp
+/// is abandoned (its writer was killed) or still being written.
+fn temp_name(file_name: &str, pid: u32, random: u64) -> String {
+    format!(".{file_name}.{pid}-{random:016x}.tmp")
+}
+
+/// The writer's pid in a generation temp file name (see [`temp_name`]); `None` for any other
+/// name, so files that are not generation temps are never touched.
+fn temp_writer_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (output, tag) = stem.rsplit_once('.')?;
+    let (pid, random) = tag.split_once('-')?;
+    let is_temp = !output.is_empty()
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && random.len() == 16
+        && random.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_temp { pid.parse().ok() } else { None }
+}
+
+/// Is `pid` a running process? This process counts as live (a generation may be running
+/// next to this one); without a cheap check (not Linux) every writer counts as live.
+fn writer_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+/// Remove the generation temp files in `dir` whose writer is no longer running (a generation
+/// killed mid-way, e.g. by SIGKILL). Run at the start of every file generation into `dir`.
+/// Returns how many were removed; errors (a temp vanishing meanwhile) are skipped.
+pub fn remove_abandoned_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_writer_pid) else {
+            continue;
+        };
+        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if is_file && !writer_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// A failed write names the output (not its temp file) and, when the OS said so, that the

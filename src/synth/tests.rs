@@ -566,3 +566,41 @@ fn no_trace_is_ever_cut_at_a_chunk_boundary() {
         "agentic requests in a chunk's last slot: {single_at_end}"
     );
 }
+
+#[test]
+fn abandoned_temps_of_dead_writers_are_removed_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that is not running: past the kernel's pid_max (at most 2^22).
+    let dead = 4_194_304 + 17;
+    assert!(!std::path::Path::new(&format!("/proc/{dead}")).exists());
+    let me = std::process::id();
+    let names = [
+        temp_name("a.jsonl", dead, 1),
+        temp_name("b.parquet", dead, u64::MAX),
+        temp_name("a.jsonl", me, 2),
+        temp_name("a.jsonl", 1, 3), // pid 1 is always running
+        ".a.jsonl.12-xyz.tmp".to_string(),
+        format!(".a.jsonl.{dead}.tmp"),
+        "a.jsonl".to_string(),
+        format!("a.jsonl.{dead}-0000000000000001.tmp"),
+    ];
+    for n in &names {
+        std::fs::write(dir.path().join(n), b"x").unwrap();
+    }
+    assert_eq!(temp_writer_pid(&names[0]), Some(dead));
+    assert_eq!(remove_abandoned_temps(dir.path()), 2);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut expected: Vec<String> = names[2..].to_vec();
+    expected.sort();
+    assert_eq!(left, expected);
+    // A generation into the directory cleans it too, and leaves only its output.
+    std::fs::write(dir.path().join(&names[0]), b"x").unwrap();
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    run(&ws, &req("ecommerce", "jsonl", Some("c.jsonl"), 100, 1)).unwrap();
+    assert!(!dir.path().join(&names[0]).exists());
+    assert!(dir.path().join("c.jsonl").exists());
+}
