@@ -288,6 +288,7 @@ async fn kill_during_generation_to_a_file_leaves_no_half_file() {
         3,
     );
     let seen = wait_progress(&handler, "batch_written").await;
+    let killed = server.child.id().expect("the server's pid");
     cut(server, call, &seen).await;
     assert!(
         !ws.path().join("out/cut.jsonl").exists(),
@@ -296,18 +297,27 @@ async fn kill_during_generation_to_a_file_leaves_no_half_file() {
 
     let (_server, client, _h) = start(ws.path(), None).await;
     assert!(dataset_names(&client).await.is_empty(), "no dataset");
-    // What the kill left is a hidden temp file, never indexed or served as output.
-    let leftovers: Vec<String> = std::fs::read_dir(ws.path().join("out"))
-        .expect("out/")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(ws.path().join("out"))
+            .expect("out/")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // What the kill left is a hidden temp file named with the killed writer's pid, never
+    // indexed or served as output.
+    let leftovers = files();
+    let prefix = format!(".cut.jsonl.{killed}-");
     assert!(
-        leftovers
-            .iter()
-            .all(|n| n.starts_with(".cut.jsonl.") && n.ends_with(".tmp")),
+        !leftovers.is_empty()
+            && leftovers
+                .iter()
+                .all(|n| n.starts_with(&prefix) && n.ends_with(".tmp")),
         "{leftovers:?}"
     );
-    // The same output is written whole by a new run.
+    // The same output is written whole by a new run, which first removes the temp of the
+    // writer that is no longer running.
     let done = generate(
         &client,
         json!({"profile": "gaming", "count": 5000, "seed": 3, "format": "jsonl", "output": "out/cut.jsonl"}),
@@ -316,6 +326,11 @@ async fn kill_during_generation_to_a_file_leaves_no_half_file() {
     assert_eq!(done["records"], 5000);
     let body = std::fs::read_to_string(ws.path().join("out/cut.jsonl")).expect("output");
     assert_eq!(body.lines().count(), 5000);
+    assert_eq!(
+        files(),
+        vec!["cut.jsonl".to_string()],
+        "the abandoned temp is gone"
+    );
 }
 
 /// Size of the store's write-ahead log (where an open transaction spills).

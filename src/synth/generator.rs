@@ -423,7 +423,10 @@ impl Plan {
             ..Rec::default()
         };
         stats.root(workload, model, ts, self.start_ms);
-        if !matches!(workload, W_TOOL | W_MULTI) {
+        // An agentic trace needs two slots at least (the root and its final call). With one
+        // slot left in the chunk, the request is answered by a single call (no tools), so no
+        // trace is ever cut at a chunk boundary.
+        if !matches!(workload, W_TOOL | W_MULTI) || slots < 2 {
             root.op = OP_CHAT;
             self.chat(
                 rng,
@@ -446,14 +449,16 @@ impl Plan {
             rng.range(self.min_turns, self.max_turns)
         };
         trace.clear();
+        // The trace is shaped to fit the slots left in this chunk (chunks never depend on
+        // each other): fewer turns or tools, but always complete, ending with a final call.
         let budget = slots - 1;
         let mut t = ts + rng.range(2, 40) as i64;
         let mut failed = 0u8;
-        'turns: for turn in 0..=turns {
-            if trace.len() >= budget {
-                break;
-            }
-            let last = turn == turns;
+        for turn in 0..=turns {
+            // A turn with tools takes its call, one tool at least, and leaves a slot for the
+            // final call: with fewer than 3 slots left, this call is the final one.
+            let left = budget - trace.len();
+            let last = turn == turns || left < 3;
             let mut call = Rec {
                 event_id: rng.next_u128(),
                 trace_id,
@@ -479,11 +484,10 @@ impl Plan {
             if last {
                 break;
             }
-            let tools = rng.range(1, self.max_tools);
+            // Keep a slot for the final call.
+            let left = (budget - trace.len()) as u64;
+            let tools = rng.range(1, self.max_tools).min(left - 1);
             for _ in 0..tools {
-                if trace.len() >= budget {
-                    break 'turns;
-                }
                 let (mu, sigma) = self.tool_latency;
                 let lat = exp(mu + sigma * rng.normal()).min(600_000.0);
                 let tool_err = rng.chance(self.tool_error_rate);

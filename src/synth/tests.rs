@@ -449,3 +449,158 @@ fn progress_event_count_is_announced_exactly() {
         }
     }
 }
+
+/// Every trace is whole in every chunk: each agent root has children, every child's parent is
+/// an agent root of its trace in the same chunk, every call that asks for tools is followed by
+/// a tool, and the trace ends with a final call (or a failed one). Long traces (up to 50
+/// turns of up to 10 tools) make most chunk ends fall inside a trace that must be shaped to
+/// fit; the counters prove both shaping paths (a trimmed trace ending exactly at the chunk
+/// end, and an agentic request answered by a single call in the chunk's last slot) are hit.
+#[test]
+fn no_trace_is_ever_cut_at_a_chunk_boundary() {
+    use generator::{FINISH, OP_AGENT, OP_CHAT, OP_TOOL};
+    let long = json!({
+        "workloads": {"simple_chat": 0.1, "rag": 0.0, "tool_use": 0.3, "multi_turn_tool_use": 0.6, "failed_request": 0.0},
+        "agent": {"min_turns": 20, "max_turns": 50, "max_tools_per_turn": 10},
+    });
+    let cases = [
+        ("coding_assistant", None, 301),
+        ("customer_support", None, 301),
+        ("coding_assistant", Some(long), 401),
+    ];
+    let (mut trimmed_at_end, mut single_at_end) = (0, 0);
+    for (profile, overrides, chunks) in cases {
+        let total = chunks * CHUNK_RECORDS + 777;
+        let r = GenerateRequest {
+            profile: profile.into(),
+            overrides,
+            count: Some(total),
+            format: "jsonl".into(),
+            ..Default::default()
+        };
+        let p = resolve_profile(&r).unwrap();
+        let plan = Plan::new(&p, PriceCatalog::builtin(), 99, 1_767_225_600_000);
+        let mut recs = Vec::new();
+        let mut all = 0u64;
+        for c in 0..plan.chunks() {
+            let mut stats = ChunkStats::new(plan.models.len());
+            plan.chunk(c, &mut recs, &mut stats);
+            all += recs.len() as u64;
+            // Traces in order: a root, then its children.
+            let mut i = 0;
+            while i < recs.len() {
+                let root = &recs[i];
+                assert_eq!(
+                    root.parent_span_id, 0,
+                    "{profile} chunk {c}: a child without its root at {i}"
+                );
+                let end = i
+                    + 1
+                    + recs[i + 1..]
+                        .iter()
+                        .take_while(|r| r.parent_span_id != 0)
+                        .count();
+                let children = &recs[i + 1..end];
+                if root.op == OP_AGENT {
+                    assert!(
+                        !children.is_empty(),
+                        "{profile} chunk {c}: agent root without children at {i}"
+                    );
+                    let mut wants_tools = false;
+                    for (k, ch) in children.iter().enumerate() {
+                        assert_eq!(
+                            (ch.parent_span_id, ch.trace_id),
+                            (root.span_id, root.trace_id)
+                        );
+                        if ch.op == OP_TOOL {
+                            assert!(k > 0, "a tool before any call");
+                        } else {
+                            assert_eq!(ch.op, OP_CHAT);
+                            assert!(
+                                !wants_tools,
+                                "{profile} chunk {c}: a call asked for tools that never ran"
+                            );
+                        }
+                        wants_tools =
+                            ch.op == OP_CHAT && FINISH[ch.finish as usize] == "tool_calls";
+                        if ch.op == OP_CHAT && wants_tools {
+                            assert!(
+                                k + 1 < children.len(),
+                                "{profile} chunk {c}: trace ends asking for tools"
+                            );
+                        }
+                    }
+                    let last = &children[children.len() - 1];
+                    assert_eq!(
+                        last.op, OP_CHAT,
+                        "{profile} chunk {c}: trace ends without a final call"
+                    );
+                    assert!(last.error != 0 || FINISH[last.finish as usize] != "tool_calls");
+                    if end == recs.len() {
+                        trimmed_at_end += 1;
+                    }
+                } else {
+                    assert!(
+                        children.is_empty(),
+                        "{profile} chunk {c}: a single call with children"
+                    );
+                    let agentic = matches!(
+                        profile::WORKLOAD_KINDS[root.workload as usize],
+                        "tool_use" | "multi_turn_tool_use"
+                    );
+                    if agentic && end == recs.len() {
+                        single_at_end += 1;
+                    }
+                }
+                i = end;
+            }
+        }
+        assert_eq!(all, total);
+    }
+    assert!(
+        trimmed_at_end > 300,
+        "traces ending at a chunk end: {trimmed_at_end}"
+    );
+    assert!(
+        single_at_end > 0,
+        "agentic requests in a chunk's last slot: {single_at_end}"
+    );
+}
+
+#[test]
+fn abandoned_temps_of_dead_writers_are_removed_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that is not running: past the kernel's pid_max (at most 2^22).
+    let dead = 4_194_304 + 17;
+    assert!(!std::path::Path::new(&format!("/proc/{dead}")).exists());
+    let me = std::process::id();
+    let names = [
+        temp_name("a.jsonl", dead, 1),
+        temp_name("b.parquet", dead, u64::MAX),
+        temp_name("a.jsonl", me, 2),
+        temp_name("a.jsonl", 1, 3), // pid 1 is always running
+        ".a.jsonl.12-xyz.tmp".to_string(),
+        format!(".a.jsonl.{dead}.tmp"),
+        "a.jsonl".to_string(),
+        format!("a.jsonl.{dead}-0000000000000001.tmp"),
+    ];
+    for n in &names {
+        std::fs::write(dir.path().join(n), b"x").unwrap();
+    }
+    assert_eq!(temp_writer_pid(&names[0]), Some(dead));
+    assert_eq!(remove_abandoned_temps(dir.path()), 2);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut expected: Vec<String> = names[2..].to_vec();
+    expected.sort();
+    assert_eq!(left, expected);
+    // A generation into the directory cleans it too, and leaves only its output.
+    std::fs::write(dir.path().join(&names[0]), b"x").unwrap();
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    run(&ws, &req("ecommerce", "jsonl", Some("c.jsonl"), 100, 1)).unwrap();
+    assert!(!dir.path().join(&names[0]).exists());
+    assert!(dir.path().join("c.jsonl").exists());
+}

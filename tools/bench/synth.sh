@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Synthetic generation benchmark: netra-apex synth against Python Faker and mimesis
-# producing the same 23 fields, side by side in one run. For 1M and 10M records to jsonl and
+# producing the same 23 fields (jsonl; and mimesis + pyarrow for parquet), side by side in
+# one run. For 1M and 10M records to jsonl and
 # to parquet: wall time, CPU, records/s and peak memory (max RSS from /usr/bin/time -v), each
 # the median of RUNS runs (peak RSS: the largest of the runs); then the ratios to the Python
 # generators and the issue's targets (>= 1,000,000 records/s to jsonl on 2 cores, <= 64 MB,
@@ -13,7 +14,7 @@
 #   THREADS=2 SIZES="1000000" tools/bench/synth.sh
 #   SHM=0 tools/bench/synth.sh           # skip the tmpfs (no disk) jsonl rows
 #
-# Builds the release binary, installs Faker and mimesis into tools/bench/.venv, writes
+# Builds the release binary, installs Faker, mimesis and pyarrow into tools/bench/.venv, writes
 # outputs to a temp dir that is removed at the end. Run it on a quiet machine: the load
 # average at the start is printed with the table.
 set -euo pipefail
@@ -37,6 +38,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet "faker==40.*" "mimesis==22.*"
 fi
+# pyarrow writes the Python parquet baseline (added after the venv first existed: check it).
+"$VENV/bin/python" -c 'import pyarrow' 2>/dev/null || "$VENV/bin/pip" install --quiet "pyarrow>=17"
 PY=$VENV/bin/python
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -90,6 +93,9 @@ for n in $SIZES; do
       if [ "$lib" = faker ] && [ "${PY_FULL:-0}" != 1 ] && [ "$n" -gt 100000 ]; then m=100000; fi
       measure "py-$lib" "python $lib jsonl" "$m" "$OUT/py.jsonl" "$PY" tools/bench/synth_py.py "$lib" "$m" "$OUT/py.jsonl"
     done
+    # The same fields to parquet: mimesis generating, pyarrow writing (snappy, same schema).
+    measure "py-mimesis-parquet" "python mimesis parquet" "$n" "$OUT/py.parquet" \
+      "$PY" tools/bench/synth_py.py mimesis "$n" "$OUT/py.parquet" parquet
   fi
 done
 echo
@@ -102,6 +108,8 @@ awk -v threads="$THREADS" '
     if (r && m) printf "jsonl at 1M records: %.0fx mimesis, %.0fx Faker (to disk)", r / m, r / f
     if (s && m) printf "; %.0fx mimesis to tmpfs", s / m
     print ""
+    p = rate["rust-parquet 1000000"]; mp = any["py-mimesis-parquet"]
+    if (p && mp) printf "parquet at 1M records: %.0fx mimesis + pyarrow\n", p / mp
     best = (r > s ? r : s)
     if (best) printf "target >= 1,000,000 records/s to jsonl (%s threads): %.0f records/s (%s)\n", threads, best, (best >= 1e6 ? "met" : "NOT met")
     if (best && m) printf "target >= 25x mimesis: %.0fx (%s)\n", best / m, (best / m >= 25 ? "met" : "NOT met")
