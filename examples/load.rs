@@ -38,6 +38,9 @@ const QUERIES: &[&str] = &[
     "HttpOptions",
 ];
 
+/// How long one call may take before it counts as lost.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn rss_kb(pid: Option<u32>) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
     status
@@ -135,9 +138,14 @@ async fn main() -> anyhow::Result<()> {
                     _ => ("context_get", json!({"name": format!("load-{}", c % 10), "max_tokens": 500})),
                 };
                 let t0 = Instant::now();
-                let r = client
-                    .call_tool(CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap_or_default()))
-                    .await;
+                // A response that never comes is an error, not a hung benchmark.
+                let call = client.call_tool(
+                    CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap_or_default()),
+                );
+                let Ok(r) = tokio::time::timeout(CALL_TIMEOUT, call).await else {
+                    *errors.lock().await.entry(format!("{tool}: no response in {} s", CALL_TIMEOUT.as_secs())).or_default() += 1;
+                    continue;
+                };
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 match r {
                     // context_get before the first save of that name is a legitimate isError
@@ -148,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
                     Err(e) => *errors.lock().await.entry(format!("{tool}: {e}")).or_default() += 1,
                 }
             }
-            let _ = client.cancel().await;
+            let _ = tokio::time::timeout(CALL_TIMEOUT, client.cancel()).await;
         }));
     }
     for t in tasks {

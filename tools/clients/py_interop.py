@@ -179,8 +179,13 @@ def duckdb_checks(tmp, summary, count):
     check(dup_spans == 0, f"duckdb: {dup_spans} duplicate (trace_id, span_id)")
     roots = con.execute("""
         SELECT count(*) FILTER (WHERE operation = 'invoke_agent' AND parent_span_id IS NOT NULL),
-               count(*) FILTER (WHERE operation <> 'invoke_agent' AND parent_span_id IS NULL
-                                AND workload_type IN ('tool_use', 'multi_turn_tool_use')),
+               -- a tool-use request is an invoke_agent trace, or (at most once per
+               -- 2,048-record chunk, when drawn for the chunk's last slot) one chat call alone
+               (SELECT count(*) FROM parquet r
+                WHERE r.operation <> 'invoke_agent' AND r.parent_span_id IS NULL
+                  AND r.workload_type IN ('tool_use', 'multi_turn_tool_use')
+                  AND (r.operation <> 'chat' OR EXISTS (
+                      SELECT 1 FROM parquet k WHERE k.trace_id = r.trace_id AND k.span_id <> r.span_id))),
                count(*) FILTER (WHERE operation <> 'chat' AND (input_tokens > 0 OR cost_usd > 0)),
                count(*) FILTER (WHERE cache_read_tokens + cache_write_tokens > input_tokens),
                count(*) FILTER (WHERE reasoning_tokens > output_tokens)
