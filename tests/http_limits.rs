@@ -137,3 +137,30 @@ async fn max_in_flight_zero_is_refused_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-in-flight"), "{err}");
 }
+
+#[tokio::test]
+async fn a_deleted_session_answers_204_and_is_gone() {
+    let ws = Workspace::new();
+    let server = http_server(ws.path(), &[]).await;
+    let a = RawSession::open(&server.url).await;
+    let b = RawSession::open(&server.url).await;
+
+    let resp = a
+        .http
+        .delete(&a.url)
+        .header("Mcp-Session-Id", &a.id)
+        .header("Mcp-Protocol-Version", PROTOCOL)
+        .send()
+        .await
+        .expect("DELETE");
+    // Not 202: the session is closed when the answer is sent, and clients expect 200 or 204.
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(resp.text().await.expect("body").is_empty());
+
+    // The session is gone; the other one is not.
+    let gone = a.query(1, "SELECT 1 AS one", 1_000).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let other = b.query(2, "SELECT 41 + 1 AS answer", 1_000).await;
+    assert_eq!(other.status(), StatusCode::OK);
+    assert!(other.text().await.expect("B's answer").contains("42"));
+}

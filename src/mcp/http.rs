@@ -90,6 +90,7 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
     let limiter = Arc::new(InFlight::new(opts.max_in_flight));
     axum::Router::new()
         .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(session_closed))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
                 let limiter = limiter.clone();
@@ -102,6 +103,19 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
                 async move { authorize(token.as_deref().map(String::as_str), req, next).await }
             },
         ))
+}
+
+/// rmcp closes a session on `DELETE /mcp` and then answers 202 Accepted, which says the
+/// work is still pending; it is done. Clients read it as a failure (the Python SDK logs
+/// "Session termination failed: 202", expecting 200 or 204), so the answer is 204 No Content.
+async fn session_closed(req: Request, next: Next) -> Response {
+    let is_delete = req.method() == Method::DELETE;
+    let mut res = next.run(req).await;
+    if is_delete && res.status() == StatusCode::ACCEPTED {
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        *res.body_mut() = Body::empty();
+    }
+    res
 }
 
 async fn authorize(token: Option<&str>, req: Request, next: Next) -> Response {
