@@ -175,6 +175,54 @@ async fn a_subscriber_over_http_hears_another_clients_save_and_delete() {
 }
 
 #[tokio::test]
+async fn a_save_by_another_server_process_reaches_this_servers_subscribers() {
+    let ws = Workspace::new();
+    ws.write("src/login.rs", LOGIN);
+    let server = http_server(ws.path(), &[]).await;
+    for generation in BOTH {
+        let name = format!("elsewhere-{generation:?}").to_lowercase();
+        let uri = format!("apex://contexts/{name}");
+        let handler = TestClient::default();
+        let listener = http_client_with(handler.clone(), &server.url, generation).await;
+        let mut watch =
+            Watch::start(&listener, &handler, generation, std::slice::from_ref(&uri)).await;
+
+        // Another process on the same workspace and data dir: a stdio server.
+        let other = stdio_client(ws.path(), generation).await;
+        ok_json(
+            &call(
+                &other,
+                "context_save",
+                json!({"name": name, "items": [item("src/login.rs", 3, 5)], "notes": "from elsewhere"}),
+            )
+            .await,
+        );
+        assert!(
+            watch.heard(&uri, 1).await,
+            "{generation:?}: a save by another process was not announced"
+        );
+        let read = listener
+            .read_resource(ReadResourceRequestParams::new(uri.clone()))
+            .await
+            .expect("resources/read");
+        assert!(
+            serde_json::to_string(&read)
+                .unwrap()
+                .contains("from elsewhere")
+        );
+
+        ok_json(&call(&other, "context_delete", json!({"name": name})).await);
+        assert!(
+            watch.heard(&uri, 2).await,
+            "{generation:?}: a delete by another process was not announced"
+        );
+        other.cancel().await.unwrap();
+        drop(watch);
+        listener.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn stdio_clients_are_notified_of_their_saves_in_both_generations() {
     let ws = Workspace::new();
     ws.write("src/login.rs", LOGIN);

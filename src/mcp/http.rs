@@ -247,6 +247,7 @@ pub async fn serve_http(state: Arc<AppState>, opts: HttpOptions) -> anyhow::Resu
     let listener = tokio::net::TcpListener::bind(opts.addr).await?;
     let local = listener.local_addr()?;
     let app = router(state.clone(), &opts);
+    state.watch_store();
     eprintln!("netra-apex: listening on http://{local}/mcp");
     tracing::info!(%local, "serving streamable HTTP at /mcp");
     let shutdown = state.shutdown.clone();

@@ -24,6 +24,7 @@ use rmcp::ServiceExt;
 pub async fn serve_stdio(state: Arc<AppState>) -> anyhow::Result<()> {
     // Malformed lines and requests over 4 MiB get JSON-RPC errors; the session goes on.
     let (input, output, pump) = stdio::filtered_stdio(http::MAX_BODY_BYTES);
+    state.watch_store();
     let service = ApexServer::new(state.clone())
         .serve((input, output))
         .await?;

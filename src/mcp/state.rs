@@ -34,7 +34,14 @@ pub struct AppState {
     changes: broadcast::Sender<Change>,
     /// Cancellation handles of runs in progress, by run id (foreground and background).
     active_runs: Mutex<HashMap<String, CancellationToken>>,
+    /// The newest version of every context bundle as this server last told its clients,
+    /// to hear of saves made by other processes on the same data dir (see
+    /// [`AppState::watch_store`]).
+    bundles_told: Mutex<HashMap<String, u32>>,
 }
+
+/// How often the store is checked for bundles saved by another process.
+const STORE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl AppState {
     /// Open the workspace and its store. Runs left `running` by a killed server are marked
@@ -44,6 +51,9 @@ impl AppState {
         let store = Arc::new(Store::open(&workspace.db_path())?);
         let (changes, _) = broadcast::channel(1024);
         let search = crate::search::SearchIndex::open(&workspace)?;
+        let bundles_told = crate::store::contexts::latest_versions(&store)?
+            .into_iter()
+            .collect();
         Ok(Arc::new(Self {
             workspace,
             store,
@@ -51,7 +61,72 @@ impl AppState {
             shutdown: CancellationToken::new(),
             changes,
             active_runs: Mutex::new(HashMap::new()),
+            bundles_told: Mutex::new(bundles_told),
         }))
+    }
+
+    /// Tell subscribers that bundle `name` changed (saved, imported or deleted), and note
+    /// its newest version so that the store watch does not announce it a second time.
+    pub fn publish_bundle_change(&self, name: &str) {
+        let latest = crate::store::contexts::latest_versions(&self.store)
+            .ok()
+            .and_then(|all| all.into_iter().find(|(n, _)| n == name).map(|(_, v)| v));
+        if let Ok(mut told) = self.bundles_told.lock() {
+            match latest {
+                Some(v) => told.insert(name.to_string(), v),
+                None => told.remove(name),
+            };
+        }
+        self.publish_bundle_uris(name);
+    }
+
+    fn publish_bundle_uris(&self, name: &str) {
+        use super::tools::context::{LIST_URI, bundle_uri};
+        self.publish(Change::ResourceUpdated(bundle_uri(name)));
+        self.publish(Change::ResourceUpdated(LIST_URI.to_string()));
+        self.publish(Change::ResourceListChanged);
+    }
+
+    /// Watch the store for bundles saved or deleted by another process on the same data
+    /// dir (a second server, `netra-apex context import`) and tell this server's
+    /// subscribers, as if a client of this server had made the change. Runs until shutdown.
+    pub fn watch_store(self: &Arc<Self>) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(STORE_POLL) => {}
+                }
+                let s = state.clone();
+                let changed = tokio::task::spawn_blocking(move || s.bundles_changed_elsewhere())
+                    .await
+                    .unwrap_or_default();
+                for name in changed {
+                    state.publish_bundle_uris(&name);
+                }
+            }
+        });
+    }
+
+    /// Bundles whose newest version differs from what this server last told its clients.
+    fn bundles_changed_elsewhere(&self) -> Vec<String> {
+        let Ok(now) = crate::store::contexts::latest_versions(&self.store) else {
+            return Vec::new();
+        };
+        let now: HashMap<String, u32> = now.into_iter().collect();
+        let Ok(mut told) = self.bundles_told.lock() else {
+            return Vec::new();
+        };
+        let mut changed: Vec<String> = now
+            .iter()
+            .filter(|(name, v)| told.get(*name) != Some(*v))
+            .map(|(name, _)| name.clone())
+            .chain(told.keys().filter(|n| !now.contains_key(*n)).cloned())
+            .collect();
+        changed.sort();
+        *told = now;
+        changed
     }
 
     /// Register a run in progress and get the token that cancels it. The token is also

@@ -166,6 +166,16 @@ pub fn history(store: &Store, name: &str) -> Result<Vec<(u32, String, String)>> 
     })
 }
 
+/// Every bundle's name and newest version number, by name: cheap enough to poll.
+pub fn latest_versions(store: &Store) -> Result<Vec<(String, u32)>> {
+    store.read(|c| {
+        let mut stmt =
+            c.prepare_cached("SELECT name, latest_version FROM context_bundles ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u32)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    })
+}
+
 /// The names of every bundle, for suggestions.
 pub fn names(store: &Store) -> Result<Vec<String>> {
     store.read(|c| {

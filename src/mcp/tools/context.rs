@@ -15,7 +15,7 @@ use super::{Parameters, fail, ok};
 use crate::context::{self, Anchors, ContextError, ItemSpec, SaveRequest};
 use crate::mcp::resources;
 use crate::mcp::server::ApexServer;
-use crate::mcp::state::{AppState, Change};
+use crate::mcp::state::AppState;
 
 /// The URI of the bundle list.
 pub const LIST_URI: &str = "apex://contexts";
@@ -117,9 +117,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Tell every subscriber that a bundle and the list changed.
 pub fn publish_bundle_change(state: &AppState, name: &str) {
-    state.publish(Change::ResourceUpdated(bundle_uri(name)));
-    state.publish(Change::ResourceUpdated(LIST_URI.to_string()));
-    state.publish(Change::ResourceListChanged);
+    state.publish_bundle_change(name);
 }
 
 /// Anchoring over the server's workspace, with its search index to find symbols by name.
