@@ -68,9 +68,9 @@ impl AppState {
     /// Tell subscribers that bundle `name` changed (saved, imported or deleted), and note
     /// its newest version so that the store watch does not announce it a second time.
     pub fn publish_bundle_change(&self, name: &str) {
-        let latest = crate::store::contexts::latest_versions(&self.store)
+        let latest = crate::store::contexts::latest_version(&self.store, name)
             .ok()
-            .and_then(|all| all.into_iter().find(|(n, _)| n == name).map(|(_, v)| v));
+            .flatten();
         if let Ok(mut told) = self.bundles_told.lock() {
             match latest {
                 Some(v) => told.insert(name.to_string(), v),

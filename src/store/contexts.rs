@@ -166,6 +166,18 @@ pub fn history(store: &Store, name: &str) -> Result<Vec<(u32, String, String)>> 
     })
 }
 
+/// The newest version number of bundle `name`, or `None` when there is no such bundle.
+pub fn latest_version(store: &Store, name: &str) -> Result<Option<u32>> {
+    store.read(|c| {
+        Ok(
+            c.prepare_cached("SELECT latest_version FROM context_bundles WHERE name = ?1")?
+                .query_row(params![name], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map(|v| v as u32),
+        )
+    })
+}
+
 /// Every bundle's name and newest version number, by name: cheap enough to poll.
 pub fn latest_versions(store: &Store) -> Result<Vec<(String, u32)>> {
     store.read(|c| {
