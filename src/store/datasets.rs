@@ -230,14 +230,16 @@ fn staged_by_live_process(staging: &str) -> bool {
     }
 }
 
+/// Is `pid` a running process? Without a cheap check (not Linux) every process counts as
+/// live, so nothing a live writer owns is ever removed.
 #[cfg(target_os = "linux")]
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Without a cheap liveness check, keep the rows: never delete a live writer's staging.
 #[cfg(not(target_os = "linux"))]
-fn process_alive(_pid: u32) -> bool {
+pub(crate) fn process_alive(_pid: u32) -> bool {
     true
 }
 

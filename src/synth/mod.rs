@@ -756,19 +756,6 @@ fn temp_writer_pid(name: &str) -> Option<u32> {
     if is_temp { pid.parse().ok() } else { None }
 }
 
-/// Is `pid` a running process? This process counts as live (a generation may be running
-/// next to this one); without a cheap check (not Linux) every writer counts as live.
-fn writer_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
-}
-
 /// Remove the generation temp files in `dir` whose writer is no longer running (a generation
 /// killed mid-way, e.g. by SIGKILL). Run at the start of every file generation into `dir`.
 /// Returns how many were removed; errors (a temp vanishing meanwhile) are skipped.
@@ -783,7 +770,7 @@ pub fn remove_abandoned_temps(dir: &Path) -> usize {
             continue;
         };
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if is_file && !writer_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+        if is_file && !datasets::process_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
