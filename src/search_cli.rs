@@ -36,7 +36,7 @@ pub fn index(root: &Path, data_dir: Option<&Path>, full: bool, json: bool) -> an
     } else {
         let s = index.index_status()?;
         println!(
-            "{} files ({} symbols, {} MB) indexed; this run: {} added, {} updated, {} removed in {} ms ({} MB/s). Index: {} MB in {}.",
+            "{} files ({} symbols, {} MB) indexed; this run: {} added, {} updated, {} removed in {} ms ({} MB/s; text searchable after {} ms, {} MB/s{}). Index: {} MB in {}.",
             s.files,
             s.symbols,
             s.bytes >> 20,
@@ -45,6 +45,16 @@ pub fn index(root: &Path, data_dir: Option<&Path>, full: bool, json: bool) -> an
             report.removed,
             report.duration_ms,
             report.mb_per_s,
+            report.text_ms,
+            report.text_mb_per_s,
+            if report.symbol_files > 0 {
+                format!(
+                    "; symbols of {} files parsed in {} ms after",
+                    report.symbol_files, report.symbols_ms
+                )
+            } else {
+                String::new()
+            },
             s.index_size_bytes >> 20,
             s.index_dir
         );

@@ -51,6 +51,15 @@ pub struct SearchConfig {
     /// Extra glob patterns to exclude, on top of .gitignore and .ignore.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// An update that reads more than this many bytes commits the text index first (search
+    /// answers from then on) and extracts symbols after, in the background or while a
+    /// symbol query waits. 0 always does.
+    #[serde(default = "default_text_first_over")]
+    pub text_first_over: u64,
+}
+
+fn default_text_first_over() -> u64 {
+    16_000_000
 }
 
 fn default_max_file_size() -> u64 {
@@ -62,6 +71,7 @@ impl Default for SearchConfig {
         Self {
             max_file_size: default_max_file_size(),
             exclude: Vec::new(),
+            text_first_over: default_text_first_over(),
         }
     }
 }

@@ -408,6 +408,48 @@ fn reindex_reports_progress_and_can_be_cancelled() {
 }
 
 #[test]
+fn a_large_update_commits_text_first_then_parses_symbols_with_progress() {
+    let (d, ws) = poly();
+    // Every update counts as large here: text is committed before symbols are parsed.
+    std::fs::write(
+        d.path().join("apex.toml"),
+        "[search]\ntext_first_over = 0\n",
+    )
+    .unwrap();
+    let ws = Workspace::open(ws.root(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let sink = CollectingSink::new();
+    let r = index
+        .reindex(true, &sink, &CancellationToken::new())
+        .unwrap();
+    let names = sink.names();
+    let at = |name: &str| names.iter().position(|n| n == name).unwrap_or(usize::MAX);
+    assert!(at("files_indexed") < at("symbols_started"), "{names:?}");
+    assert!(at("symbols_started") < at("symbols_extracted"), "{names:?}");
+    assert_eq!(names.last().map(String::as_str), Some("index_finished"));
+    assert_eq!(names.iter().filter(|n| *n == "index_finished").count(), 1);
+    assert_eq!(r.symbols_indexed, 60, "{r:?}");
+    assert_eq!((r.symbol_files, r.symbols_pending), (10, 0), "{r:?}");
+    assert!(r.text_ms <= r.duration_ms, "{r:?}");
+    let events = sink.events();
+    assert_eq!(events.last().unwrap().1["symbols"], 60);
+
+    // A later small edit is large too under this setting: text at once, symbols after, and
+    // a symbol query waits for them.
+    let py = d.path().join("python/app/service.py");
+    let mut text = std::fs::read_to_string(&py).unwrap();
+    text.push_str("\n\ndef refund_later(order_id):\n    return order_id\n");
+    std::fs::write(&py, text).unwrap();
+    index.update_paths(vec![py]).unwrap();
+    let found = index
+        .find_symbol(&FindSymbolRequest::new("refund_later"))
+        .unwrap();
+    assert_eq!(found.total, 1, "{found:?}");
+    assert_eq!(index.symbols_pending(), 0);
+    assert_eq!(index.index_status().unwrap().symbols, 61);
+}
+
+#[test]
 fn a_never_indexed_workspace_is_indexed_by_its_first_query() {
     let (_d, ws) = poly();
     let index = SearchIndex::open(&ws).unwrap();
@@ -963,6 +1005,40 @@ async fn reindex_streams_progress_and_is_recorded_as_a_run() {
         .unwrap();
     let body = format!("{events:?}");
     assert!(body.contains("index_finished"), "{body}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_symbol_query_on_a_fresh_large_workspace_waits_for_symbols_with_progress() {
+    let ws = poly_root();
+    std::fs::write(
+        ws.path().join("apex.toml"),
+        "[search]\ntext_first_over = 0\n",
+    )
+    .unwrap();
+    let handler = common::TestClient::default();
+    let received = handler.received.clone();
+    let client = common::stdio_client_with(handler, ws.path(), Generation::Handshake, &[]).await;
+    let mut params = CallToolRequestParams::new("find_symbol").with_arguments(
+        json!({"name": "OrderService"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
+        NumberOrString::Number(3),
+    )));
+    let v = ok_json(&client.call_tool(params).await.unwrap());
+    assert_eq!(v["definitions"][0]["path"], "python/app/service.py", "{v}");
+    let progress = received.lock().unwrap().progress.clone();
+    let messages: Vec<String> = progress.iter().filter_map(|p| p.message.clone()).collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("symbols_extracted")),
+        "{messages:?}"
+    );
+    let status = ok_json(&call(&client, "index_status", json!({})).await);
+    assert_eq!(status["symbols_pending"], 0, "{status}");
+    assert_eq!(status["symbols"], 60, "{status}");
     client.cancel().await.unwrap();
 }
 

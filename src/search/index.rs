@@ -1,11 +1,21 @@
 //! The tantivy index in `<data-dir>/index/`: its schema, opening (with damage detection and
 //! rebuild), and incremental updates.
 //!
-//! Two kinds of documents live in one index: a *file* document per indexed file (content,
-//! path, language, and the mtime/size/hash that make updates incremental) and a *symbol*
-//! document per definition. The manifest of indexed files is read back from fast fields at
-//! open, so the index alone is the truth; nothing else on disk has to agree with it.
-//! Queries live in `query.rs`; this module only writes and hands out searchers.
+//! Three kinds of documents live in one index: a *file* document per indexed file (content,
+//! path, language, and the mtime/size/hash that make updates incremental), a *symbol*
+//! document per definition, and a *spans* document per parsed file (its definitions' line
+//! spans, and the content hash they were extracted from). The manifest of indexed files is
+//! read back from fast fields at open, so the index alone is the truth; nothing else on disk
+//! has to agree with it. Queries live in `query.rs`; this module only writes and hands out
+//! searchers.
+//!
+//! A large update runs in two passes: the text pass reads, tokenizes and commits every file
+//! (the workspace is searchable from then on), then the symbol pass parses the files with
+//! tree-sitter and adds their symbol and spans documents in small committed batches. Parsing
+//! is most of the cost of a build (tree-sitter reads ~8 MB per CPU-second; tantivy indexes
+//! ~25), so text search does not wait for it. A file without a spans document for its current
+//! hash is *pending*: the manifest knows it after a restart too, so a build killed between
+//! the passes finishes its symbols on the next run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,7 +38,7 @@ use super::walk::{PathFilter, PathVerdict, WalkRules, WalkedFile};
 use crate::events::EventSink;
 
 /// Bump when the schema or the tokenizer changes: an index of another version is rebuilt.
-const INDEX_VERSION: &str = "apex-search-1";
+const INDEX_VERSION: &str = "apex-search-2";
 const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 /// Files per progress batch.
 const BATCH_FILES: usize = 2000;
@@ -38,6 +48,10 @@ const LARGE_HEAP: usize = 192 << 20;
 const SMALL_HEAP: usize = 32 << 20;
 /// Updates over this many bytes use the multi-threaded writer.
 const LARGE_UPDATE: u64 = 16 << 20;
+/// Source bytes parsed per committed batch of the symbol pass: small enough that a watched
+/// edit waits well under a second for the update lock, large enough that commits stay cheap.
+const SYMBOL_BATCH_BYTES: u64 = 12 << 20;
+const SYMBOL_BATCH_FILES: usize = 4000;
 /// How far into a file we look for NUL bytes to call it binary (as git and ripgrep do).
 const BINARY_PROBE: usize = 8192;
 /// Files larger than this are text-indexed but not parsed for symbols while indexing: they
@@ -61,6 +75,7 @@ pub(crate) struct Fields {
     pub mtime: Field,
     pub size: Field,
     pub hash: Field,
+    pub sym_hash: Field,
     pub nsym: Field,
     pub spans: Field,
     pub name: Field,
@@ -89,6 +104,7 @@ fn schema() -> (Schema, Fields) {
         mtime: b.add_u64_field("mtime", FAST),
         size: b.add_u64_field("size", FAST),
         hash: b.add_u64_field("hash", FAST),
+        sym_hash: b.add_u64_field("sym_hash", FAST),
         nsym: b.add_u64_field("nsym", FAST),
         spans: b.add_text_field("spans", STORED),
         name: b.add_text_field(
@@ -111,6 +127,7 @@ fn schema() -> (Schema, Fields) {
 /// Document kinds, as stored in the `kind` field.
 pub(crate) const KIND_FILE: &str = "file";
 pub(crate) const KIND_SYMBOL: &str = "symbol";
+pub(crate) const KIND_SPANS: &str = "spans";
 
 /// The hash of a path, used to filter by path globs with a fast field.
 pub(crate) fn path_hash(rel: &str) -> u64 {
@@ -124,7 +141,19 @@ pub(crate) struct FileMeta {
     pub size: u64,
     pub hash: u64,
     pub lang: String,
-    pub symbols: u32,
+    /// Definitions found; `None` while the file waits for the symbol pass.
+    pub symbols: Option<u32>,
+}
+
+impl FileMeta {
+    pub fn symbols_pending(&self) -> bool {
+        self.symbols.is_none()
+    }
+}
+
+/// Whether a file of this language label and size is parsed for symbols.
+fn parsable(lang: &str, size: u64) -> bool {
+    size <= MAX_SYMBOL_FILE_SIZE && symbols::Language::from_name(lang).is_some()
 }
 
 /// Stored with every commit.
@@ -162,8 +191,26 @@ pub struct IndexReport {
     pub skipped_large: u64,
     pub bytes_indexed: u64,
     pub symbols_indexed: u64,
+    /// The whole run, both passes when it waited for symbols.
     pub duration_ms: u64,
     pub mb_per_s: f64,
+    /// When the text pass was committed: the workspace was searchable from then on.
+    pub text_ms: u64,
+    pub text_mb_per_s: f64,
+    /// The symbol pass, when this run did one (files parsed and time taken).
+    pub symbol_files: u64,
+    pub symbols_ms: u64,
+    /// Files still waiting for the symbol pass when this run returned.
+    pub symbols_pending: u64,
+}
+
+/// What one symbol pass did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SymbolPass {
+    pub files: u64,
+    pub symbols: u64,
+    pub bytes: u64,
+    pub ms: u64,
 }
 
 /// What to look at in an update.
@@ -198,6 +245,8 @@ pub(crate) struct Engine {
     check: Arc<(Mutex<Check>, Condvar)>,
     /// One writer at a time in this process.
     update_lock: Mutex<Option<PathFilter>>,
+    /// Updates reading more bytes than this commit text first and parse symbols after.
+    text_first_over: u64,
 }
 
 impl Engine {
@@ -206,7 +255,7 @@ impl Engine {
     ///
     /// Opening is quick; checksums are verified on a background thread, and the first query
     /// or update waits for that verdict ([`Engine::gate`]), so a server starts at once.
-    pub fn open(dir: &Path, rules: WalkRules) -> Result<Self, SearchError> {
+    pub fn open(dir: &Path, rules: WalkRules, text_first_over: u64) -> Result<Self, SearchError> {
         let (_, f) = schema();
         let mut rebuilt_reason = None;
         if dir.join("meta.json").exists() {
@@ -223,6 +272,7 @@ impl Engine {
                         rebuilt_reason: Mutex::new(None),
                         check,
                         update_lock: Mutex::new(None),
+                        text_first_over,
                     });
                 }
                 Err(reason) => {
@@ -241,6 +291,7 @@ impl Engine {
             rebuilt_reason: Mutex::new(rebuilt_reason),
             check: Arc::new((Mutex::new(Check::Passed), Condvar::new())),
             update_lock: Mutex::new(None),
+            text_first_over,
         })
     }
 
@@ -302,35 +353,82 @@ impl Engine {
             .unwrap_or(false)
     }
 
-    /// Build the index when it was never (completely) built.
+    /// Build the index when it was never (completely) built. With `wait_symbols`, also
+    /// finish the symbol pass (of this build or an earlier one) before returning.
     pub fn ensure_indexed(
         &self,
+        wait_symbols: bool,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<Option<IndexReport>, SearchError> {
         self.gate()?;
-        if self.is_indexed() {
-            return Ok(None);
+        let built = if self.is_indexed() {
+            None
+        } else {
+            let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+            if self.is_indexed() {
+                None
+            } else {
+                Some(self.update_locked(&mut guard, Scope::All, false, sink, cancel)?)
+            }
+        };
+        match built {
+            Some(report) => self.complete(report, wait_symbols, sink, cancel).map(Some),
+            None => {
+                if wait_symbols && self.symbols_pending() > 0 {
+                    self.extract_symbols(sink, cancel)?;
+                }
+                Ok(None)
+            }
         }
-        let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
-        if self.is_indexed() {
-            return Ok(None);
-        }
-        self.update_locked(&mut guard, Scope::All, false, sink, cancel)
-            .map(Some)
     }
 
     /// Bring the index up to date with the files in `scope`. `full` re-reads everything.
+    /// With `wait_symbols`, a large update's symbol pass runs before this returns; without,
+    /// it is left pending for the caller to run (in the background).
     pub fn update(
         &self,
         scope: Scope,
         full: bool,
+        wait_symbols: bool,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<IndexReport, SearchError> {
         self.gate()?;
-        let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
-        self.update_locked(&mut guard, scope, full, sink, cancel)
+        let report = {
+            let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+            self.update_locked(&mut guard, scope, full, sink, cancel)?
+        };
+        self.complete(report, wait_symbols, sink, cancel)
+    }
+
+    /// After the text pass (and the update lock): the symbol pass when asked for, then the
+    /// closing event.
+    fn complete(
+        &self,
+        mut report: IndexReport,
+        wait_symbols: bool,
+        sink: &dyn EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<IndexReport, SearchError> {
+        if wait_symbols && self.symbols_pending() > 0 {
+            let pass = match self.extract_symbols(sink, cancel) {
+                Ok(pass) => pass,
+                Err(e) => {
+                    report.symbols_pending = self.symbols_pending();
+                    self.finish_event(sink, &report);
+                    return Err(e);
+                }
+            };
+            report.symbol_files = pass.files;
+            report.symbols_ms = pass.ms;
+            report.symbols_indexed += pass.symbols;
+            report.duration_ms = report.text_ms + pass.ms;
+            report.mb_per_s = mb_per_s(report.bytes_indexed, report.duration_ms);
+        }
+        report.symbols_pending = self.symbols_pending();
+        self.finish_event(sink, &report);
+        Ok(report)
     }
 
     fn update_locked(
@@ -419,12 +517,13 @@ impl Engine {
             .is_none();
         if changed.is_empty() && removed.is_empty() && !full && !never_committed {
             report.duration_ms = started.elapsed().as_millis() as u64;
-            self.finish_event(sink, &report);
+            report.text_ms = report.duration_ms;
             return Ok(report);
         }
 
         let handle = self.handle();
         let mut writer = self.writer(&handle.index, total_bytes)?;
+        let text_first = total_bytes > self.text_first_over;
         if full {
             // Deletes apply to documents added before them, so the new ones survive.
             // (`delete_all_documents` would also drop what this run adds.)
@@ -449,7 +548,7 @@ impl Engine {
                 .map(|file| {
                     // A full rebuild re-reads everything, same content or not.
                     let known = if full { None } else { prior.get(&file.rel) };
-                    let p = self.prepare(file, known, &writer);
+                    let p = self.prepare(file, known, &writer, text_first);
                     (file.rel.clone(), p)
                 })
                 .collect();
@@ -460,7 +559,7 @@ impl Engine {
                             report.skipped_binary += 1;
                         } else {
                             report.bytes_indexed += meta.size;
-                            report.symbols_indexed += meta.symbols as u64;
+                            report.symbols_indexed += meta.symbols.unwrap_or(0) as u64;
                         }
                         if prior.contains_key(&rel) {
                             report.updated += 1;
@@ -549,10 +648,12 @@ impl Engine {
         }
         report.removed += removed.len() as u64;
         report.duration_ms = started.elapsed().as_millis() as u64;
-        let secs = started.elapsed().as_secs_f64().max(1e-6);
-        report.mb_per_s = ((report.bytes_indexed as f64 / 1e6 / secs) * 10.0).round() / 10.0;
-        self.finish_event(sink, &report);
+        report.mb_per_s = mb_per_s(report.bytes_indexed, report.duration_ms);
+        report.text_ms = report.duration_ms;
+        report.text_mb_per_s = report.mb_per_s;
+        report.symbols_pending = self.symbols_pending();
         if cancelled {
+            self.finish_event(sink, &report);
             return Err(SearchError::Cancelled {
                 indexed: report.added + report.updated,
             });
@@ -568,7 +669,9 @@ impl Engine {
                 m.files
                     .values()
                     .filter(|f| f.lang != BINARY)
-                    .fold((0u64, 0u64), |(n, s), f| (n + 1, s + f.symbols as u64))
+                    .fold((0u64, 0u64), |(n, s), f| {
+                        (n + 1, s + f.symbols.unwrap_or(0) as u64)
+                    })
             })
             .unwrap_or_default();
         let mut data = serde_json::to_value(report).unwrap_or_else(|_| json!({}));
@@ -662,6 +765,7 @@ impl Engine {
         file: &WalkedFile,
         prior: Option<&FileMeta>,
         writer: &IndexWriter,
+        text_first: bool,
     ) -> Prepared {
         let Ok(bytes) = std::fs::read(&file.abs) else {
             return Prepared::Unreadable;
@@ -690,7 +794,7 @@ impl Engine {
                 size,
                 hash,
                 lang: BINARY.into(),
-                symbols: 0,
+                symbols: Some(0),
             };
             let _ = writer.add_document(doc!(
                 f.kind => KIND_FILE, f.path => file.rel.as_str(), f.path_hash => path_hash(&file.rel),
@@ -707,28 +811,196 @@ impl Engine {
         let lang = grammar
             .map(|l| l.name())
             .unwrap_or_else(|| language_label(path));
-        let syms = match grammar {
-            Some(l) if size <= MAX_SYMBOL_FILE_SIZE => symbols::extract(l, &text),
-            _ => Vec::new(),
-        };
         let ph = path_hash(&file.rel);
-        for s in &syms {
-            let _ = writer.add_document(self.symbol_doc(&file.rel, ph, lang, s));
-        }
+        let symbols = match grammar {
+            Some(_) if text_first && size <= MAX_SYMBOL_FILE_SIZE => None,
+            Some(l) if size <= MAX_SYMBOL_FILE_SIZE => {
+                let syms = symbols::extract(l, &text);
+                self.add_symbols(writer, &file.rel, ph, lang, hash, &syms);
+                Some(syms.len() as u32)
+            }
+            _ => Some(0),
+        };
         let meta = FileMeta {
             mtime_ns: file.mtime_ns,
             size,
             hash,
             lang: lang.to_string(),
-            symbols: syms.len() as u32,
+            symbols,
         };
         let _ = writer.add_document(doc!(
             f.kind => KIND_FILE, f.path => file.rel.as_str(), f.path_hash => ph,
             f.path_text => file.rel.as_str(), f.lang => lang, f.content => text,
-            f.mtime => meta.mtime_ns, f.size => size, f.hash => hash, f.nsym => syms.len() as u64,
-            f.spans => encode_spans(&syms),
+            f.mtime => meta.mtime_ns, f.size => size, f.hash => hash,
         ));
         Prepared::Indexed(meta, false)
+    }
+
+    /// The symbol and spans documents of one parsed file.
+    fn add_symbols(
+        &self,
+        writer: &IndexWriter,
+        rel: &str,
+        ph: u64,
+        lang: &str,
+        hash: u64,
+        syms: &[Symbol],
+    ) {
+        let f = &self.f;
+        for s in syms {
+            let _ = writer.add_document(self.symbol_doc(rel, ph, lang, s));
+        }
+        let _ = writer.add_document(doc!(
+            f.kind => KIND_SPANS, f.path => rel, f.path_hash => ph, f.lang => lang,
+            f.sym_hash => hash, f.nsym => syms.len() as u64, f.spans => encode_spans(syms),
+        ));
+    }
+
+    /// Files waiting for the symbol pass.
+    pub fn symbols_pending(&self) -> u64 {
+        self.manifest
+            .read()
+            .map(|m| m.files.values().filter(|f| f.symbols_pending()).count() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Parse every pending file for symbols, in committed batches that each take the update
+    /// lock, so watched edits and other updates interleave, and several passes (a background
+    /// one and a caller that waits for symbols) share the work instead of repeating it.
+    /// Returns when no file is pending. A file whose content changed since its text was
+    /// indexed is re-indexed whole; a vanished one is dropped.
+    pub fn extract_symbols(
+        &self,
+        sink: &dyn EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<SymbolPass, SearchError> {
+        self.gate()?;
+        let started = Instant::now();
+        let mut pass = SymbolPass::default();
+        let total = self.symbols_pending();
+        let mut done = 0u64;
+        if total > 0 {
+            sink.emit(
+                "symbols_started",
+                json!({"files": total, "message": format!("{total} files to parse for symbols")}),
+            );
+        }
+        loop {
+            if cancel.is_cancelled() {
+                return Err(SearchError::Cancelled { indexed: done });
+            }
+            let guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+            let batch: Vec<(String, FileMeta)> = {
+                let m = self.manifest.read().map_err(|_| SearchError::Poisoned)?;
+                let mut pending: Vec<(&String, &FileMeta)> = m
+                    .files
+                    .iter()
+                    .filter(|(_, f)| f.symbols_pending())
+                    .collect();
+                pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut bytes = 0u64;
+                pending
+                    .into_iter()
+                    .take_while(|(_, f)| {
+                        let take = bytes < SYMBOL_BATCH_BYTES;
+                        bytes += f.size;
+                        take
+                    })
+                    .take(SYMBOL_BATCH_FILES)
+                    .map(|(r, f)| (r.clone(), f.clone()))
+                    .collect()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            let handle = self.handle();
+            let mut writer = self.writer(&handle.index, 0)?;
+            let root = self.rules.root();
+            let results: Vec<(String, Prepared)> = batch
+                .par_iter()
+                .map(|(rel, meta)| {
+                    let p = self.parse_pending(root, rel, meta, &writer);
+                    (rel.clone(), p)
+                })
+                .collect();
+            let mut prepared = writer.prepare_commit()?;
+            let info = self
+                .manifest
+                .read()
+                .map_err(|_| SearchError::Poisoned)?
+                .info
+                .clone();
+            if let Some(info) = &info {
+                prepared.set_payload(&serde_json::to_string(info).unwrap_or_default());
+            }
+            prepared.commit()?;
+            writer.wait_merging_threads()?;
+            handle.reader.reload()?;
+            {
+                let mut m = self.manifest.write().map_err(|_| SearchError::Poisoned)?;
+                for (rel, p) in results {
+                    match p {
+                        Prepared::Indexed(meta, _) | Prepared::SameContent(meta) => {
+                            pass.symbols += meta.symbols.unwrap_or(0) as u64;
+                            pass.bytes += meta.size;
+                            m.files.insert(rel, meta);
+                        }
+                        Prepared::Unreadable => {
+                            m.files.remove(&rel);
+                        }
+                    }
+                }
+            }
+            drop(guard);
+            done += batch.len() as u64;
+            pass.files += batch.len() as u64;
+            sink.emit(
+                "symbols_extracted",
+                json!({"done": done, "total": total.max(done), "symbols": pass.symbols,
+                       "message": format!("{done}/{} files parsed for symbols", total.max(done))}),
+            );
+        }
+        pass.ms = started.elapsed().as_millis() as u64;
+        Ok(pass)
+    }
+
+    /// Parse one pending file (its symbols only, when its content is what was indexed).
+    fn parse_pending(
+        &self,
+        root: &Path,
+        rel: &str,
+        meta: &FileMeta,
+        writer: &IndexWriter,
+    ) -> Prepared {
+        let abs = root.join(rel);
+        let Ok(bytes) = std::fs::read(&abs) else {
+            writer.delete_term(Term::from_field_text(self.f.path, rel));
+            return Prepared::Unreadable;
+        };
+        let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+        if hash != meta.hash || bytes.len() as u64 != meta.size {
+            // Changed since the text pass: index it again, whole.
+            let file = WalkedFile {
+                rel: rel.to_string(),
+                abs,
+                size: bytes.len() as u64,
+                mtime_ns: meta.mtime_ns,
+            };
+            drop(bytes);
+            return self.prepare(&file, None, writer, false);
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let syms = symbols::Language::from_name(&meta.lang)
+            .map(|l| symbols::extract(l, &text))
+            .unwrap_or_default();
+        self.add_symbols(writer, rel, path_hash(rel), &meta.lang, hash, &syms);
+        Prepared::SameContent(FileMeta {
+            symbols: Some(syms.len() as u32),
+            ..meta.clone()
+        })
     }
 
     fn symbol_doc(&self, rel: &str, ph: u64, lang: &str, s: &Symbol) -> TantivyDocument {
@@ -767,6 +1039,11 @@ enum Prepared {
     SameContent(FileMeta),
     /// Vanished or grew past the limit between the walk and the read.
     Unreadable,
+}
+
+fn mb_per_s(bytes: u64, ms: u64) -> f64 {
+    let secs = (ms as f64 / 1000.0).max(1e-3);
+    ((bytes as f64 / 1e6 / secs) * 10.0).round() / 10.0
 }
 
 fn batches(files: &[WalkedFile]) -> Vec<&[WalkedFile]> {
@@ -940,11 +1217,14 @@ fn open_existing(dir: &Path) -> Result<(Index, IndexReader, Manifest), String> {
 fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
     let searcher = reader.searcher();
     let mut files = HashMap::new();
+    // Path -> (content hash the symbols were extracted from, how many).
+    let mut parsed: HashMap<String, (u64, u32)> = HashMap::new();
     let mut path = String::new();
     let mut lang = String::new();
     for seg in searcher.segment_readers() {
         let ff = seg.fast_fields();
         let hash = ff.u64("hash")?;
+        let sym_hash = ff.u64("sym_hash")?;
         let mtime = ff.u64("mtime")?;
         let size = ff.u64("size")?;
         let nsym = ff.u64("nsym")?;
@@ -956,14 +1236,23 @@ fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
             if alive.is_some_and(|a| !a.is_alive(doc)) {
                 continue;
             }
-            let Some(h) = hash.first(doc) else {
+            let (file_hash, spans_hash) = (hash.first(doc), sym_hash.first(doc));
+            if file_hash.is_none() && spans_hash.is_none() {
                 continue; // a symbol document
-            };
+            }
             path.clear();
             lang.clear();
             if let Some(ord) = paths.term_ords(doc).next() {
                 paths.ord_to_str(ord, &mut path)?;
             }
+            if let Some(h) = spans_hash {
+                let n = nsym.first(doc).unwrap_or(0) as u32;
+                parsed.insert(path.clone(), (h, n));
+                continue;
+            }
+            let Some(h) = file_hash else {
+                continue;
+            };
             if let Some(ord) = langs.term_ords(doc).next() {
                 langs.ord_to_str(ord, &mut lang)?;
             }
@@ -974,10 +1263,19 @@ fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
                     size: size.first(doc).unwrap_or(0),
                     hash: h,
                     lang: lang.clone(),
-                    symbols: nsym.first(doc).unwrap_or(0) as u32,
+                    symbols: Some(0),
                 },
             );
         }
+    }
+    // A file is parsed when a spans document for its current content exists; a parsable
+    // file without one waits for the symbol pass.
+    for (rel, meta) in files.iter_mut() {
+        meta.symbols = match parsed.get(rel) {
+            Some(&(h, n)) if h == meta.hash => Some(n),
+            _ if meta.lang != BINARY && parsable(&meta.lang, meta.size) => None,
+            _ => Some(0),
+        };
     }
     Ok(Manifest { files, info: None })
 }

@@ -84,6 +84,9 @@ pub struct IndexStatus {
     /// Text files indexed.
     pub files: u64,
     pub symbols: u64,
+    /// Files indexed for text whose symbols are still being extracted (a large build
+    /// commits text first; `find_symbol` and `find_references` wait for the rest).
+    pub symbols_pending: u64,
     /// Bytes of indexed text.
     pub bytes: u64,
     /// Indexed files per language.
@@ -125,6 +128,8 @@ pub(crate) struct Inner {
     pub ws: Workspace,
     pub engine: Engine,
     pub watching: AtomicBool,
+    /// Set while a background symbol pass runs.
+    pub symbol_pass: AtomicBool,
 }
 
 impl SearchIndex {
@@ -135,12 +140,13 @@ impl SearchIndex {
         let cfg = &ws.config().search;
         let rules =
             walk::WalkRules::new(ws.root(), ws.data_dir(), cfg.max_file_size, &cfg.exclude)?;
-        let engine = Engine::open(&ws.data_dir().join("index"), rules)?;
+        let engine = Engine::open(&ws.data_dir().join("index"), rules, cfg.text_first_over)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 ws: ws.clone(),
                 engine,
                 watching: AtomicBool::new(false),
+                symbol_pass: AtomicBool::new(false),
             }),
         })
     }
@@ -156,35 +162,117 @@ impl SearchIndex {
     }
 
     /// Build the index if it was never built, reporting progress to `sink`. Returns the
-    /// report of the build, or `None` when the index already existed.
+    /// report of the build, or `None` when the index already existed. Returns once text is
+    /// searchable; symbols of a large build are extracted on a background thread
+    /// ([`SearchIndex::ensure_symbols`] waits for them).
     pub fn ensure_indexed(
         &self,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<Option<IndexReport>, SearchError> {
-        self.inner.engine.ensure_indexed(sink, cancel)
+        let report = self.inner.engine.ensure_indexed(false, sink, cancel)?;
+        self.symbols_in_background();
+        Ok(report)
+    }
+
+    /// Like [`SearchIndex::ensure_indexed`], and also wait until every file's symbols are
+    /// extracted (sharing the work with a background pass that may be running).
+    pub fn ensure_symbols(
+        &self,
+        sink: &dyn EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<Option<IndexReport>, SearchError> {
+        self.inner.engine.ensure_indexed(true, sink, cancel)
+    }
+
+    /// Files whose symbols are still being extracted.
+    pub fn symbols_pending(&self) -> u64 {
+        self.inner.engine.symbols_pending()
     }
 
     /// Bring the index up to date: `full` re-reads every file, otherwise only files whose
     /// mtime or size changed are read, and only those whose content hash changed are
-    /// re-indexed. Emits `index_started`, `files_indexed` per batch and `index_finished`.
+    /// re-indexed. Emits `index_started`, `files_indexed` per batch, `symbols_started` and
+    /// `symbols_extracted` per batch when a large update parses symbols after committing
+    /// text, and `index_finished`. Returns when symbols are complete too.
     pub fn reindex(
         &self,
         full: bool,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<IndexReport, SearchError> {
-        self.inner.engine.update(Scope::All, full, sink, cancel)
+        self.inner
+            .engine
+            .update(Scope::All, full, true, sink, cancel)
+    }
+
+    /// An incremental update of the whole tree that returns once text is committed, leaving
+    /// a large update's symbols to a background pass (the watcher's catch-up).
+    pub(crate) fn refresh(&self) -> Result<IndexReport, SearchError> {
+        let report = self.inner.engine.update(
+            Scope::All,
+            false,
+            false,
+            &NullSink,
+            &CancellationToken::new(),
+        )?;
+        self.symbols_in_background();
+        Ok(report)
     }
 
     /// Re-check only the given paths (files or directories, absolute), as the watcher does.
     pub fn update_paths(&self, paths: Vec<std::path::PathBuf>) -> Result<IndexReport, SearchError> {
-        self.inner.engine.update(
+        let report = self.inner.engine.update(
             Scope::Paths(paths),
+            false,
             false,
             &NullSink,
             &CancellationToken::new(),
-        )
+        )?;
+        self.symbols_in_background();
+        Ok(report)
+    }
+
+    /// Start a background symbol pass when files are pending and none runs yet.
+    fn symbols_in_background(&self) {
+        if self.symbols_pending() == 0 || self.inner.symbol_pass.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let index = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("search-symbols".into())
+            .spawn(move || index.background_symbol_pass());
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the symbol pass; queries that need symbols will run it");
+            self.inner.symbol_pass.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn background_symbol_pass(&self) {
+        let never = CancellationToken::new();
+        let mut locked = 0;
+        loop {
+            match self.inner.engine.extract_symbols(&NullSink, &never) {
+                Ok(pass) => tracing::debug!(
+                    files = pass.files,
+                    symbols = pass.symbols,
+                    ms = pass.ms,
+                    "symbol pass done"
+                ),
+                // Another process writes the index; its batches are short.
+                Err(SearchError::Locked) if locked < 60 => {
+                    locked += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    continue;
+                }
+                Err(e) => tracing::warn!(error = %e, "symbol pass stopped"),
+            }
+            self.inner.symbol_pass.store(false, Ordering::SeqCst);
+            // Files that became pending after the last batch was picked start a new pass.
+            if self.symbols_pending() == 0 || self.inner.symbol_pass.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
     }
 
     /// Statistics of the index.
@@ -198,6 +286,7 @@ impl SearchIndex {
             index_dir: e.dir.display().to_string(),
             files: 0,
             symbols: 0,
+            symbols_pending: 0,
             bytes: 0,
             languages: BTreeMap::new(),
             skipped_binary: 0,
@@ -215,7 +304,10 @@ impl SearchIndex {
                 continue;
             }
             status.files += 1;
-            status.symbols += meta.symbols as u64;
+            match meta.symbols {
+                Some(n) => status.symbols += n as u64,
+                None => status.symbols_pending += 1,
+            }
             status.bytes += meta.size;
             *status.languages.entry(meta.lang.clone()).or_default() += 1;
         }
@@ -226,5 +318,168 @@ impl SearchIndex {
     pub(crate) fn ready(&self) -> Result<(), SearchError> {
         self.ensure_indexed(&NullSink, &CancellationToken::new())
             .map(|_| ())
+    }
+
+    /// Like [`SearchIndex::ready`], and wait for pending symbols (queries over definitions).
+    pub(crate) fn ready_symbols(&self) -> Result<(), SearchError> {
+        self.ensure_symbols(&NullSink, &CancellationToken::new())
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tantivy::collector::Count;
+    use tantivy::query::TermQuery;
+    use tantivy::schema::IndexRecordOption;
+
+    use super::*;
+    use crate::search::query::FindSymbolRequest;
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    /// The `poly` fixture, configured so that every update commits text before symbols.
+    fn text_first_poly() -> (tempfile::TempDir, Workspace) {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/search/poly");
+        copy_tree(&fixture, dir.path());
+        std::fs::write(
+            dir.path().join("apex.toml"),
+            "[search]\ntext_first_over = 0\n",
+        )
+        .unwrap();
+        let ws = Workspace::open(dir.path(), None).unwrap();
+        (dir, ws)
+    }
+
+    /// Symbol documents in the index (a file parsed twice would count twice).
+    fn symbol_docs(index: &SearchIndex) -> usize {
+        let f = index.inner.engine.f;
+        let q = TermQuery::new(
+            tantivy::Term::from_field_text(f.kind, index::KIND_SYMBOL),
+            IndexRecordOption::Basic,
+        );
+        index
+            .inner
+            .engine
+            .handle()
+            .reader
+            .searcher()
+            .search(&q, &Count)
+            .unwrap()
+    }
+
+    #[test]
+    fn symbols_left_pending_by_a_killed_build_are_finished_after_a_restart() {
+        let (_d, ws) = text_first_poly();
+        let index = SearchIndex::open(&ws).unwrap();
+        // The text pass alone: what a build killed between its passes leaves on disk.
+        let r = index
+            .inner
+            .engine
+            .update(
+                Scope::All,
+                false,
+                false,
+                &NullSink,
+                &CancellationToken::new(),
+            )
+            .unwrap();
+        assert_eq!(r.symbols_indexed, 0, "{r:?}");
+        assert_eq!(
+            r.symbols_pending, 10,
+            "every source file but the README: {r:?}"
+        );
+        assert_eq!(symbol_docs(&index), 0);
+        drop(index);
+
+        let index = SearchIndex::open(&ws).unwrap();
+        index.inner.engine.gate().unwrap();
+        assert!(index.is_indexed(), "text is complete");
+        assert_eq!(
+            index.symbols_pending(),
+            10,
+            "the restart knows what is left"
+        );
+        let status = index.index_status().unwrap();
+        assert_eq!((status.symbols, status.symbols_pending), (0, 10));
+
+        // A symbol query waits for the pass (shared with the background one that the text
+        // query may have started) and finds everything once.
+        let text = index.search_code(&SearchRequest::new("add_item")).unwrap();
+        assert!(!text.hits.is_empty());
+        let found = index
+            .find_symbol(&FindSymbolRequest {
+                name: "OrderService".into(),
+                ..FindSymbolRequest::default()
+            })
+            .unwrap();
+        assert_eq!(found.total, 1, "{found:?}");
+        assert_eq!(found.definitions[0].path, "python/app/service.py");
+        assert_eq!(index.symbols_pending(), 0);
+        assert_eq!(index.index_status().unwrap().symbols, 60);
+        assert_eq!(symbol_docs(&index), 60, "no file was parsed twice");
+
+        // Text hits name their enclosing definition again.
+        let hit = index.search_code(&SearchRequest::new("add_item")).unwrap();
+        assert_eq!(hit.note, None);
+        assert!(
+            hit.hits
+                .iter()
+                .any(|h| h.symbol.as_deref() == Some("add_item")),
+            "{hit:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_edited_between_the_passes_is_indexed_whole_by_the_symbol_pass() {
+        let (d, ws) = text_first_poly();
+        let index = SearchIndex::open(&ws).unwrap();
+        let never = CancellationToken::new();
+        index
+            .inner
+            .engine
+            .update(Scope::All, false, false, &NullSink, &never)
+            .unwrap();
+        let py = d.path().join("python/app/service.py");
+        let mut text = std::fs::read_to_string(&py).unwrap();
+        text.push_str("\n\ndef refund_between_passes(order_id):\n    return order_id\n");
+        std::fs::write(&py, text).unwrap();
+        let pass = index
+            .inner
+            .engine
+            .extract_symbols(&NullSink, &never)
+            .unwrap();
+        assert_eq!(pass.files, 10);
+        assert_eq!(index.symbols_pending(), 0);
+        // The new text and the new definition are both in, and nothing is duplicated.
+        let hits = index
+            .search_code(&SearchRequest {
+                mode: SearchMode::Text,
+                ..SearchRequest::new("refund_between_passes")
+            })
+            .unwrap();
+        assert_eq!(hits.hits.len(), 1, "{hits:?}");
+        let found = index
+            .find_symbol(&FindSymbolRequest {
+                name: "refund_between_passes".into(),
+                ..FindSymbolRequest::default()
+            })
+            .unwrap();
+        assert_eq!(found.total, 1, "{found:?}");
+        assert_eq!(symbol_docs(&index), 61);
     }
 }

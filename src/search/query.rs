@@ -23,7 +23,7 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use super::budget::{self, Budget};
-use super::index::{BINARY, Fields, KIND_SYMBOL, decode_spans, path_hash};
+use super::index::{BINARY, Fields, KIND_SPANS, KIND_SYMBOL, decode_spans, path_hash};
 use super::symbols::{Language, SymbolKind};
 use super::tokenizer::{CodeTokenizer, QueryWord, lower, next_identifier, query_words};
 use super::{SearchError, SearchIndex, literals};
@@ -308,7 +308,11 @@ impl SearchIndex {
             mode = SearchMode::Regex;
         }
         let offset = budget::decode_cursor(req.cursor.as_deref(), &req.fingerprint(mode))?;
-        self.ready()?;
+        if mode == SearchMode::Symbol {
+            self.ready_symbols()?;
+        } else {
+            self.ready()?;
+        }
         let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         if mode == SearchMode::Regex {
             let pattern = if req.mode == SearchMode::Regex {
@@ -318,7 +322,14 @@ impl SearchIndex {
             };
             return self.regex_search(req, mode, &pattern, &filters, offset, limit, max_tokens);
         }
-        self.ranked_search(req, mode, &words, &filters, offset, limit, max_tokens)
+        let mut res = self.ranked_search(req, mode, &words, &filters, offset, limit, max_tokens)?;
+        let pending = self.symbols_pending();
+        if mode == SearchMode::Auto && pending > 0 {
+            res.note = Some(format!(
+                "symbols of {pending} files are still being extracted: their definitions are not ranked first yet"
+            ));
+        }
+        Ok(res)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -414,7 +425,7 @@ impl SearchIndex {
             let hit = if is_symbol_doc(&d.doc, &f) {
                 self.definition_hit(&d.doc, d.score)
             } else {
-                self.text_hit(&d.doc, d.score, &matcher, &covered)
+                self.text_hit(&searcher, &d.doc, d.score, &matcher, &covered)
             };
             let Some(mut hit) = hit else {
                 consumed += 1;
@@ -489,6 +500,7 @@ impl SearchIndex {
 
     fn text_hit(
         &self,
+        searcher: &Searcher,
         doc: &TantivyDocument,
         score: f32,
         matcher: &LineMatcher,
@@ -497,7 +509,7 @@ impl SearchIndex {
         let f = self.fields();
         let path = text_of(doc, f.path);
         let text = self.read_text(&path)?;
-        let spans = decode_spans(&text_of(doc, f.spans));
+        let spans = self.spans_of(searcher, &path);
         let mut scored = matcher.score_lines(&text);
         if scored.is_empty() {
             return None;
@@ -542,6 +554,23 @@ impl SearchIndex {
             score: round(score),
             other_lines,
         })
+    }
+
+    /// The definitions' line spans of one file, from its spans document (none while the file
+    /// waits for the symbol pass).
+    fn spans_of(&self, searcher: &Searcher, rel: &str) -> Vec<(String, u32, u32)> {
+        let f = self.fields();
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, filter_term(f.path, rel)),
+            (Occur::Must, filter_term(f.kind, KIND_SPANS)),
+        ]);
+        searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .ok()
+            .and_then(|top| top.first().map(|&(_, addr)| addr))
+            .and_then(|addr| searcher.doc::<TantivyDocument>(addr).ok())
+            .map(|d| decode_spans(&text_of(&d, f.spans)))
+            .unwrap_or_default()
     }
 
     /// The current text of an indexed file, or `None` when it vanished since indexing.
@@ -828,7 +857,7 @@ impl SearchIndex {
             req.kind, req.language, req.path, req.include_body
         );
         let offset = budget::decode_cursor(req.cursor.as_deref(), &fp)?;
-        self.ready()?;
+        self.ready_symbols()?;
         let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         let f = *self.fields();
         let lowered = lower(base);
@@ -979,7 +1008,7 @@ impl SearchIndex {
         let max_tokens = budget::max_tokens(req.max_tokens)?;
         let fp = format!("refs\0{given}\0{:?}\0{:?}", req.path, req.language);
         let offset = budget::decode_cursor(req.cursor.as_deref(), &fp)?;
-        self.ready()?;
+        self.ready_symbols()?;
         let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         let f = *self.fields();
         let lowered = lower(base);

@@ -43,6 +43,11 @@ impl Language {
         Language::Cpp,
     ];
 
+    /// The language of a name given by [`Language::name`].
+    pub fn from_name(name: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|l| l.name() == name)
+    }
+
     /// The name used in results and accepted in `language` filters.
     pub fn name(self) -> &'static str {
         match self {

@@ -80,7 +80,7 @@ fn watch_error(index: &SearchIndex, e: notify::Error) -> SearchError {
 fn run(index: SearchIndex, rx: mpsc::Receiver<notify::Result<notify::Event>>) {
     let never = CancellationToken::new();
     let caught_up = if index.is_indexed() {
-        index.reindex(false, &NullSink, &never).map(|_| ())
+        index.refresh().map(|_| ())
     } else {
         index.ensure_indexed(&NullSink, &never).map(|_| ())
     };
@@ -114,7 +114,7 @@ fn run(index: SearchIndex, rx: mpsc::Receiver<notify::Result<notify::Event>>) {
         paths.sort();
         paths.dedup();
         if !paths.is_empty() {
-            update(&index, paths, &never);
+            update(&index, paths);
         }
         if closed {
             return;
@@ -130,14 +130,14 @@ fn take(ev: notify::Result<notify::Event>, paths: &mut Vec<PathBuf>) {
     }
 }
 
-fn update(index: &SearchIndex, paths: Vec<PathBuf>, never: &CancellationToken) {
+fn update(index: &SearchIndex, paths: Vec<PathBuf>) {
     let rules_changed = paths.iter().any(|p| {
         p.file_name()
             .is_some_and(|n| n == ".gitignore" || n == ".ignore")
     });
     for attempt in 0..5 {
         let result = if rules_changed {
-            index.reindex(false, &NullSink, never)
+            index.refresh()
         } else {
             index.update_paths(paths.clone())
         };

@@ -37,12 +37,19 @@ find "$corpus" -type f -size -1M -print0 | xargs -0 cat >/dev/null 2>&1 || true
 /usr/bin/time -v "$bin" --root "$corpus" --data-dir "$data" index --full --json \
   >"$out/report.json" 2>"$out/build.log"
 ms=$(grep -o '"duration_ms": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
+text_ms=$(grep -o '"text_ms": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
+sym_ms=$(grep -o '"symbols_ms": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
+syms=$(grep -o '"symbols_indexed": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
+cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$out/build.log")
 bytes=$(grep -o '"bytes_indexed": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
 rss=$(grep 'Maximum resident set size' "$out/build.log" | grep -o '[0-9]*$')
 files=$(grep -o '"added": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
 size=$(du -sb "$data/index" | cut -f1)
-awk -v ms="$ms" -v b="$bytes" -v rss="$rss" -v f="$files" -v s="$size" 'BEGIN {
-  printf "index build: %d files, %.0f MB of text in %.1f s = %.1f MB/s\n", f, b/1e6, ms/1000, (b/1e6)/(ms/1000);
+awk -v ms="$ms" -v b="$bytes" -v rss="$rss" -v f="$files" -v s="$size" -v tms="$text_ms" \
+    -v sms="$sym_ms" -v syms="$syms" -v cpu="$cpu" 'BEGIN {
+  printf "text searchable: %d files, %.0f MB of text in %.1f s = %.1f MB/s\n", f, b/1e6, tms/1000, (b/1e6)/(tms/1000);
+  printf "symbols: %d extracted in %.1f s more\n", syms, sms/1000;
+  printf "whole build: %.1f s = %.1f MB/s, %.0f CPU-seconds = %.1f MB per CPU-second\n", ms/1000, (b/1e6)/(ms/1000), cpu, (b/1e6)/cpu;
   printf "index size: %.0f MB (%.0f%% of the text)\n", s/1e6, 100*s/b;
   printf "peak RSS while indexing: %.0f MB\n", rss/1024 }'
 "$bench" --root "$corpus" --data-dir "$data" --queries "$queries" --rg "$(command -v rg)"

@@ -143,7 +143,10 @@ impl ApexServer {
         if a.query.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "query" }));
         }
-        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
+        if let Err(r) = self
+            .index_first(mode == crate::search::SearchMode::Symbol, &meta, &peer, &ct)
+            .await
+        {
             return Ok(r);
         }
         let req = SearchRequest {
@@ -175,7 +178,7 @@ impl ApexServer {
         if a.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
             return Ok(r);
         }
         let req = FindSymbolRequest {
@@ -208,7 +211,7 @@ impl ApexServer {
         if a.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
             return Ok(r);
         }
         let req = ReferenceRequest {
@@ -289,27 +292,32 @@ impl ApexServer {
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
         let full = a.full.unwrap_or(false);
-        Ok(match self.index_run(full, false, &meta, &peer, &ct).await {
-            Ok(Some(report)) => {
-                let text = format!(
-                    "Index {} in {} ms (run {}): {} added, {} updated, {} removed, {} unchanged content; {} MB read at {} MB/s; {} binary and {} oversized files skipped.",
-                    if full { "rebuilt" } else { "updated" },
-                    report.duration_ms,
-                    report.run_id,
-                    report.added,
-                    report.updated,
-                    report.removed,
-                    report.unchanged_content,
-                    report.bytes_indexed >> 20,
-                    report.mb_per_s,
-                    report.skipped_binary,
-                    report.skipped_large
-                );
-                ok(text, &report)
-            }
-            Ok(None) => ok("The index is up to date.", &json!({"status": "up_to_date"})),
-            Err(r) => r,
-        })
+        Ok(
+            match self
+                .index_run(IndexWork::Reindex { full }, &meta, &peer, &ct)
+                .await
+            {
+                Ok(Some(report)) => {
+                    let text = format!(
+                        "Index {} in {} ms (run {}): {} added, {} updated, {} removed, {} unchanged content; {} MB read at {} MB/s; {} binary and {} oversized files skipped.",
+                        if full { "rebuilt" } else { "updated" },
+                        report.duration_ms,
+                        report.run_id,
+                        report.added,
+                        report.updated,
+                        report.removed,
+                        report.unchanged_content,
+                        report.bytes_indexed >> 20,
+                        report.mb_per_s,
+                        report.skipped_binary,
+                        report.skipped_large
+                    );
+                    ok(text, &report)
+                }
+                Ok(None) => ok("The index is up to date.", &json!({"status": "up_to_date"})),
+                Err(r) => r,
+            },
+        )
     }
 }
 
@@ -330,27 +338,32 @@ impl ApexServer {
             })
     }
 
-    /// Build the index, with progress, when the workspace was never indexed.
+    /// Build the index, with progress, when the workspace was never indexed; with `symbols`,
+    /// also finish extracting symbols that a large build left pending.
     async fn index_first(
         &self,
+        symbols: bool,
         meta: &RequestMetaObject,
         peer: &Peer<RoleServer>,
         ct: &CancellationToken,
     ) -> Result<(), CallToolResult> {
-        if self.state.search.is_indexed() {
+        let search = &self.state.search;
+        if search.is_indexed() && (!symbols || search.symbols_pending() == 0) {
             return Ok(());
         }
-        self.index_run(false, true, meta, peer, ct)
-            .await
-            .map(|_| ())
+        let work = if symbols {
+            IndexWork::FirstBuildWithSymbols
+        } else {
+            IndexWork::FirstBuild
+        };
+        self.index_run(work, meta, peer, ct).await.map(|_| ())
     }
 
     /// An `index` run: events stored and streamed as progress, cancellable by the request or
-    /// by `cancel_run`. `only_if_missing` builds only when no complete index exists.
+    /// by `cancel_run`.
     async fn index_run(
         &self,
-        full: bool,
-        only_if_missing: bool,
+        work: IndexWork,
         meta: &RequestMetaObject,
         peer: &Peer<RoleServer>,
         ct: &CancellationToken,
@@ -361,7 +374,8 @@ impl ApexServer {
             &self.state,
             &run_id,
             "index",
-            &json!({"full": full, "first_build": only_if_missing}),
+            &json!({"full": work == IndexWork::Reindex { full: true },
+                    "first_build": !matches!(work, IndexWork::Reindex { .. })}),
             target,
         )
         .map_err(|e| fail(format!("cannot record the index run: {e}")))?;
@@ -378,10 +392,10 @@ impl ApexServer {
         let sink = reporter.sink();
         let index = self.state.search.clone();
         let work_token = token.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            if only_if_missing {
-                index.ensure_indexed(sink.as_ref(), &work_token)
-            } else {
+        let result = tokio::task::spawn_blocking(move || match work {
+            IndexWork::FirstBuild => index.ensure_indexed(sink.as_ref(), &work_token),
+            IndexWork::FirstBuildWithSymbols => index.ensure_symbols(sink.as_ref(), &work_token),
+            IndexWork::Reindex { full } => {
                 index.reindex(full, sink.as_ref(), &work_token).map(Some)
             }
         })
@@ -422,6 +436,17 @@ impl ApexServer {
 }
 
 /// `apex://index/status`.
+/// What an index run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexWork {
+    /// Build when no complete index exists; symbols follow in the background.
+    FirstBuild,
+    /// The same, then wait for every pending symbol (queries over definitions).
+    FirstBuildWithSymbols,
+    /// The `reindex` tool: incremental or full, symbols included.
+    Reindex { full: bool },
+}
+
 pub fn read_index_status(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
     let status = state.search.index_status().map_err(resources::internal)?;
     resources::json(uri, &status)
@@ -662,6 +687,12 @@ fn render_status(s: &IndexStatus) -> String {
             "not watching"
         },
     );
+    if s.symbols_pending > 0 {
+        out.push_str(&format!(
+            " Symbols of {} files are still being extracted (text search already covers them; find_symbol and find_references wait for them).",
+            s.symbols_pending
+        ));
+    }
     if let Some(why) = &s.rebuilt_after_damage {
         out.push_str(&format!(
             " The index on disk was damaged and is being rebuilt: {why}."
