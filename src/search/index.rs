@@ -25,10 +25,13 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tantivy::indexer::NoMergePolicy;
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{
+    Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc, index::SegmentId,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::SearchError;
@@ -522,8 +525,8 @@ impl Engine {
         }
 
         let handle = self.handle();
-        let mut writer = self.writer(&handle.index, total_bytes)?;
         let text_first = total_bytes > self.text_first_over;
+        let mut writer = self.writer(&handle.index, total_bytes, !text_first)?;
         if full {
             // Deletes apply to documents added before them, so the new ones survive.
             // (`delete_all_documents` would also drop what this run adds.)
@@ -691,7 +694,11 @@ impl Engine {
         sink.emit("index_finished", data);
     }
 
-    fn writer(&self, index: &Index, bytes: u64) -> Result<IndexWriter, SearchError> {
+    /// A writer sized for `bytes` of input. Without `merge` it never merges segments: the
+    /// passes of a large update would otherwise merge the fresh text segments (few documents,
+    /// big postings) again with every small symbol batch, as tantivy's log merge policy sizes
+    /// segments by document count.
+    fn writer(&self, index: &Index, bytes: u64, merge: bool) -> Result<IndexWriter, SearchError> {
         let (threads, heap) = if bytes > LARGE_UPDATE {
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             (cpus.clamp(1, 4), LARGE_HEAP)
@@ -699,7 +706,12 @@ impl Engine {
             (1, SMALL_HEAP)
         };
         match index.writer_with_num_threads(threads, heap) {
-            Ok(w) => Ok(w),
+            Ok(w) => {
+                if !merge || std::env::var_os("APEX_XP_NOMERGE").is_some() {
+                    w.set_merge_policy(Box::new(NoMergePolicy));
+                }
+                Ok(w)
+            }
             Err(tantivy::TantivyError::LockFailure(..)) => Err(SearchError::Locked),
             Err(e) => Err(e.into()),
         }
@@ -879,6 +891,8 @@ impl Engine {
         let mut pass = SymbolPass::default();
         let total = self.symbols_pending();
         let mut done = 0u64;
+        // The segments this pass committed, merged into one at its end.
+        let mut fresh: Vec<SegmentId> = Vec::new();
         if total > 0 {
             sink.emit(
                 "symbols_started",
@@ -911,10 +925,14 @@ impl Engine {
                     .collect()
             };
             if batch.is_empty() {
+                drop(guard);
+                self.merge_segments(&fresh)?;
                 break;
             }
             let handle = self.handle();
-            let mut writer = self.writer(&handle.index, 0)?;
+            let before: HashSet<SegmentId> =
+                handle.index.searchable_segment_ids()?.into_iter().collect();
+            let mut writer = self.writer(&handle.index, 0, false)?;
             let root = self.rules.root();
             let results: Vec<(String, Prepared)> = batch
                 .par_iter()
@@ -936,6 +954,13 @@ impl Engine {
             prepared.commit()?;
             writer.wait_merging_threads()?;
             handle.reader.reload()?;
+            fresh.extend(
+                handle
+                    .index
+                    .searchable_segment_ids()?
+                    .into_iter()
+                    .filter(|id| !before.contains(id)),
+            );
             {
                 let mut m = self.manifest.write().map_err(|_| SearchError::Poisoned)?;
                 for (rel, p) in results {
@@ -962,6 +987,22 @@ impl Engine {
         }
         pass.ms = started.elapsed().as_millis() as u64;
         Ok(pass)
+    }
+
+    /// Merge the given segments (those still live) into one.
+    fn merge_segments(&self, ids: &[SegmentId]) -> Result<(), SearchError> {
+        let _guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+        let handle = self.handle();
+        let live: HashSet<SegmentId> = handle.index.searchable_segment_ids()?.into_iter().collect();
+        let ids: Vec<SegmentId> = ids.iter().filter(|id| live.contains(id)).copied().collect();
+        if ids.len() < 2 {
+            return Ok(());
+        }
+        let mut writer = self.writer(&handle.index, 0, false)?;
+        writer.merge(&ids).wait()?;
+        writer.wait_merging_threads()?;
+        handle.reader.reload()?;
+        Ok(())
     }
 
     /// Parse one pending file (its symbols only, when its content is what was indexed).
