@@ -40,6 +40,21 @@ use quality::ChunkStats;
 /// Rows per Parquet row group (see `Run::write_file`).
 pub const PARQUET_ROW_GROUP: usize = 65_536;
 
+/// Rows per Parquet file (256 row groups); a larger Parquet output becomes a directory of
+/// `part-00000.parquet`, `part-00001.parquet`, ... (Spark's layout; DuckDB reads it with
+/// `read_parquet('NAME.parquet/*.parquet')`, pyarrow.dataset and Spark read the directory).
+///
+/// Why: the parquet crate's writer keeps every row group's metadata in memory until it writes
+/// the footer (`SerializedFileWriter::row_groups`: per column chunk a `ColumnChunkMetaData`
+/// with chunk statistics, page encoding stats and definition-level histograms; no column or
+/// offset indexes here), ~20 KB per 64K-row group in RSS. At 10^10 records in one file that
+/// is gigabytes, and the footer itself would be hundreds of MB for every reader to load.
+/// The statistics are what readers prune row groups with and the rest cannot be turned off
+/// in parquet 57, so the number of row groups per file is what is bounded: a part is closed
+/// (its metadata freed) every 16.8M rows, which keeps the metadata at ~5 MB and the footer
+/// of a part at ~0.6 MB, so memory is flat at any record count.
+pub const PARQUET_PART_ROWS: u64 = 256 * PARQUET_ROW_GROUP as u64;
+
 /// The output formats.
 pub const FORMATS: &[&str] = &["sqlite", "jsonl", "csv", "parquet", "otlp-json"];
 
@@ -216,6 +231,23 @@ pub fn generate(
     events: &dyn EventSink,
     cancel: &CancellationToken,
 ) -> Result<GenerateOutcome, SynthError> {
+    generate_with_part_rows(ws, store, req, events, cancel, PARQUET_PART_ROWS)
+}
+
+/// [`generate`] with another roll-over point than [`PARQUET_PART_ROWS`], so tests can make
+/// a directory of parts from a few thousand records.
+#[doc(hidden)]
+pub fn generate_with_part_rows(
+    ws: &Workspace,
+    store: Option<&Store>,
+    req: &GenerateRequest,
+    events: &dyn EventSink,
+    cancel: &CancellationToken,
+    part_rows: u64,
+) -> Result<GenerateOutcome, SynthError> {
+    if part_rows == 0 {
+        return Err(SynthError::invalid("part_rows", "must be at least 1"));
+    }
     let format = Format::parse(&req.format)?;
     let profile = resolve_profile(req)?;
     let seed = req.seed.unwrap_or_else(fresh_seed);
@@ -275,10 +307,16 @@ pub fn generate(
                     format!("{e}; outputs go under the workspace root or the data dir"),
                 )
             })?;
-            if path.is_dir() {
+            // A directory there is replaced only when it is an earlier Parquet part output
+            // (nothing but part files); any other directory is the user's and stays.
+            if path.is_dir() && !is_part_dir(&path) {
                 return Err(SynthError::invalid(
                     "output",
-                    format!("`{given}` is a directory; give a file path"),
+                    format!(
+                        "`{given}` is a directory; give a file path (a directory is replaced only \
+                         when it holds nothing but the part-NNNNN.parquet files of an earlier \
+                         parquet generation)"
+                    ),
                 ));
             }
             Target::File {
@@ -331,23 +369,47 @@ pub fn generate(
         progress,
         started,
         spare: std::sync::Mutex::new(Vec::new()),
+        part_rows,
     };
-    let (stats, bytes) = match &target {
+    let (stats, bytes, parts) = match &target {
         Target::File { path, .. } => {
-            let stats = run.to_file(format, path)?;
-            let bytes = std::fs::metadata(path).map(|m| m.len()).ok();
-            (stats, bytes)
+            let (stats, parts) = run.to_file(format, path)?;
+            let bytes = match parts {
+                Some(_) => part_files(path).map(|files| {
+                    files
+                        .iter()
+                        .filter_map(|f| std::fs::metadata(f).ok())
+                        .map(|m| m.len())
+                        .sum()
+                }),
+                None => std::fs::metadata(path).map(|m| m.len()).ok(),
+            };
+            (stats, bytes, parts)
         }
         Target::Dataset { name } => {
             let store = store
                 .ok_or_else(|| SynthError::invalid("format", "sqlite needs the workspace store"))?;
-            (run.to_store(store, name, &params)?, None)
+            (run.to_store(store, name, &params)?, None, None)
         }
     };
     let elapsed = started.elapsed();
     let records_per_sec = plan.total as f64 / elapsed.as_secs_f64().max(1e-9);
     let quality = stats.report(&plan);
-    let summary = stats.summary(&plan);
+    let mut summary = stats.summary(&plan);
+    if let (Some(parts), Target::File { display, .. }, Some(obj)) =
+        (parts, &target, summary.as_object_mut())
+    {
+        obj.insert(
+            "output".into(),
+            json!({
+                "layout": "directory",
+                "parts": parts,
+                "rows_per_part": part_rows,
+                "files": format!("{display}/part-00000.parquet .. {display}/{}", part_name(parts - 1)),
+                "read_with": format!("read_parquet('{display}/*.parquet') in DuckDB; pyarrow.dataset or Spark read the directory"),
+            }),
+        );
+    }
     let (dataset, path) = match target {
         Target::File { display, .. } => (None, Some(display)),
         Target::Dataset { name } => (Some(name), None),
@@ -431,6 +493,8 @@ struct Run<'a> {
     started: Instant,
     /// Written byte buffers, reused by later chunks (saves page faults at 500 MB/s).
     spare: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// Rows per Parquet part file (see [`PARQUET_PART_ROWS`]).
+    part_rows: u64,
 }
 
 /// One generated chunk, rendered for the sink.
@@ -526,8 +590,14 @@ impl Run<'_> {
         })
     }
 
-    /// Stream to a temp file next to `path`, renamed into place only when complete.
-    fn to_file(&self, format: Format, path: &Path) -> Result<ChunkStats, SynthError> {
+    /// Stream to a temp file next to `path`, renamed into place only when complete. Parquet
+    /// past [`Run::part_rows`] rows goes to a temp directory of part files instead, renamed
+    /// into place whole the same way. Returns the number of parts when it wrote a directory.
+    fn to_file(
+        &self,
+        format: Format,
+        path: &Path,
+    ) -> Result<(ChunkStats, Option<u64>), SynthError> {
         let io = |e: &dyn std::fmt::Display| SynthError::Io {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -550,26 +620,56 @@ impl Run<'_> {
             );
         }
         let tmp = dir.join(temp_name(&file_name, std::process::id(), fresh_seed()));
-        let file = File::create(&tmp).map_err(|e| {
+        // The record count is known up front, so whether the output is one file or a
+        // directory of parts never depends on timing or threads.
+        let parts = format == Format::Parquet && self.plan.total > self.part_rows;
+        let not_writable = |e: std::io::Error| {
             SynthError::invalid("output", format!("{} is not writable: {e}", dir.display()))
-        })?;
-        let result = self.write_file(format, file, &tmp);
+        };
+        let (file, parts_dir) = if parts {
+            std::fs::create_dir(&tmp).map_err(not_writable)?;
+            match File::create(tmp.join(part_name(0))) {
+                Ok(f) => (f, Some(tmp.as_path())),
+                Err(e) => {
+                    remove_part_dir(&tmp);
+                    return Err(not_writable(e));
+                }
+            }
+        } else {
+            (File::create(&tmp).map_err(not_writable)?, None)
+        };
+        let result = self.write_file(format, file, &tmp, parts_dir);
+        let remove_tmp = || {
+            if parts {
+                remove_part_dir(&tmp);
+            } else {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        };
         match result {
-            Ok(stats) => {
-                std::fs::rename(&tmp, path).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
+            Ok((stats, written)) => {
+                install(&tmp, path, dir, &file_name).map_err(|e| {
+                    remove_tmp();
                     io(&e)
                 })?;
-                Ok(stats)
+                Ok((stats, parts.then_some(written)))
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
+                remove_tmp();
                 Err(explain_write_error(e, path))
             }
         }
     }
 
-    fn write_file(&self, format: Format, file: File, tmp: &Path) -> Result<ChunkStats, SynthError> {
+    /// Write every chunk to `file` (the first part file in `parts_dir` when given). Returns
+    /// the stats and the number of files written.
+    fn write_file(
+        &self,
+        format: Format,
+        file: File,
+        tmp: &Path,
+        parts_dir: Option<&Path>,
+    ) -> Result<(ChunkStats, u64), SynthError> {
         let io = |e: &dyn std::fmt::Display| SynthError::Io {
             path: tmp.to_path_buf(),
             message: e.to_string(),
@@ -577,13 +677,14 @@ impl Run<'_> {
         let schema = encode::arrow_schema();
         enum Writer {
             Plain(BufWriter<File>),
-            Parquet(Box<ArrowWriter<File>>),
+            Parquet(Box<ParquetSink>),
         }
         let mut writer = match format {
             Format::Parquet => {
                 // The writer keeps every row group's metadata (statistics, page indexes) for
-                // the footer, so what it keeps per row group is what grows with the file:
-                // min/max of random hex ids are useless to a reader and cost ~70 bytes per
+                // the footer, so what it keeps per row group is what grows with the file
+                // (bounded by rolling over to part files, see PARQUET_PART_ROWS): min/max of
+                // random hex ids are useless to a reader and cost ~70 bytes per
                 // column chunk and page; the other columns keep chunk statistics (row-group
                 // pruning) without per-page column and offset indexes. 64K-row groups halve
                 // the footer of 32K ones and keep the group being written (buffered in memory
@@ -607,9 +708,21 @@ impl Run<'_> {
                         .set_column_dictionary_enabled(ColumnPath::from(*col), false);
                 }
                 let props = props.build();
-                Writer::Parquet(Box::new(
-                    ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| io(&e))?,
-                ))
+                let writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))
+                    .map_err(|e| io(&e))?;
+                Writer::Parquet(Box::new(ParquetSink {
+                    writer: Some(writer),
+                    props,
+                    schema: schema.clone(),
+                    dir: parts_dir.map(Path::to_path_buf),
+                    part_rows: if parts_dir.is_some() {
+                        self.part_rows
+                    } else {
+                        u64::MAX
+                    },
+                    rows_in_part: 0,
+                    parts: 1,
+                }))
             }
             _ => {
                 let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -673,17 +786,16 @@ impl Run<'_> {
                 None => break,
             }
         }
-        match writer {
+        let files = match writer {
             Writer::Plain(mut w) => {
                 // No fsync: readers see the file only after the rename, whole; forcing it to
                 // disk would cap generation at the disk's write speed (140 MB/s here).
                 w.flush().map_err(|e| io(&e))?;
+                1
             }
-            Writer::Parquet(w) => {
-                w.close().map_err(|e| io(&e))?;
-            }
-        }
-        Ok(stats)
+            Writer::Parquet(w) => w.close().map_err(|e| io(&e))?,
+        };
+        Ok((stats, files))
     }
 
     /// Stage the records in the store batch by batch, then register them in one transaction.
@@ -735,6 +847,158 @@ impl Run<'_> {
     }
 }
 
+/// Parquet output: one file, or part files in a directory, closing a part and starting the
+/// next every `part_rows` rows so the writer's per-row-group metadata is freed (see
+/// [`PARQUET_PART_ROWS`]). Parts are cut at fixed row counts, so they are the same bytes
+/// for any number of threads.
+struct ParquetSink {
+    /// The open part; `None` only between closing one part and opening the next.
+    writer: Option<ArrowWriter<File>>,
+    props: WriterProperties,
+    schema: arrow::datatypes::SchemaRef,
+    /// The (temp) directory of the parts; `None` for a single file.
+    dir: Option<PathBuf>,
+    part_rows: u64,
+    rows_in_part: u64,
+    /// Parts opened so far.
+    parts: u64,
+}
+
+impl ParquetSink {
+    fn write(&mut self, batch: &arrow::record_batch::RecordBatch) -> Result<(), String> {
+        let n = batch.num_rows();
+        let mut offset = 0;
+        while offset < n {
+            // Roll over only when more rows come, so no part is ever empty.
+            if self.rows_in_part >= self.part_rows {
+                self.roll()?;
+            }
+            let room = (self.part_rows - self.rows_in_part).min((n - offset) as u64) as usize;
+            let writer = self
+                .writer
+                .as_mut()
+                .ok_or("internal: no open parquet part")?;
+            if room == n {
+                writer.write(batch)
+            } else {
+                writer.write(&batch.slice(offset, room))
+            }
+            .map_err(|e| e.to_string())?;
+            self.rows_in_part += room as u64;
+            offset += room;
+        }
+        Ok(())
+    }
+
+    /// Close the current part (writing its footer and freeing its metadata) and open the next.
+    fn roll(&mut self) -> Result<(), String> {
+        let dir = self
+            .dir
+            .as_ref()
+            .ok_or("internal: a single-file parquet output cannot roll over")?;
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| e.to_string())?;
+        }
+        let path = dir.join(part_name(self.parts));
+        let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.writer = Some(
+            ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))
+                .map_err(|e| e.to_string())?,
+        );
+        self.parts += 1;
+        self.rows_in_part = 0;
+        Ok(())
+    }
+
+    /// Close the last part; returns the number of parts written.
+    fn close(mut self) -> Result<u64, String> {
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| e.to_string())?;
+        }
+        Ok(self.parts)
+    }
+}
+
+/// The name of part `index` in a Parquet part directory: `part-00000.parquet`, ...
+fn part_name(index: u64) -> String {
+    format!("part-{index:05}.parquet")
+}
+
+/// Whether `name` is a part file name (`part-` + at least five digits + `.parquet`).
+fn is_part_name(name: &str) -> bool {
+    name.strip_prefix("part-")
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .is_some_and(|d| d.len() >= 5 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The files of a directory that holds nothing but part files (see [`part_name`]); `None`
+/// when it holds anything else (or cannot be read), so it is not ours to replace or remove.
+fn part_files(dir: &Path) -> Option<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let is_file = entry.file_type().ok()?.is_file();
+        let name = entry.file_name();
+        if !is_file || !name.to_str().is_some_and(is_part_name) {
+            return None;
+        }
+        files.push(entry.path());
+    }
+    files.sort();
+    Some(files)
+}
+
+/// Whether `path` is a directory written by an earlier Parquet generation: at least one part
+/// file and nothing else. Only such a directory is ever replaced at an output path.
+fn is_part_dir(path: &Path) -> bool {
+    path.is_dir() && part_files(path).is_some_and(|f| !f.is_empty())
+}
+
+/// Remove a part directory: its part files, then the directory. Anything else in it (not
+/// ours) leaves the directory as it is. Returns whether the directory is gone.
+fn remove_part_dir(dir: &Path) -> bool {
+    let Some(files) = part_files(dir) else {
+        return false;
+    };
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+    std::fs::remove_dir(dir).is_ok()
+}
+
+/// Move a finished temp output (`tmp`, a file or a part directory) to `path`. A file over a
+/// file (or nothing) is one rename, as always. Anything else at `path` (a part directory of
+/// an earlier run, or a file where a directory now goes) cannot be renamed over, so it is
+/// first renamed aside to a temp name of this process (a kill before its removal leaves it
+/// to [`remove_abandoned_temps`]), the new output renamed into place, then the old removed.
+fn install(tmp: &Path, path: &Path, dir: &Path, file_name: &str) -> Result<(), String> {
+    let old = std::fs::symlink_metadata(path).ok();
+    let old_is_dir = old.as_ref().is_some_and(|m| m.is_dir());
+    if old.is_none() || (!old_is_dir && !tmp.is_dir()) {
+        return std::fs::rename(tmp, path).map_err(|e| e.to_string());
+    }
+    if old_is_dir && !is_part_dir(path) {
+        return Err(format!(
+            "{} is now a directory that this generator did not write; it was left as it is",
+            path.display()
+        ));
+    }
+    let aside = dir.join(temp_name(file_name, std::process::id(), fresh_seed()));
+    std::fs::rename(path, &aside)
+        .map_err(|e| format!("cannot move the earlier output aside: {e}"))?;
+    if let Err(e) = std::fs::rename(tmp, path) {
+        // Put the earlier output back.
+        let _ = std::fs::rename(&aside, path);
+        return Err(e.to_string());
+    }
+    if old_is_dir {
+        remove_part_dir(&aside);
+    } else {
+        let _ = std::fs::remove_file(&aside);
+    }
+    Ok(())
+}
+
 /// The hidden temp file a generation writes next to its output NAME: `.NAME.PID-RANDOM.tmp`,
 /// renamed to NAME when complete. The writer's pid tells a later generation whether the temp
 /// is abandoned (its writer was killed) or still being written.
@@ -757,7 +1021,7 @@ fn temp_writer_pid(name: &str) -> Option<u32> {
 }
 
 /// Remove the generation temp files in `dir` whose writer is no longer running (a generation
-/// killed mid-way, e.g. by SIGKILL). Run at the start of every file generation into `dir`.
+/// killed mid-way, e.g. by SIGKILL), and temp part directories that hold nothing but parts. Run at the start of every file generation into `dir`.
 /// Returns how many were removed; errors (a temp vanishing meanwhile) are skipped.
 pub fn remove_abandoned_temps(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -769,8 +1033,19 @@ pub fn remove_abandoned_temps(dir: &Path) -> usize {
         let Some(pid) = name.to_str().and_then(temp_writer_pid) else {
             continue;
         };
-        let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if is_file && !datasets::process_alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if datasets::process_alive(pid) {
+            continue;
+        }
+        // A temp directory (Parquet parts) goes only when it holds nothing but part files.
+        let gone = if kind.is_file() {
+            std::fs::remove_file(entry.path()).is_ok()
+        } else {
+            kind.is_dir() && remove_part_dir(&entry.path())
+        };
+        if gone {
             removed += 1;
         }
     }

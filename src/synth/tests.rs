@@ -604,3 +604,246 @@ fn abandoned_temps_of_dead_writers_are_removed_and_live_ones_kept() {
     assert!(!dir.path().join(&names[0]).exists());
     assert!(dir.path().join("c.jsonl").exists());
 }
+
+fn run_parts(
+    ws: &Workspace,
+    r: &GenerateRequest,
+    part_rows: u64,
+) -> Result<GenerateOutcome, SynthError> {
+    generate_with_part_rows(
+        ws,
+        None,
+        r,
+        &crate::events::NullSink,
+        &CancellationToken::new(),
+        part_rows,
+    )
+}
+
+/// Every row of a Parquet file, in order, as one batch.
+fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    arrow::compute::concat_batches(&encode::arrow_schema(), &batches).unwrap()
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn parquet_rolls_over_to_part_files_that_hold_the_single_file_rows() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let (_d, ws) = ws();
+    // The reference: the same records as one file.
+    let one = run_parts(
+        &ws,
+        &req(
+            "coding_assistant",
+            "parquet",
+            Some("one.parquet"),
+            100_000,
+            9,
+        ),
+        u64::MAX,
+    )
+    .unwrap();
+    assert!(one.summary.get("output").is_none());
+    let all = read_parquet(&ws.root().join("one.parquet"));
+    assert_eq!(all.num_rows(), 100_000);
+
+    // 30,000 rows per part: not a multiple of the 2,048-record chunks, so batches are split.
+    let mut hashes = Vec::new();
+    for (threads, out) in [(1, "p1.parquet"), (2, "p2.parquet")] {
+        let mut r = req("coding_assistant", "parquet", Some(out), 100_000, 9);
+        r.threads = Some(threads);
+        let o = run_parts(&ws, &r, 30_000).unwrap();
+        assert_eq!(o.path.as_deref(), Some(out));
+        assert_eq!(o.summary["output"]["layout"], "directory");
+        assert_eq!(o.summary["output"]["parts"], 4);
+        assert_eq!(o.summary["output"]["rows_per_part"], 30_000);
+        let dir = ws.root().join(out);
+        assert!(dir.is_dir());
+        let names = dir_names(&dir);
+        assert_eq!(
+            names,
+            [
+                "part-00000.parquet",
+                "part-00001.parquet",
+                "part-00002.parquet",
+                "part-00003.parquet"
+            ]
+        );
+        let mut rows = Vec::new();
+        let mut bytes = 0;
+        let mut pieces = Vec::new();
+        let mut hash = Vec::new();
+        for n in &names {
+            let path = dir.join(n);
+            let data = std::fs::read(&path).unwrap();
+            bytes += data.len() as u64;
+            hash.push(xxhash_rust::xxh3::xxh3_64(&data));
+            let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+            rows.push(reader.metadata().file_metadata().num_rows());
+            pieces.push(read_parquet(&path));
+        }
+        assert_eq!(rows, [30_000, 30_000, 30_000, 10_000]);
+        assert_eq!(o.bytes, Some(bytes));
+        // The parts, in order, are exactly the rows of the single file.
+        let joined = arrow::compute::concat_batches(&encode::arrow_schema(), &pieces).unwrap();
+        assert_eq!(joined, all);
+        hashes.push(hash);
+    }
+    assert_eq!(hashes[0], hashes[1], "parts differ between 1 and 2 threads");
+    // Whole parts only: 90,000 rows make three parts, not a fourth empty one.
+    let o = run_parts(
+        &ws,
+        &req(
+            "coding_assistant",
+            "parquet",
+            Some("even.parquet"),
+            90_000,
+            9,
+        ),
+        30_000,
+    )
+    .unwrap();
+    assert_eq!(o.summary["output"]["parts"], 3);
+    assert_eq!(dir_names(&ws.root().join("even.parquet")).len(), 3);
+    // At the threshold the output stays one file.
+    run_parts(
+        &ws,
+        &req("coding_assistant", "parquet", Some("at.parquet"), 30_000, 9),
+        30_000,
+    )
+    .unwrap();
+    assert!(ws.root().join("at.parquet").is_file());
+    // Nothing but the outputs is left in the directory (no temps).
+    let left: Vec<String> = dir_names(ws.root())
+        .into_iter()
+        .filter(|n| n != ".netra-apex")
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "at.parquet",
+            "even.parquet",
+            "one.parquet",
+            "p1.parquet",
+            "p2.parquet"
+        ]
+    );
+}
+
+#[test]
+fn a_cancelled_part_output_leaves_nothing() {
+    let (_d, ws) = ws();
+    struct CancelOnBatch(CancellationToken);
+    impl EventSink for CancelOnBatch {
+        fn emit(&self, event: &str, _data: Value) {
+            if event == "batch_written" {
+                self.0.cancel();
+            }
+        }
+    }
+    let cancel = CancellationToken::new();
+    let sink = CancelOnBatch(cancel.clone());
+    let mut r = req("gaming", "parquet", Some("g.parquet"), 100_000, 1);
+    r.threads = Some(2);
+    // 5,000 rows per part: the first written group (8 chunks) already spans several parts.
+    let err = generate_with_part_rows(&ws, None, &r, &sink, &cancel, 5_000).unwrap_err();
+    match err {
+        SynthError::Cancelled { records, total } => {
+            assert!(records > 10_000 && records < total, "{records}")
+        }
+        other => panic!("{other}"),
+    }
+    let left: Vec<String> = dir_names(ws.root())
+        .into_iter()
+        .filter(|n| n != ".netra-apex")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_part_directory_replaces_only_what_a_generation_wrote() {
+    let (_d, ws) = ws();
+    let small = |out: &str| req("ecommerce", "parquet", Some(out), 5_000, 2);
+    // A file at the path is replaced by a directory, and that directory by a new one.
+    std::fs::write(ws.root().join("a.parquet"), b"old").unwrap();
+    run_parts(&ws, &small("a.parquet"), 2_000).unwrap();
+    assert_eq!(dir_names(&ws.root().join("a.parquet")).len(), 3);
+    run_parts(&ws, &small("a.parquet"), 4_000).unwrap();
+    assert_eq!(
+        dir_names(&ws.root().join("a.parquet")),
+        ["part-00000.parquet", "part-00001.parquet"]
+    );
+    // ... and by a single file again.
+    let o = run_parts(&ws, &small("a.parquet"), u64::MAX).unwrap();
+    assert!(ws.root().join("a.parquet").is_file());
+    assert_eq!(
+        o.bytes,
+        Some(
+            std::fs::metadata(ws.root().join("a.parquet"))
+                .unwrap()
+                .len()
+        )
+    );
+    // A directory with anything else in it is the user's: refused and left as it is.
+    let user = ws.root().join("u.parquet");
+    std::fs::create_dir(&user).unwrap();
+    std::fs::write(user.join("part-00000.parquet"), b"mine").unwrap();
+    std::fs::write(user.join("notes.txt"), b"mine").unwrap();
+    for part_rows in [2_000, u64::MAX] {
+        let err = run_parts(&ws, &small("u.parquet"), part_rows).unwrap_err();
+        assert!(
+            matches!(&err, SynthError::Invalid { field, .. } if field == "output"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("is a directory"), "{err}");
+    }
+    assert_eq!(dir_names(&user), ["notes.txt", "part-00000.parquet"]);
+    // So is an empty directory.
+    std::fs::create_dir(ws.root().join("e.parquet")).unwrap();
+    assert!(run_parts(&ws, &small("e.parquet"), 2_000).is_err());
+    assert!(ws.root().join("e.parquet").is_dir());
+    let left: Vec<String> = dir_names(ws.root())
+        .into_iter()
+        .filter(|n| n != ".netra-apex")
+        .collect();
+    assert_eq!(left, ["a.parquet", "e.parquet", "u.parquet"]);
+}
+
+#[test]
+fn abandoned_part_directories_are_removed_only_when_they_hold_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = 4_194_304 + 23;
+    let parts = dir.path().join(temp_name("x.parquet", dead, 1));
+    std::fs::create_dir(&parts).unwrap();
+    std::fs::write(parts.join("part-00000.parquet"), b"x").unwrap();
+    std::fs::write(parts.join("part-00001.parquet"), b"x").unwrap();
+    let empty = dir.path().join(temp_name("y.parquet", dead, 2));
+    std::fs::create_dir(&empty).unwrap();
+    let foreign = dir.path().join(temp_name("z.parquet", dead, 3));
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("part-00000.parquet"), b"x").unwrap();
+    std::fs::write(foreign.join("other"), b"x").unwrap();
+    let live = dir
+        .path()
+        .join(temp_name("w.parquet", std::process::id(), 4));
+    std::fs::create_dir(&live).unwrap();
+    std::fs::write(live.join("part-00000.parquet"), b"x").unwrap();
+    assert_eq!(remove_abandoned_temps(dir.path()), 2);
+    assert!(!parts.exists() && !empty.exists());
+    assert_eq!(dir_names(&foreign), ["other", "part-00000.parquet"]);
+    assert!(live.join("part-00000.parquet").exists());
+}

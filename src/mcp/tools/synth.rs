@@ -45,6 +45,7 @@ pub struct GenerateArgs {
     #[serde(default)]
     pub format: Option<String>,
     /// Output file for file formats, relative to the workspace root (default: under the data dir).
+    /// Parquet past 16,777,216 records becomes a directory of part-NNNNN.parquet files.
     #[serde(default)]
     pub output: Option<String>,
     /// Dataset name for the sqlite format (default: <profile>-<seed>).
@@ -216,7 +217,11 @@ fn profile_row(p: &profile::WorkloadProfile) -> Value {
 fn render(out: &synth::GenerateOutcome, run_id: &str) -> String {
     let whereto = match (&out.dataset, &out.path) {
         (Some(d), _) => format!("dataset `{d}`"),
-        (_, Some(p)) => format!("{} file {p}", out.format_name()),
+        // Parquet past 16.8M rows is a directory of part files (synth::PARQUET_PART_ROWS).
+        (_, Some(p)) => match out.summary["output"]["parts"].as_u64() {
+            Some(n) => format!("{} directory {p} ({n} part files)", out.format_name()),
+            None => format!("{} file {p}", out.format_name()),
+        },
         _ => String::new(),
     };
     let s = &out.summary;
