@@ -707,7 +707,7 @@ impl Engine {
         };
         match index.writer_with_num_threads(threads, heap) {
             Ok(w) => {
-                if !merge || std::env::var_os("APEX_XP_NOMERGE").is_some() {
+                if !merge {
                     w.set_merge_policy(Box::new(NoMergePolicy));
                 }
                 Ok(w)
