@@ -1,7 +1,9 @@
 //! Query latency of a warm search index, side by side with ripgrep on the same queries.
-//! Driven by tools/bench/search.sh, which builds the index first.
+//! Driven by tools/bench/search.sh, which builds the index first. Each query runs three times,
+//! ours and rg alike, and its median counts.
 //!
 //! Usage: search_bench --root CORPUS --data-dir DIR [--queries 60] [--seed 7] [--rg PATH]
+//!        [--only QUERY,QUERY]
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -13,6 +15,14 @@ use netra_apex::search::{FindSymbolRequest, SearchIndex, SearchRequest};
 use netra_apex::workspace::Workspace;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+
+/// Runs per query; the median counts (the first run also pays for cold caches).
+const RUNS: usize = 3;
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -51,7 +61,11 @@ fn main() -> anyhow::Result<()> {
         .walk()
         .files;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut queries: Vec<String> = Vec::new();
+    // `--only a,b` runs just these queries (to profile one).
+    let mut queries: Vec<String> = arg(&args, "--only")
+        .map(|q| q.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let n = if queries.is_empty() { n } else { queries.len() };
     let mut tries = 0;
     while queries.len() < n && tries < 100 * n {
         tries += 1;
@@ -88,17 +102,27 @@ fn main() -> anyhow::Result<()> {
     }
     let mut ours = Vec::new();
     let mut hits = 0usize;
+    // Each query runs RUNS times (ours and rg alike); its latency is the median.
     for q in &queries {
-        let t = Instant::now();
-        let r = index.search_code(&SearchRequest::new(q.as_str()))?;
-        ours.push(t.elapsed());
-        hits += usize::from(!r.hits.is_empty());
+        let mut runs = Vec::new();
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            let r = index.search_code(&SearchRequest::new(q.as_str()))?;
+            runs.push(t.elapsed());
+            hits += usize::from(!r.hits.is_empty());
+        }
+        ours.push(median(runs));
     }
+    hits /= RUNS;
     let mut sym = Vec::new();
     for q in &queries {
-        let t = Instant::now();
-        index.find_symbol(&FindSymbolRequest::new(q.as_str()))?;
-        sym.push(t.elapsed());
+        let mut runs = Vec::new();
+        for _ in 0..RUNS {
+            let t = Instant::now();
+            index.find_symbol(&FindSymbolRequest::new(q.as_str()))?;
+            runs.push(t.elapsed());
+        }
+        sym.push(median(runs));
     }
     let mut rg_times = Vec::new();
     let mut ratios = Vec::new();
@@ -115,9 +139,14 @@ fn main() -> anyhow::Result<()> {
         };
         run(&queries[0]); // warm the page cache
         for (q, our) in queries.iter().zip(&ours) {
-            let d = run(q);
+            let d = median((0..RUNS).map(|_| run(q)).collect());
             rg_times.push(d);
-            ratios.push(d.as_secs_f64() / our.as_secs_f64().max(1e-6));
+            ratios.push((
+                d.as_secs_f64() / our.as_secs_f64().max(1e-6),
+                q.clone(),
+                *our,
+                d,
+            ));
         }
     }
     let sorted = |v: &[Duration]| {
@@ -146,7 +175,7 @@ fn main() -> anyhow::Result<()> {
     );
     if !rg_times.is_empty() {
         let r = sorted(&rg_times);
-        ratios.sort_by(f64::total_cmp);
+        ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
         println!(
             "rg -n -w -F  p50 {:.2} ms  p95 {:.2} ms  max {:.2} ms",
             pct(&r, 0.5),
@@ -155,8 +184,14 @@ fn main() -> anyhow::Result<()> {
         );
         println!(
             "speedup per query (rg / search_code): min {:.0}x  median {:.0}x",
-            ratios[0],
-            ratios[ratios.len() / 2]
+            ratios[0].0,
+            ratios[ratios.len() / 2].0
+        );
+        let (_, q, our, theirs) = &ratios[0];
+        println!(
+            "slowest relative to rg: `{q}` {:.2} ms vs rg {:.2} ms",
+            our.as_secs_f64() * 1e3,
+            theirs.as_secs_f64() * 1e3
         );
     }
     println!(

@@ -927,6 +927,14 @@ impl Engine {
             if batch.is_empty() {
                 drop(guard);
                 self.merge_segments(&fresh)?;
+                if done < total {
+                    // Another pass (a background one) parsed the rest.
+                    sink.emit(
+                        "symbols_extracted",
+                        json!({"done": total, "total": total, "symbols": pass.symbols,
+                               "message": format!("{total}/{total} files parsed for symbols")}),
+                    );
+                }
                 break;
             }
             let handle = self.handle();
@@ -1122,12 +1130,12 @@ pub(crate) fn encode_spans(syms: &[Symbol]) -> String {
 }
 
 /// One stored span: name, line, end_line.
-pub(crate) fn decode_spans(text: &str) -> Vec<(String, u32, u32)> {
+pub(crate) fn decode_spans(text: &str) -> Vec<(&str, u32, u32)> {
     text.lines()
         .filter_map(|l| {
             let mut it = l.split('\t');
             let _kind = it.next()?;
-            let name = it.next()?.to_string();
+            let name = it.next()?;
             let line = it.next()?.parse().ok()?;
             let end = it.next()?.parse().ok()?;
             Some((name, line, end))

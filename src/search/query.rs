@@ -509,16 +509,13 @@ impl SearchIndex {
         let f = self.fields();
         let path = text_of(doc, f.path);
         let text = self.read_text(&path)?;
-        let spans = self.spans_of(searcher, &path);
-        let mut scored = matcher.score_lines(&text);
+        let stored = self.spans_of(searcher, &path);
+        let spans = decode_spans(&stored);
+        let def_lines: HashSet<u32> = spans.iter().map(|s| s.1).collect();
+        let scored =
+            matcher.best_lines(&text, &def_lines, |l| !covered.contains(&(path.clone(), l)));
         if scored.is_empty() {
             return None;
-        }
-        let def_lines: HashSet<u32> = spans.iter().map(|s| s.1).collect();
-        for (line, s) in scored.iter_mut() {
-            if def_lines.contains(line) {
-                *s += 0.5;
-            }
         }
         let best = scored
             .iter()
@@ -531,7 +528,7 @@ impl SearchIndex {
             .iter()
             .filter(|s| s.1 <= best && best <= s.2)
             .min_by_key(|s| s.2 - s.1)
-            .map(|s| s.0.clone());
+            .map(|s| s.0.to_string());
         let mut other_lines: Vec<u32> = scored
             .iter()
             .map(|&(l, _)| l)
@@ -556,9 +553,9 @@ impl SearchIndex {
         })
     }
 
-    /// The definitions' line spans of one file, from its spans document (none while the file
-    /// waits for the symbol pass).
-    fn spans_of(&self, searcher: &Searcher, rel: &str) -> Vec<(String, u32, u32)> {
+    /// The stored line spans of one file's definitions ([`decode_spans`] reads them), from its
+    /// spans document; empty while the file waits for the symbol pass.
+    fn spans_of(&self, searcher: &Searcher, rel: &str) -> String {
         let f = self.fields();
         let q = BooleanQuery::new(vec![
             (Occur::Must, filter_term(f.path, rel)),
@@ -569,7 +566,7 @@ impl SearchIndex {
             .ok()
             .and_then(|top| top.first().map(|&(_, addr)| addr))
             .and_then(|addr| searcher.doc::<TantivyDocument>(addr).ok())
-            .map(|d| decode_spans(&text_of(&d, f.spans)))
+            .map(|d| text_of(&d, f.spans))
             .unwrap_or_default()
     }
 
@@ -1362,10 +1359,16 @@ struct LineMatcher {
 
 impl LineMatcher {
     fn new(words: &[QueryWord]) -> Self {
+        // A line scores only with a word whole or all of its parts, so the word and its
+        // longest part find every such line; common short parts (`info`, `get`) would find
+        // many more that cannot score.
         let mut alts: Vec<String> = words
             .iter()
-            .flat_map(|w| std::iter::once(w.whole.clone()).chain(w.parts.iter().cloned()))
-            .map(|t| regex::escape(&t))
+            .flat_map(|w| {
+                let longest = w.parts.iter().max_by_key(|p| p.len());
+                std::iter::once(&w.whole).chain(longest)
+            })
+            .map(|t| regex::escape(t))
             .collect();
         alts.sort();
         alts.dedup();
@@ -1376,15 +1379,65 @@ impl LineMatcher {
     }
 
     /// `(line, score)` of every line that matches at least one word.
+    #[cfg(test)]
     fn score_lines(&self, text: &str) -> Vec<(u32, f32)> {
-        use tantivy::tokenizer::{TokenStream, Tokenizer};
+        let mut out = Vec::new();
+        self.scan(text, |n, score| {
+            out.push((n, score));
+            true
+        });
+        out
+    }
+
+    /// The lines a hit needs: scored like [`LineMatcher::score_lines`], definition lines
+    /// (`def_lines`) half a point up, and the scan stops once no later line can beat the
+    /// best `usable` one: a definition line with every word whole and as typed, or such a
+    /// line (not a definition) with eight more lines found to list besides it. Generated files
+    /// match a query's part on hundreds of lines, and tokenizing them all cost a query 20 ms.
+    fn best_lines(
+        &self,
+        text: &str,
+        def_lines: &HashSet<u32>,
+        usable: impl Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let top = 4.0 * self.words.len() as f32;
+        let mut out = Vec::new();
+        let mut have_top = false;
+        self.scan(text, |n, score| {
+            let score = if def_lines.contains(&n) {
+                score + 0.5
+            } else {
+                score
+            };
+            out.push((n, score));
+            if score >= top && usable(n) {
+                if score > top {
+                    return false;
+                }
+                have_top = true;
+            }
+            !(have_top && out.len() > 8)
+        });
+        out
+    }
+
+    /// Score the lines that match at least one word, in order, until `on_line` says stop.
+    fn scan(&self, text: &str, mut on_line: impl FnMut(u32, f32) -> bool) {
         let Some(pre) = &self.prefilter else {
-            return Vec::new();
+            return;
         };
-        let mut candidates: Vec<(u32, &str)> = Vec::new();
+        let mut tok = CodeTokenizer;
+        // Per word: whether the whole identifier was seen, and which parts were.
+        let mut whole_seen = vec![false; self.words.len()];
+        let mut parts_seen: Vec<Vec<bool>> = self
+            .words
+            .iter()
+            .map(|w| vec![false; w.parts.len()])
+            .collect();
+        let mut lowered = String::new();
         let mut line_no = 1u32;
         let mut line_start = 0usize;
-        let mut last_line = 0u32;
+        let mut scored = 0usize;
         for m in pre.find_iter(text) {
             let s = m.start();
             if s < line_start {
@@ -1393,59 +1446,70 @@ impl LineMatcher {
             line_no += memchr_count(&text.as_bytes()[line_start..s]);
             line_start = text[..s].rfind('\n').map_or(0, |i| i + 1);
             let end = text[s..].find('\n').map_or(text.len(), |i| s + i);
-            if line_no != last_line {
-                candidates.push((line_no, &text[line_start..end]));
-                last_line = line_no;
+            let line = &text[line_start..end];
+            lowered.clear();
+            super::tokenizer::push_lower(&mut lowered, line);
+            // Tokenizing is the cost: only lines that hold a word whole or all its parts.
+            let may_score = self.words.iter().any(|w| {
+                lowered.contains(w.whole.as_str())
+                    || (!w.parts.is_empty() && w.parts.iter().all(|p| lowered.contains(p.as_str())))
+            });
+            let score = if may_score {
+                self.score_line(&mut tok, &mut whole_seen, &mut parts_seen, line)
+            } else {
+                0.0
+            };
+            if score > 0.0 && !on_line(line_no, score) {
+                return;
             }
+            scored += 1;
             // Count from the end of this line: the next match is on a later one.
             line_no += 1;
             line_start = (end + 1).min(text.len());
-            if end == text.len() || candidates.len() >= 5000 {
-                break;
+            if end == text.len() || scored >= 5000 {
+                return;
             }
         }
-        let mut tok = CodeTokenizer;
-        let mut out = Vec::new();
-        // Per word: whether the whole identifier was seen, and which parts were.
-        let mut whole_seen = vec![false; self.words.len()];
-        let mut parts_seen: Vec<Vec<bool>> = self
-            .words
-            .iter()
-            .map(|w| vec![false; w.parts.len()])
-            .collect();
-        for (n, line) in candidates {
-            whole_seen.iter_mut().for_each(|b| *b = false);
-            parts_seen.iter_mut().flatten().for_each(|b| *b = false);
-            let mut stream = tok.token_stream(line);
-            while stream.advance() {
-                let t = stream.token().text.as_str();
-                for (i, w) in self.words.iter().enumerate() {
-                    if w.whole == t {
-                        whole_seen[i] = true;
-                    }
-                    for (j, p) in w.parts.iter().enumerate() {
-                        if p == t {
-                            parts_seen[i][j] = true;
-                        }
+    }
+
+    /// One line's score: 3 per word seen as a whole identifier (+1 when written as typed),
+    /// 1 per word whose parts are all on the line.
+    fn score_line(
+        &self,
+        tok: &mut CodeTokenizer,
+        whole_seen: &mut [bool],
+        parts_seen: &mut [Vec<bool>],
+        line: &str,
+    ) -> f32 {
+        use tantivy::tokenizer::{TokenStream, Tokenizer};
+        whole_seen.iter_mut().for_each(|b| *b = false);
+        parts_seen.iter_mut().flatten().for_each(|b| *b = false);
+        let mut stream = tok.token_stream(line);
+        while stream.advance() {
+            let t = stream.token().text.as_str();
+            for (i, w) in self.words.iter().enumerate() {
+                if w.whole == t {
+                    whole_seen[i] = true;
+                }
+                for (j, p) in w.parts.iter().enumerate() {
+                    if p == t {
+                        parts_seen[i][j] = true;
                     }
                 }
             }
-            let mut score = 0.0f32;
-            for (i, w) in self.words.iter().enumerate() {
-                if whole_seen[i] {
-                    score += 3.0;
-                    if line.contains(&w.original) {
-                        score += 1.0;
-                    }
-                } else if !w.parts.is_empty() && parts_seen[i].iter().all(|&b| b) {
+        }
+        let mut score = 0.0f32;
+        for (i, w) in self.words.iter().enumerate() {
+            if whole_seen[i] {
+                score += 3.0;
+                if line.contains(&w.original) {
                     score += 1.0;
                 }
-            }
-            if score > 0.0 {
-                out.push((n, score));
+            } else if !w.parts.is_empty() && parts_seen[i].iter().all(|&b| b) {
+                score += 1.0;
             }
         }
-        out
+        score
     }
 }
 

@@ -106,7 +106,7 @@ impl TokenStream for CodeTokenStream<'_> {
     }
 }
 
-fn push_lower(out: &mut String, s: &str) {
+pub(crate) fn push_lower(out: &mut String, s: &str) {
     if s.is_ascii() {
         out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
     } else {
