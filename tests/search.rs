@@ -450,6 +450,31 @@ fn a_large_update_commits_text_first_then_parses_symbols_with_progress() {
 }
 
 #[test]
+fn an_unqualified_name_finds_the_free_definition_before_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    // Path order alone would put the method first.
+    std::fs::write(
+        dir.path().join("a_handle.rs"),
+        "pub struct Handle;\nimpl Handle {\n    pub fn spawn_blocking(&self) {}\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b_task.rs"), "pub fn spawn_blocking() {}\n").unwrap();
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let found = index
+        .find_symbol(&FindSymbolRequest::new("spawn_blocking"))
+        .unwrap();
+    assert_eq!(found.total, 2, "{found:?}");
+    assert_eq!(found.definitions[0].path, "b_task.rs", "{found:?}");
+    assert_eq!(found.definitions[0].container, None);
+    // Qualified, the method.
+    let found = index
+        .find_symbol(&FindSymbolRequest::new("Handle::spawn_blocking"))
+        .unwrap();
+    assert_eq!(found.definitions[0].path, "a_handle.rs", "{found:?}");
+}
+
+#[test]
 fn a_never_indexed_workspace_is_indexed_by_its_first_query() {
     let (_d, ws) = poly();
     let index = SearchIndex::open(&ws).unwrap();

@@ -131,6 +131,9 @@ fn schema() -> (Schema, Fields) {
 pub(crate) const KIND_FILE: &str = "file";
 pub(crate) const KIND_SYMBOL: &str = "symbol";
 pub(crate) const KIND_SPANS: &str = "spans";
+/// The `container_exact` term of definitions outside any type, class or module body (no
+/// lowercased name can equal it).
+pub(crate) const NO_CONTAINER: &str = "\u{1}";
 
 /// The hash of a path, used to filter by path globs with a fast field.
 pub(crate) fn path_hash(rel: &str) -> u64 {
@@ -1060,9 +1063,12 @@ impl Engine {
             f.sym_kind => s.kind.name(), f.signature => s.signature.as_str(),
             f.line => s.line as u64, f.end_line => s.end_line as u64,
         );
-        if let Some(c) = &s.container {
-            d.add_text(f.container, c);
-            d.add_text(f.container_exact, super::tokenizer::lower(c));
+        match &s.container {
+            Some(c) => {
+                d.add_text(f.container, c);
+                d.add_text(f.container_exact, super::tokenizer::lower(c));
+            }
+            None => d.add_text(f.container_exact, NO_CONTAINER),
         }
         d
     }

@@ -23,7 +23,9 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
 use super::budget::{self, Budget};
-use super::index::{BINARY, Fields, KIND_SPANS, KIND_SYMBOL, decode_spans, path_hash};
+use super::index::{
+    BINARY, Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash,
+};
 use super::symbols::{Language, SymbolKind};
 use super::tokenizer::{CodeTokenizer, QueryWord, lower, next_identifier, query_words};
 use super::{SearchError, SearchIndex, literals};
@@ -32,6 +34,10 @@ use super::{SearchError, SearchIndex, literals};
 const CONTEXT: u32 = 2;
 /// Snippet lines longer than this are cut.
 const MAX_LINE_CHARS: usize = 240;
+/// What a definition outside any type or class adds for an unqualified `find_symbol` name: a
+/// tie-breaker between exact matches (their scores are ~10-20).
+const FREE_DEFINITION_BOOST: f32 = 1.0;
+
 /// How much more a definition weighs than a text match.
 const DEFINITION_BOOST: f32 = 1.5;
 /// Tokens of a hit beyond its path, symbol and snippet (field names, numbers).
@@ -902,8 +908,20 @@ impl SearchIndex {
         if let Some(k) = kind {
             clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
         }
-        if let Some(c) = container {
-            clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c))));
+        match container {
+            Some(c) => clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c)))),
+            // An unqualified name: a free definition (tokio's `task::spawn_blocking`) before
+            // the methods of the same name (`Handle::spawn_blocking`), other things equal.
+            None => clauses.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.container_exact, NO_CONTAINER),
+                        IndexRecordOption::Basic,
+                    )),
+                    FREE_DEFINITION_BOOST,
+                )),
+            )),
         }
         clauses.push((Occur::Must, filter_term(f.kind, KIND_SYMBOL)));
         let query = with_filters(Box::new(BooleanQuery::new(clauses)), &f, &filters);
