@@ -92,6 +92,10 @@ pub trait EventSink: Send + Sync {
     /// Announce how many events the run will emit in all, when the emitter knows it
     /// (e.g. one per test plus two). Used as the `total` of progress notifications.
     fn expect_total(&self, _total_events: u64) {}
+
+    /// Announce `more` events on top of those emitted so far (when a run learns of work it
+    /// did not know about at its start, such as the symbol pass of an index build).
+    fn expect_more(&self, _more: u64) {}
 }
 
 /// A sink that drops everything, for callers that do not care (and unit tests).

@@ -96,8 +96,12 @@ pub fn run(
     let out = synth::generate(&ws, store.as_ref(), &req, &sink, &cancel);
     bar.finish_and_clear();
     let out = out?;
+    let parts = out.summary["output"]["parts"]
+        .as_u64()
+        .map(|n| format!(" (a directory of {n} part files)"))
+        .unwrap_or_default();
     eprintln!(
-        "{} records of {} (seed {}) -> {} in {:.2} s: {:.0} records/s; quality {}",
+        "{} records of {} (seed {}) -> {}{parts} in {:.2} s: {:.0} records/s; quality {}",
         out.records,
         out.profile,
         out.seed,

@@ -897,6 +897,19 @@ impl Engine {
         // The segments this pass committed, merged into one at its end.
         let mut fresh: Vec<SegmentId> = Vec::new();
         if total > 0 {
+            let bytes: u64 = self
+                .manifest
+                .read()
+                .map(|m| {
+                    m.files
+                        .values()
+                        .filter(|f| f.symbols_pending())
+                        .map(|f| f.size)
+                        .sum()
+                })
+                .unwrap_or(0);
+            // This event, one per batch, one to spare, and the closing `index_finished`.
+            sink.expect_more(bytes / SYMBOL_BATCH_BYTES + 4);
             sink.emit(
                 "symbols_started",
                 json!({"files": total, "message": format!("{total} files to parse for symbols")}),

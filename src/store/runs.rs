@@ -200,6 +200,12 @@ impl EventSink for RunLog {
             state.total = Some(total_events);
         }
     }
+
+    fn expect_more(&self, more: u64) {
+        if let Ok(mut state) = self.state.lock() {
+            state.total = Some(state.seq + more);
+        }
+    }
 }
 
 #[cfg(test)]
