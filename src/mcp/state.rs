@@ -90,14 +90,37 @@ impl AppState {
     /// Watch the store for bundles saved or deleted by another process on the same data
     /// dir (a second server, `netra-apex context import`) and tell this server's
     /// subscribers, as if a client of this server had made the change. Runs until shutdown.
+    ///
+    /// Each poll asks a connection of its own for `PRAGMA data_version`, which moves only
+    /// when another connection committed; the bundles are read only then.
     pub fn watch_store(self: &Arc<Self>) {
         let state = self.clone();
         tokio::spawn(async move {
+            let mut conn: Option<rusqlite::Connection> = None;
+            let mut seen: Option<i64> = None;
             loop {
                 tokio::select! {
                     _ = state.shutdown.cancelled() => return,
                     _ = tokio::time::sleep(STORE_POLL) => {}
                 }
+                let (s, c) = (state.clone(), conn.take());
+                let Ok((c, version)) = tokio::task::spawn_blocking(move || {
+                    let c = c.or_else(|| s.store.open_reader().ok());
+                    let version = c.as_ref().and_then(|c| {
+                        c.pragma_query_value(None, "data_version", |r| r.get::<_, i64>(0))
+                            .ok()
+                    });
+                    (c, version)
+                })
+                .await
+                else {
+                    continue;
+                };
+                conn = c;
+                if version.is_some() && version == seen {
+                    continue;
+                }
+                seen = version;
                 let s = state.clone();
                 let changed = tokio::task::spawn_blocking(move || s.bundles_changed_elsewhere())
                     .await
