@@ -178,6 +178,15 @@ pub(crate) struct Manifest {
     pub files: HashMap<String, FileMeta>,
     /// `None` until the first commit: the workspace was never indexed.
     pub info: Option<CommitInfo>,
+    /// Files waiting for the symbol pass, recounted after every change to `files` (queries
+    /// ask on every call; counting there would walk every file each time).
+    pub pending: u64,
+}
+
+impl Manifest {
+    fn recount(&mut self) {
+        self.pending = self.files.values().filter(|f| f.symbols_pending()).count() as u64;
+    }
 }
 
 /// What one update did.
@@ -215,7 +224,6 @@ pub struct IndexReport {
 pub(crate) struct SymbolPass {
     pub files: u64,
     pub symbols: u64,
-    pub bytes: u64,
     pub ms: u64,
 }
 
@@ -651,6 +659,7 @@ impl Engine {
                 }
             }
             m.info = Some(info);
+            m.recount();
         }
         report.removed += removed.len() as u64;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -873,10 +882,7 @@ impl Engine {
 
     /// Files waiting for the symbol pass.
     pub fn symbols_pending(&self) -> u64 {
-        self.manifest
-            .read()
-            .map(|m| m.files.values().filter(|f| f.symbols_pending()).count() as u64)
-            .unwrap_or(0)
+        self.manifest.read().map(|m| m.pending).unwrap_or(0)
     }
 
     /// Parse every pending file for symbols, in committed batches that each take the update
@@ -991,7 +997,6 @@ impl Engine {
                     match p {
                         Prepared::Indexed(meta, _) | Prepared::SameContent(meta) => {
                             pass.symbols += meta.symbols.unwrap_or(0) as u64;
-                            pass.bytes += meta.size;
                             m.files.insert(rel, meta);
                         }
                         Prepared::Unreadable => {
@@ -999,6 +1004,7 @@ impl Engine {
                         }
                     }
                 }
+                m.recount();
             }
             drop(guard);
             done += batch.len() as u64;
@@ -1345,5 +1351,11 @@ fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
             _ => Some(0),
         };
     }
-    Ok(Manifest { files, info: None })
+    let mut manifest = Manifest {
+        files,
+        info: None,
+        pending: 0,
+    };
+    manifest.recount();
+    Ok(manifest)
 }
