@@ -312,6 +312,14 @@ impl ApexServer {
                         report.skipped_binary,
                         report.skipped_large
                     );
+                    let text = if report.symbol_files > 0 {
+                        format!(
+                            "{text} Text was searchable after {} ms; symbols of {} files were parsed in {} ms more.",
+                            report.text_ms, report.symbol_files, report.symbols_ms
+                        )
+                    } else {
+                        text
+                    };
                     ok(text, &report)
                 }
                 Ok(None) => ok("The index is up to date.", &json!({"status": "up_to_date"})),
@@ -375,7 +383,8 @@ impl ApexServer {
             &run_id,
             "index",
             &json!({"full": work == IndexWork::Reindex { full: true },
-                    "first_build": !matches!(work, IndexWork::Reindex { .. })}),
+                    "first_build": !matches!(work, IndexWork::Reindex { .. }),
+                    "wait_symbols": work != IndexWork::FirstBuild}),
             target,
         )
         .map_err(|e| fail(format!("cannot record the index run: {e}")))?;
