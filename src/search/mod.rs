@@ -209,26 +209,20 @@ impl SearchIndex {
     /// An incremental update of the whole tree that returns once text is committed, leaving
     /// a large update's symbols to a background pass (the watcher's catch-up).
     pub(crate) fn refresh(&self) -> Result<IndexReport, SearchError> {
-        let report = self.inner.engine.update(
-            Scope::All,
-            false,
-            false,
-            &NullSink,
-            &CancellationToken::new(),
-        )?;
-        self.symbols_in_background();
-        Ok(report)
+        self.update_quietly(Scope::All)
     }
 
     /// Re-check only the given paths (files or directories, absolute), as the watcher does.
     pub fn update_paths(&self, paths: Vec<std::path::PathBuf>) -> Result<IndexReport, SearchError> {
-        let report = self.inner.engine.update(
-            Scope::Paths(paths),
-            false,
-            false,
-            &NullSink,
-            &CancellationToken::new(),
-        )?;
+        self.update_quietly(Scope::Paths(paths))
+    }
+
+    /// An incremental update without progress, its symbols (if left pending) in the background.
+    fn update_quietly(&self, scope: Scope) -> Result<IndexReport, SearchError> {
+        let report =
+            self.inner
+                .engine
+                .update(scope, false, false, &NullSink, &CancellationToken::new())?;
         self.symbols_in_background();
         Ok(report)
     }

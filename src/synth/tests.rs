@@ -37,6 +37,17 @@ fn run(ws: &Workspace, r: &GenerateRequest) -> Result<GenerateOutcome, SynthErro
     )
 }
 
+/// A sink that cancels its token on the first `batch_written`: cancellation mid-way.
+struct CancelOnBatch(CancellationToken);
+
+impl EventSink for CancelOnBatch {
+    fn emit(&self, event: &str, _data: Value) {
+        if event == "batch_written" {
+            self.0.cancel();
+        }
+    }
+}
+
 #[test]
 fn output_is_byte_identical_for_any_thread_count() {
     let (_d, ws) = ws();
@@ -226,14 +237,6 @@ fn cancellation_leaves_no_file_and_no_dataset() {
     assert_eq!(rows, 0);
 
     // Cancel mid-way: a sink that cancels on the first batch.
-    struct CancelOnBatch(CancellationToken);
-    impl EventSink for CancelOnBatch {
-        fn emit(&self, event: &str, _data: Value) {
-            if event == "batch_written" {
-                self.0.cancel();
-            }
-        }
-    }
     let cancel = CancellationToken::new();
     let sink = CancelOnBatch(cancel.clone());
     let err = generate(&ws, Some(&store), &r, &sink, &cancel).unwrap_err();
@@ -747,14 +750,6 @@ fn parquet_rolls_over_to_part_files_that_hold_the_single_file_rows() {
 #[test]
 fn a_cancelled_part_output_leaves_nothing() {
     let (_d, ws) = ws();
-    struct CancelOnBatch(CancellationToken);
-    impl EventSink for CancelOnBatch {
-        fn emit(&self, event: &str, _data: Value) {
-            if event == "batch_written" {
-                self.0.cancel();
-            }
-        }
-    }
     let cancel = CancellationToken::new();
     let sink = CancelOnBatch(cancel.clone());
     let mut r = req("gaming", "parquet", Some("g.parquet"), 100_000, 1);
