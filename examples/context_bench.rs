@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use netra_apex::context::{self, Anchors, ItemSpec, SaveRequest};
-use netra_apex::search::symbols::{extract, language_for_path};
-use netra_apex::store::Store;
-use netra_apex::workspace::Workspace;
+use apex_context::{self as context, Anchors, ItemSpec, SaveRequest};
+use apex_core::workspace::Workspace;
+use apex_search::symbols::{extract, language_for_path};
+use apex_store::Store;
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netra_apex::search::tokenizer::next_identifier;
-use netra_apex::search::walk::WalkRules;
-use netra_apex::search::{FindSymbolRequest, SearchIndex, SearchRequest};
-use netra_apex::workspace::Workspace;
+use apex_core::workspace::Workspace;
+use apex_search::tokenizer::next_identifier;
+use apex_search::walk::WalkRules;
+use apex_search::{FindSymbolRequest, SearchIndex, SearchRequest};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     // Waits for the integrity check of the index opened from disk; builds nothing if the
     // index is there (`is_indexed` alone says false until that check has passed).
     let built = index.ensure_indexed(
-        &netra_apex::events::NullSink,
+        &apex_core::events::NullSink,
         &tokio_util::sync::CancellationToken::new(),
     )?;
     anyhow::ensure!(built.is_none(), "build the index first (netra-apex index)");

@@ -49,6 +49,28 @@ async fn supervisor_report_has_the_known_figures_and_streams_every_event_in_orde
             (ing["accepted"].as_u64(), ing["rejected"].as_u64()),
             (Some(155), Some(0))
         );
+        // The ingest is a run of its own: it streamed its start and end, and is recorded.
+        let ingest_progress: Vec<String> = received
+            .lock()
+            .unwrap()
+            .progress
+            .iter()
+            .map(|p| p.message.clone().unwrap_or_default())
+            .collect();
+        assert!(
+            ingest_progress
+                .first()
+                .is_some_and(|m| m.starts_with("ingest_started"))
+                && ingest_progress
+                    .last()
+                    .is_some_and(|m| m.starts_with("ingest_finished")),
+            "{ingest_progress:?}"
+        );
+        let ingest_run = ing["run_id"]
+            .as_str()
+            .expect("ingest_logs answers its run_id");
+        assert!(ingest_run.starts_with("ingest-"), "{ingest_run}");
+        let before = ingest_progress.len();
 
         let result = call(
             &client,
@@ -81,7 +103,7 @@ async fn supervisor_report_has_the_known_figures_and_streams_every_event_in_orde
         assert!(text(&result).contains("## Action plan"));
 
         // Progress: one notification per event, strictly increasing, in the contract's order.
-        let progress = received.lock().unwrap().progress.clone();
+        let progress = received.lock().unwrap().progress[before..].to_vec();
         let seqs: Vec<f64> = progress.iter().map(|p| p.progress).collect();
         assert_eq!(
             seqs,

@@ -6,13 +6,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use netra_apex::events::CollectingSink;
-use netra_apex::search::symbols::{self, language_for_source};
-use netra_apex::search::{
+use apex_core::events::CollectingSink;
+use apex_core::workspace::Workspace;
+use apex_search::symbols::{self, language_for_source};
+use apex_search::{
     FindSymbolRequest, ReadRequest, ReferenceRequest, SearchError, SearchIndex, SearchMode,
     SearchRequest,
 };
-use netra_apex::workspace::Workspace;
 use tokio_util::sync::CancellationToken;
 
 fn fixture_dir(name: &str) -> PathBuf {
@@ -67,7 +67,7 @@ fn poly() -> (tempfile::TempDir, Workspace) {
     (dir, ws)
 }
 
-fn search(index: &SearchIndex, q: &str) -> netra_apex::search::SearchResults {
+fn search(index: &SearchIndex, q: &str) -> apex_search::SearchResults {
     index.search_code(&SearchRequest::new(q)).unwrap()
 }
 

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     // A small line limit so that the oversized path is exercised too.
     let max_line = 256;
     let (passed, errors) =
-        netra_apex::mcp::stdio::filter_bytes(data, max_line).expect("a runtime");
+        apex_mcp::stdio::filter_bytes(data, max_line).expect("a runtime");
     assert!(passed.is_empty() || passed.ends_with(b"\n"));
     for line in passed.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         assert!(line.len() <= max_line + 1, "an oversized line passed");

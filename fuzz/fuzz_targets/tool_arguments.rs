@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netra_apex::mcp::tools::{TOOLS_WITH_ARGUMENTS, parse_tool_arguments};
+use apex_mcp::tools::{TOOLS_WITH_ARGUMENTS, parse_tool_arguments};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, json)) = data.split_first() else {

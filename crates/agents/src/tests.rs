@@ -1,0 +1,657 @@
+//! Library tests of the agents over the hand-made fixture in tests/fixtures/agents/, whose
+//! totals are known by construction (see make_workload.py there).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::ingest::{LogFormat, ingest};
+use super::narrator::{DeterministicNarrator, Narration, PreparedNarrator};
+use super::*;
+use apex_core::events::{CollectingSink, NullSink};
+use apex_core::pricing::PriceCatalog;
+use apex_store::Store;
+use apex_store::analytics::Dimension;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/agents")
+        .join(name)
+}
+
+fn store_with_fixture() -> (tempfile::TempDir, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("apex.db")).unwrap());
+    let r = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("workload.jsonl"),
+        LogFormat::Auto,
+        "fixture",
+        &NullSink,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    assert_eq!((r.accepted, r.rejected), (155, 0), "{:?}", r.rejections);
+    (dir, store)
+}
+
+fn supervisor(
+    store: &Store,
+    dataset: Option<&str>,
+    narrator: &dyn narrator::Narrator,
+) -> (Report, CollectingSink) {
+    let sink = CollectingSink::new();
+    let req = AgentRequest {
+        agent: AgentKind::Supervisor,
+        request: "How can we reduce our LLM spend?".into(),
+        dataset: dataset.map(String::from),
+    };
+    let report = run_agent(
+        store,
+        PriceCatalog::builtin(),
+        &req,
+        narrator,
+        &sink,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    (report, sink)
+}
+
+fn rec<'a>(r: &'a Report, kind: &str) -> Option<&'a optimize::Recommendation> {
+    r.recommendations.iter().find(|x| x.kind == kind)
+}
+
+#[test]
+fn the_fixture_report_has_the_known_totals_and_exactly_the_patterns_present() {
+    let (_d, store) = store_with_fixture();
+    let (report, _) = supervisor(&store, Some("fixture"), &DeterministicNarrator);
+    assert_eq!(
+        report.pipeline,
+        ["triage", "data", "optimization", "actions", "reporting"]
+    );
+    assert_eq!(
+        report.triage.as_ref().unwrap().category,
+        "cost_optimization"
+    );
+    let a = report.cost_analysis.as_ref().unwrap();
+    assert_eq!((a.overview.records, a.overview.model_calls), (155, 150));
+    assert_eq!(a.overview.spend_usd, 3.63);
+    assert_eq!(
+        (a.overview.failed_calls, a.overview.failed_cost_usd),
+        (8, 0.1)
+    );
+    let models: Vec<(String, u64, f64)> = a
+        .breakdown(Dimension::Model)
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| (r.key.clone(), r.calls, r.spend_usd))
+        .collect();
+    assert_eq!(
+        models,
+        vec![
+            ("claude-sonnet-4-5".to_string(), 47, 2.9),
+            ("gpt-4o".to_string(), 73, 0.7),
+            ("gpt-4o-mini".to_string(), 30, 0.03)
+        ]
+    );
+    let providers: Vec<(String, f64)> = a
+        .breakdown(Dimension::Provider)
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| (r.key.clone(), r.spend_usd))
+        .collect();
+    assert_eq!(
+        providers,
+        vec![("anthropic".into(), 2.9), ("openai".into(), 0.73)]
+    );
+    assert_eq!(a.breakdown(Dimension::Day).unwrap().rows.len(), 14);
+    assert_eq!(
+        (a.duplicates.repeats, a.duplicates.repeat_cost_usd),
+        (9, 0.09)
+    );
+    let anomalous: Vec<&str> = a.anomalies.days.iter().map(|d| d.day.as_str()).collect();
+    assert_eq!(anomalous, vec!["2026-01-10"]);
+
+    let cat = PriceCatalog::builtin();
+    let rs = rec(&report, "right_sizing").expect("right-sizing present");
+    let want = 70.0
+        * (cat.cost("gpt-4o", 500, 100, 0, 0).unwrap()
+            - cat.cost("gpt-4o-mini", 500, 100, 0, 0).unwrap());
+    assert_eq!((rs.affected_calls, rs.current_cost_usd), (70, 0.7));
+    assert!(
+        (rs.savings_usd - want).abs() < 1e-6,
+        "{} vs {want}",
+        rs.savings_usd
+    );
+    let pc = rec(&report, "prompt_caching").expect("prompt caching present");
+    let p = cat.get("claude-sonnet-4-5").unwrap();
+    let want = (26.0 * 3000.0 * (p.input - p.cache_read)
+        - 14.0 * 3000.0 * (p.cache_write - p.input))
+        / 1e6;
+    assert_eq!((pc.affected_calls, pc.current_cost_usd), (40, 0.8));
+    assert!(
+        (pc.savings_usd - want).abs() < 1e-6,
+        "{} vs {want}",
+        pc.savings_usd
+    );
+    let rc = rec(&report, "response_caching").expect("response caching present");
+    assert_eq!((rc.affected_calls, rc.savings_usd), (9, 0.09));
+    let rw = rec(&report, "retry_waste").expect("retry waste present");
+    assert_eq!((rw.affected_calls, rw.savings_usd), (5, 0.1));
+    let b = rec(&report, "batch_api").expect("batch present");
+    assert_eq!((b.affected_calls, b.current_cost_usd), (30, 0.03));
+    assert!(
+        rec(&report, "output_caps").is_none(),
+        "no model has a long output tail here"
+    );
+    for r in &report.recommendations {
+        assert!(
+            r.savings_usd <= r.current_cost_usd && r.savings_usd > 0.0,
+            "{r:?}"
+        );
+        assert!(!r.sql.is_empty(), "{} has no SQL", r.kind);
+    }
+    let plan = report.action_plan.as_ref().unwrap();
+    assert_eq!(plan.steps.len(), 5);
+    assert!(plan.combined_savings_usd <= a.overview.spend_usd);
+    assert!(
+        plan.combined_savings_usd
+            <= report
+                .recommendations
+                .iter()
+                .map(|r| r.savings_usd)
+                .sum::<f64>()
+                + 1e-9
+    );
+    let md = report::markdown(&report);
+    assert!(
+        md.contains("## Executive summary")
+            && md.contains("## Action plan")
+            && md.contains("narrator: deterministic"),
+        "{md}"
+    );
+}
+
+fn query_f64(store: &Store, sql: &str, col: usize) -> Vec<Value> {
+    let r = data::query_data(store, sql, Some(1000), None).unwrap();
+    r.rows.into_iter().map(|row| row[col].clone()).collect()
+}
+
+#[test]
+fn every_cited_query_reproduces_its_figure() {
+    let (_d, store) = store_with_fixture();
+    let (report, _) = supervisor(&store, Some("fixture"), &DeterministicNarrator);
+    let a = report.cost_analysis.as_ref().unwrap();
+    let total = query_f64(&store, &a.overview.sql, 2);
+    assert!((total[0].as_f64().unwrap() - a.overview.spend_usd).abs() < 1e-9);
+    for b in &a.breakdowns {
+        let key_cols = if b.dimension == Dimension::Model {
+            2
+        } else {
+            1
+        };
+        let spend = query_f64(&store, &b.sql, key_cols + 1);
+        let calls = query_f64(&store, &b.sql, key_cols);
+        for (i, row) in b.rows.iter().enumerate() {
+            assert_eq!(calls[i].as_u64().unwrap(), row.calls, "{:?}", b.dimension);
+            assert!(
+                (spend[i].as_f64().unwrap() - row.spend_usd).abs() < 1e-9,
+                "{:?}",
+                b.dimension
+            );
+        }
+    }
+    for p in &a.percentiles {
+        for (name, sql) in &p.sql {
+            let v = query_f64(&store, sql, 0)[0].as_i64().unwrap();
+            let want = match name.as_str() {
+                "p50" => p.p50,
+                "p90" => p.p90,
+                "p95" => p.p95,
+                _ => p.p99,
+            };
+            assert_eq!(v, want, "{} {} {name}", p.metric, p.scope);
+        }
+    }
+    let dup = query_f64(&store, &a.duplicates.sql, 4);
+    assert_eq!(dup[0].as_u64().unwrap(), a.duplicates.repeats);
+    let pc = rec(&report, "prompt_caching").unwrap();
+    let r = data::query_data(&store, &pc.sql[0], Some(100), None).unwrap();
+    let row = r.rows.iter().find(|row| row[2] == "rag_answer").unwrap();
+    assert_eq!(
+        (row[3].as_u64(), row[5].as_u64(), row[7].as_u64()),
+        (Some(40), Some(3000), Some(14))
+    );
+    let rs = rec(&report, "right_sizing").unwrap();
+    let r = data::query_data(&store, &rs.sql[0], Some(100), None).unwrap();
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(r.rows[0][2].as_u64(), Some(70));
+    assert!((r.rows[0][3].as_f64().unwrap() - 0.7).abs() < 1e-9);
+    let rw = rec(&report, "retry_waste").unwrap();
+    let cost = query_f64(&store, &rw.sql[0], 4);
+    assert!((cost[0].as_f64().unwrap() - 0.1).abs() < 1e-9);
+}
+
+#[test]
+fn events_follow_the_contract_in_order() {
+    let (_d, store) = store_with_fixture();
+    let (_, sink) = supervisor(&store, Some("fixture"), &DeterministicNarrator);
+    let names = sink.names();
+    let mut want = vec!["agent_started".to_string()];
+    for _ in 0..5 {
+        for e in [
+            "agent_thinking",
+            "tool_executing",
+            "tool_completed",
+            "partial_result",
+        ] {
+            want.push(e.into());
+        }
+    }
+    want.push("final_report".into());
+    want.push("agent_completed".into());
+    assert_eq!(names, want);
+    let events = sink.events();
+    for (name, data) in &events {
+        assert!(data.get("agent").is_some(), "{name} lacks agent");
+        let keys: &[&str] = match name.as_str() {
+            "agent_started" => &["request", "context", "message"],
+            "agent_thinking" => &["reasoning", "step_number", "progress_percentage"],
+            "tool_executing" => &["tool_name", "parameters"],
+            "tool_completed" => &["tool_name", "result", "execution_time_ms"],
+            "partial_result" => &["content", "is_complete"],
+            "final_report" => &[
+                "report",
+                "executive_summary",
+                "cost_analysis",
+                "recommendations",
+                "action_plan",
+                "total_duration_ms",
+                "narrator",
+            ],
+            "agent_completed" => &["status", "result", "execution_time_ms"],
+            _ => &[],
+        };
+        for k in keys {
+            assert!(data.get(*k).is_some(), "{name} lacks {k}");
+        }
+    }
+    assert_eq!(events.last().unwrap().1["status"], "completed");
+}
+
+#[test]
+fn sufficiency_routes_the_supervisor() {
+    let (_d, store) = store_with_fixture();
+    // none: no dataset
+    let (r, sink) = supervisor(&store, None, &DeterministicNarrator);
+    assert_eq!(r.pipeline, ["triage", "reporting"]);
+    assert!(!r.data_to_collect.is_empty());
+    assert!(
+        r.executive_summary.contains("nothing to analyse"),
+        "{}",
+        r.executive_summary
+    );
+    assert_eq!(sink.names().len(), 3 + 4 * 2);
+    // none: an empty dataset
+    store
+        .write(|c| {
+            let w = apex_store::datasets::begin_write(c, "empty")?;
+            w.commit(
+                "empty",
+                "ingested",
+                &serde_json::json!({}),
+                &serde_json::json!({}),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let (r, _) = supervisor(&store, Some("empty"), &DeterministicNarrator);
+    assert_eq!(r.pipeline, ["triage", "reporting"]);
+    assert!(report::markdown(&r).contains("nothing to analyse"));
+    // partial: a handful of records
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.jsonl");
+    let text = std::fs::read_to_string(fixture("workload.jsonl")).unwrap();
+    std::fs::write(&small, text.lines().take(20).collect::<Vec<_>>().join("\n")).unwrap();
+    ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &small,
+        LogFormat::Jsonl,
+        "small",
+        &NullSink,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    let (r, _) = supervisor(&store, Some("small"), &DeterministicNarrator);
+    assert_eq!(r.pipeline, ["triage", "data", "reporting"]);
+    assert!(r.recommendations.is_empty() && r.cost_analysis.is_some());
+}
+
+#[test]
+fn unknown_names_list_what_exists() {
+    let (_d, store) = store_with_fixture();
+    let e = AgentKind::parse("wizard").unwrap_err().to_string();
+    assert!(e.contains("supervisor") && e.contains("reporting"), "{e}");
+    let req = AgentRequest {
+        agent: AgentKind::Data,
+        request: String::new(),
+        dataset: Some("nope".into()),
+    };
+    let sink = CollectingSink::new();
+    let e = run_agent(
+        &store,
+        PriceCatalog::builtin(),
+        &req,
+        &DeterministicNarrator,
+        &sink,
+        &CancellationToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`nope` does not exist") && e.contains("fixture"),
+        "{e}"
+    );
+    assert!(sink.names().is_empty());
+    let req = AgentRequest {
+        dataset: None,
+        ..req
+    };
+    let e = run_agent(
+        &store,
+        PriceCatalog::builtin(),
+        &req,
+        &DeterministicNarrator,
+        &sink,
+        &CancellationToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("needs a dataset") && e.contains("fixture"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_narrator_writes_the_summary_only_with_known_figures() {
+    let (_d, store) = store_with_fixture();
+    let llm = PreparedNarrator {
+        classification: None,
+        summary: Some(Narration { text: "Spend is concentrated on one Anthropic model; caching and right-sizing are the quick wins.".into(), model: "test-llm".into() }),
+    };
+    let (r, sink) = supervisor(&store, Some("fixture"), &llm);
+    assert_eq!(r.narrator, "test-llm");
+    assert!(r.executive_summary.starts_with("Spend is concentrated"));
+    let fin = sink
+        .events()
+        .into_iter()
+        .find(|e| e.0 == "final_report")
+        .unwrap()
+        .1;
+    assert_eq!(fin["narrator"], "test-llm");
+    let liar = PreparedNarrator {
+        classification: None,
+        summary: Some(Narration {
+            text: "You will save $12,345 next month.".into(),
+            model: "test-llm".into(),
+        }),
+    };
+    let (r, _) = supervisor(&store, Some("fixture"), &liar);
+    assert_eq!(r.narrator, "deterministic");
+    assert!(
+        r.narrator_note.as_deref().unwrap_or("").contains("12345"),
+        "{:?}",
+        r.narrator_note
+    );
+}
+
+/// Run an agent through the run driver, as both faces do.
+async fn driven(
+    store: &Arc<Store>,
+    req: AgentRequest,
+    cancel_first: bool,
+) -> (String, Result<crate::Report, AgentError>) {
+    let driver = apex_core::run::RunDriver::new(store.clone());
+    let run = driver
+        .begin(apex_core::run::RunKind::Agent, req.params(), None)
+        .unwrap();
+    let id = run.id().to_string();
+    if cancel_first {
+        run.cancel_token().cancel();
+    }
+    let store = store.clone();
+    let out = run
+        .blocking(move |sink, cancel| {
+            crate::run_agent(
+                &store,
+                PriceCatalog::builtin(),
+                &req,
+                &DeterministicNarrator,
+                sink,
+                cancel,
+            )
+        })
+        .await
+        .unwrap();
+    (id, out)
+}
+
+#[tokio::test]
+async fn cancellation_ends_with_agent_error() {
+    let (_d, store) = store_with_fixture();
+    let req = AgentRequest {
+        agent: AgentKind::Supervisor,
+        request: "x".into(),
+        dataset: Some("fixture".into()),
+    };
+    let (id, out) = driven(&store, req, true).await;
+    assert!(matches!(out, Err(AgentError::Cancelled)));
+    let names: Vec<String> = apex_store::runs::events(&store, &id, 0)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(names, vec!["agent_started", "agent_error"]);
+    let run = apex_store::runs::get_run(&store, &id).unwrap().unwrap();
+    assert_eq!(run.status, "cancelled");
+}
+
+#[tokio::test]
+async fn recorded_runs_keep_their_report() {
+    let (_d, store) = store_with_fixture();
+    let req = AgentRequest {
+        agent: AgentKind::Optimization,
+        request: "".into(),
+        dataset: Some("fixture".into()),
+    };
+    let (id, out) = driven(&store, req, false).await;
+    assert_eq!(out.unwrap().pipeline, ["data", "optimization"]);
+    let run = apex_store::runs::get_run(&store, &id).unwrap().unwrap();
+    assert_eq!(
+        (run.kind.as_str(), run.status.as_str()),
+        ("agent", "completed")
+    );
+    assert_eq!(
+        run.result.unwrap()["report"]["recommendations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(
+        apex_store::runs::events(&store, &id, 0).unwrap().len(),
+        3 + 4 * 2
+    );
+}
+
+#[test]
+fn describe_dataset_summarizes() {
+    let (_d, store) = store_with_fixture();
+    let d = data::describe_dataset(&store, "fixture", &CancellationToken::new()).unwrap();
+    assert_eq!(
+        (d.record_count, d.overview.spend_usd, d.source.as_str()),
+        (155, 3.63, "ingested")
+    );
+    assert_eq!(
+        d.overview.first.as_deref(),
+        Some("2026-01-01T02:00:00.000Z")
+    );
+    assert_eq!(d.by_model.rows.len(), 3);
+    assert!(d.latency.iter().any(|p| p.scope == "all" && p.count == 150));
+    let e = data::describe_dataset(&store, "nope", &CancellationToken::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fixture"), "{e}");
+}
+
+#[test]
+fn otlp_spans_become_records_and_bad_spans_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    let r = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("spans.otlp.jsonl"),
+        LogFormat::Auto,
+        "otlp",
+        &NullSink,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    assert_eq!(r.format, LogFormat::OtlpJson);
+    assert_eq!((r.accepted, r.rejected, r.skipped_spans), (2, 2, 1));
+    assert_eq!((r.rejections[0].line, r.rejections[0].span), (1, Some(3)));
+    assert!(
+        r.rejections[0].reason.contains("`model` is missing"),
+        "{:?}",
+        r.rejections
+    );
+    assert_eq!(r.rejections[1].line, 2);
+    assert_eq!(r.filled.get("cost_usd"), Some(&1));
+    let mut recs = Vec::new();
+    apex_store::datasets::for_each_batch(&store, "otlp", 10, |b| {
+        recs.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    let ok = &recs[0];
+    assert_eq!(
+        (
+            ok.provider.as_str(),
+            ok.model.as_str(),
+            ok.tenant.as_str(),
+            ok.feature.as_str()
+        ),
+        ("openai", "gpt-4o", "acme", "support")
+    );
+    assert_eq!(
+        (
+            ok.timestamp.as_str(),
+            ok.latency_ms,
+            ok.finish_reason.as_deref()
+        ),
+        ("2026-01-01T12:00:01.000Z", 420.0, Some("stop"))
+    );
+    assert!((ok.cost_usd - (1000.0 * 2.5 + 100.0 * 10.0) / 1e6).abs() < 1e-12);
+    let err = &recs[1];
+    assert_eq!(
+        (err.status.as_str(), err.error_type.as_deref(), err.cost_usd),
+        ("error", Some("timeout"), 0.006)
+    );
+}
+
+#[test]
+fn csv_rows_are_checked_field_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    let r = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("workload.csv"),
+        LogFormat::Auto,
+        "csv",
+        &NullSink,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    assert_eq!((r.accepted, r.rejected), (2, 3));
+    let got: Vec<(u64, bool)> = r
+        .rejections
+        .iter()
+        .map(|x| {
+            (
+                x.line,
+                x.reason.contains(match x.line {
+                    3 => "input_tokens",
+                    4 => "fields",
+                    _ => "status",
+                }),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![(3, true), (4, true), (5, true)]);
+    // 1M input tokens of gpt-4o-mini priced by the catalog, plus the given 0.5
+    let mini = PriceCatalog::builtin().get("gpt-4o-mini").unwrap().input;
+    assert!((r.spend_usd - (mini + 0.5)).abs() < 1e-9, "{}", r.spend_usd);
+    let e = ingest(
+        &store,
+        PriceCatalog::builtin(),
+        &fixture("make_workload.py"),
+        LogFormat::Csv,
+        "bad",
+        &NullSink,
+        &CancellationToken::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("lacks the column"), "{e}");
+    assert!(apex_store::datasets::get(&store, "bad").unwrap().is_none());
+}
+
+/// Every synthetic profile carries non-interactive work (a feature marked batch, nightly,
+/// offline, bulk or eval), so the batch-API recommendation fires on generated data too, and
+/// no recommendation claims more than the spend it touches.
+#[test]
+fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = apex_core::workspace::Workspace::open(dir.path(), None).unwrap();
+    let store = Store::open(&ws.db_path()).unwrap();
+    for profile in apex_synth::list_profiles().unwrap() {
+        let name = profile.name.clone();
+        let req = apex_synth::GenerateRequest {
+            profile: name.clone(),
+            count: Some(20_000),
+            seed: Some(3),
+            format: "sqlite".into(),
+            dataset: Some(name.clone()),
+            ..Default::default()
+        };
+        apex_synth::generate(
+            &ws,
+            Some(&store),
+            &req,
+            &apex_core::events::NullSink,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+        let (report, _) = supervisor(&store, Some(&name), &DeterministicNarrator);
+        let b = rec(&report, "batch_api")
+            .unwrap_or_else(|| panic!("{name}: no batch_api recommendation"));
+        assert!(b.savings_usd > 0.0, "{name}: {b:?}");
+        for r in &report.recommendations {
+            assert!(
+                r.savings_usd <= r.current_cost_usd + 1e-9,
+                "{name}: {} saves more than it touches",
+                r.kind
+            );
+        }
+    }
+}

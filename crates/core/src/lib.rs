@@ -1,0 +1,13 @@
+//! The core every capability stands on: the workspace and its path safety, the event
+//! vocabulary and the run driver that every long operation goes through, the workload
+//! record schema and the model price catalog.
+//!
+//! This crate knows nothing of SQLite, MCP or any capability: the store plugs into the run
+//! driver through [`run::RunJournal`], and the faces through [`run::RunObserver`].
+
+pub mod events;
+pub mod files;
+pub mod pricing;
+pub mod run;
+pub mod workload;
+pub mod workspace;

@@ -1,0 +1,217 @@
+//! State shared by every session of one server: the workspace, the store, the capability
+//! handles and the change bus that turns one client's write into every subscriber's
+//! `notifications/resources/updated`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use apex_core::run::{RunDriver, RunEnd, RunKind};
+
+use crate::uris::{INDEX_STATUS_URI, LIST_URI, bundle_uri, dataset_uri, run_uri, test_run_uri};
+use apex_core::workspace::Workspace;
+use apex_store::Store;
+
+/// A change to a resource that subscribed clients should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The resource at this URI changed (`notifications/resources/updated`).
+    ResourceUpdated(String),
+    /// The list of resources changed (`notifications/resources/list_changed`).
+    ResourceListChanged,
+}
+
+/// Everything the sessions of one server share. A capability that needs a long-lived
+/// handle (an open index, a registry of background runs) adds a field here, built in
+/// [`AppState::open`].
+pub struct AppState {
+    pub workspace: Workspace,
+    pub store: Arc<Store>,
+    /// The codebase index (search capability); cheap to clone into blocking tasks.
+    pub search: apex_search::SearchIndex,
+    /// Every long operation of this server runs through it (recorded, cancellable).
+    pub runs: Arc<RunDriver>,
+    /// Cancelled when the server shuts down; long background work watches it.
+    pub shutdown: CancellationToken,
+    changes: broadcast::Sender<Change>,
+    /// The newest version of every context bundle as this server last told its clients,
+    /// to hear of saves made by other processes on the same data dir (see
+    /// [`AppState::watch_store`]).
+    bundles_told: Mutex<HashMap<String, u32>>,
+}
+
+/// How often the store is checked for bundles saved by another process.
+const STORE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl AppState {
+    /// Open the workspace and its store. Runs left `running` by a killed server are marked
+    /// `interrupted`.
+    pub fn open(root: &Path, data_dir: Option<&Path>) -> anyhow::Result<Arc<Self>> {
+        let workspace = Workspace::open(root, data_dir)?;
+        let store = Arc::new(Store::open(&workspace.db_path())?);
+        let (changes, _) = broadcast::channel(1024);
+        let search = apex_search::SearchIndex::open(&workspace)?;
+        let bundles_told = apex_store::contexts::latest_versions(&store)?
+            .into_iter()
+            .collect();
+        let runs = RunDriver::new(store.clone());
+        let bus = changes.clone();
+        runs.on_finish(move |end| {
+            for change in run_changes(end) {
+                let _ = bus.send(change);
+            }
+        });
+        Ok(Arc::new(Self {
+            workspace,
+            store,
+            search,
+            runs,
+            shutdown: CancellationToken::new(),
+            changes,
+            bundles_told: Mutex::new(bundles_told),
+        }))
+    }
+
+    /// Clean up after an earlier server that did not stop cleanly: runs and test runs it
+    /// left `running` are marked `interrupted`, and rows a dead generator staged are removed.
+    pub fn recover(&self) -> Result<(), apex_store::StoreError> {
+        let interrupted = apex_store::runs::mark_interrupted(&self.store)?;
+        apex_store::testruns::mark_interrupted(&self.store, &apex_core::events::now_ts())?;
+        let abandoned = apex_store::datasets::remove_abandoned_staging(&self.store)?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "staged records of an unfinished generation (its process is gone) were removed"
+            );
+        }
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "runs left running by an earlier server were marked interrupted"
+            );
+        }
+        Ok(())
+    }
+
+    /// Tell subscribers that bundle `name` changed (saved, imported or deleted), and note
+    /// its newest version so that the store watch does not announce it a second time.
+    pub fn publish_bundle_change(&self, name: &str) {
+        let latest = apex_store::contexts::latest_version(&self.store, name)
+            .ok()
+            .flatten();
+        if let Ok(mut told) = self.bundles_told.lock() {
+            match latest {
+                Some(v) => told.insert(name.to_string(), v),
+                None => told.remove(name),
+            };
+        }
+        self.publish_bundle_uris(name);
+    }
+
+    fn publish_bundle_uris(&self, name: &str) {
+        self.publish(Change::ResourceUpdated(bundle_uri(name)));
+        self.publish(Change::ResourceUpdated(LIST_URI.to_string()));
+        self.publish(Change::ResourceListChanged);
+    }
+
+    /// Watch the store for bundles saved or deleted by another process on the same data
+    /// dir (a second server, `netra-apex context import`) and tell this server's
+    /// subscribers, as if a client of this server had made the change. Runs until shutdown.
+    ///
+    /// Each poll asks a connection of its own for `PRAGMA data_version`, which moves only
+    /// when another connection committed; the bundles are read only then.
+    pub fn watch_store(self: &Arc<Self>) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut conn: Option<rusqlite::Connection> = None;
+            let mut seen: Option<i64> = None;
+            loop {
+                tokio::select! {
+                    _ = state.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(STORE_POLL) => {}
+                }
+                let (s, c) = (state.clone(), conn.take());
+                let Ok((c, version)) = tokio::task::spawn_blocking(move || {
+                    let c = c.or_else(|| s.store.open_reader().ok());
+                    let version = c.as_ref().and_then(|c| {
+                        c.pragma_query_value(None, "data_version", |r| r.get::<_, i64>(0))
+                            .ok()
+                    });
+                    (c, version)
+                })
+                .await
+                else {
+                    continue;
+                };
+                conn = c;
+                if version.is_some() && version == seen {
+                    continue;
+                }
+                seen = version;
+                let s = state.clone();
+                let changed = tokio::task::spawn_blocking(move || s.bundles_changed_elsewhere())
+                    .await
+                    .unwrap_or_default();
+                for name in changed {
+                    state.publish_bundle_uris(&name);
+                }
+            }
+        });
+    }
+
+    /// Bundles whose newest version differs from what this server last told its clients.
+    fn bundles_changed_elsewhere(&self) -> Vec<String> {
+        let Ok(now) = apex_store::contexts::latest_versions(&self.store) else {
+            return Vec::new();
+        };
+        let now: HashMap<String, u32> = now.into_iter().collect();
+        let Ok(mut told) = self.bundles_told.lock() else {
+            return Vec::new();
+        };
+        let mut changed: Vec<String> = now
+            .iter()
+            .filter(|(name, v)| told.get(*name) != Some(*v))
+            .map(|(name, _)| name.clone())
+            .chain(told.keys().filter(|n| !now.contains_key(*n)).cloned())
+            .collect();
+        changed.sort();
+        *told = now;
+        changed
+    }
+
+    /// Stop every run in progress and every background task of this server.
+    pub fn shut_down(&self) {
+        self.runs.shutdown();
+        self.shutdown.cancel();
+    }
+
+    /// Tell every subscribed session that something changed.
+    pub fn publish(&self, change: Change) {
+        // No receivers is fine: nobody is subscribed.
+        let _ = self.changes.send(change);
+    }
+
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+}
+
+/// What subscribers hear when a run ends: the run itself, and what it changed.
+fn run_changes(end: &RunEnd) -> Vec<Change> {
+    let mut changes = vec![Change::ResourceUpdated(run_uri(&end.run_id))];
+    match end.kind {
+        RunKind::Test => changes.push(Change::ResourceUpdated(test_run_uri(&end.run_id))),
+        RunKind::Generation | RunKind::Ingest => {
+            if let Some(d) = end.result.get("dataset").and_then(|d| d.as_str()) {
+                changes.push(Change::ResourceUpdated(dataset_uri(d)));
+                changes.push(Change::ResourceListChanged);
+            }
+        }
+        RunKind::Index => changes.push(Change::ResourceUpdated(INDEX_STATUS_URI.into())),
+        RunKind::Agent => {}
+    }
+    changes
+}

@@ -1,0 +1,352 @@
+//! The data tools' MCP face: `ingest_logs`, `list_datasets`, `describe_dataset`,
+//! `query_data`, and the `apex://datasets/{name}` resource. Each handler validates, calls one
+//! `agents` library function on a blocking thread and renders its result.
+
+use rmcp::ErrorData as McpError;
+use rmcp::model::{
+    CallToolResult, ReadResourceResult, RequestMetaObject, Resource, ResourceTemplate,
+};
+use rmcp::{Peer, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{Parameters, bad_field, fail, ok};
+use crate::resources;
+use crate::server::ApexServer;
+use crate::state::AppState;
+use apex_agents::data as agent_data;
+use apex_agents::ingest::{self, LogFormat};
+use apex_agents::{AgentError, dataset_names};
+use apex_core::pricing::PriceCatalog;
+use apex_core::run::RunKind;
+use apex_store::datasets;
+
+/// Arguments of `ingest_logs`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestLogsArgs {
+    /// Log file inside the workspace: JSONL or CSV in the workload schema, or OTLP-JSON spans.
+    pub path: String,
+    /// auto (default: by extension and content), jsonl, csv or otlp-json.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Name of the dataset to create or replace: letters, digits, '.', '_' or '-'.
+    pub dataset: String,
+}
+
+/// Arguments of `describe_dataset`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeDatasetArgs {
+    /// The dataset to describe (see list_datasets).
+    pub dataset: String,
+}
+
+/// Arguments of `query_data`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryDataArgs {
+    /// One read-only SELECT (or WITH ... SELECT) over workload_records and datasets.
+    pub sql: String,
+    /// Most rows to return: 1 to 10000, default 100.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Longest the query may run, in ms: 1 to 30000, default 5000.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Arguments of `list_datasets` (none).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListDatasetsArgs {}
+
+fn agent_fail(e: AgentError) -> CallToolResult {
+    let text = e.to_string();
+    match text.split_once(':') {
+        Some((field, rest))
+            if matches!(
+                field,
+                "dataset" | "path" | "format" | "sql" | "limit" | "timeout_ms"
+            ) =>
+        {
+            bad_field(field, rest.trim())
+        }
+        _ => fail(text),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> McpError {
+    McpError::internal_error(e.to_string(), None)
+}
+
+#[tool_router(router = data_router, vis = "pub(crate)")]
+impl ApexServer {
+    /// Load workload logs into a dataset.
+    #[tool(
+        description = "Load LLM workload logs (JSONL/CSV in the workload schema, or OTLP-JSON gen_ai spans) into a dataset. Missing costs come from the price catalog; every rejected line is reported with its number and reason."
+    )]
+    async fn ingest_logs(
+        &self,
+        Parameters(args): Parameters<IngestLogsArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, McpError> {
+        let format = match LogFormat::parse(args.format.as_deref().unwrap_or("auto")) {
+            Ok(f) => f,
+            Err(e) => return Ok(agent_fail(e)),
+        };
+        let path = match self.state.workspace.resolve(&args.path) {
+            Ok(p) => p,
+            Err(e) => return Ok(bad_field("path", e)),
+        };
+        if let Err(e) = datasets::validate_name(&args.dataset) {
+            return Ok(bad_field("dataset", e));
+        }
+        let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset});
+        let run = match self.begin_run(RunKind::Ingest, params, self.progress_target(&peer, &meta))
+        {
+            Ok(r) => r,
+            Err(refused) => return Ok(refused),
+        };
+        let store = self.state.store.clone();
+        let name = args.dataset.clone();
+        let (run_id, outcome) = self
+            .run_blocking(run, &ct, move |sink, cancel| {
+                ingest::ingest(
+                    &store,
+                    PriceCatalog::builtin(),
+                    &path,
+                    format,
+                    &name,
+                    sink,
+                    cancel,
+                )
+            })
+            .await?;
+        let report = match outcome {
+            Ok(r) => r,
+            Err(e) => return Ok(agent_fail(e)),
+        };
+        let mut text = format!(
+            "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
+            report.dataset,
+            report.accepted,
+            report.rejected,
+            report.format.name(),
+            report.spend_usd,
+            report.first.as_deref().unwrap_or("-"),
+            report.last.as_deref().unwrap_or("-")
+        );
+        for r in report.rejections.iter().take(20) {
+            text.push_str(&format!(
+                "\n  line {}{}: {}",
+                r.line,
+                r.span.map(|s| format!(" span {s}")).unwrap_or_default(),
+                r.reason
+            ));
+        }
+        if report.rejected > 20 {
+            text.push_str(&format!(
+                "\n  ... {} more in structuredContent.rejections",
+                report.rejected - 20
+            ));
+        }
+        if !report.filled.is_empty() {
+            let filled: Vec<String> = report
+                .filled
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            text.push_str(&format!("\nFilled in: {}.", filled.join(", ")));
+        }
+        let mut structured = serde_json::to_value(&report).unwrap_or_default();
+        structured["run_id"] = json!(run_id);
+        Ok(ok(text, &structured))
+    }
+
+    /// List the workload datasets.
+    #[tool(
+        description = "List the workload datasets (synthetic and ingested) with their source, size and creation time."
+    )]
+    async fn list_datasets(
+        &self,
+        Parameters(_args): Parameters<ListDatasetsArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let all = datasets::list(&self.state.store).map_err(internal)?;
+        let text = if all.is_empty() {
+            "No datasets yet: create one with ingest_logs or generate_synthetic_data.".to_string()
+        } else {
+            all.iter()
+                .map(|d| {
+                    format!(
+                        "- {} ({}, {} records, {})",
+                        d.name, d.source, d.record_count, d.created_at
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        Ok(ok(text, &json!({"datasets": all})))
+    }
+
+    /// Summarize one dataset.
+    #[tool(
+        description = "Summarize a workload dataset: size, time range, spend by provider and model, latency percentiles."
+    )]
+    async fn describe_dataset(
+        &self,
+        Parameters(args): Parameters<DescribeDatasetArgs>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, McpError> {
+        let store = self.state.store.clone();
+        let name = args.dataset.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || agent_data::describe_dataset(&store, &name, &ct))
+                .await
+                .map_err(internal)?;
+        match outcome {
+            Ok(d) => {
+                let o = &d.overview;
+                let mut text = format!(
+                    "Dataset {} ({}): {} records, {} model calls, spend ${:.2}, {} to {}.",
+                    d.name,
+                    d.source,
+                    o.records,
+                    o.model_calls,
+                    o.spend_usd,
+                    o.first.as_deref().unwrap_or("-"),
+                    o.last.as_deref().unwrap_or("-")
+                );
+                for r in &d.by_model.rows {
+                    text.push_str(&format!(
+                        "\n  {}/{}: {} calls, ${:.2} ({}%)",
+                        r.provider.as_deref().unwrap_or(""),
+                        r.key,
+                        r.calls,
+                        r.spend_usd,
+                        r.share_pct
+                    ));
+                }
+                if let Some(l) = d
+                    .latency
+                    .iter()
+                    .find(|p| p.scope == "all" && p.metric == "latency_ms")
+                {
+                    text.push_str(&format!(
+                        "\n  latency ms p50 {} p95 {} p99 {}",
+                        l.p50, l.p95, l.p99
+                    ));
+                }
+                Ok(ok(text, &d))
+            }
+            Err(e) => Ok(agent_fail(e)),
+        }
+    }
+
+    /// Run one read-only SELECT over the datasets.
+    #[tool(
+        description = "Run one read-only SELECT over the workload data (tables workload_records, datasets), with bounded rows and time. Anything but a single SELECT is refused."
+    )]
+    async fn query_data(
+        &self,
+        Parameters(args): Parameters<QueryDataArgs>,
+    ) -> Result<CallToolResult, McpError> {
+        let store = self.state.store.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            agent_data::query_data(&store, &args.sql, args.limit, args.timeout_ms)
+        })
+        .await
+        .map_err(internal)?;
+        match outcome {
+            Ok(r) => {
+                let mut text = r.columns.join("\t");
+                for row in r.rows.iter().take(50) {
+                    text.push('\n');
+                    text.push_str(
+                        &row.iter()
+                            .map(|v| match v {
+                                serde_json::Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\t"),
+                    );
+                }
+                text.push_str(&format!(
+                    "\n({} row(s){}{}, {} ms)",
+                    r.rows.len(),
+                    if r.rows.len() > 50 {
+                        ", first 50 shown; all in structuredContent"
+                    } else {
+                        ""
+                    },
+                    if r.truncated {
+                        ", truncated at the limit"
+                    } else {
+                        ""
+                    },
+                    r.elapsed_ms
+                ));
+                Ok(ok(text, &r))
+            }
+            Err(e) => Ok(agent_fail(e)),
+        }
+    }
+}
+
+/// The datasets as resources.
+pub fn dataset_resources(state: &AppState) -> Vec<Resource> {
+    datasets::list(&state.store)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            Resource::new(format!("apex://datasets/{}", d.name), d.name.clone())
+                .with_description(format!("{} dataset, {} records", d.source, d.record_count))
+                .with_mime_type("application/json")
+        })
+        .collect()
+}
+
+/// The URI template of a dataset's summary.
+pub fn dataset_template() -> ResourceTemplate {
+    ResourceTemplate::new("apex://datasets/{name}", "dataset")
+        .with_description("A workload dataset's summary: size, time range, spend by model and provider, latency percentiles")
+        .with_mime_type("application/json")
+}
+
+/// Read `apex://datasets/{name}`.
+pub async fn read_dataset(
+    state: &AppState,
+    uri: &str,
+    name: &str,
+) -> Result<ReadResourceResult, McpError> {
+    let store = state.store.clone();
+    let name = name.to_string();
+    let outcome = tokio::task::spawn_blocking(move || {
+        agent_data::describe_dataset(&store, &name, &CancellationToken::new())
+    })
+    .await
+    .map_err(internal)?;
+    match outcome {
+        Ok(d) => resources::json(uri, &d),
+        Err(AgentError::UnknownDataset { .. }) | Err(AgentError::Store(_)) => {
+            let names = dataset_names(&state.store).unwrap_or_default();
+            Err(McpError::resource_not_found(
+                format!(
+                    "no dataset at `{uri}`; datasets: {}",
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+                None,
+            ))
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
