@@ -1,16 +1,17 @@
 //! The data tools' library side: describing a dataset (size, time range, spend by model and
 //! provider, latency percentiles) and running a client's read-only SELECT with bounded rows
-//! and time. Ingest lives in `ingest`; the SQL itself in `store::analytics`.
+//! and time on the columnar engine. Ingest lives in `ingest`; the figures' SQL in
+//! `analysis::sql`.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::analysis::{self, Breakdown, Overview, Percentiles};
+use super::analysis::{self, Breakdown, Dimension, Overview, Percentiles};
 use super::{AgentError, require_dataset};
+use apex_datasets::{Engine, QueryError, QueryLimits, QueryResult};
 use apex_store::Store;
-use apex_store::analytics::{self, Dimension, QueryLimits, QueryResult};
 use apex_store::datasets::DatasetInfo;
 
 /// Rows returned by `query_data` when the caller names no limit.
@@ -34,6 +35,9 @@ pub struct DatasetDescription {
     pub by_provider: Breakdown,
     pub by_model: Breakdown,
     pub latency: Vec<Percentiles>,
+    /// Parts left out as unreadable, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Describe dataset `name`; an unknown name lists the datasets that exist.
@@ -65,10 +69,12 @@ pub fn describe_dataset(
             .cloned()
             .collect(),
         overview: a.overview,
+        warnings: a.warnings,
     })
 }
 
-/// Run one read-only SELECT over the store (tables `workload_records`, `datasets`).
+/// Run one read-only SELECT over the datasets (tables `workload_records` and `datasets`,
+/// and one view per dataset under its name).
 /// `limit` defaults to [`DEFAULT_ROWS`] (at most [`MAX_ROWS`]), `timeout_ms` to
 /// [`DEFAULT_TIMEOUT_MS`] (at most [`MAX_TIMEOUT_MS`]).
 pub fn query_data(
@@ -95,16 +101,19 @@ pub fn query_data(
             )));
         }
     };
-    analytics::run_select(
-        store,
-        sql,
-        QueryLimits {
-            max_rows,
-            timeout: Duration::from_millis(timeout),
-        },
-    )
-    .map_err(|e| match e {
-        analytics::QueryError::Store(s) => AgentError::Store(s),
-        other => AgentError::Invalid(other.to_string()),
-    })
+    apex_datasets::engine::guard_select(sql).map_err(|e| AgentError::Invalid(e.to_string()))?;
+    super::convert_pending(store, None)?;
+    let engine = Engine::open(store, None)?;
+    engine
+        .query(
+            sql,
+            QueryLimits {
+                max_rows,
+                timeout: Duration::from_millis(timeout),
+            },
+        )
+        .map_err(|e| match e {
+            QueryError::Dataset(d) => AgentError::Dataset(d),
+            other => AgentError::Invalid(other.to_string()),
+        })
 }

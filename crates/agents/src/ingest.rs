@@ -1,6 +1,7 @@
 //! Ingesting workload logs: JSONL or CSV in the workload schema (`apex_core::workload`), or
 //! OTLP-JSON spans carrying `gen_ai.*` attributes (OpenTelemetry GenAI conventions), written
-//! atomically as a dataset with source `ingested`.
+//! atomically as a Parquet dataset with source `ingested` (see `apex_datasets::write`), with
+//! `records_ingested` progress events on the way.
 //!
 //! Every rejected line is reported with its number and reason, every default filled in is
 //! counted, and missing costs come from the price catalog. It resolves no paths (the caller
@@ -20,12 +21,15 @@ use super::AgentError;
 use apex_core::events::EventSink;
 use apex_core::pricing::PriceCatalog;
 use apex_core::workload::WorkloadRecord;
-use apex_store::analytics::NON_MODEL_OPERATIONS;
+use super::analysis::sql::NON_MODEL_OPERATIONS;
+use apex_datasets::{DatasetWrite, WhenBusy, WriteMode};
 use apex_store::{Store, datasets};
 
 /// Rejections listed one by one; beyond this they are counted only.
 pub const MAX_LISTED_REJECTIONS: usize = 1_000;
-const BATCH: usize = 5_000;
+const BATCH: usize = 16_384;
+/// A `records_ingested` progress event every this many lines.
+const PROGRESS_EVERY: u64 = 250_000;
 
 /// The accepted log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -835,38 +839,39 @@ pub fn ingest(
             elapsed_ms: 0,
         },
     };
-    let outcome = store.write(|conn| {
-        let mut writer = datasets::begin_write(conn, dataset)?;
-        let mut failure: Option<AgentError> = None;
-        {
-            let flush = |s: &mut Sink<'_>| -> Result<(), AgentError> {
-                writer.append(&s.records).map_err(|e| store.explain(e))?;
-                s.records.clear();
-                // No event here: this runs inside the store's write transaction, and events
-                // are stored through the same store.
-                Ok(())
-            };
-            let res = match format {
-                LogFormat::Csv => ingest_csv(path, &mut sink, cancel, flush),
-                LogFormat::OtlpJson => ingest_otlp(path, &mut sink, cancel, flush),
-                _ => for_each_line(path, &mut sink, cancel, jsonl_line, flush),
-            };
-            if let Err(e) = res {
-                failure = Some(e);
+    // Parsing hands batches to the dataset writer; nothing is visible until the commit, so
+    // a cancelled, failed or killed ingest leaves the dataset as it was.
+    let mut writer = DatasetWrite::begin(store, dataset, WriteMode::Replace, WhenBusy::Refuse)?;
+    let mut next_event = PROGRESS_EVERY;
+    {
+        let flush = |s: &mut Sink<'_>| -> Result<(), AgentError> {
+            writer.append_records(&s.records)?;
+            s.records.clear();
+            if s.report.accepted + s.report.rejected >= next_event {
+                next_event = (s.report.accepted + s.report.rejected) / PROGRESS_EVERY * PROGRESS_EVERY
+                    + PROGRESS_EVERY;
+                let rate = s.report.accepted as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                events.emit(
+                    "records_ingested",
+                    json!({"dataset": s.dataset, "accepted": s.report.accepted, "rejected": s.report.rejected,
+                           "records_per_sec": rate.round(),
+                           "message": format!("{} accepted, {} rejected", s.report.accepted, s.report.rejected)}),
+                );
             }
-        }
-        if let Some(e) = failure {
-            return Ok(Err(e)); // the writer is dropped: rolled back
-        }
-        sink.report.spend_usd = super::analysis::usd(sink.report.spend_usd);
-        let r = &sink.report;
-        let summary = json!({"records": r.accepted, "spend_usd": r.spend_usd, "first": r.first, "last": r.last,
-                             "rejected": r.rejected, "format": format.name()});
-        let params = json!({"path": path.display().to_string(), "format": format.name()});
-        writer.commit(dataset, "ingested", &params, &summary)?;
-        Ok(Ok(()))
-    })?;
-    outcome?;
+            Ok(())
+        };
+        match format {
+            LogFormat::Csv => ingest_csv(path, &mut sink, cancel, flush),
+            LogFormat::OtlpJson => ingest_otlp(path, &mut sink, cancel, flush),
+            _ => for_each_line(path, &mut sink, cancel, jsonl_line, flush),
+        }?;
+    }
+    sink.report.spend_usd = super::analysis::usd(sink.report.spend_usd);
+    let r = &sink.report;
+    let summary = json!({"records": r.accepted, "spend_usd": r.spend_usd, "first": r.first, "last": r.last,
+                         "rejected": r.rejected, "format": format.name()});
+    let params = json!({"path": path.display().to_string(), "format": format.name()});
+    writer.commit("ingested", &params, &summary)?;
     sink.report.elapsed_ms = started.elapsed().as_millis() as u64;
     let r = &sink.report;
     events.emit(

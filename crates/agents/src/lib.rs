@@ -210,6 +210,8 @@ pub enum AgentError {
     Cancelled,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Dataset(#[from] apex_datasets::DatasetError),
     #[error("{0}")]
     Io(String),
 }
@@ -219,6 +221,47 @@ impl AgentError {
     pub fn recoverable(&self) -> bool {
         matches!(self, AgentError::Cancelled | AgentError::Store(_))
     }
+}
+
+/// The query engine over datasets `names`, converting any still in the old SQLite layout
+/// first (the first open of such a dataset after an upgrade).
+pub fn open_engine(
+    store: &apex_store::Store,
+    names: &[&str],
+) -> Result<apex_datasets::Engine, AgentError> {
+    convert_pending(store, Some(names))?;
+    Ok(apex_datasets::Engine::open(store, Some(names))?)
+}
+
+/// Convert datasets of the old SQLite layout (all, or those of `only`), logging progress.
+pub fn convert_pending(
+    store: &apex_store::Store,
+    only: Option<&[&str]>,
+) -> Result<Vec<apex_datasets::migrate::Converted>, AgentError> {
+    let mut done = Vec::new();
+    for name in apex_datasets::migrate::pending(store)? {
+        if only.is_some_and(|o| !o.contains(&name.as_str())) {
+            continue;
+        }
+        let mut last = std::time::Instant::now();
+        let converted = apex_datasets::migrate::migrate_one(store, &name, &mut |n, at, of| {
+            if last.elapsed().as_secs() >= 2 {
+                tracing::info!(dataset = n, done = at, total = of, "converting to Parquet");
+                last = std::time::Instant::now();
+            }
+        })?;
+        if let Some(c) = converted {
+            tracing::info!(
+                dataset = c.name,
+                records = c.records,
+                parts = c.parts,
+                elapsed_ms = c.elapsed_ms,
+                "converted a dataset from the old SQLite layout to Parquet"
+            );
+            done.push(c);
+        }
+    }
+    Ok(done)
 }
 
 /// Resolve a dataset name to its registered info, or list what exists.

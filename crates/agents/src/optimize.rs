@@ -13,7 +13,7 @@ use super::analysis::{
     SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS, WorkloadStats, percentile_ranks, usd,
 };
 use apex_core::pricing::{ModelPrice, PriceCatalog};
-use apex_store::analytics;
+use super::analysis::sql;
 
 /// Groups of fewer successful calls are not considered for prompt caching.
 pub const MIN_PREFIX_CALLS: u64 = 20;
@@ -178,7 +178,7 @@ fn right_sizing(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation>
         5,
         "medium: assumes the smaller model handles these short calls at acceptable quality; verify on a sample",
         items,
-        vec![analytics::sql_short_calls(
+        vec![sql::short_calls(
             &s.dataset,
             SHORT_INPUT_TOKENS,
             SHORT_OUTPUT_TOKENS,
@@ -235,7 +235,7 @@ fn prompt_caching(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendatio
         2,
         "medium: the shared prefix is estimated as the smallest prompt of each group; the real shared part may be shorter",
         items,
-        vec![analytics::sql_prefix_groups(&s.dataset)],
+        vec![sql::prefix_groups(&s.dataset)],
         json!({"min_calls": MIN_PREFIX_CALLS, "min_cacheable_tokens": MIN_CACHEABLE_TOKENS,
                "prefix_tokens": "MIN(input_tokens) of the group", "cache_ttl_minutes": CACHE_TTL_MINUTES,
                "cache_writes": "the group's distinct 5-minute windows (cache_windows): the first call of each writes the cache",
@@ -285,14 +285,14 @@ fn batch_api(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation> {
         "Send non-interactive work through the batch API",
         format!(
             "{calls} successful calls belong to non-interactive work (workload type or feature marked {}) on models whose provider discounts batch requests.",
-            analytics::NON_INTERACTIVE_MARKERS.join("/")
+            sql::NON_INTERACTIVE_MARKERS.join("/")
         ),
         Effort::Medium,
         4,
         "high: batch prices are published list prices; only latency changes",
         items,
-        vec![analytics::sql_non_interactive(&s.dataset, &models)],
-        json!({"non_interactive_markers": analytics::NON_INTERACTIVE_MARKERS,
+        vec![sql::non_interactive(&s.dataset, &models)],
+        json!({"non_interactive_markers": sql::NON_INTERACTIVE_MARKERS,
                "projected": "cost at batch_input / batch_output (cache reads at min(cache_read, batch_input))",
                "prices": prices}),
         s.total.spend,
@@ -328,7 +328,7 @@ fn response_caching(s: &WorkloadStats) -> Option<Recommendation> {
         2,
         "high for deterministic prompts; lower where answers must vary (sampling temperature > 0 by design)",
         items,
-        vec![analytics::sql_duplicates(&s.dataset)],
+        vec![sql::duplicates(&s.dataset)],
         json!({"savings": "repeat_cost_usd: each repeated prompt's average cost per call times its repeats"}),
         s.total.spend,
     )
@@ -367,7 +367,7 @@ fn output_caps(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation> 
                 "cap output at {cap} tokens (p95; p50 {p50}, p99 {p99}): {excess} tokens above the cap"
             ),
         ) {
-            sql.push(analytics::sql_output_tail(
+            sql.push(sql::output_tail(
                 &s.dataset,
                 &m.provider,
                 &m.model,
@@ -427,7 +427,7 @@ fn retry_waste(s: &WorkloadStats) -> Option<Recommendation> {
         3,
         "medium: the savings assume the failures can be prevented, not just retried",
         items,
-        vec![analytics::sql_billed_failures(&s.dataset)],
+        vec![sql::billed_failures(&s.dataset)],
         json!({"savings": "the billed cost of failed calls (cost_usd > 0, status <> 'ok')"}),
         s.total.spend,
     )

@@ -148,8 +148,16 @@ fn run_stage(
             let a = analysis::cost_analysis(&stats);
             let o = &a.overview;
             let short = format!(
-                "{} model calls, spend ${:.2} (scan {} ms, duplicate query {} ms, in parallel)",
-                o.model_calls, o.spend_usd, stats.scan_ms, stats.duplicates_ms
+                "{} model calls, spend ${:.2} ({} queries in {} ms){}",
+                o.model_calls,
+                o.spend_usd,
+                stats.queries,
+                stats.scan_ms,
+                if stats.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} unreadable part(s) skipped", stats.warnings.len())
+                }
             );
             let content = format!(
                 "{} records, {} model calls, spend ${:.2} over {} day(s); {} failed calls costing ${:.2}; {} repeated prompts; {} anomalous day(s)",
@@ -245,6 +253,9 @@ fn build_report(req: &AgentRequest, stages: &[Stage], catalog: &PriceCatalog, st
         (p.deterministic, DETERMINISTIC.into(), None)
     });
     let mut notes = Vec::new();
+    if let Some(a) = &st.analysis {
+        notes.extend(a.warnings.iter().map(|w| format!("Warning: {w}")));
+    }
     if !unpriced_models.is_empty() {
         notes.push(format!(
             "Models missing from the price catalog ({unpriced_share}% of spend) get no priced recommendation: {}",

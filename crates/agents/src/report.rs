@@ -12,7 +12,7 @@ use super::narrator::{self, DETERMINISTIC, Narrator, SummaryPrompt};
 use super::optimize::Recommendation;
 use super::plan::ActionPlan;
 use super::triage::{Sufficiency, Triage};
-use apex_store::analytics::Dimension;
+use super::analysis::Dimension;
 
 /// How far to trust a report.
 #[derive(Debug, Clone, Serialize, PartialEq)]

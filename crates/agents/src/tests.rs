@@ -13,7 +13,7 @@ use super::*;
 use apex_core::events::{CollectingSink, NullSink};
 use apex_core::pricing::PriceCatalog;
 use apex_store::Store;
-use apex_store::analytics::Dimension;
+use super::analysis::Dimension;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -299,18 +299,7 @@ fn sufficiency_routes_the_supervisor() {
     );
     assert_eq!(sink.names().len(), 3 + 4 * 2);
     // none: an empty dataset
-    store
-        .write(|c| {
-            let w = apex_store::datasets::begin_write(c, "empty")?;
-            w.commit(
-                "empty",
-                "ingested",
-                &serde_json::json!({}),
-                &serde_json::json!({}),
-            )?;
-            Ok(())
-        })
-        .unwrap();
+    apex_datasets::write::write_batches(&store, "empty", "ingested", &[]).unwrap();
     let (r, _) = supervisor(&store, Some("empty"), &DeterministicNarrator);
     assert_eq!(r.pipeline, ["triage", "reporting"]);
     assert!(report::markdown(&r).contains("nothing to analyse"));
@@ -537,7 +526,7 @@ fn otlp_spans_become_records_and_bad_spans_are_named() {
     assert_eq!(r.rejections[1].line, 2);
     assert_eq!(r.filled.get("cost_usd"), Some(&1));
     let mut recs = Vec::new();
-    apex_store::datasets::for_each_batch(&store, "otlp", 10, |b| {
+    apex_datasets::read::for_each_batch(&store, "otlp", 10, |b| {
         recs.extend_from_slice(b);
         Ok(())
     })

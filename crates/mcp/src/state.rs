@@ -76,17 +76,25 @@ impl AppState {
     }
 
     /// Clean up after an earlier server that did not stop cleanly: runs and test runs it
-    /// left `running` are marked `interrupted`, and rows a dead generator staged are removed.
+    /// left `running` are marked `interrupted`, and parts a dead writer staged are removed.
     pub fn recover(&self) -> Result<(), apex_store::StoreError> {
         let interrupted = apex_store::runs::mark_interrupted(&self.store)?;
         apex_store::testruns::mark_interrupted(&self.store, &apex_core::events::now_ts())?;
-        let abandoned = apex_store::datasets::remove_abandoned_staging(&self.store)?;
+        let abandoned = apex_datasets::recover(&self.store);
         if abandoned > 0 {
             tracing::warn!(
                 abandoned,
-                "staged records of an unfinished generation (its process is gone) were removed"
+                "staged parts of an unfinished ingest or generation (its process is gone) were removed"
             );
         }
+        // Datasets of the old SQLite layout become Parquet in the background; one that is
+        // used before then is converted on that first use.
+        let store = self.store.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = apex_agents::convert_pending(&store, None) {
+                tracing::warn!("converting datasets to Parquet failed: {e}; each is retried when it is next used");
+            }
+        });
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,

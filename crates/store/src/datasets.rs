@@ -1,8 +1,10 @@
-//! Workload datasets: registering, writing records atomically, listing, reading back.
+//! The dataset catalog: which workload datasets exist, where their records are, how many and
+//! what they cost. The records themselves are Parquet part files (see `apex-datasets`); a row
+//! here is what makes a dataset visible, and the committed part range in it is what makes a
+//! write all-or-nothing: a write's parts count only once [`commit_parts`] has run.
 //!
-//! A dataset becomes visible only when [`DatasetWriter::commit`] runs: records are written
-//! under a staging name inside one transaction, then renamed and registered together, so a
-//! cancelled or crashed write leaves nothing behind.
+//! Datasets registered before the Parquet layout keep their rows in the `workload_records`
+//! table (storage `sqlite`) until converted; [`for_each_legacy_batch`] reads them back.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -12,21 +14,43 @@ use super::{Result, Store, StoreError};
 use apex_core::events::now_ts;
 use apex_core::workload::WorkloadRecord;
 
+/// Where a dataset's records are.
+pub const STORAGE_PARQUET: &str = "parquet";
+/// Records still in the `workload_records` table, awaiting conversion.
+pub const STORAGE_SQLITE: &str = "sqlite";
+
 /// A registered dataset.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DatasetInfo {
     pub name: String,
     pub source: String,
     pub created_at: String,
+    /// When records were last added (the creation time until an append).
+    pub updated_at: String,
     pub record_count: u64,
+    /// The summed `cost_usd` of every record.
+    pub spend_usd: f64,
+    /// Bytes of the committed part files.
+    pub bytes: u64,
+    /// The earliest and latest record timestamp.
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// `parquet`, or `sqlite` for a dataset not yet converted.
+    pub storage: String,
     pub params: Value,
     pub summary: Value,
+    /// Committed part numbers: `first_part..next_part`.
+    #[serde(skip)]
+    pub first_part: u64,
+    #[serde(skip)]
+    pub next_part: u64,
 }
 
-/// Dataset names: `[A-Za-z0-9._-]`, 1 to 64 characters.
+/// Dataset names: `[A-Za-z0-9._-]`, 1 to 64 characters, not starting with '.'.
 pub fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
+        && !name.starts_with('.')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -34,281 +58,177 @@ pub fn validate_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(
-            "dataset name `{name}` is not accepted: use 1 to 64 characters of letters, digits, '.', '_' or '-'"
+            "dataset name `{name}` is not accepted: use 1 to 64 characters of letters, digits, '.', '_' or '-', not starting with '.'"
         )))
     }
 }
 
-/// Writes one dataset in a single transaction. Dropping it without `commit` rolls back.
-pub struct DatasetWriter<'s> {
-    tx: Transaction<'s>,
-    staging: String,
-    count: u64,
+/// What a finished write adds to the catalog.
+#[derive(Debug, Clone)]
+pub struct PartsCommit<'a> {
+    pub name: &'a str,
+    pub source: &'a str,
+    pub params: &'a Value,
+    pub summary: &'a Value,
+    /// Replace the dataset's records (parts before `first_part` stop counting) rather than
+    /// add to them.
+    pub replace: bool,
+    /// The catalog's `next_part` when the write began: a different value now means another
+    /// writer committed meanwhile, and this commit is refused.
+    pub expected_next_part: u64,
+    /// The first part number of this write and one past its last.
+    pub first_part: u64,
+    pub next_part: u64,
+    pub records: u64,
+    pub spend_usd: f64,
+    pub bytes: u64,
+    pub first: Option<&'a str>,
+    pub last: Option<&'a str>,
+    /// The creation time to keep (a conversion keeps the dataset's); now when `None`.
+    pub created_at: Option<&'a str>,
 }
 
-/// Start writing dataset `name`, replacing any dataset of that name when committed.
-/// Holds the store's writer connection for the whole write: pass the guard's connection.
-pub fn begin_write<'c>(
-    conn: &'c mut rusqlite::Connection,
-    name: &str,
-) -> Result<DatasetWriter<'c>> {
-    validate_name(name)?;
-    let tx = conn.transaction()?;
-    let staging = format!("~staging~{name}");
-    tx.execute(
-        "DELETE FROM workload_records WHERE dataset = ?1",
-        params![staging],
-    )?;
-    Ok(DatasetWriter {
-        tx,
-        staging,
-        count: 0,
-    })
-}
-
-impl DatasetWriter<'_> {
-    /// Append records to the dataset being written.
-    pub fn append(&mut self, records: &[WorkloadRecord]) -> Result<()> {
-        insert_records(&self.tx, &self.staging, records)?;
-        self.count += records.len() as u64;
-        Ok(())
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Replace any older dataset of the same name and register this one, atomically.
-    pub fn commit(
-        self,
-        name: &str,
-        source: &str,
-        params_json: &Value,
-        summary: &Value,
-    ) -> Result<DatasetInfo> {
-        let info = register(
-            &self.tx,
-            name,
-            &self.staging,
-            self.count,
-            source,
-            params_json,
-            summary,
-        )?;
-        self.tx.commit()?;
-        Ok(info)
-    }
-}
-
-/// A dataset written in several short transactions under a private staging name, then
-/// registered in one transaction by [`StagedDataset::commit`]. Use it when the writer must
-/// release the store between batches (e.g. so that run events can be stored meanwhile).
-/// Until `commit`, nothing is registered; [`StagedDataset::abort`] removes the staged rows.
-#[derive(Debug)]
-pub struct StagedDataset {
-    name: String,
-    staging: String,
-    count: u64,
-}
-
-impl StagedDataset {
-    /// Start staging dataset `name`; `token` makes the staging name unique to this write.
-    pub fn begin(store: &Store, name: &str, token: &str) -> Result<Self> {
-        validate_name(name)?;
-        let staging = format!("~staging~{name}~{token}");
-        store.write(|c| {
-            c.execute(
-                "DELETE FROM workload_records WHERE dataset = ?1",
-                params![staging],
-            )?;
-            Ok(())
-        })?;
-        Ok(Self {
-            name: name.to_string(),
-            staging,
-            count: 0,
-        })
-    }
-
-    /// Append records in one short transaction.
-    pub fn append(&mut self, store: &Store, records: &[WorkloadRecord]) -> Result<()> {
-        let staging = self.staging.clone();
-        store.write(|c| {
-            let tx = c.transaction()?;
-            insert_records(&tx, &staging, records)?;
-            tx.commit()?;
-            Ok(())
-        })?;
-        self.count += records.len() as u64;
-        Ok(())
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Replace any older dataset of the same name and register this one, atomically.
-    pub fn commit(
-        self,
-        store: &Store,
-        source: &str,
-        params_json: &Value,
-        summary: &Value,
-    ) -> Result<DatasetInfo> {
-        store.write(|c| {
-            let tx = c.transaction()?;
-            let info = register(
-                &tx,
-                &self.name,
-                &self.staging,
-                self.count,
-                source,
-                params_json,
-                summary,
-            )?;
-            tx.commit()?;
-            Ok(info)
-        })
-    }
-
-    /// Drop the staged rows; nothing was registered.
-    pub fn abort(self, store: &Store) -> Result<()> {
-        store.write(|c| {
-            c.execute(
-                "DELETE FROM workload_records WHERE dataset = ?1",
-                params![self.staging],
-            )?;
-            Ok(())
-        })
-    }
-}
-
-/// The staging token of a write by this process: its pid first, so that a later server can
-/// tell staged rows of a live writer from those a killed one left behind.
-pub fn staging_token(unique: u64) -> String {
-    format!("{}-{unique:016x}", std::process::id())
-}
-
-/// Delete staged records whose writer is gone (a killed server or CLI left them: they were
-/// never registered and never will be). Rows staged by a live process are kept. Returns
-/// the number of records deleted.
-pub fn remove_abandoned_staging(store: &Store) -> Result<u64> {
-    const RANGE: &str = "dataset >= '~staging~' AND dataset < '~staging' || char(127)";
-    let staged: Vec<String> = store.read(|c| {
-        let mut stmt = c.prepare(&format!(
-            "SELECT DISTINCT dataset FROM workload_records WHERE {RANGE}"
-        ))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    })?;
-    let mut removed = 0u64;
-    for name in staged {
-        if staged_by_live_process(&name) {
-            continue;
+/// Register a finished write in one transaction. Replacing a dataset whose records were in
+/// the `workload_records` table drops those rows in the same transaction.
+pub fn commit_parts(store: &Store, c: &PartsCommit<'_>) -> Result<DatasetInfo> {
+    validate_name(c.name)?;
+    store.write(|conn| {
+        let tx = conn.transaction()?;
+        let old = get_in(&tx, c.name)?;
+        let found_next = old.as_ref().map_or(0, |o| o.next_part);
+        if old.as_ref().is_some_and(|o| o.storage == STORAGE_PARQUET)
+            && found_next != c.expected_next_part
+        {
+            return Err(StoreError::Invalid(format!(
+                "dataset `{}` was written by another writer meanwhile (parts up to {found_next}, expected {}); nothing of this write was registered",
+                c.name, c.expected_next_part
+            )));
         }
-        removed += store.write(|c| {
-            Ok(c.execute(
-                "DELETE FROM workload_records WHERE dataset = ?1",
-                params![name],
-            )? as u64)
-        })?;
-    }
-    Ok(removed)
-}
-
-/// `~staging~NAME~PID-UNIQUE`: is PID a live process? Unknown forms count as abandoned.
-fn staged_by_live_process(staging: &str) -> bool {
-    let pid = staging
-        .rsplit('~')
-        .next()
-        .and_then(|token| token.split_once('-'))
-        .and_then(|(pid, _)| pid.parse::<u32>().ok());
-    match pid {
-        Some(pid) if pid == std::process::id() => true,
-        Some(pid) => apex_core::files::process_alive(pid),
-        None => false,
-    }
-}
-
-/// Is `pid` a running process? Without a cheap check (not Linux) every process counts as
-/// live, so nothing a live writer owns is ever removed.
-fn insert_records(tx: &Transaction<'_>, dataset: &str, records: &[WorkloadRecord]) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO workload_records (dataset, event_id, trace_id, span_id, parent_span_id, timestamp,
-           tenant, feature, workload_type, operation, provider, model, input_tokens, output_tokens,
-           cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status,
-           error_type, finish_reason, prompt_hash, cost_usd)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-    )?;
-    for r in records {
-        stmt.execute(params![
-            dataset,
-            r.event_id,
-            r.trace_id,
-            r.span_id,
-            r.parent_span_id,
-            r.timestamp,
-            r.tenant,
-            r.feature,
-            r.workload_type,
-            r.operation,
-            r.provider,
-            r.model,
-            r.input_tokens as i64,
-            r.output_tokens as i64,
-            r.cache_read_tokens as i64,
-            r.cache_write_tokens as i64,
-            r.reasoning_tokens as i64,
-            r.latency_ms,
-            r.ttft_ms,
-            r.status,
-            r.error_type,
-            r.finish_reason,
-            r.prompt_hash,
-            r.cost_usd,
-        ])?;
-    }
-    Ok(())
-}
-
-fn register(
-    tx: &Transaction<'_>,
-    name: &str,
-    staging: &str,
-    count: u64,
-    source: &str,
-    params_json: &Value,
-    summary: &Value,
-) -> Result<DatasetInfo> {
-    tx.execute(
-        "DELETE FROM workload_records WHERE dataset = ?1",
-        params![name],
-    )?;
-    tx.execute("DELETE FROM datasets WHERE name = ?1", params![name])?;
-    tx.execute(
-        "UPDATE workload_records SET dataset = ?1 WHERE dataset = ?2",
-        params![name, staging],
-    )?;
-    let created_at = now_ts();
-    tx.execute(
-        "INSERT INTO datasets (name, source, created_at, record_count, params, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![name, source, created_at, count as i64, params_json.to_string(), summary.to_string()],
-    )?;
-    Ok(DatasetInfo {
-        name: name.to_string(),
-        source: source.to_string(),
-        created_at,
-        record_count: count,
-        params: params_json.clone(),
-        summary: summary.clone(),
+        let now = now_ts();
+        let appended = !c.replace && old.is_some();
+        let info = match old {
+            Some(o) if appended => DatasetInfo {
+                updated_at: now,
+                record_count: o.record_count + c.records,
+                spend_usd: o.spend_usd + c.spend_usd,
+                bytes: o.bytes + c.bytes,
+                first: min_opt(o.first, c.first),
+                last: max_opt(o.last, c.last),
+                summary: if c.summary.is_null() {
+                    o.summary
+                } else {
+                    c.summary.clone()
+                },
+                next_part: c.next_part,
+                ..o
+            },
+            old => {
+                if old.as_ref().is_some_and(|o| o.storage == STORAGE_SQLITE) {
+                    tx.execute(
+                        "DELETE FROM workload_records WHERE dataset = ?1",
+                        params![c.name],
+                    )?;
+                }
+                DatasetInfo {
+                    name: c.name.to_string(),
+                    source: c.source.to_string(),
+                    created_at: c.created_at.map_or_else(|| now.clone(), str::to_string),
+                    updated_at: now,
+                    record_count: c.records,
+                    spend_usd: c.spend_usd,
+                    bytes: c.bytes,
+                    first: c.first.map(str::to_string),
+                    last: c.last.map(str::to_string),
+                    storage: STORAGE_PARQUET.to_string(),
+                    params: c.params.clone(),
+                    summary: c.summary.clone(),
+                    first_part: c.first_part,
+                    next_part: c.next_part,
+                }
+            }
+        };
+        tx.execute(
+            "INSERT INTO datasets (name, source, created_at, updated_at, record_count, spend_usd, bytes,
+                first_ts, last_ts, storage, params, summary, first_part, next_part)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(name) DO UPDATE SET source = excluded.source, created_at = excluded.created_at,
+                updated_at = excluded.updated_at, record_count = excluded.record_count,
+                spend_usd = excluded.spend_usd, bytes = excluded.bytes, first_ts = excluded.first_ts,
+                last_ts = excluded.last_ts, storage = excluded.storage, params = excluded.params,
+                summary = excluded.summary, first_part = excluded.first_part, next_part = excluded.next_part",
+            params![
+                info.name,
+                info.source,
+                info.created_at,
+                info.updated_at,
+                info.record_count as i64,
+                info.spend_usd,
+                info.bytes as i64,
+                info.first,
+                info.last,
+                info.storage,
+                info.params.to_string(),
+                info.summary.to_string(),
+                info.first_part as i64,
+                info.next_part as i64
+            ],
+        )?;
+        tx.commit()?;
+        Ok(info)
     })
+}
+
+fn min_opt(a: Option<String>, b: Option<&str>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b < a.as_str() { b.to_string() } else { a }),
+        (a, b) => a.or(b.map(str::to_string)),
+    }
+}
+
+fn max_opt(a: Option<String>, b: Option<&str>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b > a.as_str() { b.to_string() } else { a }),
+        (a, b) => a.or(b.map(str::to_string)),
+    }
+}
+
+const SELECT_INFO: &str = "SELECT name, source, created_at, COALESCE(updated_at, created_at), record_count,
+    spend_usd, bytes, first_ts, last_ts, storage, params, summary, first_part, next_part FROM datasets";
+
+fn row_to_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetInfo> {
+    let params: String = r.get(10)?;
+    let summary: String = r.get(11)?;
+    Ok(DatasetInfo {
+        name: r.get(0)?,
+        source: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        record_count: r.get::<_, i64>(4)?.max(0) as u64,
+        spend_usd: r.get(5)?,
+        bytes: r.get::<_, i64>(6)?.max(0) as u64,
+        first: r.get(7)?,
+        last: r.get(8)?,
+        storage: r.get(9)?,
+        params: serde_json::from_str(&params).unwrap_or(Value::Null),
+        summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
+        first_part: r.get::<_, i64>(12)?.max(0) as u64,
+        next_part: r.get::<_, i64>(13)?.max(0) as u64,
+    })
+}
+
+fn get_in(tx: &Transaction<'_>, name: &str) -> Result<Option<DatasetInfo>> {
+    Ok(tx
+        .query_row(
+            &format!("{SELECT_INFO} WHERE name = ?1"),
+            params![name],
+            row_to_info,
+        )
+        .optional()?)
 }
 
 pub fn list(store: &Store) -> Result<Vec<DatasetInfo>> {
     store.read(|c| {
-        let mut stmt = c.prepare(
-            "SELECT name, source, created_at, record_count, params, summary FROM datasets ORDER BY name",
-        )?;
+        let mut stmt = c.prepare(&format!("{SELECT_INFO} ORDER BY name"))?;
         let rows = stmt.query_map([], row_to_info)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     })
@@ -317,7 +237,7 @@ pub fn list(store: &Store) -> Result<Vec<DatasetInfo>> {
 pub fn get(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
     store.read(|c| {
         Ok(c.query_row(
-            "SELECT name, source, created_at, record_count, params, summary FROM datasets WHERE name = ?1",
+            &format!("{SELECT_INFO} WHERE name = ?1"),
             params![name],
             row_to_info,
         )
@@ -325,6 +245,8 @@ pub fn get(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
     })
 }
 
+/// Unregister a dataset (and drop its rows if they were still in SQLite). Its part files
+/// are the caller's to remove; once unregistered they are never read.
 pub fn delete(store: &Store, name: &str) -> Result<bool> {
     store.write(|c| {
         let tx = c.transaction()?;
@@ -338,8 +260,30 @@ pub fn delete(store: &Store, name: &str) -> Result<bool> {
     })
 }
 
-/// Read a dataset's records in timestamp order, `batch` at a time, calling `f` on each batch.
-pub fn for_each_batch(
+// ---------------------------------------------------------------- the old layout
+
+/// Datasets whose records are still rows of the `workload_records` table.
+pub fn legacy_datasets(store: &Store) -> Result<Vec<DatasetInfo>> {
+    Ok(list(store)?
+        .into_iter()
+        .filter(|d| d.storage == STORAGE_SQLITE)
+        .collect())
+}
+
+/// Row count and summed cost of a dataset's rows in the `workload_records` table.
+pub fn legacy_totals(store: &Store, name: &str) -> Result<(u64, f64)> {
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM workload_records WHERE dataset = ?1",
+            params![name],
+            |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, f64>(1)?)),
+        )?)
+    })
+}
+
+/// Read a dataset's rows from the `workload_records` table in timestamp order, `batch` at
+/// a time, calling `f` on each batch. Returns the number of rows read.
+pub fn for_each_legacy_batch(
     store: &Store,
     name: &str,
     batch: usize,
@@ -369,11 +313,11 @@ pub fn for_each_batch(
                 operation: r.get(8)?,
                 provider: r.get(9)?,
                 model: r.get(10)?,
-                input_tokens: r.get::<_, i64>(11)? as u64,
-                output_tokens: r.get::<_, i64>(12)? as u64,
-                cache_read_tokens: r.get::<_, i64>(13)? as u64,
-                cache_write_tokens: r.get::<_, i64>(14)? as u64,
-                reasoning_tokens: r.get::<_, i64>(15)? as u64,
+                input_tokens: r.get::<_, i64>(11)?.max(0) as u64,
+                output_tokens: r.get::<_, i64>(12)?.max(0) as u64,
+                cache_read_tokens: r.get::<_, i64>(13)?.max(0) as u64,
+                cache_write_tokens: r.get::<_, i64>(14)?.max(0) as u64,
+                reasoning_tokens: r.get::<_, i64>(15)?.max(0) as u64,
                 latency_ms: r.get(16)?,
                 ttft_ms: r.get(17)?,
                 status: r.get(18)?,
@@ -396,16 +340,61 @@ pub fn for_each_batch(
     })
 }
 
-fn row_to_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<DatasetInfo> {
-    let params: String = r.get(4)?;
-    let summary: String = r.get(5)?;
-    Ok(DatasetInfo {
-        name: r.get(0)?,
-        source: r.get(1)?,
-        created_at: r.get(2)?,
-        record_count: r.get::<_, i64>(3)? as u64,
-        params: serde_json::from_str(&params).unwrap_or(Value::Null),
-        summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
+/// Rows of the old layout, written as a version-4 store would have: for tests of the
+/// conversion and for nothing else.
+#[doc(hidden)]
+pub fn insert_legacy(
+    store: &Store,
+    name: &str,
+    source: &str,
+    records: &[WorkloadRecord],
+) -> Result<()> {
+    store.write(|c| {
+        let tx = c.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO workload_records (dataset, event_id, trace_id, span_id, parent_span_id, timestamp,
+                   tenant, feature, workload_type, operation, provider, model, input_tokens, output_tokens,
+                   cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status,
+                   error_type, finish_reason, prompt_hash, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            )?;
+            for r in records {
+                stmt.execute(params![
+                    name,
+                    r.event_id,
+                    r.trace_id,
+                    r.span_id,
+                    r.parent_span_id,
+                    r.timestamp,
+                    r.tenant,
+                    r.feature,
+                    r.workload_type,
+                    r.operation,
+                    r.provider,
+                    r.model,
+                    r.input_tokens as i64,
+                    r.output_tokens as i64,
+                    r.cache_read_tokens as i64,
+                    r.cache_write_tokens as i64,
+                    r.reasoning_tokens as i64,
+                    r.latency_ms,
+                    r.ttft_ms,
+                    r.status,
+                    r.error_type,
+                    r.finish_reason,
+                    r.prompt_hash,
+                    r.cost_usd,
+                ])?;
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO datasets (name, source, created_at, record_count, params, summary, storage)
+             VALUES (?1, ?2, ?3, ?4, '{}', '{}', 'sqlite')",
+            params![name, source, now_ts(), records.len() as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
     })
 }
 
@@ -442,62 +431,73 @@ mod tests {
         }
     }
 
+    fn commit<'a>(name: &'a str, replace: bool, expected: u64, parts: (u64, u64)) -> PartsCommit<'a> {
+        PartsCommit {
+            name,
+            source: "ingested",
+            params: &Value::Null,
+            summary: &Value::Null,
+            replace,
+            expected_next_part: expected,
+            first_part: parts.0,
+            next_part: parts.1,
+            records: 10,
+            spend_usd: 1.5,
+            bytes: 100,
+            first: Some("2026-01-02T00:00:00.000Z"),
+            last: Some("2026-01-03T00:00:00.000Z"),
+            created_at: None,
+        }
+    }
+
     #[test]
-    fn a_dataset_appears_only_on_commit_and_round_trips() {
+    fn commits_append_replace_and_refuse_a_stale_writer() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("apex.db")).unwrap();
-        store
-            .write(|c| {
-                let mut w = begin_write(c, "d1")?;
-                w.append(&[rec(1), rec(2)])?;
-                // dropped without commit: rolled back
-                Ok(())
-            })
-            .unwrap();
+        let a = commit_parts(&store, &commit("d", false, 0, (0, 2))).unwrap();
+        assert_eq!((a.record_count, a.first_part, a.next_part), (10, 0, 2));
+        let mut more = commit("d", false, 2, (2, 3));
+        more.first = Some("2026-01-01T00:00:00.000Z");
+        let b = commit_parts(&store, &more).unwrap();
+        assert_eq!((b.record_count, b.first_part, b.next_part), (20, 0, 3));
+        assert_eq!(b.spend_usd, 3.0);
+        assert_eq!(b.first.as_deref(), Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(b.created_at, a.created_at);
+        let stale = commit_parts(&store, &commit("d", false, 2, (3, 4))).unwrap_err();
+        assert!(stale.to_string().contains("another writer"), "{stale}");
+        let c = commit_parts(&store, &commit("d", true, 3, (3, 5))).unwrap();
+        assert_eq!((c.record_count, c.first_part, c.next_part), (10, 3, 5));
+        assert_eq!(get(&store, "d").unwrap().unwrap(), c);
+        assert!(delete(&store, "d").unwrap());
         assert!(list(&store).unwrap().is_empty());
-        store
-            .write(|c| {
-                let mut w = begin_write(c, "d1")?;
-                w.append(&[rec(1), rec(2), rec(3)])?;
-                w.commit("d1", "synthetic", &json!({"seed": 1}), &json!({}))?;
-                Ok(())
-            })
-            .unwrap();
-        let info = get(&store, "d1").unwrap().unwrap();
-        assert_eq!(info.record_count, 3);
+        assert!(validate_name("bad name").is_err());
+        assert!(validate_name(".hidden").is_err());
+    }
+
+    #[test]
+    fn legacy_rows_read_back_and_go_with_the_replacing_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("apex.db")).unwrap();
+        insert_legacy(&store, "old", "synthetic", &[rec(1), rec(2), rec(3)]).unwrap();
+        assert_eq!(legacy_datasets(&store).unwrap().len(), 1);
+        let (n, spend) = legacy_totals(&store, "old").unwrap();
+        assert_eq!(n, 3);
+        assert!((spend - 0.003).abs() < 1e-12);
         let mut back = Vec::new();
-        for_each_batch(&store, "d1", 2, |b| {
+        for_each_legacy_batch(&store, "old", 2, |b| {
             back.extend_from_slice(b);
             Ok(())
         })
         .unwrap();
         assert_eq!(back, vec![rec(1), rec(2), rec(3)]);
-        assert!(delete(&store, "d1").unwrap());
-        assert!(validate_name("bad name").is_err());
-    }
-
-    #[test]
-    fn abandoned_staging_is_removed_and_live_staging_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("apex.db")).unwrap();
-        // A writer that no longer exists (pid beyond any pid_max), an unknown form, and ours.
-        let mut dead = StagedDataset::begin(&store, "dead", "4294967295-00ff").unwrap();
-        dead.append(&store, &[rec(1), rec(2)]).unwrap();
-        let mut legacy = StagedDataset::begin(&store, "legacy", "00ff").unwrap();
-        legacy.append(&store, &[rec(3)]).unwrap();
-        let mut live = StagedDataset::begin(&store, "live", &staging_token(7)).unwrap();
-        live.append(&store, &[rec(4)]).unwrap();
-        assert_eq!(remove_abandoned_staging(&store).unwrap(), 3);
-        let live = live
-            .commit(&store, "synthetic", &json!({}), &json!({}))
-            .unwrap();
-        assert_eq!(live.record_count, 1);
-        let left: i64 = store
-            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM workload_records", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(
-            left, 1,
-            "only the live writer's record is left, now registered"
-        );
+        let summary = json!({"kept": true});
+        let mut c = commit("old", true, 0, (0, 1));
+        c.summary = &summary;
+        commit_parts(&store, &c).unwrap();
+        assert!(legacy_datasets(&store).unwrap().is_empty());
+        assert_eq!(legacy_totals(&store, "old").unwrap().0, 0);
+        let info = get(&store, "old").unwrap().unwrap();
+        assert_eq!(info.storage, STORAGE_PARQUET);
+        assert_eq!(info.summary, summary);
     }
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-pub mod analytics;
 pub mod contexts;
 pub mod datasets;
 pub mod runs;
@@ -23,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "datasets", include_str!("sql/002_datasets.sql")),
     (3, "contexts", include_str!("sql/003_contexts.sql")),
     (4, "testruns", include_str!("sql/004_testruns.sql")),
+    (5, "parquet_datasets", include_str!("sql/005_parquet_datasets.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -1,19 +1,19 @@
-//! Rendering compact records: JSON Lines, CSV, OTLP/JSON, Arrow batches (for Parquet) and
-//! [`WorkloadRecord`]s (for the store). Hand-written byte encoders keep generation above a
+//! Rendering compact records: JSON Lines, CSV, OTLP/JSON and Arrow batches (for Parquet files
+//! and datasets, in `apex_datasets::schema::arrow_schema`). Hand-written byte encoders keep generation above a
 //! million records per second; every number is written from integers, so all formats carry
 //! exactly the same values.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::generator::{
     FINISH, OP_AGENT, OP_CHAT, OP_TOOL, OPERATIONS, Plan, Rec, write_timestamp,
 };
 use super::profile::WORKLOAD_KINDS;
-use apex_core::workload::{COLUMNS, WorkloadRecord};
+use apex_core::workload::COLUMNS;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -389,87 +389,6 @@ pub fn otlp(plan: &Plan, recs: &[Rec], buf: &mut Vec<u8>) {
         }
     }
     buf.extend_from_slice(b"]}]}]}\n");
-}
-
-/// Records in the shared schema, for the store.
-pub fn records(plan: &Plan, recs: &[Rec]) -> Vec<WorkloadRecord> {
-    recs.iter()
-        .map(|r| {
-            let m = &plan.models[r.model as usize];
-            let mut ts = Vec::with_capacity(24);
-            write_timestamp(&mut ts, r.ts_ms);
-            WorkloadRecord {
-                event_id: hex_string(r.event_id, 32),
-                trace_id: hex_string(r.trace_id, 32),
-                span_id: hex_string(r.span_id as u128, 16),
-                parent_span_id: (r.parent_span_id != 0)
-                    .then(|| hex_string(r.parent_span_id as u128, 16)),
-                timestamp: String::from_utf8(ts).unwrap_or_default(),
-                tenant: plan.tenants[r.tenant as usize].clone(),
-                feature: plan.features[r.feature as usize].clone(),
-                workload_type: WORKLOAD_KINDS[r.workload as usize].to_string(),
-                operation: OPERATIONS[r.op as usize].to_string(),
-                provider: m.provider.clone(),
-                model: m.name.clone(),
-                input_tokens: r.input as u64,
-                output_tokens: r.output as u64,
-                cache_read_tokens: r.cache_read as u64,
-                cache_write_tokens: r.cache_write as u64,
-                reasoning_tokens: r.reasoning as u64,
-                latency_ms: latency(r.latency_dms),
-                ttft_ms: (r.ttft_dms != u32::MAX).then(|| latency(r.ttft_dms)),
-                status: status(r).to_string(),
-                error_type: error_name(plan, r).map(str::to_string),
-                finish_reason: (r.finish != 0).then(|| FINISH[r.finish as usize].to_string()),
-                prompt_hash: (r.prompt_hash != 0).then(|| hex_string(r.prompt_hash as u128, 16)),
-                cost_usd: cost(r.cost_e10),
-            }
-        })
-        .collect()
-}
-
-/// Columns of random hex ids: no min/max statistics are written for them in Parquet.
-pub const ID_COLUMNS: &[&str] = &[
-    "event_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "prompt_hash",
-];
-
-/// The Arrow schema of Parquet output: [`COLUMNS`], timestamps as UTC milliseconds.
-pub fn arrow_schema() -> SchemaRef {
-    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
-    let i = |n: &str| Field::new(n, DataType::Int64, false);
-    Arc::new(Schema::new(vec![
-        s("event_id", false),
-        s("trace_id", false),
-        s("span_id", false),
-        s("parent_span_id", true),
-        Field::new(
-            "timestamp",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        s("tenant", false),
-        s("feature", false),
-        s("workload_type", false),
-        s("operation", false),
-        s("provider", false),
-        s("model", false),
-        i("input_tokens"),
-        i("output_tokens"),
-        i("cache_read_tokens"),
-        i("cache_write_tokens"),
-        i("reasoning_tokens"),
-        Field::new("latency_ms", DataType::Float64, false),
-        Field::new("ttft_ms", DataType::Float64, true),
-        s("status", false),
-        s("error_type", true),
-        s("finish_reason", true),
-        s("prompt_hash", true),
-        Field::new("cost_usd", DataType::Float64, false),
-    ]))
 }
 
 /// One Arrow batch of records.

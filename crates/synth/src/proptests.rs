@@ -5,6 +5,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use apex_core::workspace::Workspace;
+use tokio_util::sync::CancellationToken;
 
 fn any_json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

@@ -1,8 +1,42 @@
 use std::collections::{HashMap, HashSet};
 
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use std::fs::File;
+use std::path::Path;
+
+use super::files::{remove_abandoned_temps, temp_name, temp_writer_pid};
+use super::generator::{CHUNK_RECORDS, Plan};
+use super::quality::ChunkStats;
+use super::run::Progress;
 use super::*;
+use apex_core::events::EventSink;
 use apex_core::events::CollectingSink;
 use apex_core::workload::WorkloadRecord;
+use apex_core::workspace::Workspace;
+use apex_store::{Store, datasets};
+
+/// Nothing of a dataset write is on disk: no part file and no staging directory.
+fn assert_no_dataset_files(store: &Store) {
+    let root = apex_datasets::root_of(store);
+    let mut found = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.parent() == Some(root.join(".staging").as_path()) {
+                    found.push(p.clone());
+                }
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                found.push(p);
+            }
+        }
+    }
+    assert!(found.is_empty(), "left behind: {found:?}");
+}
 
 fn ws() -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -170,7 +204,7 @@ fn the_quality_report_rejects_data_from_another_profile() {
 }
 
 #[test]
-fn sqlite_registers_a_dataset_with_quality_and_events() {
+fn dataset_output_registers_a_dataset_with_quality_and_events() {
     let (_d, ws) = ws();
     let store = Store::open(&ws.db_path()).unwrap();
     let events = CollectingSink::new();
@@ -182,7 +216,7 @@ fn sqlite_registers_a_dataset_with_quality_and_events() {
     assert_eq!(info.record_count, 10_000);
     assert_eq!(info.params["seed"], 42);
     assert_eq!(info.summary["quality"]["passed"], true);
-    let n = datasets::for_each_batch(&store, "shop", 4096, |_| Ok(())).unwrap();
+    let n = apex_datasets::read::for_each_batch(&store, "shop", 4096, |_| Ok(())).unwrap();
     assert_eq!(n, 10_000);
     let names = events.names();
     assert_eq!(
@@ -212,7 +246,7 @@ fn sqlite_registers_a_dataset_with_quality_and_events() {
     let text = std::fs::read_to_string(ws.root().join("shop.jsonl")).unwrap();
     let first: WorkloadRecord = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let mut from_db = None;
-    datasets::for_each_batch(&store, "shop", 10_000, |b| {
+    apex_datasets::read::for_each_batch(&store, "shop", 10_000, |b| {
         from_db = b.iter().find(|r| r.event_id == first.event_id).cloned();
         Ok(())
     })
@@ -231,10 +265,7 @@ fn cancellation_leaves_no_file_and_no_dataset() {
     let err = generate(&ws, Some(&store), &r, &apex_core::events::NullSink, &cancel).unwrap_err();
     assert!(matches!(err, SynthError::Cancelled { .. }), "{err}");
     assert!(datasets::list(&store).unwrap().is_empty());
-    let rows: i64 = store
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))?))
-        .unwrap();
-    assert_eq!(rows, 0);
+    assert_no_dataset_files(&store);
 
     // Cancel mid-way: a sink that cancels on the first batch.
     let cancel = CancellationToken::new();
@@ -245,10 +276,7 @@ fn cancellation_leaves_no_file_and_no_dataset() {
         other => panic!("{other}"),
     }
     assert!(datasets::list(&store).unwrap().is_empty());
-    let rows: i64 = store
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))?))
-        .unwrap();
-    assert_eq!(rows, 0);
+    assert_no_dataset_files(&store);
     let cancel = CancellationToken::new();
     let sink = CancelOnBatch(cancel.clone());
     let r = req("gaming", "parquet", Some("g.parquet"), 100_000, 1);
@@ -631,7 +659,7 @@ fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
         .build()
         .unwrap();
     let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&encode::arrow_schema(), &batches).unwrap()
+    arrow::compute::concat_batches(&apex_datasets::schema::arrow_schema(), &batches).unwrap()
 }
 
 fn dir_names(dir: &Path) -> Vec<String> {
@@ -702,7 +730,7 @@ fn parquet_rolls_over_to_part_files_that_hold_the_single_file_rows() {
         assert_eq!(rows, [30_000, 30_000, 30_000, 10_000]);
         assert_eq!(o.bytes, Some(bytes));
         // The parts, in order, are exactly the rows of the single file.
-        let joined = arrow::compute::concat_batches(&encode::arrow_schema(), &pieces).unwrap();
+        let joined = arrow::compute::concat_batches(&apex_datasets::schema::arrow_schema(), &pieces).unwrap();
         assert_eq!(joined, all);
         hashes.push(hash);
     }

@@ -1,10 +1,13 @@
-//! The data agent's analysis: one streaming scan of a dataset aggregated in Rust (no rows
-//! kept), plus the duplicate-prompt aggregation in SQLite on a second core, turned into the
-//! cost analysis of a report — spend by provider, model, feature, tenant and day, token and
-//! latency percentiles, failures and their cost, daily-spend anomalies, repeated prompts.
+//! The data agent's analysis: a dataset's aggregates gathered by the columnar engine
+//! (`collect`), turned into the cost analysis of a report — spend by provider, model,
+//! feature, tenant and day, token and latency percentiles, failures and their cost,
+//! daily-spend anomalies, repeated prompts.
 //!
-//! Every figure carries the SQL that reproduces it (see `store::analytics`). It does not
-//! price alternatives or recommend anything (that is `optimize`).
+//! Every figure carries the SQL that reproduces it (`sql`), which runs unchanged in DuckDB
+//! and Spark SQL. It does not price alternatives or recommend anything (that is `optimize`).
+
+mod collect;
+pub mod sql;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use apex_store::Store;
-use apex_store::analytics::{self, CallRow, Dimension, DuplicateRow, NON_INTERACTIVE_MARKERS};
 
 use super::AgentError;
+pub use sql::Dimension;
 
 /// Successful calls at most this long (input) are "short" for right-sizing.
 pub const SHORT_INPUT_TOKENS: u64 = 1_000;
@@ -42,18 +45,32 @@ pub struct Agg {
 }
 
 impl Agg {
-    fn add(&mut self, r: &CallRow<'_>) {
-        self.calls += 1;
-        self.spend += r.cost_usd;
-        self.input += r.input_tokens;
-        self.output += r.output_tokens;
-        self.cache_read += r.cache_read_tokens;
-        self.cache_write += r.cache_write_tokens;
-        if r.status != "ok" {
-            self.failed += 1;
-            self.failed_cost += r.cost_usd;
-        }
+    fn add_agg(&mut self, o: &Agg) {
+        self.calls += o.calls;
+        self.spend += o.spend;
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_read += o.cache_read;
+        self.cache_write += o.cache_write;
+        self.failed += o.failed;
+        self.failed_cost += o.failed_cost;
     }
+}
+
+/// Repeated prompts of one model: successful calls whose `prompt_hash` was already seen on
+/// the same provider and model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DuplicateRow {
+    pub provider: String,
+    pub model: String,
+    /// Distinct prompts sent more than once.
+    pub repeated_prompts: u64,
+    /// Calls carrying those prompts (first sends included).
+    pub calls: u64,
+    /// Calls beyond the first send of each prompt.
+    pub repeats: u64,
+    /// The cost of the repeats, at each prompt's average cost per call.
+    pub repeat_cost_usd: f64,
 }
 
 /// A histogram of integer values: value -> (count, summed cost).
@@ -114,171 +131,16 @@ pub struct WorkloadStats {
     pub ok_calls: u64,
     pub ok_calls_with_hash: u64,
     pub duplicates: Vec<DuplicateRow>,
-    /// Wall time of the scan and of the duplicate-prompt query (they run in parallel).
+    /// Wall time of the queries (they run at once) and how many there were.
     pub scan_ms: u64,
-    pub duplicates_ms: u64,
+    pub queries: usize,
+    /// Parts of the dataset left out as unreadable, by name and why.
+    pub warnings: Vec<String>,
 }
 
-#[derive(Default)]
-struct Collector {
-    key: String,
-    model_ids: FastMap<String, usize>,
-    models: Vec<ModelStats>,
-    feature_ids: FastMap<String, usize>,
-    features: Vec<(String, Agg)>,
-    tenant_ids: FastMap<String, usize>,
-    tenants: Vec<(String, Agg)>,
-    day_ids: FastMap<String, usize>,
-    days: Vec<(String, Agg)>,
-    group_ids: FastMap<String, usize>,
-    groups: Vec<PrefixGroup>,
-    group_windows: Vec<std::collections::HashSet<i64, Xxh3DefaultBuilder>>,
-    non_interactive: FastMap<String, bool>,
-    errors: BTreeMap<String, (u64, f64)>,
-    billed: BTreeMap<(String, String, String), (u64, f64)>,
-    stats: WorkloadStats,
-}
-
-fn intern<T>(
-    ids: &mut FastMap<String, usize>,
-    items: &mut Vec<T>,
-    key: &str,
-    make: impl FnOnce() -> T,
-) -> usize {
-    if let Some(&i) = ids.get(key) {
-        return i;
-    }
-    items.push(make());
-    ids.insert(key.to_string(), items.len() - 1);
-    items.len() - 1
-}
-
-fn marked_non_interactive(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    NON_INTERACTIVE_MARKERS.iter().any(|m| lower.contains(m))
-}
-
-/// Whether `s` (a workload type or feature) marks non-interactive work, memoized.
-fn non_interactive(memo: &mut FastMap<String, bool>, s: &str) -> bool {
-    if let Some(&v) = memo.get(s) {
-        return v;
-    }
-    let v = marked_non_interactive(s);
-    memo.insert(s.to_string(), v);
-    v
-}
-
-impl Collector {
-    fn add(&mut self, r: &CallRow<'_>) {
-        let s = &mut self.stats;
-        s.records += 1;
-        if s.first.as_deref().is_none_or(|f| r.timestamp < f) {
-            s.first = Some(r.timestamp.to_string());
-        }
-        if s.last.as_deref().is_none_or(|l| r.timestamp > l) {
-            s.last = Some(r.timestamp.to_string());
-        }
-        if analytics::NON_MODEL_OPERATIONS.contains(&r.operation) {
-            return;
-        }
-        s.total.add(r);
-        let ok = r.status == "ok";
-        let latency = r.latency_ms as i64;
-        bump(&mut s.latency_hist, latency, r.cost_usd);
-        if let Some(t) = r.ttft_ms {
-            bump(&mut s.ttft_hist, t as i64, 0.0);
-        }
-        if ok {
-            s.ok_calls += 1;
-            s.ok_calls_with_hash += u64::from(r.has_prompt_hash);
-            bump(&mut s.input_hist, r.input_tokens as i64, r.cost_usd);
-            bump(&mut s.output_hist, r.output_tokens as i64, r.cost_usd);
-        } else {
-            let e = self
-                .errors
-                .entry(r.error_type.unwrap_or("unknown").to_string())
-                .or_default();
-            e.0 += 1;
-            e.1 += r.cost_usd;
-            if r.cost_usd > 0.0 {
-                let b = self
-                    .billed
-                    .entry((
-                        r.provider.to_string(),
-                        r.model.to_string(),
-                        r.error_type.unwrap_or("unknown").to_string(),
-                    ))
-                    .or_default();
-                b.0 += 1;
-                b.1 += r.cost_usd;
-            }
-        }
-
-        self.key.clear();
-        self.key.push_str(r.provider);
-        self.key.push('\u{1f}');
-        self.key.push_str(r.model);
-        let m = intern(&mut self.model_ids, &mut self.models, &self.key, || {
-            ModelStats {
-                provider: r.provider.to_string(),
-                model: r.model.to_string(),
-                ..Default::default()
-            }
-        });
-        let ms = &mut self.models[m];
-        ms.all.add(r);
-        bump(&mut ms.latency_hist, latency, r.cost_usd);
-        if ok {
-            bump(&mut ms.output_hist, r.output_tokens as i64, r.cost_usd);
-            if r.input_tokens <= SHORT_INPUT_TOKENS && r.output_tokens <= SHORT_OUTPUT_TOKENS {
-                ms.short_ok.add(r);
-            }
-            if non_interactive(&mut self.non_interactive, r.workload_type)
-                || non_interactive(&mut self.non_interactive, r.feature)
-            {
-                ms.batchable_ok.add(r);
-            }
-            self.key.push('\u{1f}');
-            self.key.push_str(r.feature);
-            let g = intern(&mut self.group_ids, &mut self.groups, &self.key, || {
-                PrefixGroup {
-                    provider: r.provider.to_string(),
-                    model: r.model.to_string(),
-                    feature: r.feature.to_string(),
-                    min_input: u64::MAX,
-                    ..Default::default()
-                }
-            });
-            if self.group_windows.len() < self.groups.len() {
-                self.group_windows.push(Default::default());
-            }
-            if let Some(secs) = epoch_seconds(r.timestamp) {
-                self.group_windows[g].insert(secs.div_euclid(300));
-            }
-            let g = &mut self.groups[g];
-            g.ok_calls += 1;
-            g.ok_spend += r.cost_usd;
-            g.min_input = g.min_input.min(r.input_tokens);
-            g.cache_read += r.cache_read_tokens;
-        }
-        let f = intern(&mut self.feature_ids, &mut self.features, r.feature, || {
-            (r.feature.to_string(), Agg::default())
-        });
-        self.features[f].1.add(r);
-        let t = intern(&mut self.tenant_ids, &mut self.tenants, r.tenant, || {
-            (r.tenant.to_string(), Agg::default())
-        });
-        self.tenants[t].1.add(r);
-        let day = r.timestamp.get(..10).unwrap_or(r.timestamp);
-        let d = intern(&mut self.day_ids, &mut self.days, day, || {
-            (day.to_string(), Agg::default())
-        });
-        self.days[d].1.add(r);
-    }
-
-    fn finish(mut self, dataset: &str, duplicates: Vec<DuplicateRow>) -> WorkloadStats {
-        let mut s = std::mem::take(&mut self.stats);
-        s.dataset = dataset.to_string();
+impl WorkloadStats {
+    /// The order reports show: most expensive first (ties by name), days by date.
+    fn sort(&mut self) {
         let by_spend = |a: &(String, Agg), b: &(String, Agg)| {
             b.1.spend.total_cmp(&a.1.spend).then_with(|| a.0.cmp(&b.0))
         };
@@ -291,79 +153,20 @@ impl Collector {
         self.features.sort_by(by_spend);
         self.tenants.sort_by(by_spend);
         self.days.sort_by(|a, b| a.0.cmp(&b.0));
-        for (g, w) in self.groups.iter_mut().zip(&self.group_windows) {
-            g.cache_windows = w.len() as u64;
-        }
         self.groups.sort_by(|a, b| {
             (&a.provider, &a.model, &a.feature).cmp(&(&b.provider, &b.model, &b.feature))
         });
-        s.models = self.models;
-        s.features = self.features;
-        s.tenants = self.tenants;
-        s.days = self.days;
-        s.groups = self.groups;
-        let mut errors: Vec<_> = self
-            .errors
-            .into_iter()
-            .map(|(k, v)| (k, v.0, v.1))
-            .collect();
-        errors.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-        s.errors_by_type = errors;
-        let mut billed: Vec<_> = self
-            .billed
-            .into_iter()
-            .map(|((p, m, e), (n, c))| (p, m, e, n, c))
-            .collect();
-        billed.sort_by(|a, b| b.4.total_cmp(&a.4));
-        s.billed_failures = billed;
-        s.duplicates = duplicates;
-        s
+        self.errors_by_type
+            .sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        self.billed_failures.sort_by(|a, b| {
+            b.4.total_cmp(&a.4)
+                .then_with(|| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)))
+        });
     }
 }
 
-/// Seconds since the Unix epoch of an RFC 3339 time; fast for the stored UTC form.
-pub fn epoch_seconds(ts: &str) -> Option<i64> {
-    let b = ts.as_bytes();
-    let utc_form = b.len() >= 20
-        && b[4] == b'-'
-        && b[10] == b'T'
-        && (b[19] == b'Z' || (b[19] == b'.' && ts.ends_with('Z')));
-    if !utc_form {
-        return chrono::DateTime::parse_from_rfc3339(ts)
-            .ok()
-            .map(|t| t.timestamp());
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + i64::from(c - b'0');
-        }
-        Some(v)
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    // days from civil (H. Hinnant)
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3_600 + mm * 60 + ss)
-}
-
-fn bump(h: &mut Histogram, v: i64, cost: f64) {
-    let e = h.entry(v).or_default();
-    e.0 += 1;
-    e.1 += cost;
-}
-
-/// Scan `dataset` once and aggregate it, with the duplicate-prompt query running on a
-/// second reader connection at the same time.
+/// Scan `dataset` with the columnar engine and aggregate it (with the duplicate-prompt
+/// query when `with_duplicates`). Parts left out as unreadable are named in `warnings`.
 pub fn collect(
     store: &Store,
     dataset: &str,
@@ -371,43 +174,9 @@ pub fn collect(
     cancel: &CancellationToken,
 ) -> Result<WorkloadStats, AgentError> {
     apex_store::datasets::validate_name(dataset)?;
-    let (scan, dups) = std::thread::scope(|scope| {
-        let dups = scope.spawn(|| {
-            let t0 = std::time::Instant::now();
-            if !with_duplicates {
-                return Ok((Vec::new(), 0));
-            }
-            let conn = store.open_reader()?;
-            let rows = analytics::duplicates(&conn, dataset)?;
-            Ok((rows, t0.elapsed().as_millis() as u64))
-        });
-        let t0 = std::time::Instant::now();
-        let scan = (|| {
-            let conn = store.open_reader()?;
-            let mut c = Collector::default();
-            let mut seen = 0u64;
-            analytics::scan_calls(&conn, dataset, |r| {
-                c.add(r);
-                seen += 1;
-                !seen.is_multiple_of(65_536) || !cancel.is_cancelled()
-            })?;
-            Ok::<_, apex_store::StoreError>((c, t0.elapsed().as_millis() as u64))
-        })();
-        let dups = dups.join().unwrap_or_else(|_| {
-            Err(apex_store::StoreError::Invalid(
-                "the duplicate-prompt query thread panicked".into(),
-            ))
-        });
-        (scan, dups)
-    });
-    if cancel.is_cancelled() {
-        return Err(AgentError::Cancelled);
-    }
-    let (collector, scan_ms) = scan?;
-    let (dups, duplicates_ms) = dups?;
-    let mut stats = collector.finish(dataset, dups);
-    stats.scan_ms = scan_ms;
-    stats.duplicates_ms = duplicates_ms;
+    let engine = crate::open_engine(store, &[dataset])?;
+    let mut stats = collect::collect(&engine, dataset, with_duplicates, cancel)?;
+    stats.warnings = engine.warnings().to_vec();
     Ok(stats)
 }
 
@@ -544,6 +313,10 @@ pub struct CostAnalysis {
     pub failures: Failures,
     pub anomalies: Anomalies,
     pub duplicates: Duplicates,
+    /// Parts of the dataset left out as unreadable (truncated, not Parquet), by name: the
+    /// figures cover the rest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl CostAnalysis {
@@ -602,15 +375,10 @@ fn percentiles(
 ) -> Percentiles {
     let names = ["p50", "p90", "p95", "p99"];
     let (count, ranks, max) = percentile_ranks(h, &[50, 90, 95, 99]);
-    let sql = names
+    let queries = names
         .iter()
         .zip(&ranks)
-        .map(|(n, (rank, _))| {
-            (
-                n.to_string(),
-                analytics::sql_percentile(dataset, expr, extra, *rank),
-            )
-        })
+        .map(|(n, (rank, _))| (n.to_string(), sql::percentile(dataset, expr, extra, *rank)))
         .collect();
     Percentiles {
         metric: metric.into(),
@@ -621,7 +389,7 @@ fn percentiles(
         p95: ranks[2].1,
         p99: ranks[3].1,
         max,
-        sql,
+        sql: queries,
     }
 }
 
@@ -636,7 +404,7 @@ fn median(sorted: &[f64]) -> f64 {
 }
 
 fn anomalies(dataset: &str, days: &[(String, Agg)]) -> Anomalies {
-    let sql = analytics::sql_spend_by(dataset, Dimension::Day);
+    let query = sql::spend_by(dataset, Dimension::Day);
     let method = format!(
         "robust z = 0.6745 * (spend - median) / MAD over daily spend; |z| > {ANOMALY_Z} is an anomaly (MAD = 0 falls back to 1.2533 * mean absolute deviation)"
     );
@@ -647,7 +415,7 @@ fn anomalies(dataset: &str, days: &[(String, Agg)]) -> Anomalies {
         mad_usd: 0.0,
         days: Vec::new(),
         skipped: None,
-        sql,
+        sql: query,
     };
     if days.len() < 7 {
         empty.skipped = Some(format!(
@@ -719,25 +487,25 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             dimension: Dimension::Provider,
             rows: spend_rows(&providers, total),
             groups: providers.len(),
-            sql: analytics::sql_spend_by(ds, Dimension::Provider),
+            sql: sql::spend_by(ds, Dimension::Provider),
         },
         Breakdown {
             dimension: Dimension::Model,
             rows: model_rows,
             groups: stats.models.len(),
-            sql: analytics::sql_spend_by(ds, Dimension::Model),
+            sql: sql::spend_by(ds, Dimension::Model),
         },
         Breakdown {
             dimension: Dimension::Feature,
             rows: spend_rows(&stats.features, total),
             groups: stats.features.len(),
-            sql: analytics::sql_spend_by(ds, Dimension::Feature),
+            sql: sql::spend_by(ds, Dimension::Feature),
         },
         Breakdown {
             dimension: Dimension::Tenant,
             rows: spend_rows(&stats.tenants, total),
             groups: stats.tenants.len(),
-            sql: analytics::sql_spend_by(ds, Dimension::Tenant),
+            sql: sql::spend_by(ds, Dimension::Tenant),
         },
         Breakdown {
             dimension: Dimension::Day,
@@ -756,7 +524,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 })
                 .collect(),
             groups: stats.days.len(),
-            sql: analytics::sql_spend_by(ds, Dimension::Day),
+            sql: sql::spend_by(ds, Dimension::Day),
         },
     ];
 
@@ -766,7 +534,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             ds,
             "latency_ms",
             "all",
-            "CAST(latency_ms AS INTEGER)",
+            "FLOOR(latency_ms)",
             "",
             &stats.latency_hist,
         ));
@@ -775,8 +543,8 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 ds,
                 "ttft_ms",
                 "all",
-                "CAST(ttft_ms AS INTEGER)",
-                " AND ttft_ms IS NOT NULL",
+                "FLOOR(ttft_ms)",
+                "ttft_ms IS NOT NULL",
                 &stats.ttft_hist,
             ));
         }
@@ -787,7 +555,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             "input_tokens",
             "successful calls",
             "input_tokens",
-            " AND status = 'ok'",
+            "status = 'ok'",
             &stats.input_hist,
         ));
         pcts.push(percentiles(
@@ -795,21 +563,21 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             "output_tokens",
             "successful calls",
             "output_tokens",
-            " AND status = 'ok'",
+            "status = 'ok'",
             &stats.output_hist,
         ));
     }
     for m in stats.models.iter().take(MAX_BREAKDOWN_ROWS) {
         let extra = format!(
-            " AND provider = {} AND model = {}",
-            analytics::quote(&m.provider),
-            analytics::quote(&m.model)
+            "provider = {} AND model = {}",
+            sql::quote(&m.provider),
+            sql::quote(&m.model)
         );
         pcts.push(percentiles(
             ds,
             "latency_ms",
             &format!("{}/{}", m.provider, m.model),
-            "CAST(latency_ms AS INTEGER)",
+            "FLOOR(latency_ms)",
             &extra,
             &m.latency_hist,
         ));
@@ -827,7 +595,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         first: stats.first.clone(),
         last: stats.last.clone(),
         days: stats.days.len(),
-        sql: analytics::sql_overview(ds),
+        sql: sql::overview(ds),
     };
     let failures = Failures {
         failed_calls: stats.total.failed,
@@ -842,7 +610,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 cost_usd: usd(*c),
             })
             .collect(),
-        sql: analytics::sql_errors(ds),
+        sql: sql::errors(ds),
     };
     let repeats: u64 = stats.duplicates.iter().map(|d| d.repeats).sum();
     let repeat_cost: f64 = stats.duplicates.iter().map(|d| d.repeat_cost_usd).sum();
@@ -860,7 +628,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 ..d.clone()
             })
             .collect(),
-        sql: analytics::sql_duplicates(ds),
+        sql: sql::duplicates(ds),
     };
     CostAnalysis {
         dataset: ds.to_string(),
@@ -870,6 +638,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         failures,
         anomalies: anomalies(ds, &stats.days),
         duplicates,
+        warnings: stats.warnings.clone(),
     }
 }
 
@@ -878,26 +647,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn epoch_seconds_matches_chrono() {
-        for ts in [
-            "2026-01-01T00:00:00.000Z",
-            "2024-02-29T23:59:59.999Z",
-            "1999-12-31T12:34:56Z",
-            "2026-03-01T10:00:00+02:00",
-        ] {
-            let want = chrono::DateTime::parse_from_rfc3339(ts)
-                .unwrap()
-                .timestamp();
-            assert_eq!(epoch_seconds(ts), Some(want), "{ts}");
-        }
-        assert_eq!(epoch_seconds("yesterday"), None);
-    }
-
-    #[test]
     fn percentiles_use_nearest_rank() {
         let mut h = Histogram::default();
         for v in 1..=100 {
-            bump(&mut h, v, 0.0);
+            h.insert(v, (1, 0.0));
         }
         let (n, ranks, max) = percentile_ranks(&h, &[50, 95, 99]);
         assert_eq!((n, max), (100, 100));

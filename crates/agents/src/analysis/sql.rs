@@ -1,0 +1,268 @@
+//! The SQL of a report: the one definition of a model call, and the query that reproduces
+//! each figure. Every query reads only `workload_records` (columns of the workload schema
+//! plus the Hive partition columns `dataset` and `day`) and uses SQL that DataFusion, DuckDB
+//! and Spark SQL all run unchanged: no engine-specific function, ordinal GROUP BY or
+//! case-insensitive LIKE.
+//!
+//! Every figure query starts from the `calls` CTE ([`calls_cte`]); a change to what counts as
+//! a model call (e.g. usage carried by a child span) is a change to that CTE alone.
+
+use serde::Serialize;
+
+/// Operations that are not model calls: tool and agent spans, whose cost (if any) is the sum
+/// of their children's and would be counted twice.
+pub const NON_MODEL_OPERATIONS: &[&str] = &["execute_tool", "invoke_agent", "create_agent"];
+
+/// Substrings of `workload_type` or `feature` (ASCII, case-insensitive) that mark work no
+/// user waits for, which the providers' batch APIs can serve.
+pub const NON_INTERACTIVE_MARKERS: &[&str] = &[
+    "batch", "offline", "backfill", "nightly", "etl", "eval", "bulk", "async",
+];
+
+/// A SQL string literal.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn quote_list(items: &[&str]) -> String {
+    if items.is_empty() {
+        return "NULL".into();
+    }
+    items
+        .iter()
+        .map(|s| quote(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The predicate of a model call over one record.
+pub fn model_call_predicate() -> String {
+    format!("operation NOT IN ({})", quote_list(NON_MODEL_OPERATIONS))
+}
+
+/// `WITH calls AS (...)`: the dataset's model calls, the input of every figure.
+pub fn calls_cte(dataset: &str) -> String {
+    format!(
+        "WITH calls AS (SELECT * FROM workload_records WHERE dataset = {} AND {})",
+        quote(dataset),
+        model_call_predicate()
+    )
+}
+
+/// The SQL predicate of [`NON_INTERACTIVE_MARKERS`] (ASCII case-insensitive).
+pub fn non_interactive_predicate() -> String {
+    let parts: Vec<String> = NON_INTERACTIVE_MARKERS
+        .iter()
+        .flat_map(|m| {
+            [
+                format!("LOWER(workload_type) LIKE '%{m}%'"),
+                format!("LOWER(feature) LIKE '%{m}%'"),
+            ]
+        })
+        .collect();
+    format!("({})", parts.join(" OR "))
+}
+
+/// `1` when `cond` holds, else `0`, summed: a count of matching rows.
+fn count_if(cond: &str) -> String {
+    format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+}
+
+/// `expr` summed over the rows where `cond` holds.
+fn sum_if(cond: &str, expr: &str) -> String {
+    format!("SUM(CASE WHEN {cond} THEN {expr} ELSE 0 END)")
+}
+
+/// Totals: records (every span), model calls, spend, tokens, failures, time range.
+pub fn overview(dataset: &str) -> String {
+    let all = format!("FROM workload_records WHERE dataset = {}", quote(dataset));
+    format!(
+        "{} SELECT (SELECT COUNT(*) {all}) AS records, COUNT(*) AS model_calls, SUM(cost_usd) AS spend_usd, \
+         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
+         {} AS failed_calls, {} AS failed_cost_usd, \
+         (SELECT MIN(timestamp) {all}) AS first, (SELECT MAX(timestamp) {all}) AS last FROM calls",
+        calls_cte(dataset),
+        count_if("status <> 'ok'"),
+        sum_if("status <> 'ok'", "cost_usd"),
+    )
+}
+
+/// A dimension that spend is broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Provider,
+    Model,
+    Feature,
+    Tenant,
+    Day,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 5] = [
+        Dimension::Provider,
+        Dimension::Model,
+        Dimension::Feature,
+        Dimension::Tenant,
+        Dimension::Day,
+    ];
+
+    /// The grouping columns.
+    pub fn key_sql(self) -> &'static str {
+        match self {
+            Dimension::Provider => "provider",
+            Dimension::Model => "provider, model",
+            Dimension::Feature => "feature",
+            Dimension::Tenant => "tenant",
+            Dimension::Day => "day",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Provider => "provider",
+            Dimension::Model => "model",
+            Dimension::Feature => "feature",
+            Dimension::Tenant => "tenant",
+            Dimension::Day => "day",
+        }
+    }
+}
+
+/// The aggregate columns of a spend breakdown, in this order: calls, spend_usd,
+/// input_tokens, output_tokens, failed_calls.
+pub fn agg_columns() -> String {
+    format!(
+        "COUNT(*) AS calls, SUM(cost_usd) AS spend_usd, SUM(input_tokens) AS input_tokens, \
+         SUM(output_tokens) AS output_tokens, {} AS failed_calls",
+        count_if("status <> 'ok'")
+    )
+}
+
+/// Spend, calls, tokens and failures grouped by one dimension.
+pub fn spend_by(dataset: &str, dim: Dimension) -> String {
+    let key = dim.key_sql();
+    let order = if dim == Dimension::Day {
+        key.to_string()
+    } else {
+        format!("spend_usd DESC, {key}")
+    };
+    format!(
+        "{} SELECT {key}, {} FROM calls GROUP BY {key} ORDER BY {order}",
+        calls_cte(dataset),
+        agg_columns()
+    )
+}
+
+/// The nearest-rank percentile of `expr` over the calls matching `extra` (1-based `rank`).
+pub fn percentile(dataset: &str, expr: &str, extra: &str, rank: u64) -> String {
+    let filter = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {extra}")
+    };
+    format!(
+        "{} SELECT {expr} AS value FROM calls{filter} ORDER BY value LIMIT 1 OFFSET {}",
+        calls_cte(dataset),
+        rank.saturating_sub(1)
+    )
+}
+
+/// Failed model calls and what they cost, by error type.
+pub fn errors(dataset: &str) -> String {
+    format!(
+        "{} SELECT COALESCE(error_type, 'unknown') AS error_type, COUNT(*) AS calls, SUM(cost_usd) AS cost_usd \
+         FROM calls WHERE status <> 'ok' GROUP BY COALESCE(error_type, 'unknown') ORDER BY cost_usd DESC, error_type",
+        calls_cte(dataset)
+    )
+}
+
+/// Columns summed per model for a recommendation: calls, cost and every token count.
+const PRICED_COLUMNS: &str = "COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, SUM(input_tokens) AS input_tokens, \
+    SUM(output_tokens) AS output_tokens, SUM(cache_read_tokens) AS cache_read_tokens, \
+    SUM(cache_write_tokens) AS cache_write_tokens";
+
+/// The condition of a short successful call.
+pub fn short_condition(max_input: u64, max_output: u64) -> String {
+    format!("status = 'ok' AND input_tokens <= {max_input} AND output_tokens <= {max_output}")
+}
+
+/// Successful short calls (input and output at most the thresholds) per model.
+pub fn short_calls(dataset: &str, max_input: u64, max_output: u64, models: &[&str]) -> String {
+    format!(
+        "{} SELECT provider, model, {PRICED_COLUMNS} FROM calls WHERE {} AND model IN ({}) \
+         GROUP BY provider, model ORDER BY provider, model",
+        calls_cte(dataset),
+        short_condition(max_input, max_output),
+        quote_list(models)
+    )
+}
+
+/// Successful non-interactive calls per model.
+pub fn non_interactive(dataset: &str, models: &[&str]) -> String {
+    format!(
+        "{} SELECT provider, model, {PRICED_COLUMNS} FROM calls WHERE status = 'ok' AND {} AND model IN ({}) \
+         GROUP BY provider, model ORDER BY provider, model",
+        calls_cte(dataset),
+        non_interactive_predicate(),
+        quote_list(models)
+    )
+}
+
+/// The 5-minute window (of the Unix epoch) of a call: each window needs one cache write.
+pub const CACHE_WINDOW: &str = "FLOOR(EXTRACT(EPOCH FROM timestamp) / 300)";
+
+/// Successful calls per provider, model and feature with their smallest prompt and cache use.
+pub fn prefix_groups(dataset: &str) -> String {
+    format!(
+        "{} SELECT provider, model, feature, COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, \
+         MIN(input_tokens) AS min_input_tokens, SUM(cache_read_tokens) AS cache_read_tokens, \
+         COUNT(DISTINCT {CACHE_WINDOW}) AS cache_windows \
+         FROM calls WHERE status = 'ok' GROUP BY provider, model, feature ORDER BY provider, model, feature",
+        calls_cte(dataset)
+    )
+}
+
+/// Successful calls of one model whose output exceeded `cap` tokens, with the excess.
+pub fn output_tail(dataset: &str, provider: &str, model: &str, cap: u64) -> String {
+    format!(
+        "{} SELECT COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, SUM(output_tokens - {cap}) AS excess_output_tokens \
+         FROM calls WHERE status = 'ok' AND provider = {} AND model = {} AND output_tokens > {cap}",
+        calls_cte(dataset),
+        quote(provider),
+        quote(model)
+    )
+}
+
+/// Failed calls that were billed, per model and error type.
+pub fn billed_failures(dataset: &str) -> String {
+    format!(
+        "{} SELECT provider, model, COALESCE(error_type, 'unknown') AS error_type, COUNT(*) AS calls, \
+         SUM(cost_usd) AS cost_usd FROM calls WHERE status <> 'ok' AND cost_usd > 0 \
+         GROUP BY provider, model, COALESCE(error_type, 'unknown') ORDER BY cost_usd DESC, provider, model, error_type",
+        calls_cte(dataset)
+    )
+}
+
+/// Repeated prompts of one model: successful calls whose `prompt_hash` was already seen on
+/// the same provider and model, with the cost of the repeats at each prompt's average cost.
+pub fn duplicates(dataset: &str) -> String {
+    format!(
+        "{} SELECT provider, model, COUNT(*) AS repeated_prompts, SUM(n) AS calls, SUM(n - 1) AS repeats, \
+         SUM(cost * (n - 1) / n) AS repeat_cost_usd FROM (SELECT provider, model, prompt_hash, \
+         COUNT(*) AS n, SUM(cost_usd) AS cost FROM calls WHERE status = 'ok' AND prompt_hash IS NOT NULL \
+         AND prompt_hash <> '' GROUP BY provider, model, prompt_hash HAVING COUNT(*) > 1) repeated \
+         GROUP BY provider, model ORDER BY repeat_cost_usd DESC, provider, model",
+        calls_cte(dataset)
+    )
+}
+
+/// How to define `workload_records` over a data dir's datasets in DuckDB, so that every
+/// query of a report runs there unchanged.
+pub fn duckdb_view(datasets_dir: &str) -> String {
+    format!(
+        "CREATE VIEW workload_records AS SELECT * FROM read_parquet('{}/dataset=*/day=*/*.parquet', \
+         hive_partitioning = true, hive_types_autocast = false)",
+        datasets_dir.trim_end_matches('/').replace('\'', "''")
+    )
+}

@@ -1,0 +1,401 @@
+//! The query engine over workload datasets: a DataFusion session on one [`Snapshot`], with
+//! the table `workload_records` (every dataset; `dataset` and `day` are its Hive partition
+//! columns, so `WHERE dataset = '…'` reads that dataset's files only), one view per dataset
+//! under its own name, and the catalog as the table `datasets`.
+//!
+//! Client SQL is read-only by DataFusion's planner (`SQLOptions`: no DDL, no DML, no
+//! statements), one statement, bounded in rows, time and memory. The analyses run their own
+//! SQL through [`Engine::collect`]. It knows no figure (that is `agents`).
+
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::objects::{SnapshotStore, URL};
+use crate::schema;
+use crate::snapshot::Snapshot;
+use crate::{DatasetError, Result};
+use apex_store::Store;
+use apex_store::datasets::DatasetInfo;
+
+/// Memory the engine may hold for one session's queries (hash tables, sorts); a query that
+/// needs more fails with a clear error instead of growing the process.
+pub const MEMORY_LIMIT: usize = 640 << 20;
+
+/// The engine's threads: DataFusion is async; callers are blocking threads.
+static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads())
+        .thread_name("apex-datasets")
+        .enable_all()
+        .build()
+});
+
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Run a future on the engine's runtime from a blocking thread.
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
+    match &*RUNTIME {
+        Ok(rt) => Ok(rt.block_on(f)),
+        Err(e) => Err(DatasetError::Io(format!(
+            "cannot start the query engine's threads: {e}"
+        ))),
+    }
+}
+
+/// Bounds of a client's ad-hoc query.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub max_rows: usize,
+    pub timeout: Duration,
+}
+
+/// The rows of an ad-hoc query.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    /// True when the query had more rows than `max_rows`; the rest were not read.
+    pub truncated: bool,
+    pub elapsed_ms: u64,
+    /// Parts left out (damaged or unreadable), by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Why an ad-hoc query was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(
+        "sql: only one read-only SELECT statement is accepted (optionally starting with WITH); {0}"
+    )]
+    NotASelect(String),
+    #[error("sql: the query ran longer than {0} ms and was stopped; narrow it or add a LIMIT")]
+    Timeout(u64),
+    #[error("sql: {0}")]
+    Failed(String),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+}
+
+/// A session over one snapshot of the datasets.
+pub struct Engine {
+    ctx: SessionContext,
+    snapshot: Snapshot,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("datasets", &self.snapshot.datasets.len())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A session over every dataset (or only `only`).
+    pub fn open(store: &Store, only: Option<&[&str]>) -> Result<Engine> {
+        let snapshot = Snapshot::take(store, only)?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(MEMORY_LIMIT, 1.0)
+            .build_arc()
+            .map_err(df)?;
+        let config = SessionConfig::new()
+            .with_target_partitions(threads())
+            .with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let url = ObjectStoreUrl::parse(URL.trim_end_matches('/')).map_err(df)?;
+        ctx.register_object_store(url.as_ref(), Arc::new(SnapshotStore::new(&snapshot)));
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![
+                ("dataset".to_string(), DataType::Utf8),
+                ("day".to_string(), DataType::Utf8),
+            ])
+            .with_target_partitions(threads())
+            .with_collect_stat(true);
+        let table_url = ListingTableUrl::parse(URL).map_err(df)?;
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(options)
+            .with_schema(schema::arrow_schema());
+        let table = ListingTable::try_new(config).map_err(df)?;
+        ctx.register_table("workload_records", Arc::new(table))
+            .map_err(df)?;
+        let infos: Vec<DatasetInfo> = snapshot.datasets.iter().map(|d| d.info.clone()).collect();
+        ctx.register_table("datasets", Arc::new(catalog_table(&infos)?))
+            .map_err(df)?;
+        let engine = Engine { ctx, snapshot };
+        for ds in &engine.snapshot.datasets {
+            let name = &ds.info.name;
+            if name == "workload_records" || name == "datasets" {
+                continue;
+            }
+            let view = format!(
+                "CREATE VIEW \"{name}\" AS SELECT * FROM workload_records WHERE dataset = '{name}'"
+            );
+            block_on(async {
+                engine.ctx.sql(&view).await?.collect().await?;
+                Ok::<_, DataFusionError>(())
+            })?
+            .map_err(df)?;
+        }
+        Ok(engine)
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Parts left out of this session, by name, and why.
+    pub fn warnings(&self) -> &[String] {
+        &self.snapshot.warnings
+    }
+
+    /// Run trusted SQL (the analyses' own) and collect its batches.
+    pub fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        block_on(async { self.ctx.sql(sql).await?.collect().await })?.map_err(df)
+    }
+
+    /// Run several trusted queries at once (they share the cores); results in order. A
+    /// cancelled `cancel` stops them all.
+    pub fn collect_all(
+        &self,
+        sqls: &[String],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Vec<Vec<RecordBatch>>> {
+        let runs = sqls.iter().map(|sql| {
+            let ctx = self.ctx.clone();
+            let sql = sql.clone();
+            async move {
+                tokio::spawn(async move { ctx.sql(&sql).await?.collect().await })
+                    .await
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?
+            }
+        });
+        let never = CancellationToken::new();
+        let cancel = cancel.unwrap_or(&never);
+        let all = block_on(async {
+            tokio::select! {
+                r = futures::future::join_all(runs) => Some(r),
+                _ = cancel.cancelled() => None,
+            }
+        })?
+        .ok_or(DatasetError::Cancelled)?;
+        all.into_iter().map(|r| r.map_err(df)).collect()
+    }
+
+    /// Run one client SELECT: read-only by the planner, at most `limits.max_rows` rows,
+    /// stopped after `limits.timeout`.
+    pub fn query(&self, sql: &str, limits: QueryLimits) -> Result<QueryResult, QueryError> {
+        guard_select(sql)?;
+        let started = Instant::now();
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let run = async {
+            let df = self
+                .ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(refusal)?;
+            let schema = df.schema().as_arrow().clone();
+            let mut stream = df.execute_stream().await.map_err(refusal)?;
+            let mut rows: Vec<Vec<Value>> = Vec::new();
+            let mut truncated = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(refusal)?;
+                let room = limits.max_rows - rows.len();
+                if batch.num_rows() > room {
+                    truncated = true;
+                }
+                rows.extend(json_rows(&batch.slice(0, batch.num_rows().min(room)))?);
+                if truncated || rows.len() == limits.max_rows {
+                    // One more row tells whether there was more.
+                    if !truncated {
+                        while let Some(b) = stream.next().await {
+                            if b.map_err(refusal)?.num_rows() > 0 {
+                                truncated = true;
+                                break;
+                            }
+                        }
+                    }
+                    break;
+                }
+            }
+            Ok::<_, QueryError>((schema, rows, truncated))
+        };
+        let outcome = block_on(tokio::time::timeout(limits.timeout, run))?;
+        let (schema, rows, truncated) = outcome
+            .map_err(|_| QueryError::Timeout(limits.timeout.as_millis() as u64))??;
+        Ok(QueryResult {
+            columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            rows,
+            truncated,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            warnings: self.snapshot.warnings.clone(),
+        })
+    }
+}
+
+fn df(e: impl std::fmt::Display) -> DatasetError {
+    DatasetError::Query(e.to_string())
+}
+
+/// Name what DataFusion refused in the words of the contract.
+fn refusal(e: DataFusionError) -> QueryError {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("only supports a single sql statement") {
+        QueryError::NotASelect("the text holds more than one statement".into())
+    } else if lower.contains("ddl not supported")
+        || lower.contains("dml not supported")
+        || lower.contains("statement not supported")
+    {
+        QueryError::NotASelect(format!("the statement would modify data or the session ({text})"))
+    } else {
+        QueryError::Failed(text)
+    }
+}
+
+/// Skip whitespace and SQL comments at the start of `sql`.
+fn strip_leading_comments(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map(|x| x.1).unwrap_or("");
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map(|x| x.1).unwrap_or("");
+        } else {
+            return sql;
+        }
+    }
+}
+
+/// Check that `sql` starts with SELECT or WITH, before the planner sees it.
+pub fn guard_select(sql: &str) -> Result<(), QueryError> {
+    let body = strip_leading_comments(sql);
+    let first: String = body
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if first != "SELECT" && first != "WITH" {
+        let shown = if first.is_empty() {
+            "the statement is empty or does not start with a keyword".to_string()
+        } else {
+            format!("got a statement starting with `{first}`")
+        };
+        return Err(QueryError::NotASelect(shown));
+    }
+    Ok(())
+}
+
+/// The catalog as a table: name, source, created_at, updated_at, record_count, spend_usd,
+/// bytes, first, last, params, summary.
+fn catalog_table(infos: &[DatasetInfo]) -> Result<MemTable> {
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        text("source"),
+        text("created_at"),
+        text("updated_at"),
+        Field::new("record_count", DataType::Int64, false),
+        Field::new("spend_usd", DataType::Float64, false),
+        Field::new("bytes", DataType::Int64, false),
+        text("first"),
+        text("last"),
+        text("params"),
+        text("summary"),
+    ]));
+    let s = |f: &dyn Fn(&DatasetInfo) -> Option<String>| -> ArrayRef {
+        Arc::new(infos.iter().map(f).collect::<StringArray>())
+    };
+    let columns: Vec<ArrayRef> = vec![
+        s(&|d| Some(d.name.clone())),
+        s(&|d| Some(d.source.clone())),
+        s(&|d| Some(d.created_at.clone())),
+        s(&|d| Some(d.updated_at.clone())),
+        Arc::new(arrow::array::Int64Array::from_iter_values(
+            infos.iter().map(|d| d.record_count as i64),
+        )),
+        Arc::new(arrow::array::Float64Array::from_iter_values(
+            infos.iter().map(|d| d.spend_usd),
+        )),
+        Arc::new(arrow::array::Int64Array::from_iter_values(
+            infos.iter().map(|d| d.bytes as i64),
+        )),
+        s(&|d| d.first.clone()),
+        s(&|d| d.last.clone()),
+        s(&|d| Some(d.params.to_string())),
+        s(&|d| Some(d.summary.to_string())),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(df)?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(df)
+}
+
+/// A batch as JSON rows: numbers as numbers, text as text, anything else in its display form.
+pub fn json_rows(batch: &RecordBatch) -> Result<Vec<Vec<Value>>, QueryError> {
+    let options = FormatOptions::default();
+    let mut out: Vec<Vec<Value>> = (0..batch.num_rows())
+        .map(|_| Vec::with_capacity(batch.num_columns()))
+        .collect();
+    for col in batch.columns() {
+        let fmt = ArrayFormatter::try_new(col.as_ref(), &options)
+            .map_err(|e| QueryError::Failed(e.to_string()))?;
+        for (i, row) in out.iter_mut().enumerate() {
+            row.push(cell(col, i, &fmt));
+        }
+    }
+    Ok(out)
+}
+
+fn cell(col: &ArrayRef, i: usize, fmt: &ArrayFormatter<'_>) -> Value {
+    use arrow::datatypes::*;
+    if col.is_null(i) {
+        return Value::Null;
+    }
+    let float = |v: f64| {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    };
+    match col.data_type() {
+        DataType::Boolean => Value::Bool(col.as_boolean().value(i)),
+        DataType::Int8 => Value::from(col.as_primitive::<Int8Type>().value(i)),
+        DataType::Int16 => Value::from(col.as_primitive::<Int16Type>().value(i)),
+        DataType::Int32 => Value::from(col.as_primitive::<Int32Type>().value(i)),
+        DataType::Int64 => Value::from(col.as_primitive::<Int64Type>().value(i)),
+        DataType::UInt8 => Value::from(col.as_primitive::<UInt8Type>().value(i)),
+        DataType::UInt16 => Value::from(col.as_primitive::<UInt16Type>().value(i)),
+        DataType::UInt32 => Value::from(col.as_primitive::<UInt32Type>().value(i)),
+        DataType::UInt64 => Value::from(col.as_primitive::<UInt64Type>().value(i)),
+        DataType::Float32 => float(f64::from(col.as_primitive::<Float32Type>().value(i))),
+        DataType::Float64 => float(col.as_primitive::<Float64Type>().value(i)),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Value::String(
+            schema::format_timestamp_ms(col.as_primitive::<TimestampMillisecondType>().value(i)),
+        ),
+        _ => Value::String(fmt.value(i).to_string()),
+    }
+}

@@ -1,0 +1,180 @@
+//! What a query reads: for each dataset, its committed part files as of one moment, each
+//! checked to be a readable Parquet file in the stored schema. A part that is truncated, not
+//! Parquet or of another schema is left out and named in [`Snapshot::warnings`], never
+//! silently. Holding a snapshot keeps a replace from deleting the parts it reads.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::SystemTime;
+
+use parquet::file::metadata::ParquetMetaDataReader;
+
+use crate::layout;
+use crate::lock::{self, FileLock, Mode};
+use crate::schema;
+use crate::write::lock_paths;
+use crate::{Result, root_of};
+use apex_store::Store;
+use apex_store::datasets::{self as catalog, DatasetInfo, STORAGE_PARQUET};
+
+/// One readable part of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    pub day: String,
+    pub number: u64,
+    pub path: PathBuf,
+    pub size: u64,
+    pub rows: u64,
+}
+
+/// A dataset as a query sees it.
+#[derive(Debug, Clone)]
+pub struct DatasetParts {
+    pub info: DatasetInfo,
+    pub parts: Vec<Part>,
+}
+
+impl DatasetParts {
+    pub fn rows(&self) -> u64 {
+        self.parts.iter().map(|p| p.rows).sum()
+    }
+}
+
+/// The datasets of one query, with what was left out and why.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub datasets: Vec<DatasetParts>,
+    /// One line per part left out or dataset not readable as Parquet.
+    pub warnings: Vec<String>,
+    _readers: Vec<FileLock>,
+}
+
+impl Snapshot {
+    /// Every Parquet dataset of the catalog (or only `only`, when given).
+    pub fn take(store: &Store, only: Option<&[&str]>) -> Result<Snapshot> {
+        let root = root_of(store);
+        let mut datasets = Vec::new();
+        let mut warnings = Vec::new();
+        let mut readers = Vec::new();
+        for info in catalog::list(store)? {
+            if only.is_some_and(|names| !names.contains(&info.name.as_str())) {
+                continue;
+            }
+            if info.storage != STORAGE_PARQUET {
+                warnings.push(format!(
+                    "dataset {}: its records are still in the old SQLite layout and were not read; run `netra-apex datasets migrate`",
+                    info.name
+                ));
+                continue;
+            }
+            let (_, read_lock) = lock_paths(&root, &info.name);
+            if let Ok(Some(l)) = lock::lock(&read_lock, Mode::Shared, true) {
+                readers.push(l);
+            }
+            // The catalog may have moved on between listing and locking: read it again.
+            let Some(info) = catalog::get(store, &info.name)? else {
+                continue;
+            };
+            let dir = layout::dataset_dir(&root, &info.name);
+            let found = layout::list_parts(&dir).map_err(|e| {
+                crate::DatasetError::Io(format!("{}: {e}", dir.display()))
+            })?;
+            let mut parts = Vec::new();
+            for f in found
+                .into_iter()
+                .filter(|p| p.number >= info.first_part && p.number < info.next_part)
+            {
+                match check_part(&f.path, f.size) {
+                    Ok(rows) => parts.push(Part {
+                        day: f.day,
+                        number: f.number,
+                        path: f.path,
+                        size: f.size,
+                        rows,
+                    }),
+                    Err(why) => warnings.push(format!(
+                        "dataset {}: part {} was skipped: {why}",
+                        info.name,
+                        f.path.display()
+                    )),
+                }
+            }
+            let ds = DatasetParts { info, parts };
+            let rows = ds.rows();
+            if rows != ds.info.record_count {
+                warnings.push(format!(
+                    "dataset {}: the catalog records {} records but the readable parts hold {rows}; figures cover the readable parts only",
+                    ds.info.name, ds.info.record_count
+                ));
+            }
+            datasets.push(ds);
+        }
+        Ok(Snapshot {
+            datasets,
+            warnings,
+            _readers: readers,
+        })
+    }
+
+    pub fn dataset(&self, name: &str) -> Option<&DatasetParts> {
+        self.datasets.iter().find(|d| d.info.name == name)
+    }
+}
+
+type Checked = (u64, SystemTime, std::result::Result<u64, String>);
+
+/// Footers already checked: path -> (size, mtime, rows or why not readable).
+static CHECKED: LazyLock<Mutex<HashMap<PathBuf, Checked>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The row count of a part, or why it cannot be read: a missing or damaged footer, or
+/// columns that are not the stored schema's.
+pub fn check_part(path: &std::path::Path, size: u64) -> std::result::Result<u64, String> {
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| e.to_string())?;
+    if let Ok(cache) = CHECKED.lock()
+        && let Some((s, m, r)) = cache.get(path)
+        && *s == size
+        && *m == mtime
+    {
+        return r.clone();
+    }
+    let result = read_footer(path);
+    if let Ok(mut cache) = CHECKED.lock() {
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), (size, mtime, result.clone()));
+    }
+    result
+}
+
+fn read_footer(path: &std::path::Path) -> std::result::Result<u64, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| format!("not a readable Parquet file ({e})"))?;
+    let arrow = parquet::arrow::parquet_to_arrow_schema(
+        meta.file_metadata().schema_descr(),
+        meta.file_metadata().key_value_metadata(),
+    )
+    .map_err(|e| format!("its schema cannot be read ({e})"))?;
+    let want = schema::arrow_schema();
+    for field in want.fields() {
+        match arrow.field_with_name(field.name()) {
+            Ok(f) if f.data_type() == field.data_type() => {}
+            Ok(f) => {
+                return Err(format!(
+                    "column `{}` is {} where {} is stored",
+                    field.name(),
+                    f.data_type(),
+                    field.data_type()
+                ));
+            }
+            Err(_) => return Err(format!("it has no column `{}`", field.name())),
+        }
+    }
+    Ok(meta.file_metadata().num_rows().max(0) as u64)
+}
