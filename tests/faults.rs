@@ -164,13 +164,21 @@ async fn scalar(client: &Client, sql: &str) -> i64 {
         .unwrap_or_else(|| panic!("{sql}: {v}"))
 }
 
-/// Records in the store that belong to no registered dataset: half-written (staged) data.
-async fn orphan_records(client: &Client) -> i64 {
-    scalar(
-        client,
-        "SELECT COUNT(*) FROM workload_records WHERE dataset NOT IN (SELECT name FROM datasets)",
-    )
-    .await
+/// Staged part files of unfinished dataset writes left in the data dir.
+fn staged_parts(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join(".netra-apex/datasets/.staging")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Every registered dataset holds exactly the records it claims.
@@ -234,7 +242,7 @@ async fn kill_during_reindex_then_restart_repairs_a_searchable_index() {
 }
 
 #[tokio::test]
-async fn kill_during_generation_to_sqlite_leaves_no_half_dataset() {
+async fn kill_during_generation_to_a_dataset_leaves_no_half_dataset() {
     let ws = Workspace::new();
     let (server, client, handler) = start(ws.path(), None).await;
     let kept = generate(
@@ -262,9 +270,9 @@ async fn kill_during_generation_to_sqlite_leaves_no_half_dataset() {
     );
     assert_datasets_whole(&client).await;
     assert_eq!(
-        orphan_records(&client).await,
-        0,
-        "the killed generation's staged records are cleaned at start"
+        staged_parts(ws.path()),
+        Vec::<std::path::PathBuf>::new(),
+        "the killed generation's staged parts are cleaned at start"
     );
     // The name is free for a new, complete generation.
     let again = generate(
@@ -333,13 +341,6 @@ async fn kill_during_generation_to_a_file_leaves_no_half_file() {
     );
 }
 
-/// Size of the store's write-ahead log (where an open transaction spills).
-fn wal_len(root: &Path) -> u64 {
-    std::fs::metadata(root.join(".netra-apex/apex.db-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn kill_during_ingest_leaves_no_half_dataset() {
     let ws = Workspace::new();
@@ -367,36 +368,39 @@ async fn kill_during_ingest_leaves_no_half_dataset() {
     drop(client);
     kill9(server).await;
 
-    // A fresh process, so the WAL grows only with the ingest's own transaction.
+    // Replace `small` with the big file, and kill the server while its parts are staged.
     let (server, client, _h) = start(ws.path(), None).await;
-    let before = wal_len(ws.path());
     let client = Arc::new(client);
     let call = spawn_call(
         &client,
         "ingest_logs",
-        json!({"path": "logs/big.jsonl", "dataset": "big"}),
+        json!({"path": "logs/big.jsonl", "dataset": "small"}),
         4,
     );
-    let threshold = before + (8 << 20);
-    let spilled = eventually(WAIT, || {
-        (wal_len(ws.path()) > threshold && !call.is_finished()).then_some(())
+    let staged = eventually(WAIT, || {
+        let bytes: u64 = staged_parts(ws.path())
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        (bytes > (1 << 20) && !call.is_finished()).then_some(())
     })
     .await;
     assert!(
-        spilled.is_some(),
-        "the ingest did not spill 8 MB into the WAL while running (finished: {})",
+        staged.is_some(),
+        "the ingest staged no part data while running (finished: {})",
         call.is_finished()
     );
-    cut(server, call, "8 MB of WAL").await;
+    cut(server, call, "staged parts").await;
 
     let (_server, client, _h) = start(ws.path(), None).await;
     assert_eq!(
         dataset_names(&client).await,
         vec![("small".to_string(), 1500)],
-        "only the acknowledged ingest is there"
+        "the dataset is as it was before the killed ingest"
     );
     assert_datasets_whole(&client).await;
-    assert_eq!(orphan_records(&client).await, 0);
+    assert!(staged_parts(ws.path()).is_empty(), "staged parts are cleaned at start");
 }
 
 #[tokio::test]
@@ -594,7 +598,7 @@ async fn full_disk_gives_clear_errors_and_keeps_prior_data() {
         vec![("before".to_string(), 800)]
     );
     assert_datasets_whole(&client).await;
-    assert_eq!(orphan_records(&client).await, 0);
+    assert!(staged_parts(ws.path()).is_empty());
     let got = structured(&call(&client, "context_get", json!({"name": "before"})).await);
     assert_eq!(got["notes"], "kept");
     for name in &acked {

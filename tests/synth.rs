@@ -390,6 +390,8 @@ async fn the_tool_registers_a_dataset_and_streams_progress() {
             messages.last().unwrap().starts_with("generation_finished"),
             "{messages:?}"
         );
+        let q = ok_json(&call(&client, "query_data", json!({"sql": "SELECT COUNT(*) AS n FROM workload_records WHERE dataset = 'fin'"})).await);
+        assert_eq!(q["rows"][0][0], 60000, "{q}");
         client.cancel().await.unwrap();
     }
     let conn = rusqlite::Connection::open(ws.path().join(".netra-apex/apex.db")).unwrap();
@@ -401,14 +403,29 @@ async fn the_tool_registers_a_dataset_and_streams_progress() {
         )
         .unwrap();
     assert_eq!(n, 60000);
-    let rows: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM workload_records WHERE dataset = 'fin'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(rows, 60000);
+    let parts = parquet_files(&ws.path().join(".netra-apex/datasets/dataset=fin"));
+    assert!(
+        parts.iter().all(|p| p.to_string_lossy().contains("/day=")),
+        "{parts:?}"
+    );
+    assert!(!parts.is_empty());
+}
+
+/// Every Parquet file under `dir`, recursively.
+fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test]
@@ -451,7 +468,8 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
         let peer = client.peer().clone();
         tokio::spawn(async move { peer.call_tool(params).await })
     };
-    // Find the run in the store, wait until records are being staged, then cancel it.
+    // Find the run in the store, wait until parts are being staged, then cancel it.
+    let datasets_dir = ws.path().join(".netra-apex/datasets");
     let run_id = eventually(Duration::from_secs(30), || {
         let conn = rusqlite::Connection::open(&db).ok()?;
         let id: String = conn
@@ -461,10 +479,7 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
                 |r| r.get(0),
             )
             .ok()?;
-        let staged: i64 = conn
-            .query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))
-            .ok()?;
-        (staged > 0).then_some(id)
+        (!parquet_files(&datasets_dir.join(".staging")).is_empty()).then_some(id)
     })
     .await
     .expect("a generation in progress");
@@ -476,9 +491,7 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
     let datasets: i64 = conn
         .query_row("SELECT count(*) FROM datasets", [], |r| r.get(0))
         .unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))
-        .unwrap();
+    let rows = parquet_files(&datasets_dir).len();
     let status: String = conn
         .query_row("SELECT status FROM runs WHERE id = ?1", [&run_id], |r| {
             r.get(0)
@@ -520,7 +533,7 @@ async fn bad_input_is_an_error_naming_the_field() {
         ),
         (
             json!({"profile": "ecommerce", "format": "xlsx"}),
-            vec!["format", "sqlite, jsonl, csv, parquet, otlp-json"],
+            vec!["format", "dataset, jsonl, csv, parquet, otlp-json"],
         ),
         (
             json!({"profile": "ecommerce", "format": "jsonl", "output": "../escape.jsonl"}),

@@ -64,3 +64,60 @@ pub fn ingest(
     );
     Ok(())
 }
+
+/// `netra-apex datasets ...`: the workload datasets of the data dir.
+#[derive(clap::Subcommand)]
+pub enum DatasetsCommand {
+    /// List the datasets with their records, spend and storage.
+    List,
+    /// Convert datasets of the old SQLite layout to Parquet (also done on first use), with
+    /// progress; each is checked for every row and cent before its old rows are dropped.
+    Migrate,
+    /// Remove a dataset and its files.
+    Delete {
+        /// The dataset to remove.
+        name: String,
+    },
+}
+
+pub fn datasets(at: &Place<'_>, command: DatasetsCommand) -> anyhow::Result<()> {
+    let opened = runs::open(at.root, at.data_dir)?;
+    let store = &opened.store;
+    match command {
+        DatasetsCommand::List => {
+            for d in apex_store::datasets::list(store)? {
+                println!(
+                    "{}\t{}\t{} records\t${:.2}\t{} bytes\t{}",
+                    d.name, d.source, d.record_count, d.spend_usd, d.bytes, d.storage
+                );
+            }
+        }
+        DatasetsCommand::Migrate => {
+            let pending = apex_datasets::migrate::pending(store)?;
+            if pending.is_empty() {
+                println!("every dataset is already Parquet");
+            }
+            let mut last = std::time::Instant::now();
+            let done = apex_datasets::migrate::migrate_all(store, &mut |name, at, of| {
+                if at == of || last.elapsed().as_millis() >= 500 {
+                    eprintln!("{name}: {at} of {of} records");
+                    last = std::time::Instant::now();
+                }
+            })?;
+            for c in done {
+                println!(
+                    "{}: {} records (${:.2}) in {} part(s), {} bytes, {} ms; the old rows were dropped",
+                    c.name, c.records, c.spend_usd, c.parts, c.bytes, c.elapsed_ms
+                );
+            }
+        }
+        DatasetsCommand::Delete { name } => {
+            if apex_datasets::write::delete(store, &name)? {
+                println!("dataset {name} removed");
+            } else {
+                anyhow::bail!("dataset `{name}` does not exist");
+            }
+        }
+    }
+    Ok(())
+}

@@ -54,6 +54,11 @@ enum Command {
     },
     /// Load workload logs (JSONL, CSV or OTLP-JSON) into a dataset (CLI twin of ingest_logs).
     Ingest(data::IngestArgs),
+    /// Workload datasets: list, convert the old SQLite layout to Parquet, delete.
+    Datasets {
+        #[command(subcommand)]
+        command: data::DatasetsCommand,
+    },
     /// Analysis agents (CLI twin of list_agents / run_agent).
     Agent {
         #[command(subcommand)]
@@ -100,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(args) => synth::run(&at, &runtime, args),
         Command::Context { action } => context::run(&at, action),
         Command::Ingest(args) => data::ingest(&at, &runtime, args),
+        Command::Datasets { command } => data::datasets(&at, command),
         Command::Agent { command } => agents::run(&at, &runtime, command),
         Command::Test(args) => runtime.block_on(test::run(&at, args)),
     }

@@ -25,13 +25,14 @@ pub struct SynthArgs {
     /// Start of the time span, RFC 3339.
     #[arg(long)]
     pub start: Option<String>,
-    /// sqlite, jsonl, csv, parquet or otlp-json.
-    #[arg(long, default_value = "sqlite")]
+    /// dataset (a Parquet dataset in the data dir; `sqlite` is its old name), jsonl, csv,
+    /// parquet or otlp-json.
+    #[arg(long, default_value = "dataset")]
     pub format: String,
     /// Output file for file formats, relative to the root (default: under the data dir).
     #[arg(long)]
     pub output: Option<String>,
-    /// Dataset name for sqlite (default: <profile>-<seed>).
+    /// Dataset name for dataset output (default: <profile>-<seed>).
     #[arg(long)]
     pub dataset: Option<String>,
     /// Profile overrides as a JSON merge patch, e.g. '{"volume":{"days":7}}'.

@@ -59,3 +59,6 @@ pub fn root_of(store: &Store) -> PathBuf {
 pub fn recover(store: &Store) -> usize {
     layout::remove_abandoned_staging(&root_of(store))
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,14 +40,14 @@ pub struct GenerateArgs {
     /// Start of the time span, RFC 3339 (default: the profile's, 2026-01-01T00:00:00Z).
     #[serde(default)]
     pub start: Option<String>,
-    /// Output format: sqlite (a dataset in the store, default), jsonl, csv, parquet or otlp-json.
+    /// Output format: dataset (default; a Parquet dataset, also accepted as sqlite), jsonl, csv, parquet or otlp-json.
     #[serde(default)]
     pub format: Option<String>,
     /// Output file for file formats, relative to the workspace root (default: under the data dir).
     /// Parquet past 16,777,216 records becomes a directory of part-NNNNN.parquet files.
     #[serde(default)]
     pub output: Option<String>,
-    /// Dataset name for the sqlite format (default: <profile>-<seed>).
+    /// Dataset name for dataset output (default: <profile>-<seed>).
     #[serde(default)]
     pub dataset: Option<String>,
 }
@@ -61,7 +61,7 @@ pub struct ListProfilesArgs {}
 impl ApexServer {
     /// Generate synthetic LLM workload logs from a profile.
     #[tool(
-        description = "Generate realistic, deterministic LLM call logs (one record per model call; agent traces) from a workload profile into a dataset (sqlite) or a jsonl/csv/parquet/otlp-json file. Streams progress; returns a quality report."
+        description = "Generate realistic, deterministic LLM call logs (one record per model call; agent traces) from a workload profile into a dataset or a jsonl/csv/parquet/otlp-json file. Streams progress; returns a quality report."
     )]
     async fn generate_synthetic_data(
         &self,
@@ -77,7 +77,7 @@ impl ApexServer {
             seed: args.seed,
             days: args.days,
             start: args.start,
-            format: args.format.unwrap_or_else(|| "sqlite".to_string()),
+            format: args.format.unwrap_or_else(|| "dataset".to_string()),
             output: args.output,
             dataset: args.dataset,
             threads: None,

@@ -1,0 +1,290 @@
+//! Tests of writes, snapshots, the engine and the conversion over real files in a temp dir.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use apex_core::workload::WorkloadRecord;
+use apex_store::datasets as catalog;
+
+fn rec(i: u64, day: u32) -> WorkloadRecord {
+    WorkloadRecord {
+        event_id: format!("e{i:06}"),
+        trace_id: format!("t{i}"),
+        span_id: format!("s{i}"),
+        parent_span_id: (i % 3 == 0).then(|| format!("s{}", i - 1)),
+        timestamp: format!("2026-01-{day:02}T{:02}:{:02}:00.000Z", i % 24, i % 60),
+        tenant: ["acme", "globex"][(i % 2) as usize].into(),
+        feature: "chat".into(),
+        workload_type: "simple_chat".into(),
+        operation: if i % 10 == 0 { "execute_tool" } else { "chat" }.into(),
+        provider: "openai".into(),
+        model: ["gpt-4o", "gpt-4o-mini"][(i % 2) as usize].into(),
+        input_tokens: 100 + i,
+        output_tokens: 50,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        reasoning_tokens: 0,
+        latency_ms: 420.5,
+        ttft_ms: (i % 4 != 0).then_some(80.0),
+        status: if i % 7 == 0 { "error" } else { "ok" }.into(),
+        error_type: (i % 7 == 0).then(|| "timeout".into()),
+        finish_reason: Some("stop".into()),
+        prompt_hash: Some(format!("h{}", i % 5)),
+        cost_usd: 0.001 * (i % 13) as f64,
+    }
+}
+
+fn records(range: std::ops::Range<u64>, day: u32) -> Vec<WorkloadRecord> {
+    range.map(|i| rec(i, day)).collect()
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    (dir, store)
+}
+
+fn count(store: &Store, name: &str) -> i64 {
+    let engine = Engine::open(store, None).unwrap();
+    let b = engine
+        .collect(&format!(
+            "SELECT COUNT(*) AS n FROM workload_records WHERE dataset = '{name}'"
+        ))
+        .unwrap();
+    let rows = engine::json_rows(&b[0]).unwrap();
+    rows[0][0].as_i64().unwrap()
+}
+
+fn write(store: &Store, name: &str, mode: WriteMode, recs: &[WorkloadRecord]) -> DatasetInfo {
+    let mut w = DatasetWrite::begin(store, name, mode, WhenBusy::Refuse).unwrap();
+    w.append_records(recs).unwrap();
+    w.commit("ingested", &json!({"p": 1}), &Value::Null).unwrap()
+}
+
+use apex_store::datasets::DatasetInfo;
+
+#[test]
+fn a_write_is_visible_only_once_committed_and_lands_in_hive_day_directories() {
+    let (dir, store) = store();
+    let mut w = DatasetWrite::begin(&store, "shop", WriteMode::Replace, WhenBusy::Refuse).unwrap();
+    let mut mixed = records(0..50, 2);
+    mixed.extend(records(50..80, 1));
+    w.append_records(&mixed).unwrap();
+    assert!(catalog::get(&store, "shop").unwrap().is_none());
+    assert_eq!(count(&store, "shop"), 0);
+    drop(w);
+    assert!(catalog::get(&store, "shop").unwrap().is_none());
+    let staging = dir.path().join("datasets/.staging");
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "staging left behind");
+
+    let info = write(&store, "shop", WriteMode::Replace, &mixed);
+    assert_eq!(info.record_count, 80);
+    assert_eq!(info.first.as_deref(), Some("2026-01-01T00:12:00.000Z"));
+    let parts = layout::list_parts(&dir.path().join("datasets/dataset=shop")).unwrap();
+    let days: Vec<&str> = parts.iter().map(|p| p.day.as_str()).collect();
+    assert_eq!(days, ["2026-01-01", "2026-01-02"]);
+    assert_eq!(count(&store, "shop"), 80);
+    let mut back = Vec::new();
+    read::for_each_batch(&store, "shop", 7, |b| {
+        back.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    let mut want = records(50..80, 1);
+    want.extend(records(0..50, 2));
+    assert_eq!(back, want, "every field round-trips through Parquet");
+}
+
+#[test]
+fn append_adds_replace_replaces_and_old_parts_go() {
+    let (dir, store) = store();
+    write(&store, "d", WriteMode::Replace, &records(0..10, 1));
+    let info = write(&store, "d", WriteMode::Append, &records(10..25, 3));
+    assert_eq!(info.record_count, 25);
+    assert_eq!(count(&store, "d"), 25);
+    let before = layout::list_parts(&dir.path().join("datasets/dataset=d")).unwrap();
+    assert_eq!(before.len(), 2);
+    let info = write(&store, "d", WriteMode::Replace, &records(100..104, 5));
+    assert_eq!((info.record_count, count(&store, "d")), (4, 4));
+    let after = layout::list_parts(&dir.path().join("datasets/dataset=d")).unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].day, "2026-01-05");
+    assert!(!dir.path().join("datasets/dataset=d/day=2026-01-01").exists());
+}
+
+#[test]
+fn a_second_writer_is_refused_by_name_and_a_waiting_one_lands_after() {
+    let (_dir, store) = store();
+    let first = DatasetWrite::begin(&store, "busy", WriteMode::Append, WhenBusy::Refuse).unwrap();
+    let e = DatasetWrite::begin(&store, "busy", WriteMode::Append, WhenBusy::Refuse).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("dataset: `busy` is being written by another"),
+        "{msg}"
+    );
+    // Another dataset is not held up.
+    write(&store, "other", WriteMode::Replace, &records(0..3, 1));
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let mut w =
+                DatasetWrite::begin(&store, "busy", WriteMode::Append, WhenBusy::Wait).unwrap();
+            w.append_records(&records(10..12, 1)).unwrap();
+            w.commit("ingested", &Value::Null, &Value::Null).unwrap()
+        });
+        let mut first = first;
+        first.append_records(&records(0..5, 1)).unwrap();
+        first
+            .commit("ingested", &Value::Null, &Value::Null)
+            .unwrap();
+        waiter.join().unwrap();
+    });
+    assert_eq!(count(&store, "busy"), 7, "both appends landed");
+}
+
+#[test]
+fn damaged_parts_are_named_and_skipped() {
+    let (dir, store) = store();
+    write(&store, "d", WriteMode::Replace, &records(0..10, 1));
+    write(&store, "d", WriteMode::Append, &records(10..30, 2));
+    write(&store, "d", WriteMode::Append, &records(30..35, 3));
+    let parts = layout::list_parts(&dir.path().join("datasets/dataset=d")).unwrap();
+    // Truncate one part, overwrite another with text.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&parts[1].path)
+        .unwrap();
+    f.set_len(parts[1].size / 2).unwrap();
+    std::fs::write(&parts[2].path, "not parquet at all").unwrap();
+    let engine = Engine::open(&store, None).unwrap();
+    let w = engine.warnings().join("\n");
+    assert!(w.contains(&parts[1].path.display().to_string()), "{w}");
+    assert!(w.contains(&parts[2].path.display().to_string()), "{w}");
+    assert!(w.contains("skipped"), "{w}");
+    assert!(w.contains("the catalog records 35 records"), "{w}");
+    let r = engine
+        .query(
+            "SELECT COUNT(*) FROM workload_records",
+            QueryLimits {
+                max_rows: 10,
+                timeout: Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+    assert_eq!(r.rows[0][0], json!(10), "only the sound part is read");
+    assert_eq!(r.warnings.len(), 3);
+}
+
+#[test]
+fn a_crashed_commit_leaves_the_dataset_as_it_was_and_the_next_writer_cleans_up() {
+    let (dir, store) = store();
+    write(&store, "d", WriteMode::Replace, &records(0..10, 1));
+    // A commit killed after moving its parts in but before the catalog: simulate by copying
+    // a part to a number past the committed range.
+    let ds = dir.path().join("datasets/dataset=d");
+    let parts = layout::list_parts(&ds).unwrap();
+    let stray = ds.join("day=2026-01-09").join(layout::part_file_name(7));
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::copy(&parts[0].path, &stray).unwrap();
+    // And a staging directory of a dead writer.
+    let dead = dir
+        .path()
+        .join("datasets/.staging/d.4294967294-00000000000000ff");
+    std::fs::create_dir_all(&dead).unwrap();
+    assert_eq!(count(&store, "d"), 10, "the stray part is not visible");
+    let info = write(&store, "d", WriteMode::Append, &records(10..12, 2));
+    assert_eq!((info.record_count, count(&store, "d")), (12, 12));
+    assert!(!stray.exists(), "the next writer removed it");
+    assert!(!dead.exists());
+}
+
+#[test]
+fn client_sql_is_one_read_only_select_bounded_in_rows_and_time() {
+    let (dir, store) = store();
+    write(&store, "shop-1", WriteMode::Replace, &records(0..40, 1));
+    let engine = Engine::open(&store, None).unwrap();
+    let limits = QueryLimits {
+        max_rows: 3,
+        timeout: Duration::from_secs(10),
+    };
+    let r = engine
+        .query(
+            "SELECT model, COUNT(*) AS n FROM \"shop-1\" GROUP BY model ORDER BY model",
+            limits,
+        )
+        .unwrap();
+    assert_eq!(r.columns, ["model", "n"]);
+    assert_eq!(r.rows, vec![vec![json!("gpt-4o"), json!(20)], vec![json!("gpt-4o-mini"), json!(20)]]);
+    assert!(!r.truncated);
+    let r = engine
+        .query("SELECT event_id, timestamp FROM workload_records ORDER BY event_id", limits)
+        .unwrap();
+    assert_eq!(r.rows.len(), 3);
+    assert!(r.truncated);
+    assert_eq!(r.rows[0][1], json!("2026-01-01T00:00:00.000Z"));
+    let r = engine
+        .query("SELECT name, record_count FROM datasets", limits)
+        .unwrap();
+    assert_eq!(r.rows, vec![vec![json!("shop-1"), json!(40)]]);
+    for (bad, why) in [
+        ("DELETE FROM workload_records", "only one read-only SELECT"),
+        ("WITH x AS (SELECT 1) INSERT INTO datasets SELECT * FROM datasets", "modify"),
+        ("SELECT 1; SELECT 2", "more than one statement"),
+        ("CREATE TABLE t AS SELECT 1", "only one read-only SELECT"),
+        ("SELECT nope FROM workload_records", "nope"),
+        ("", "empty"),
+    ] {
+        let e = engine.query(bad, limits).unwrap_err().to_string();
+        assert!(e.starts_with("sql: ") && e.contains(why), "{bad}: {e}");
+    }
+    let slow = engine
+        .query(
+            "SELECT SUM(value) FROM generate_series(1, 100000000000)",
+            QueryLimits {
+                max_rows: 3,
+                timeout: Duration::from_millis(300),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(slow, QueryError::Timeout(300)), "{slow}");
+    // Nothing a query did wrote anything.
+    assert_eq!(
+        layout::list_parts(&dir.path().join("datasets/dataset=shop-1"))
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn old_sqlite_datasets_convert_with_every_row_and_cent() {
+    let (_dir, store) = store();
+    let recs = records(0..1000, 1);
+    catalog::insert_legacy(&store, "old", "synthetic", &recs).unwrap();
+    let before = catalog::get(&store, "old").unwrap().unwrap();
+    assert_eq!(migrate::pending(&store).unwrap(), ["old"]);
+    let mut seen = Vec::new();
+    let done = migrate::migrate_all(&store, &mut |n, at, of| seen.push((n.to_string(), at, of)))
+        .unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].records, 1000);
+    assert_eq!(seen.last().unwrap(), &("old".to_string(), 1000, 1000));
+    let after = catalog::get(&store, "old").unwrap().unwrap();
+    assert_eq!(after.storage, catalog::STORAGE_PARQUET);
+    assert_eq!(after.created_at, before.created_at);
+    let want: f64 = recs.iter().map(|r| r.cost_usd).sum();
+    assert!((after.spend_usd - want).abs() < 1e-9);
+    assert_eq!(catalog::legacy_totals(&store, "old").unwrap().0, 0);
+    assert!(migrate::pending(&store).unwrap().is_empty());
+    let mut back = Vec::new();
+    read::for_each_batch(&store, "old", 100, |b| {
+        back.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(back.len(), 1000);
+    assert!(back.iter().all(|r| recs.contains(r)));
+    // A second run finds nothing to do.
+    assert!(migrate::migrate_all(&store, &mut |_, _, _| {}).unwrap().is_empty());
+}
