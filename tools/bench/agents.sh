@@ -1,36 +1,79 @@
 #!/usr/bin/env bash
-# Agents benchmark: a full supervisor report on 1M and 10M synthetic workload records.
+# Datasets and agents benchmark, DuckDB side by side in the same run.
 # Usage: tools/bench/agents.sh [BINARY] [COUNTS...]   (default counts: 1000000 10000000)
-# Records come from the synth CLI when the binary has it, else tools/bench/gen_workload.py.
-# Prints, per count: generation, ingest and report wall time, and the report's peak RSS.
+#
+# Per count (ecommerce, seed 7):
+#   synth    the dataset written by `synth --format dataset` (Parquet parts), and its size
+#            against synth's own single Parquet file of the same records
+#   ingest   `netra-apex ingest` of the JSONL export (records/s, peak RSS) against DuckDB's
+#            read_json_auto into a table, 2 threads
+#   report   `agent run` (the full supervisor report; wall time, peak RSS) against DuckDB
+#            running the grouped queries the report's figures come from
+#            (cost_analysis.figures_sql), 2 threads, over the same Parquet files
+# Needs python3 with duckdb: tools/bench/.venv (python3 -m venv tools/bench/.venv &&
+# tools/bench/.venv/bin/pip install duckdb==2.0.1).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 bin=${1:-$repo/target/release/netra-apex}
 shift || true
 counts=("${@:-1000000 10000000}")
+py=${PYTHON:-$here/.venv/bin/python}
 [ -x "$bin" ] || { echo "no binary at $bin; build with cargo build --release" >&2; exit 1; }
+"$py" -c 'import duckdb' 2>/dev/null || { echo "no duckdb for $py; see the header" >&2; exit 1; }
 ws=$(mktemp -d)
 trap 'rm -rf "$ws"' EXIT
 now() { date +%s.%N; }
-printf '%-10s %-10s %10s %10s %10s %10s %12s\n' records source gen_s ingest_s report_s rss_mb spend_usd
+rss() { echo "$(cat "$1") / 1024" | bc; }
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+printf '%-9s %-7s %9s %10s %8s %9s %9s %8s\n' records step apex_s duckdb_s ratio apex_rss rate size_mb
 for n in ${counts[@]}; do
-  src=python
+  d=$ws/.netra-apex
+  # synth: the dataset, and synth's single Parquet file for the size comparison
   t0=$(now)
-  if "$bin" synth --help >/dev/null 2>&1 && "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format sqlite --dataset "bench$n" >/dev/null 2>&1; then
-    src=synth; t1=$(now); t2=$t1
-  else
-    python3 "$here/gen_workload.py" "$n" "$ws/w.jsonl" 7
-    t1=$(now)
-    "$bin" --root "$ws" ingest w.jsonl --dataset "bench$n" >/dev/null
-    t2=$(now)
-    rm -f "$ws/w.jsonl"
-  fi
+  "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format dataset --dataset "bench$n" >/dev/null
+  t1=$(now)
+  "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format parquet --output "s$n.parquet" >/dev/null
+  "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format jsonl --output "w$n.jsonl" >/dev/null
+  ds_mb=$(du -sm "$d/datasets/dataset=bench$n" | cut -f1)
+  pq_mb=$(du -sm "$ws/s$n.parquet" | cut -f1)
+  printf '%-9s %-7s %9.2f %10s %8s %9s %9s %8s  (synth parquet file %s MB: %s x)\n' "$n" synth "$(echo "$t1 - $t0" | bc)" - - - - "$ds_mb" \
+    "$pq_mb" "$(echo "scale=2; $ds_mb / $pq_mb" | bc)"
+
+  # ingest: JSONL into a dataset, against DuckDB's read_json_auto
+  t0=$(now)
+  /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.jsonl" --dataset "in$n" >/dev/null
+  t1=$(now)
+  apex=$(echo "$t1 - $t0" | bc)
+  duck=$("$py" - "$ws/w$n.jsonl" <<'EOF'
+import sys, time, duckdb
+con = duckdb.connect(); con.execute("SET threads = 2")
+t = time.time()
+con.execute(f"CREATE TABLE w AS SELECT * FROM read_json_auto('{sys.argv[1]}')")
+print(f"{time.time() - t:.2f}")
+EOF
+)
+  printf '%-9s %-7s %9.2f %10.2f %8.2f %9s %9.0f\n' "$n" ingest "$apex" "$duck" "$(echo "scale=2; $apex / $duck" | bc)" \
+    "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
+
+  # report: the supervisor report, against DuckDB running every query it cites
+  t0=$(now)
   /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" agent run --dataset "bench$n" --request "cut our LLM spend" --json >"$ws/report.json" 2>/dev/null
-  t3=$(now)
-  spend=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['cost_analysis']['overview']['spend_usd'])" "$ws/report.json")
-  recs=$(python3 -c "import json,sys; print(','.join(r['kind'] for r in json.load(open(sys.argv[1]))['recommendations']))" "$ws/report.json")
-  printf '%-10s %-10s %10.2f %10.2f %10.2f %10.0f %12s  %s\n' "$n" "$src" "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" \
-    "$(echo "$t3 - $t2" | bc)" "$(echo "$(cat "$ws/rss") / 1024" | bc)" "$spend" "$recs"
-  rm -f "$ws/.netra-apex/apex.db"*
+  t1=$(now)
+  apex=$(echo "$t1 - $t0" | bc)
+  duck=$("$py" - "$d/datasets" "$ws/report.json" <<'EOF'
+import json, sys, time, duckdb
+root, report = sys.argv[1], json.load(open(sys.argv[2]))
+qs = report['cost_analysis']['figures_sql']
+con = duckdb.connect(); con.execute("SET threads = 2")
+con.execute(f"CREATE VIEW workload_records AS SELECT * FROM read_parquet('{root}/dataset=*/day=*/*.parquet', hive_partitioning = true, hive_types_autocast = false)")
+t = time.time()
+for q in qs: con.execute(q).fetchall()
+print(f"{time.time() - t:.2f} {len(qs)}")
+EOF
+)
+  spend=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['cost_analysis']['overview']['spend_usd'])" "$ws/report.json")
+  printf '%-9s %-7s %9.2f %10.2f %8.2f %9s %9s %8s  (spend %s; DuckDB ran the same %s queries)\n' "$n" report "$apex" "${duck% *}" \
+    "$(echo "scale=2; $apex / ${duck% *}" | bc)" "$(rss "$ws/rss")" - - "$spend" "${duck#* }"
+  rm -rf "$ws"/w*.jsonl "$ws"/s*.parquet "$d"
 done

@@ -644,3 +644,148 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
         }
     }
 }
+
+/// A Python that has DuckDB: the clients' venv (CI installs it there) or `python3`.
+fn duckdb_python() -> Option<PathBuf> {
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/clients/.venv/bin/python");
+    [venv, PathBuf::from("python3")].into_iter().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", "import duckdb"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+const DUCKDB_RUNNER: &str = r#"
+import datetime, decimal, duckdb, json, sys
+con = duckdb.connect()
+con.execute("SET threads = 2")
+con.execute(sys.argv[1])
+def cell(v):
+    if isinstance(v, decimal.Decimal): return float(v)
+    if isinstance(v, (datetime.date, datetime.datetime)): return v.isoformat()
+    return v
+out = [[[cell(v) for v in row] for row in con.execute(q).fetchall()] for q in json.load(open(sys.argv[2]))]
+print(json.dumps(out))
+"#;
+
+fn num(v: &Value) -> f64 {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn every_figure_equals_the_same_query_in_duckdb() {
+    let Some(python) = duckdb_python() else {
+        eprintln!("SKIPPED every_figure_equals_the_same_query_in_duckdb: duckdb (python) not installed");
+        return;
+    };
+    let (_d, store) = store_with_fixture();
+    let (report, _) = supervisor(&store, Some("fixture"), &DeterministicNarrator);
+    let a = report.cost_analysis.as_ref().unwrap();
+    // (query, check of its rows)
+    type Check<'a> = Box<dyn Fn(&[Vec<Value>]) + 'a>;
+    let mut cases: Vec<(String, Check<'_>)> = Vec::new();
+    let close = |got: f64, want: f64, what: &str| {
+        assert!((got - want).abs() < 1e-6, "{what}: DuckDB {got}, report {want}");
+    };
+    cases.push((
+        a.overview.sql.clone(),
+        Box::new(move |rows| {
+            let o = &a.overview;
+            close(num(&rows[0][0]), o.records as f64, "records");
+            close(num(&rows[0][1]), o.model_calls as f64, "model calls");
+            close(num(&rows[0][2]), o.spend_usd, "spend");
+            close(num(&rows[0][5]), o.failed_calls as f64, "failed calls");
+            close(num(&rows[0][6]), o.failed_cost_usd, "failed cost");
+        }),
+    ));
+    for b in &a.breakdowns {
+        let keys = if b.dimension == Dimension::Model { 2 } else { 1 };
+        cases.push((
+            b.sql.clone(),
+            Box::new(move |rows| {
+                assert_eq!(rows.len(), b.groups, "{:?} groups", b.dimension);
+                for (row, want) in rows.iter().zip(&b.rows) {
+                    let key = row[keys - 1].as_str().unwrap_or_default();
+                    assert!(key.starts_with(&want.key), "{:?}: {key} vs {}", b.dimension, want.key);
+                    close(num(&row[keys]), want.calls as f64, "calls");
+                    close(num(&row[keys + 1]), want.spend_usd, "spend");
+                }
+            }),
+        ));
+    }
+    for p in &a.percentiles {
+        for (name, sql) in &p.sql {
+            let want = match name.as_str() {
+                "p50" => p.p50,
+                "p90" => p.p90,
+                "p95" => p.p95,
+                _ => p.p99,
+            };
+            cases.push((
+                sql.clone(),
+                Box::new(move |rows| close(num(&rows[0][0]), want as f64, "percentile")),
+            ));
+        }
+    }
+    cases.push((
+        a.failures.sql.clone(),
+        Box::new(move |rows| {
+            for (row, want) in rows.iter().zip(&a.failures.by_type) {
+                assert_eq!(row[0].as_str(), Some(want.error_type.as_str()));
+                close(num(&row[1]), want.calls as f64, "error calls");
+                close(num(&row[2]), want.cost_usd, "error cost");
+            }
+        }),
+    ));
+    cases.push((
+        a.duplicates.sql.clone(),
+        Box::new(move |rows| {
+            let repeats: f64 = rows.iter().map(|r| num(&r[4])).sum();
+            let cost: f64 = rows.iter().map(|r| num(&r[5])).sum();
+            close(repeats, a.duplicates.repeats as f64, "repeats");
+            close(cost, a.duplicates.repeat_cost_usd, "repeat cost");
+        }),
+    ));
+    for r in &report.recommendations {
+        for sql in &r.sql {
+            let kind = r.kind.clone();
+            let current = r.current_cost_usd;
+            let calls = r.affected_calls as f64;
+            cases.push((
+                sql.clone(),
+                Box::new(move |rows| {
+                    if kind == "retry_waste" || kind == "right_sizing" {
+                        let cost_col = if kind == "retry_waste" { 4 } else { 3 };
+                        let col = if kind == "retry_waste" { 3 } else { 2 };
+                        close(rows.iter().map(|r| num(&r[col])).sum(), calls, &kind);
+                        close(rows.iter().map(|r| num(&r[cost_col])).sum(), current, &kind);
+                    }
+                }),
+            ));
+        }
+    }
+    let root = apex_datasets::root_of(&store);
+    let view = analysis::sql::duckdb_view(&root.display().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let qfile = dir.path().join("queries.json");
+    let queries: Vec<&String> = cases.iter().map(|c| &c.0).collect();
+    std::fs::write(&qfile, serde_json::to_string(&queries).unwrap()).unwrap();
+    let out = std::process::Command::new(&python)
+        .args(["-c", DUCKDB_RUNNER, &view])
+        .arg(&qfile)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "DuckDB refused a query: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Vec<Vec<Value>>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.len(), cases.len());
+    for ((_, check), rows) in cases.iter().zip(&results) {
+        check(rows);
+    }
+}

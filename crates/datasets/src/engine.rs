@@ -246,7 +246,7 @@ impl Engine {
             }
             Ok::<_, QueryError>((schema, rows, truncated))
         };
-        let outcome = block_on(tokio::time::timeout(limits.timeout, run))?;
+        let outcome = block_on(async { tokio::time::timeout(limits.timeout, run).await })?;
         let (schema, rows, truncated) = outcome
             .map_err(|_| QueryError::Timeout(limits.timeout.as_millis() as u64))??;
         Ok(QueryResult {
@@ -272,6 +272,10 @@ fn refusal(e: DataFusionError) -> QueryError {
     } else if lower.contains("ddl not supported")
         || lower.contains("dml not supported")
         || lower.contains("statement not supported")
+        || (lower.contains("not implemented")
+            && ["insert", "update", "delete", "merge", "copy"]
+                .iter()
+                .any(|w| lower.contains(&format!("query {w}"))))
     {
         QueryError::NotASelect(format!("the statement would modify data or the session ({text})"))
     } else {

@@ -13,7 +13,7 @@ fn rec(i: u64, day: u32) -> WorkloadRecord {
         event_id: format!("e{i:06}"),
         trace_id: format!("t{i}"),
         span_id: format!("s{i}"),
-        parent_span_id: (i % 3 == 0).then(|| format!("s{}", i - 1)),
+        parent_span_id: (i % 3 == 0).then(|| format!("s{}", i + 1)),
         timestamp: format!("2026-01-{day:02}T{:02}:{:02}:00.000Z", i % 24, i % 60),
         tenant: ["acme", "globex"][(i % 2) as usize].into(),
         feature: "chat".into(),

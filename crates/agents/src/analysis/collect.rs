@@ -226,8 +226,9 @@ pub fn collect(
     cancel: &CancellationToken,
 ) -> Result<WorkloadStats, AgentError> {
     let started = std::time::Instant::now();
+    let sqls = queries(dataset, with_duplicates);
     let results = engine
-        .collect_all(&queries(dataset, with_duplicates), Some(cancel))
+        .collect_all(&sqls, Some(cancel))
         .map_err(|e| match e {
             apex_datasets::DatasetError::Cancelled => AgentError::Cancelled,
             other => other.into(),
@@ -369,5 +370,6 @@ pub fn collect(
     s.sort();
     s.scan_ms = started.elapsed().as_millis() as u64;
     s.queries = results.len();
+    s.queries_sql = sqls;
     Ok(s)
 }

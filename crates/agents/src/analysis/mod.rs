@@ -134,6 +134,8 @@ pub struct WorkloadStats {
     /// Wall time of the queries (they run at once) and how many there were.
     pub scan_ms: u64,
     pub queries: usize,
+    /// The queries the aggregates came from (run at once by the engine).
+    pub queries_sql: Vec<String>,
     /// Parts of the dataset left out as unreadable, by name and why.
     pub warnings: Vec<String>,
 }
@@ -317,6 +319,9 @@ pub struct CostAnalysis {
     /// figures cover the rest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The grouped queries every figure above was computed from, in one pass of the engine
+    /// (each figure's own `sql` reproduces it alone).
+    pub figures_sql: Vec<String>,
 }
 
 impl CostAnalysis {
@@ -639,6 +644,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         anomalies: anomalies(ds, &stats.days),
         duplicates,
         warnings: stats.warnings.clone(),
+        figures_sql: stats.queries_sql.clone(),
     }
 }
 
