@@ -128,6 +128,10 @@ impl Rows {
     }
 
     fn cast(&self, col: usize, to: &DataType) -> Result<ArrayRef, AgentError> {
+        if self.len == 0 {
+            // an empty result may come back with no batch at all, hence no columns
+            return Ok(arrow::array::new_empty_array(to));
+        }
         let c = self
             .cols
             .get(col)
