@@ -356,6 +356,9 @@ fn convert(f: &dyn Fields, line: u64, sink: &mut Sink<'_>) -> Result<WorkloadRec
         finish_reason: f.text("finish_reason"),
         prompt_hash: f.text("prompt_hash"),
         cost_usd,
+        weight: 1,
+        aggregated: false,
+        quality_flags: None,
     };
     for name in filled {
         sink.fill(name);

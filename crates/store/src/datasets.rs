@@ -237,8 +237,8 @@ fn insert_records(tx: &Transaction<'_>, dataset: &str, records: &[WorkloadRecord
         "INSERT INTO workload_records (dataset, event_id, trace_id, span_id, parent_span_id, timestamp,
            tenant, feature, workload_type, operation, provider, model, input_tokens, output_tokens,
            cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status,
-           error_type, finish_reason, prompt_hash, cost_usd)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+           error_type, finish_reason, prompt_hash, cost_usd, weight, aggregated, quality_flags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
     )?;
     for r in records {
         stmt.execute(params![
@@ -266,6 +266,9 @@ fn insert_records(tx: &Transaction<'_>, dataset: &str, records: &[WorkloadRecord
             r.finish_reason,
             r.prompt_hash,
             r.cost_usd,
+            r.weight as i64,
+            r.aggregated,
+            r.quality_flags,
         ])?;
     }
     Ok(())
@@ -350,7 +353,7 @@ pub fn for_each_batch(
             "SELECT event_id, trace_id, span_id, parent_span_id, timestamp, tenant, feature, workload_type,
                     operation, provider, model, input_tokens, output_tokens, cache_read_tokens,
                     cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status, error_type,
-                    finish_reason, prompt_hash, cost_usd
+                    finish_reason, prompt_hash, cost_usd, weight, aggregated, quality_flags
              FROM workload_records WHERE dataset = ?1 ORDER BY timestamp, rowid",
         )?;
         let mut rows = stmt.query(params![name])?;
@@ -381,6 +384,9 @@ pub fn for_each_batch(
                 finish_reason: r.get(20)?,
                 prompt_hash: r.get(21)?,
                 cost_usd: r.get(22)?,
+                weight: r.get::<_, i64>(23)? as u64,
+                aggregated: r.get(24)?,
+                quality_flags: r.get(25)?,
             });
             if buf.len() == batch {
                 total += buf.len() as u64;
@@ -439,6 +445,9 @@ mod tests {
             finish_reason: Some("stop".into()),
             prompt_hash: Some("h".into()),
             cost_usd: 0.001,
+            weight: 1,
+            aggregated: false,
+            quality_flags: None,
         }
     }
 

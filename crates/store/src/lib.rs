@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "datasets", include_str!("sql/002_datasets.sql")),
     (3, "contexts", include_str!("sql/003_contexts.sql")),
     (4, "testruns", include_str!("sql/004_testruns.sql")),
+    (5, "accounting", include_str!("sql/005_accounting.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -423,6 +423,9 @@ pub fn records(plan: &Plan, recs: &[Rec]) -> Vec<WorkloadRecord> {
                 finish_reason: (r.finish != 0).then(|| FINISH[r.finish as usize].to_string()),
                 prompt_hash: (r.prompt_hash != 0).then(|| hex_string(r.prompt_hash as u128, 16)),
                 cost_usd: cost(r.cost_e10),
+                weight: 1,
+                aggregated: false,
+                quality_flags: None,
             }
         })
         .collect()
