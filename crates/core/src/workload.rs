@@ -126,6 +126,10 @@ impl QualityFlag {
     }
 }
 
+/// Operations that are not model calls: tool and agent spans, whose model, tokens and cost
+/// (if any) may be absent or be the sum of their children's.
+pub const NON_MODEL_OPERATIONS: &[&str] = &["execute_tool", "invoke_agent", "create_agent"];
+
 /// The per-call column names, in storage and export order (what synthetic output carries).
 pub const COLUMNS: &[&str] = &[
     "event_id",

@@ -22,7 +22,7 @@ pub const MODEL_CALL_PREDICATE: &str =
     "operation NOT IN ('execute_tool', 'invoke_agent', 'create_agent')";
 
 /// Operations that are not model calls (see [`MODEL_CALL_PREDICATE`]).
-pub const NON_MODEL_OPERATIONS: &[&str] = &["execute_tool", "invoke_agent", "create_agent"];
+pub use apex_core::workload::NON_MODEL_OPERATIONS;
 
 /// Substrings of `workload_type` or `feature` (ASCII, case-insensitive) that mark work no
 /// user waits for, which the providers' batch APIs can serve.
