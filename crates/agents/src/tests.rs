@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{LogFormat, ingest};
+use super::ingest::{Format as LogFormat, IngestReport, IngestRequest, ingest};
 use super::narrator::{DeterministicNarrator, Narration, PreparedNarrator};
 use super::*;
 use apex_core::events::{CollectingSink, NullSink};
@@ -21,20 +21,43 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn store_with_fixture() -> (tempfile::TempDir, Arc<Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("apex.db")).unwrap());
-    let r = ingest(
-        &store,
+fn ingest_file(
+    store: &Store,
+    path: &std::path::Path,
+    format: LogFormat,
+    dataset: &str,
+) -> Result<IngestReport, AgentError> {
+    let req = IngestRequest {
+        path,
+        format,
+        dataset,
+        columns: Default::default(),
+    };
+    ingest(
+        store,
         PriceCatalog::builtin(),
-        &fixture("workload.jsonl"),
-        LogFormat::Auto,
-        "fixture",
+        &req,
         &NullSink,
         &CancellationToken::new(),
     )
+}
+
+fn store_with_fixture() -> (tempfile::TempDir, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("apex.db")).unwrap());
+    let r = ingest_file(
+        &store,
+        &fixture("workload.jsonl"),
+        LogFormat::Auto,
+        "fixture",
+    )
     .unwrap();
-    assert_eq!((r.accepted, r.rejected), (155, 0), "{:?}", r.rejections);
+    assert_eq!(
+        (r.parsed.accepted, r.parsed.rejected),
+        (155, 0),
+        "{:?}",
+        r.parsed.rejections
+    );
     (dir, store)
 }
 
@@ -319,16 +342,7 @@ fn sufficiency_routes_the_supervisor() {
     let small = dir.path().join("small.jsonl");
     let text = std::fs::read_to_string(fixture("workload.jsonl")).unwrap();
     std::fs::write(&small, text.lines().take(20).collect::<Vec<_>>().join("\n")).unwrap();
-    ingest(
-        &store,
-        PriceCatalog::builtin(),
-        &small,
-        LogFormat::Jsonl,
-        "small",
-        &NullSink,
-        &CancellationToken::new(),
-    )
-    .unwrap();
+    ingest_file(&store, &small, LogFormat::Jsonl, "small").unwrap();
     let (r, _) = supervisor(&store, Some("small"), &DeterministicNarrator);
     assert_eq!(r.pipeline, ["triage", "data", "reporting"]);
     assert!(r.recommendations.is_empty() && r.cost_analysis.is_some());
@@ -516,26 +530,29 @@ fn describe_dataset_summarizes() {
 fn otlp_spans_become_records_and_bad_spans_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("apex.db")).unwrap();
-    let r = ingest(
+    let r = ingest_file(
         &store,
-        PriceCatalog::builtin(),
         &fixture("spans.otlp.jsonl"),
         LogFormat::Auto,
         "otlp",
-        &NullSink,
-        &CancellationToken::new(),
     )
     .unwrap();
-    assert_eq!(r.format, LogFormat::OtlpJson);
-    assert_eq!((r.accepted, r.rejected, r.skipped_spans), (2, 2, 1));
-    assert_eq!((r.rejections[0].line, r.rejections[0].span), (1, Some(3)));
-    assert!(
-        r.rejections[0].reason.contains("`model` is missing"),
-        "{:?}",
-        r.rejections
+    assert_eq!(r.parsed.format, LogFormat::OtlpJson);
+    assert_eq!(
+        (r.parsed.accepted, r.parsed.rejected, r.parsed.skipped_spans),
+        (2, 2, 1)
     );
-    assert_eq!(r.rejections[1].line, 2);
-    assert_eq!(r.filled.get("cost_usd"), Some(&1));
+    assert_eq!(
+        (r.parsed.rejections[0].line, r.parsed.rejections[0].span),
+        (1, Some(3))
+    );
+    assert!(
+        r.parsed.rejections[0].reason.contains("`model` is missing"),
+        "{:?}",
+        r.parsed.rejections
+    );
+    assert_eq!(r.parsed.rejections[1].line, 2);
+    assert_eq!(r.parsed.filled.get("cost_usd"), Some(&1));
     let mut recs = Vec::new();
     apex_store::datasets::for_each_batch(&store, "otlp", 10, |b| {
         recs.extend_from_slice(b);
@@ -572,46 +589,37 @@ fn otlp_spans_become_records_and_bad_spans_are_named() {
 fn csv_rows_are_checked_field_by_field() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("apex.db")).unwrap();
-    let r = ingest(
-        &store,
-        PriceCatalog::builtin(),
-        &fixture("workload.csv"),
-        LogFormat::Auto,
-        "csv",
-        &NullSink,
-        &CancellationToken::new(),
-    )
-    .unwrap();
-    assert_eq!((r.accepted, r.rejected), (2, 3));
+    let r = ingest_file(&store, &fixture("workload.csv"), LogFormat::Auto, "csv").unwrap();
+    assert_eq!((r.parsed.accepted, r.parsed.rejected), (3, 2));
     let got: Vec<(u64, bool)> = r
+        .parsed
         .rejections
         .iter()
         .map(|x| {
             (
                 x.line,
-                x.reason.contains(match x.line {
-                    3 => "input_tokens",
-                    4 => "fields",
-                    _ => "status",
-                }),
+                x.reason
+                    .contains(if x.line == 4 { "fields" } else { "status" }),
             )
         })
         .collect();
-    assert_eq!(got, vec![(3, true), (4, true), (5, true)]);
-    // 1M input tokens of gpt-4o-mini priced by the catalog, plus the given 0.5
+    assert_eq!(got, vec![(4, true), (5, true)]);
+    // A negative token count is kept as 0 and flagged, never dropped; so are costs far
+    // from the catalog price of their tokens.
+    assert_eq!(r.parsed.flagged, 2);
+    assert_eq!(r.parsed.quality["invalid_tokens"].count, 1);
+    assert_eq!(r.parsed.quality["invalid_tokens"].examples[0].line, 3);
+    assert_eq!(r.parsed.quality["cost_mismatch"].count, 2);
+    // 1M input tokens of gpt-4o-mini priced by the catalog, plus the given 0.1 and 0.5
     let mini = PriceCatalog::builtin().get("gpt-4o-mini").unwrap().input;
-    assert!((r.spend_usd - (mini + 0.5)).abs() < 1e-9, "{}", r.spend_usd);
-    let e = ingest(
-        &store,
-        PriceCatalog::builtin(),
-        &fixture("make_workload.py"),
-        LogFormat::Csv,
-        "bad",
-        &NullSink,
-        &CancellationToken::new(),
-    )
-    .unwrap_err()
-    .to_string();
+    assert!(
+        (r.parsed.spend_usd - (mini + 0.6)).abs() < 1e-9,
+        "{}",
+        r.parsed.spend_usd
+    );
+    let e = ingest_file(&store, &fixture("make_workload.py"), LogFormat::Csv, "bad")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lacks the column"), "{e}");
     assert!(apex_store::datasets::get(&store, "bad").unwrap().is_none());
 }

@@ -183,6 +183,64 @@ impl StagedDataset {
     }
 }
 
+/// Add `records` to dataset `name` in one transaction, registering it with `source` and
+/// `params` when it does not exist yet; `summarize` gets the dataset as it was (None when
+/// new) and returns its summary after the append. Appends of several writers are
+/// serialized by the store's writer lock, so none is lost. Returns the dataset after.
+pub fn append(
+    store: &Store,
+    name: &str,
+    source: &str,
+    params_json: &Value,
+    records: &[WorkloadRecord],
+    summarize: impl FnOnce(Option<&DatasetInfo>) -> Value,
+) -> Result<DatasetInfo> {
+    validate_name(name)?;
+    store.write(|c| {
+        let tx = c.transaction()?;
+        let before = tx
+            .query_row(
+                "SELECT name, source, created_at, record_count, params, summary FROM datasets WHERE name = ?1",
+                params![name],
+                row_to_info,
+            )
+            .optional()?;
+        insert_records(&tx, name, records)?;
+        let summary = summarize(before.as_ref());
+        let info = match before {
+            Some(b) => {
+                let count = b.record_count + records.len() as u64;
+                tx.execute(
+                    "UPDATE datasets SET record_count = ?2, summary = ?3 WHERE name = ?1",
+                    params![name, count as i64, summary.to_string()],
+                )?;
+                DatasetInfo {
+                    record_count: count,
+                    summary,
+                    ..b
+                }
+            }
+            None => {
+                let created_at = now_ts();
+                tx.execute(
+                    "INSERT INTO datasets (name, source, created_at, record_count, params, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![name, source, created_at, records.len() as i64, params_json.to_string(), summary.to_string()],
+                )?;
+                DatasetInfo {
+                    name: name.to_string(),
+                    source: source.to_string(),
+                    created_at,
+                    record_count: records.len() as u64,
+                    params: params_json.clone(),
+                    summary,
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(info)
+    })
+}
+
 /// The staging token of a write by this process: its pid first, so that a later server can
 /// tell staged rows of a live writer from those a killed one left behind.
 pub fn staging_token(unique: u64) -> String {
@@ -483,6 +541,52 @@ mod tests {
         assert_eq!(back, vec![rec(1), rec(2), rec(3)]);
         assert!(delete(&store, "d1").unwrap());
         assert!(validate_name("bad name").is_err());
+    }
+
+    #[test]
+    fn append_creates_then_adds_without_touching_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("apex.db")).unwrap();
+        let first = append(
+            &store,
+            "live",
+            "otlp-http",
+            &json!({}),
+            &[rec(1)],
+            |before| {
+                assert!(before.is_none());
+                json!({"records": 1})
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (first.record_count, first.source.as_str()),
+            (1, "otlp-http")
+        );
+        let second = append(
+            &store,
+            "live",
+            "ignored",
+            &json!({}),
+            &[rec(2), rec(3)],
+            |before| {
+                assert_eq!(before.unwrap().summary["records"], 1);
+                json!({"records": 3})
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (second.record_count, second.source.as_str()),
+            (3, "otlp-http")
+        );
+        let mut back = Vec::new();
+        for_each_batch(&store, "live", 10, |b| {
+            back.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(back, vec![rec(1), rec(2), rec(3)]);
+        assert!(append(&store, "bad name", "x", &json!({}), &[], |_| json!({})).is_err());
     }
 
     #[test]
