@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 use super::AgentError;
 use apex_core::events::EventSink;
 use apex_core::pricing::PriceCatalog;
-pub use apex_ingest::{FORMAT_NAMES, Format, OtlpEncoding, Parsed, Rejection, check_columns};
+pub use apex_ingest::{
+    FORMAT_NAMES, Format, OtlpEncoding, Parsed, Rejection, check_columns, error_status,
+    export_response,
+};
 use apex_ingest::{IngestError, ParseOptions};
 use apex_store::{Store, datasets};
 
@@ -178,8 +181,8 @@ pub struct Received {
 #[derive(Debug, Clone, Copy)]
 pub struct OtlpRequest<'a> {
     pub body: &'a [u8],
-    /// The `Content-Type` header.
-    pub content_type: &'a str,
+    /// The body's encoding, from its `Content-Type` ([`OtlpEncoding::from_content_type`]).
+    pub encoding: OtlpEncoding,
     /// The `Content-Encoding` header, if any.
     pub content_encoding: Option<&'a str>,
     /// The dataset named by the request, or None for [`DEFAULT_OTLP_DATASET`].
@@ -198,8 +201,7 @@ pub fn receive_otlp(
 ) -> Result<Received, ReceiveError> {
     let dataset = req.dataset.unwrap_or(DEFAULT_OTLP_DATASET);
     datasets::validate_name(dataset).map_err(|e| ReceiveError::BadRequest(e.to_string()))?;
-    let encoding =
-        OtlpEncoding::from_content_type(req.content_type).map_err(ReceiveError::Unsupported)?;
+    let encoding = req.encoding;
     let body =
         apex_ingest::decode_body(req.body, req.content_encoding, req.max_decoded).map_err(|e| {
             if e.contains("more than") {

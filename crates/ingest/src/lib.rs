@@ -32,7 +32,7 @@ use apex_core::pricing::PriceCatalog;
 use apex_core::workload::{QualityFlag, WorkloadRecord};
 
 pub use detect::detect;
-pub use otlp::{OtlpEncoding, decode_body};
+pub use otlp::{OtlpEncoding, decode_body, error_status, export_response};
 
 /// Rejections listed one by one; beyond this they are counted only.
 pub const MAX_LISTED_REJECTIONS: usize = 1_000;

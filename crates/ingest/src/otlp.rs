@@ -85,6 +85,55 @@ pub fn decode_body(body: &[u8], encoding: Option<&str>, max: usize) -> Result<Ve
     }
 }
 
+/// `google.rpc.Status`, the body OTLP/HTTP gives every 4xx and 5xx response.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// The body of a successful OTLP/HTTP response (`ExportTraceServiceResponse`) in the
+/// request's encoding, with `partial_success` when spans were rejected.
+pub fn export_response(encoding: OtlpEncoding, rejected_spans: u64, message: &str) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceResponse,
+    };
+    match encoding {
+        OtlpEncoding::Protobuf => ExportTraceServiceResponse {
+            partial_success: (rejected_spans > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected_spans as i64,
+                error_message: message.to_string(),
+            }),
+        }
+        .encode_to_vec(),
+        OtlpEncoding::Json => {
+            let body = if rejected_spans > 0 {
+                serde_json::json!({"partialSuccess": {"rejectedSpans": rejected_spans.to_string(), "errorMessage": message}})
+            } else {
+                serde_json::json!({})
+            };
+            body.to_string().into_bytes()
+        }
+    }
+}
+
+/// The body of an OTLP/HTTP error response: a `google.rpc.Status` with `code` (a gRPC
+/// code: 3 invalid argument, 8 resource exhausted, 13 internal...) and the reason.
+pub fn error_status(encoding: OtlpEncoding, code: i32, message: &str) -> Vec<u8> {
+    match encoding {
+        OtlpEncoding::Protobuf => RpcStatus {
+            code,
+            message: message.to_string(),
+        }
+        .encode_to_vec(),
+        OtlpEncoding::Json => serde_json::json!({"code": code, "message": message})
+            .to_string()
+            .into_bytes(),
+    }
+}
+
 /// One span, flattened from either encoding.
 struct FlatSpan {
     /// The resource's attributes, then the span's (the span's win).
