@@ -217,9 +217,13 @@ async fn kill_during_reindex_then_restart_repairs_a_searchable_index() {
     // An incremental update repairs it: every file is there and searchable.
     let report = structured(&common::call(&client, "reindex", json!({})).await);
     if report["status"] != "up_to_date" {
-        let touched = report["added"].as_u64().unwrap_or(0) + report["updated"].as_u64().unwrap_or(0);
+        let touched =
+            report["added"].as_u64().unwrap_or(0) + report["updated"].as_u64().unwrap_or(0);
         assert!(
-            touched <= FILES as u64 && report["run_id"].as_str().is_some_and(|r| r.starts_with("index-")),
+            touched <= FILES as u64
+                && report["run_id"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("index-")),
             "{report}"
         );
     }
