@@ -1,46 +1,21 @@
 //! `netra-apex ingest`: the CLI twin of `ingest_logs`, recorded as an ingest run.
 
-use std::collections::BTreeMap;
-
-use apex_agents::ingest::{self, Format, IngestRequest};
+use apex_agents::ingest::{self, IngestRequest};
+use apex_agents::requests::IngestLogsArgs;
 use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use serde_json::json;
 
 use super::{Place, runs};
 
-#[derive(clap::Args)]
-pub struct IngestArgs {
-    /// The log file, inside the workspace.
-    path: String,
-    /// Name of the dataset to create or replace.
-    #[arg(long)]
-    dataset: String,
-    /// auto, jsonl, csv, otlp-json, otlp-proto, litellm, langfuse, openai-usage or
-    /// anthropic-usage.
-    #[arg(long, default_value = "auto")]
-    format: String,
-    /// Header map for inputs in another vocabulary, as JSON: '{"our_field": "their column"}'.
-    #[arg(long, value_name = "JSON")]
-    columns: Option<String>,
-}
-
 pub fn ingest(
     at: &Place<'_>,
     runtime: &tokio::runtime::Runtime,
-    args: IngestArgs,
+    args: IngestLogsArgs,
 ) -> anyhow::Result<()> {
     let opened = runs::open(at.root, at.data_dir)?;
-    let format = Format::parse(&args.format).map_err(anyhow::Error::msg)?;
-    let columns: BTreeMap<String, String> = match &args.columns {
-        None => BTreeMap::new(),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            anyhow::anyhow!(
-                "columns: `{text}` is not a JSON object of strings ({e}); e.g. --columns '{{\"timestamp\": \"ts\", \"model\": \"llm\"}}'"
-            )
-        })?,
-    };
-    ingest::check_columns(&columns).map_err(anyhow::Error::msg)?;
+    let format = args.log_format()?;
+    let columns = args.column_map()?;
     let path = opened.ws.resolve(&args.path)?;
     apex_store::datasets::validate_name(&args.dataset)?;
     let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset, "columns": columns});

@@ -17,27 +17,12 @@ use crate::resources;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_agents::data as agent_data;
-use apex_agents::ingest::{self, Format, IngestRequest};
+use apex_agents::ingest::{self, IngestRequest};
+use apex_agents::requests::IngestLogsArgs;
 use apex_agents::{AgentError, dataset_names};
 use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_store::datasets;
-
-/// Arguments of `ingest_logs`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IngestLogsArgs {
-    /// Log file inside the workspace.
-    pub path: String,
-    /// auto (default: by name and content), jsonl, csv, otlp-json, otlp-proto, litellm (spend logs), langfuse (observations), openai-usage or anthropic-usage (usage/cost reports).
-    #[serde(default)]
-    pub format: Option<String>,
-    /// Name of the dataset to create or replace: letters, digits, '.', '_' or '-'.
-    pub dataset: String,
-    /// Header map for CSV/JSONL in another vocabulary: {"our_field": "their column"}, e.g. {"timestamp": "ts", "model": "llm"}.
-    #[serde(default)]
-    pub columns: Option<std::collections::BTreeMap<String, String>>,
-}
 
 /// Arguments of `describe_dataset`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -98,14 +83,14 @@ impl ApexServer {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        let format = match Format::parse(args.format.as_deref().unwrap_or("auto")) {
+        let format = match args.log_format() {
             Ok(f) => f,
-            Err(e) => return Ok(agent_fail(AgentError::Invalid(e))),
+            Err(e) => return Ok(agent_fail(e)),
         };
-        let columns = args.columns.clone().unwrap_or_default();
-        if let Err(e) = ingest::check_columns(&columns) {
-            return Ok(agent_fail(AgentError::Invalid(e)));
-        }
+        let columns = match args.column_map() {
+            Ok(c) => c,
+            Err(e) => return Ok(agent_fail(e)),
+        };
         let path = match self.state.workspace.resolve(&args.path) {
             Ok(p) => p,
             Err(e) => return Ok(bad_field("path", e)),
