@@ -184,7 +184,37 @@ async fn every_fixture_ingests_through_mcp_and_the_dataset_agrees() {
             .await,
         );
         assert_eq!(d["record_count"].as_u64(), Some(records), "{fixture}: {d}");
+        assert_eq!(
+            d["ingest"]["rejected"].as_u64(),
+            Some(rejected),
+            "{fixture}: {d}"
+        );
     }
+    // describe_dataset says what was flagged and what is a bucket.
+    let d = call(
+        &client,
+        "describe_dataset",
+        json!({"dataset": "quality-jsonl"}),
+    )
+    .await;
+    assert!(
+        text(&d).contains(
+            "data quality (records kept and flagged): ancient_timestamp 1, cost_mismatch 1"
+        ),
+        "{}",
+        text(&d)
+    );
+    let d = call(
+        &client,
+        "describe_dataset",
+        json!({"dataset": "openai-usage-completions-json"}),
+    )
+    .await;
+    assert!(
+        text(&d).contains("3 records are aggregated usage buckets for 740 calls"),
+        "{}",
+        text(&d)
+    );
     // Buckets carry their weight and say what they are; flags are a column a query reads.
     let q = ok_json(
         &call(

@@ -253,6 +253,19 @@ impl ApexServer {
                         l.p50, l.p95, l.p99
                     ));
                 }
+                if let Some(q) = d.ingest["quality"].as_object().filter(|q| !q.is_empty()) {
+                    let flags: Vec<String> = q.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    text.push_str(&format!(
+                        "\n  data quality (records kept and flagged): {}",
+                        flags.join(", ")
+                    ));
+                }
+                if let Some(n) = d.ingest["aggregated"].as_u64().filter(|n| *n > 0) {
+                    text.push_str(&format!(
+                        "\n  {n} records are aggregated usage buckets for {} calls: per-call figures (duplicate prompts, latency) cannot come from them",
+                        d.ingest["calls"]
+                    ));
+                }
                 Ok(ok(text, &d))
             }
             Err(e) => Ok(agent_fail(e)),
