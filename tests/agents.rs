@@ -275,7 +275,8 @@ async fn bad_input_is_refused_with_what_exists() {
         json!([["gpt-4o", 73], ["claude-sonnet-4-5", 47]])
     );
     assert_eq!(q["truncated"], true);
-    // malformed lines are counted and named; the missing cost is priced from the catalog
+    // malformed lines are counted and named; the missing cost is priced from the catalog;
+    // an unknown model is kept and flagged (unknown_model, unpriced), not rejected
     let m = ok_json(
         &call(
             &client,
@@ -286,15 +287,17 @@ async fn bad_input_is_refused_with_what_exists() {
     );
     assert_eq!(
         (m["accepted"].as_u64(), m["rejected"].as_u64()),
-        (Some(1), Some(3))
+        (Some(2), Some(2))
     );
+    assert_eq!(m["quality"]["unknown_model"]["examples"][0]["line"], 4);
+    assert_eq!(m["quality"]["unpriced"]["count"], 1);
     let lines: Vec<u64> = m["rejections"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(lines, vec![2, 3, 4]);
+    assert_eq!(lines, vec![2, 3]);
     assert_eq!(m["filled"]["cost_usd"], 1);
     assert_eq!(m["spend_usd"], 0.00035); // gpt-4o: 100 in at $2.50 + 10 out at $10 per million
     assert_tool_error(

@@ -47,6 +47,10 @@ pub fn detect(path: &Path) -> Result<Format, String> {
         if ext == "csv" || header.contains(',') {
             return Ok(Format::Csv);
         }
+        // An empty (or blank) JSON lines file is JSON lines with nothing in it.
+        if matches!(ext.as_str(), "jsonl" | "ndjson" | "json") {
+            return Ok(Format::Jsonl);
+        }
         return Err(format!(
             "format: cannot tell the format of {} from its name or first bytes; pass one of {FORMAT_NAMES}",
             path.display()

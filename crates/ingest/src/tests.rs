@@ -60,6 +60,13 @@ fn every_fixture_is_detected_as_its_format() {
     ] {
         assert_eq!(detect(&fixture(name)), Ok(format), "{name}");
     }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    assert_eq!(detect(&empty), Ok(Format::Jsonl));
+    let odd = dir.path().join("notes.txt");
+    std::fs::write(&odd, "hello\n").unwrap();
+    assert!(detect(&odd).unwrap_err().contains("pass one of"));
 }
 
 fn otlp_expectations(p: &Parsed, recs: &[WorkloadRecord]) {
