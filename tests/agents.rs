@@ -197,16 +197,20 @@ async fn runs_survive_a_restart_and_background_runs_finish() {
     );
     assert_eq!(out["status"], "running");
     let run_id = out["run_id"].as_str().unwrap().to_string();
-    let mut status = String::new();
-    for _ in 0..100 {
-        let got = ok_json(&call(&client, "get_agent_run", json!({"run_id": run_id})).await);
-        status = got["status"].as_str().unwrap().to_string();
-        if status != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "completed");
+    let done = wait_for(
+        Duration::from_secs(60),
+        "the background agent run to end",
+        || async {
+            let got = ok_json(&call(&client, "get_agent_run", json!({"run_id": run_id})).await);
+            if got["status"] == "running" {
+                Err(got["status"].clone())
+            } else {
+                Ok(got)
+            }
+        },
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
     client.cancel().await.unwrap();
     // a new server process reads the same run
     let client = stdio_client(ws.path(), Generation::Stateless).await;
@@ -271,7 +275,8 @@ async fn bad_input_is_refused_with_what_exists() {
         json!([["gpt-4o", 73], ["claude-sonnet-4-5", 47]])
     );
     assert_eq!(q["truncated"], true);
-    // malformed lines are counted and named; the missing cost is priced from the catalog
+    // malformed lines are counted and named; the missing cost is priced from the catalog;
+    // an unknown model is kept and flagged (unknown_model, unpriced), not rejected
     let m = ok_json(
         &call(
             &client,
@@ -282,15 +287,17 @@ async fn bad_input_is_refused_with_what_exists() {
     );
     assert_eq!(
         (m["accepted"].as_u64(), m["rejected"].as_u64()),
-        (Some(1), Some(3))
+        (Some(2), Some(2))
     );
+    assert_eq!(m["quality"]["unknown_model"]["examples"][0]["line"], 4);
+    assert_eq!(m["quality"]["unpriced"]["count"], 1);
     let lines: Vec<u64> = m["rejections"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["line"].as_u64().unwrap())
         .collect();
-    assert_eq!(lines, vec![2, 3, 4]);
+    assert_eq!(lines, vec![2, 3]);
     assert_eq!(m["filled"]["cost_usd"], 1);
     assert_eq!(m["spend_usd"], 0.00035); // gpt-4o: 100 in at $2.50 + 10 out at $10 per million
     assert_tool_error(

@@ -390,7 +390,14 @@ async fn the_tool_registers_a_dataset_and_streams_progress() {
             messages.last().unwrap().starts_with("generation_finished"),
             "{messages:?}"
         );
-        let q = ok_json(&call(&client, "query_data", json!({"sql": "SELECT COUNT(*) AS n FROM workload_records WHERE dataset = 'fin'"})).await);
+        let q = ok_json(
+            &call(
+                &client,
+                "query_data",
+                json!({"sql": "SELECT COUNT(*) AS n FROM workload_records WHERE dataset = 'fin'"}),
+            )
+            .await,
+        );
         assert_eq!(q["rows"][0][0], 60000, "{q}");
         client.cancel().await.unwrap();
     }

@@ -1,5 +1,6 @@
 //! `netra-apex agent list|run`: the CLI twins of `list_agents` and `run_agent`.
 
+use apex_agents::requests::RunAgentArgs;
 use apex_agents::{self as agents, narrator::DeterministicNarrator};
 use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
@@ -10,15 +11,8 @@ use super::{Place, runs};
 pub enum AgentCommand {
     /// Run an agent and print its markdown report (or its JSON with --json).
     Run {
-        /// supervisor, triage, data, optimization, actions or reporting.
-        #[arg(long, default_value = "supervisor")]
-        agent: String,
-        /// The workload dataset to analyse.
-        #[arg(long)]
-        dataset: Option<String>,
-        /// What the user wants, in their words.
-        #[arg(long, default_value = "")]
-        request: String,
+        #[command(flatten)]
+        args: RunAgentArgs,
         /// Print the report's JSON instead of its markdown.
         #[arg(long)]
         json: bool,
@@ -39,18 +33,9 @@ pub fn run(
             }
             Ok(())
         }
-        AgentCommand::Run {
-            agent,
-            dataset,
-            request,
-            json,
-        } => {
+        AgentCommand::Run { args, json } => {
             let opened = runs::open(at.root, at.data_dir)?;
-            let req = agents::AgentRequest {
-                agent: agents::AgentKind::parse(&agent)?,
-                request,
-                dataset,
-            };
+            let req = args.to_request()?;
             agents::pipeline::validate(&opened.store, &req)?;
             let params = req.params();
             let store = opened.store.clone();

@@ -53,7 +53,7 @@ enum Command {
         action: context::ContextCommand,
     },
     /// Load workload logs (JSONL, CSV or OTLP-JSON) into a dataset (CLI twin of ingest_logs).
-    Ingest(data::IngestArgs),
+    Ingest(apex_agents::requests::IngestLogsArgs),
     /// Workload datasets: list, convert the old SQLite layout to Parquet, delete.
     Datasets {
         #[command(subcommand)]

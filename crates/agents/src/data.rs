@@ -31,6 +31,9 @@ pub struct DatasetDescription {
     pub created_at: String,
     pub record_count: u64,
     pub params: serde_json::Value,
+    /// What the write that made the dataset counted: rejected lines, quality flags by name
+    /// (`quality`), aggregated buckets and the calls they stand for, skipped items.
+    pub ingest: serde_json::Value,
     pub overview: Overview,
     pub by_provider: Breakdown,
     pub by_model: Breakdown,
@@ -60,6 +63,7 @@ pub fn describe_dataset(
         created_at: info.created_at,
         record_count: info.record_count,
         params: info.params,
+        ingest: info.summary,
         by_provider: take(Dimension::Provider)?,
         by_model: take(Dimension::Model)?,
         latency: a

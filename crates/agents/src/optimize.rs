@@ -9,11 +9,11 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::analysis::sql;
 use super::analysis::{
     SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS, WorkloadStats, percentile_ranks, usd,
 };
 use apex_core::pricing::{ModelPrice, PriceCatalog};
-use super::analysis::sql;
 
 /// Groups of fewer successful calls are not considered for prompt caching.
 pub const MIN_PREFIX_CALLS: u64 = 20;

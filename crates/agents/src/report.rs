@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::analysis::Dimension;
 use super::analysis::{CostAnalysis, WorkloadStats};
 use super::narrator::{self, DETERMINISTIC, Narrator, SummaryPrompt};
 use super::optimize::Recommendation;
 use super::plan::ActionPlan;
 use super::triage::{Sufficiency, Triage};
-use super::analysis::Dimension;
 
 /// How far to trust a report.
 #[derive(Debug, Clone, Serialize, PartialEq)]

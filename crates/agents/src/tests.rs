@@ -7,13 +7,13 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{LogFormat, ingest};
+use super::analysis::Dimension;
+use super::ingest::{Format as LogFormat, IngestReport, IngestRequest, ingest};
 use super::narrator::{DeterministicNarrator, Narration, PreparedNarrator};
 use super::*;
 use apex_core::events::{CollectingSink, NullSink};
 use apex_core::pricing::PriceCatalog;
 use apex_store::Store;
-use super::analysis::Dimension;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,20 +21,43 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn store_with_fixture() -> (tempfile::TempDir, Arc<Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("apex.db")).unwrap());
-    let r = ingest(
-        &store,
+fn ingest_file(
+    store: &Store,
+    path: &std::path::Path,
+    format: LogFormat,
+    dataset: &str,
+) -> Result<IngestReport, AgentError> {
+    let req = IngestRequest {
+        path,
+        format,
+        dataset,
+        columns: Default::default(),
+    };
+    ingest(
+        store,
         PriceCatalog::builtin(),
-        &fixture("workload.jsonl"),
-        LogFormat::Auto,
-        "fixture",
+        &req,
         &NullSink,
         &CancellationToken::new(),
     )
+}
+
+fn store_with_fixture() -> (tempfile::TempDir, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("apex.db")).unwrap());
+    let r = ingest_file(
+        &store,
+        &fixture("workload.jsonl"),
+        LogFormat::Auto,
+        "fixture",
+    )
     .unwrap();
-    assert_eq!((r.accepted, r.rejected), (155, 0), "{:?}", r.rejections);
+    assert_eq!(
+        (r.parsed.accepted, r.parsed.rejected),
+        (155, 0),
+        "{:?}",
+        r.parsed.rejections
+    );
     (dir, store)
 }
 
@@ -309,16 +332,7 @@ fn sufficiency_routes_the_supervisor() {
     let small = dir.path().join("small.jsonl");
     let text = std::fs::read_to_string(fixture("workload.jsonl")).unwrap();
     std::fs::write(&small, text.lines().take(20).collect::<Vec<_>>().join("\n")).unwrap();
-    ingest(
-        &store,
-        PriceCatalog::builtin(),
-        &small,
-        LogFormat::Jsonl,
-        "small",
-        &NullSink,
-        &CancellationToken::new(),
-    )
-    .unwrap();
+    ingest_file(&store, &small, LogFormat::Jsonl, "small").unwrap();
     let (r, _) = supervisor(&store, Some("small"), &DeterministicNarrator);
     assert_eq!(r.pipeline, ["triage", "data", "reporting"]);
     assert!(r.recommendations.is_empty() && r.cost_analysis.is_some());
@@ -506,26 +520,29 @@ fn describe_dataset_summarizes() {
 fn otlp_spans_become_records_and_bad_spans_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("apex.db")).unwrap();
-    let r = ingest(
+    let r = ingest_file(
         &store,
-        PriceCatalog::builtin(),
         &fixture("spans.otlp.jsonl"),
         LogFormat::Auto,
         "otlp",
-        &NullSink,
-        &CancellationToken::new(),
     )
     .unwrap();
-    assert_eq!(r.format, LogFormat::OtlpJson);
-    assert_eq!((r.accepted, r.rejected, r.skipped_spans), (2, 2, 1));
-    assert_eq!((r.rejections[0].line, r.rejections[0].span), (1, Some(3)));
-    assert!(
-        r.rejections[0].reason.contains("`model` is missing"),
-        "{:?}",
-        r.rejections
+    assert_eq!(r.parsed.format, LogFormat::OtlpJson);
+    assert_eq!(
+        (r.parsed.accepted, r.parsed.rejected, r.parsed.skipped_spans),
+        (2, 2, 1)
     );
-    assert_eq!(r.rejections[1].line, 2);
-    assert_eq!(r.filled.get("cost_usd"), Some(&1));
+    assert_eq!(
+        (r.parsed.rejections[0].line, r.parsed.rejections[0].span),
+        (1, Some(3))
+    );
+    assert!(
+        r.parsed.rejections[0].reason.contains("`model` is missing"),
+        "{:?}",
+        r.parsed.rejections
+    );
+    assert_eq!(r.parsed.rejections[1].line, 2);
+    assert_eq!(r.parsed.filled.get("cost_usd"), Some(&1));
     let mut recs = Vec::new();
     apex_datasets::read::for_each_batch(&store, "otlp", 10, |b| {
         recs.extend_from_slice(b);
@@ -562,46 +579,37 @@ fn otlp_spans_become_records_and_bad_spans_are_named() {
 fn csv_rows_are_checked_field_by_field() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("apex.db")).unwrap();
-    let r = ingest(
-        &store,
-        PriceCatalog::builtin(),
-        &fixture("workload.csv"),
-        LogFormat::Auto,
-        "csv",
-        &NullSink,
-        &CancellationToken::new(),
-    )
-    .unwrap();
-    assert_eq!((r.accepted, r.rejected), (2, 3));
+    let r = ingest_file(&store, &fixture("workload.csv"), LogFormat::Auto, "csv").unwrap();
+    assert_eq!((r.parsed.accepted, r.parsed.rejected), (3, 2));
     let got: Vec<(u64, bool)> = r
+        .parsed
         .rejections
         .iter()
         .map(|x| {
             (
                 x.line,
-                x.reason.contains(match x.line {
-                    3 => "input_tokens",
-                    4 => "fields",
-                    _ => "status",
-                }),
+                x.reason
+                    .contains(if x.line == 4 { "fields" } else { "status" }),
             )
         })
         .collect();
-    assert_eq!(got, vec![(3, true), (4, true), (5, true)]);
-    // 1M input tokens of gpt-4o-mini priced by the catalog, plus the given 0.5
+    assert_eq!(got, vec![(4, true), (5, true)]);
+    // A negative token count is kept as 0 and flagged, never dropped; so are costs far
+    // from the catalog price of their tokens.
+    assert_eq!(r.parsed.flagged, 2);
+    assert_eq!(r.parsed.quality["invalid_tokens"].count, 1);
+    assert_eq!(r.parsed.quality["invalid_tokens"].examples[0].line, 3);
+    assert_eq!(r.parsed.quality["cost_mismatch"].count, 2);
+    // 1M input tokens of gpt-4o-mini priced by the catalog, plus the given 0.1 and 0.5
     let mini = PriceCatalog::builtin().get("gpt-4o-mini").unwrap().input;
-    assert!((r.spend_usd - (mini + 0.5)).abs() < 1e-9, "{}", r.spend_usd);
-    let e = ingest(
-        &store,
-        PriceCatalog::builtin(),
-        &fixture("make_workload.py"),
-        LogFormat::Csv,
-        "bad",
-        &NullSink,
-        &CancellationToken::new(),
-    )
-    .unwrap_err()
-    .to_string();
+    assert!(
+        (r.parsed.spend_usd - (mini + 0.6)).abs() < 1e-9,
+        "{}",
+        r.parsed.spend_usd
+    );
+    let e = ingest_file(&store, &fixture("make_workload.py"), LogFormat::Csv, "bad")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lacks the column"), "{e}");
     assert!(apex_store::datasets::get(&store, "bad").unwrap().is_none());
 }
@@ -620,7 +628,7 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
             profile: name.clone(),
             count: Some(20_000),
             seed: Some(3),
-            format: "sqlite".into(),
+            format: Some("sqlite".into()),
             dataset: Some(name.clone()),
             ..Default::default()
         };
@@ -648,7 +656,8 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
 
 /// A Python that has DuckDB: the clients' venv (CI installs it there) or `python3`.
 fn duckdb_python() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/clients/.venv/bin/python");
+    let venv =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/clients/.venv/bin/python");
     [venv, PathBuf::from("python3")].into_iter().find(|p| {
         std::process::Command::new(p)
             .args(["-c", "import duckdb"])
@@ -679,7 +688,9 @@ fn num(v: &Value) -> f64 {
 #[test]
 fn every_figure_equals_the_same_query_in_duckdb() {
     let Some(python) = duckdb_python() else {
-        eprintln!("SKIPPED every_figure_equals_the_same_query_in_duckdb: duckdb (python) not installed");
+        eprintln!(
+            "SKIPPED every_figure_equals_the_same_query_in_duckdb: duckdb (python) not installed"
+        );
         return;
     };
     let (_d, store) = store_with_fixture();
@@ -689,7 +700,10 @@ fn every_figure_equals_the_same_query_in_duckdb() {
     type Check<'a> = Box<dyn Fn(&[Vec<Value>]) + 'a>;
     let mut cases: Vec<(String, Check<'_>)> = Vec::new();
     let close = |got: f64, want: f64, what: &str| {
-        assert!((got - want).abs() < 1e-6, "{what}: DuckDB {got}, report {want}");
+        assert!(
+            (got - want).abs() < 1e-6,
+            "{what}: DuckDB {got}, report {want}"
+        );
     };
     cases.push((
         a.overview.sql.clone(),
@@ -703,14 +717,23 @@ fn every_figure_equals_the_same_query_in_duckdb() {
         }),
     ));
     for b in &a.breakdowns {
-        let keys = if b.dimension == Dimension::Model { 2 } else { 1 };
+        let keys = if b.dimension == Dimension::Model {
+            2
+        } else {
+            1
+        };
         cases.push((
             b.sql.clone(),
             Box::new(move |rows| {
                 assert_eq!(rows.len(), b.groups, "{:?} groups", b.dimension);
                 for (row, want) in rows.iter().zip(&b.rows) {
                     let key = row[keys - 1].as_str().unwrap_or_default();
-                    assert!(key.starts_with(&want.key), "{:?}: {key} vs {}", b.dimension, want.key);
+                    assert!(
+                        key.starts_with(&want.key),
+                        "{:?}: {key} vs {}",
+                        b.dimension,
+                        want.key
+                    );
                     close(num(&row[keys]), want.calls as f64, "calls");
                     close(num(&row[keys + 1]), want.spend_usd, "spend");
                 }

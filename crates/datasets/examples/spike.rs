@@ -23,7 +23,12 @@ async fn main() -> datafusion::error::Result<()> {
         .with_allow_statements(false);
     let queries: Vec<String> = text
         .split(";\n")
-        .map(|q| q.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join(" "))
+        .map(|q| {
+            q.lines()
+                .filter(|l| !l.starts_with("--"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .filter(|q| !q.trim().is_empty())
         .collect();
     let t0 = Instant::now();
@@ -52,7 +57,10 @@ async fn main() -> datafusion::error::Result<()> {
             let rows: usize = b.iter().map(|b| b.num_rows()).sum();
             println!("q{i}: {rows} rows {:.3}s", t.elapsed().as_secs_f64());
             if i == 0 {
-                println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&b)?);
+                println!(
+                    "{}",
+                    datafusion::arrow::util::pretty::pretty_format_batches(&b)?
+                );
             }
         }
     }

@@ -247,8 +247,8 @@ impl Engine {
             Ok::<_, QueryError>((schema, rows, truncated))
         };
         let outcome = block_on(async { tokio::time::timeout(limits.timeout, run).await })?;
-        let (schema, rows, truncated) = outcome
-            .map_err(|_| QueryError::Timeout(limits.timeout.as_millis() as u64))??;
+        let (schema, rows, truncated) =
+            outcome.map_err(|_| QueryError::Timeout(limits.timeout.as_millis() as u64))??;
         Ok(QueryResult {
             columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
             rows,
@@ -277,7 +277,9 @@ fn refusal(e: DataFusionError) -> QueryError {
                 .iter()
                 .any(|w| lower.contains(&format!("query {w}"))))
     {
-        QueryError::NotASelect(format!("the statement would modify data or the session ({text})"))
+        QueryError::NotASelect(format!(
+            "the statement would modify data or the session ({text})"
+        ))
     } else {
         QueryError::Failed(text)
     }

@@ -44,8 +44,7 @@ pub fn day_of_dir(name: &str) -> Option<&str> {
     let ok = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b
-            .iter()
+        && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     ok.then_some(day)
@@ -157,7 +156,12 @@ mod tests {
         assert_eq!(part_file_name(7), "part-00007.parquet");
         assert_eq!(part_number("part-00007.parquet"), Some(7));
         assert_eq!(part_number("part-1234567.parquet"), Some(1_234_567));
-        for foreign in ["part-7.parquet", "part-0000x.parquet", "x.parquet", "part-00001.csv"] {
+        for foreign in [
+            "part-7.parquet",
+            "part-0000x.parquet",
+            "x.parquet",
+            "part-00001.csv",
+        ] {
             assert_eq!(part_number(foreign), None, "{foreign}");
         }
         assert_eq!(day_of_dir("day=2026-01-31"), Some("2026-01-31"));

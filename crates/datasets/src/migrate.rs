@@ -91,7 +91,13 @@ pub fn migrate_one(
     }))
 }
 
-fn check(info: &DatasetInfo, rows: u64, spend: f64, written: u64, written_spend: f64) -> Result<()> {
+fn check(
+    info: &DatasetInfo,
+    rows: u64,
+    spend: f64,
+    written: u64,
+    written_spend: f64,
+) -> Result<()> {
     let tolerance = 1e-9 * spend.abs().max(1.0);
     if written != rows || (written_spend - spend).abs() > tolerance {
         return Err(DatasetError::Invalid(format!(
@@ -108,9 +114,8 @@ fn staged_rows(write: &mut DatasetWrite<'_>) -> Result<u64> {
     let mut total = 0;
     for path in write.staged_paths() {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        total += check_part(&path, size).map_err(|why| {
-            DatasetError::Invalid(format!("{}: {why}", path.display()))
-        })?;
+        total += check_part(&path, size)
+            .map_err(|why| DatasetError::Invalid(format!("{}: {why}", path.display())))?;
     }
     Ok(total)
 }

@@ -7,8 +7,8 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
-    TimestampMillisecondArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    StringBuilder, TimestampMillisecondArray, new_null_array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::basic::Compression;
@@ -30,7 +30,7 @@ pub const ID_COLUMNS: &[&str] = &[
     "prompt_hash",
 ];
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+static RECORD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
     let i = |n: &str| Field::new(n, DataType::Int64, false);
     Arc::new(Schema::new(vec![
@@ -64,9 +64,40 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// The Arrow schema of every part file: [`apex_core::workload::COLUMNS`] in order.
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = RECORD_SCHEMA
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend([
+        Field::new("weight", DataType::Int64, false),
+        Field::new("aggregated", DataType::Boolean, false),
+        Field::new("quality_flags", DataType::Utf8, true),
+    ]);
+    Arc::new(Schema::new(fields))
+});
+
+/// The Arrow schema of every part file: [`apex_core::workload::COLUMNS`] then
+/// [`apex_core::workload::ACCOUNTING_COLUMNS`] (`weight`, `aggregated`, `quality_flags`).
 pub fn arrow_schema() -> SchemaRef {
     SCHEMA.clone()
+}
+
+/// The per-call columns only ([`apex_core::workload::COLUMNS`]): synth's Parquet files,
+/// whose records are always single clean calls.
+pub fn record_schema() -> SchemaRef {
+    RECORD_SCHEMA.clone()
+}
+
+/// The accounting columns of `rows` single clean calls: weight 1, not aggregated, no flags
+/// (synthetic records, and records of the SQLite layout, which had no accounting).
+pub fn clean_accounting(rows: usize) -> [ArrayRef; 3] {
+    [
+        Arc::new(Int64Array::from_value(1, rows)),
+        Arc::new(BooleanArray::from(vec![false; rows])),
+        new_null_array(&DataType::Utf8, rows),
+    ]
 }
 
 /// How every Parquet file is written (dataset parts and synth's files): Snappy, 64K-row
@@ -199,12 +230,10 @@ pub fn records_to_batch(records: &[WorkloadRecord]) -> Result<RecordBatch, Recor
     };
     let mut ts = Vec::with_capacity(n);
     for (index, r) in records.iter().enumerate() {
-        ts.push(
-            parse_timestamp_ms(&r.timestamp).ok_or_else(|| RecordError {
-                index,
-                message: format!("timestamp `{}` is not an RFC 3339 time", r.timestamp),
-            })?,
-        );
+        ts.push(parse_timestamp_ms(&r.timestamp).ok_or_else(|| RecordError {
+            index,
+            message: format!("timestamp `{}` is not an RFC 3339 time", r.timestamp),
+        })?);
     }
     let columns: Vec<ArrayRef> = vec![
         strings(&|r| Some(&r.event_id)),
@@ -234,6 +263,14 @@ pub fn records_to_batch(records: &[WorkloadRecord]) -> Result<RecordBatch, Recor
         Arc::new(Float64Array::from_iter_values(
             records.iter().map(|r| r.cost_usd),
         )),
+        ints(&|r| r.weight),
+        Arc::new(
+            records
+                .iter()
+                .map(|r| Some(r.aggregated))
+                .collect::<BooleanArray>(),
+        ),
+        strings(&|r| r.quality_flags.as_deref()),
     ];
     RecordBatch::try_new(arrow_schema(), columns).map_err(|e| RecordError {
         index: 0,
@@ -296,6 +333,11 @@ pub fn batch_to_records(batch: &RecordBatch) -> Result<Vec<WorkloadRecord>, Stri
         int("reasoning_tokens")?,
     );
     let (latency, ttft, cost) = (float("latency_ms")?, float("ttft_ms")?, float("cost_usd")?);
+    let (weight, flags) = (int("weight")?, text("quality_flags")?);
+    let aggregated = col("aggregated")?
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or("column `aggregated` is not a boolean")?;
     let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
     Ok((0..batch.num_rows())
         .map(|i| WorkloadRecord {
@@ -322,6 +364,9 @@ pub fn batch_to_records(batch: &RecordBatch) -> Result<Vec<WorkloadRecord>, Stri
             finish_reason: opt(finish_reason, i),
             prompt_hash: opt(prompt_hash, i),
             cost_usd: cost.value(i),
+            weight: weight.value(i).max(0) as u64,
+            aggregated: aggregated.value(i),
+            quality_flags: opt(flags, i),
         })
         .collect())
 }

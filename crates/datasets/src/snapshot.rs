@@ -77,9 +77,8 @@ impl Snapshot {
                 continue;
             };
             let dir = layout::dataset_dir(&root, &info.name);
-            let found = layout::list_parts(&dir).map_err(|e| {
-                crate::DatasetError::Io(format!("{}: {e}", dir.display()))
-            })?;
+            let found = layout::list_parts(&dir)
+                .map_err(|e| crate::DatasetError::Io(format!("{}: {e}", dir.display())))?;
             let mut parts = Vec::new();
             for f in found
                 .into_iter()

@@ -33,6 +33,19 @@ fn rec(i: u64, day: u32) -> WorkloadRecord {
         finish_reason: Some("stop".into()),
         prompt_hash: Some(format!("h{}", i % 5)),
         cost_usd: 0.001 * (i % 13) as f64,
+        weight: if i % 11 == 0 { 12 } else { 1 },
+        aggregated: i % 11 == 0,
+        quality_flags: (i % 9 == 0).then(|| "unknown_model,unpriced".into()),
+    }
+}
+
+/// `r` as the SQLite layout stored it: no accounting, so one clean call.
+fn clean(r: WorkloadRecord) -> WorkloadRecord {
+    WorkloadRecord {
+        weight: 1,
+        aggregated: false,
+        quality_flags: None,
+        ..r
     }
 }
 
@@ -60,7 +73,8 @@ fn count(store: &Store, name: &str) -> i64 {
 fn write(store: &Store, name: &str, mode: WriteMode, recs: &[WorkloadRecord]) -> DatasetInfo {
     let mut w = DatasetWrite::begin(store, name, mode, WhenBusy::Refuse).unwrap();
     w.append_records(recs).unwrap();
-    w.commit("ingested", &json!({"p": 1}), &Value::Null).unwrap()
+    w.commit("ingested", &json!({"p": 1}), &Value::Null)
+        .unwrap()
 }
 
 use apex_store::datasets::DatasetInfo;
@@ -77,7 +91,11 @@ fn a_write_is_visible_only_once_committed_and_lands_in_hive_day_directories() {
     drop(w);
     assert!(catalog::get(&store, "shop").unwrap().is_none());
     let staging = dir.path().join("datasets/.staging");
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "staging left behind");
+    assert_eq!(
+        std::fs::read_dir(&staging).unwrap().count(),
+        0,
+        "staging left behind"
+    );
 
     let info = write(&store, "shop", WriteMode::Replace, &mixed);
     assert_eq!(info.record_count, 80);
@@ -111,7 +129,11 @@ fn append_adds_replace_replaces_and_old_parts_go() {
     let after = layout::list_parts(&dir.path().join("datasets/dataset=d")).unwrap();
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].day, "2026-01-05");
-    assert!(!dir.path().join("datasets/dataset=d/day=2026-01-01").exists());
+    assert!(
+        !dir.path()
+            .join("datasets/dataset=d/day=2026-01-01")
+            .exists()
+    );
 }
 
 #[test]
@@ -215,10 +237,19 @@ fn client_sql_is_one_read_only_select_bounded_in_rows_and_time() {
         )
         .unwrap();
     assert_eq!(r.columns, ["model", "n"]);
-    assert_eq!(r.rows, vec![vec![json!("gpt-4o"), json!(20)], vec![json!("gpt-4o-mini"), json!(20)]]);
+    assert_eq!(
+        r.rows,
+        vec![
+            vec![json!("gpt-4o"), json!(20)],
+            vec![json!("gpt-4o-mini"), json!(20)]
+        ]
+    );
     assert!(!r.truncated);
     let r = engine
-        .query("SELECT event_id, timestamp FROM workload_records ORDER BY event_id", limits)
+        .query(
+            "SELECT event_id, timestamp FROM workload_records ORDER BY event_id",
+            limits,
+        )
         .unwrap();
     assert_eq!(r.rows.len(), 3);
     assert!(r.truncated);
@@ -229,7 +260,10 @@ fn client_sql_is_one_read_only_select_bounded_in_rows_and_time() {
     assert_eq!(r.rows, vec![vec![json!("shop-1"), json!(40)]]);
     for (bad, why) in [
         ("DELETE FROM workload_records", "only one read-only SELECT"),
-        ("WITH x AS (SELECT 1) INSERT INTO datasets SELECT * FROM datasets", "modify"),
+        (
+            "WITH x AS (SELECT 1) INSERT INTO datasets SELECT * FROM datasets",
+            "modify",
+        ),
         ("SELECT 1; SELECT 2", "more than one statement"),
         ("CREATE TABLE t AS SELECT 1", "only one read-only SELECT"),
         ("SELECT nope FROM workload_records", "nope"),
@@ -262,11 +296,13 @@ fn old_sqlite_datasets_convert_with_every_row_and_cent() {
     let (_dir, store) = store();
     let recs = records(0..1000, 1);
     catalog::insert_legacy(&store, "old", "synthetic", &recs).unwrap();
+    // the old layout had no accounting columns: converted records are single clean calls
+    let recs: Vec<WorkloadRecord> = recs.into_iter().map(clean).collect();
     let before = catalog::get(&store, "old").unwrap().unwrap();
     assert_eq!(migrate::pending(&store).unwrap(), ["old"]);
     let mut seen = Vec::new();
-    let done = migrate::migrate_all(&store, &mut |n, at, of| seen.push((n.to_string(), at, of)))
-        .unwrap();
+    let done =
+        migrate::migrate_all(&store, &mut |n, at, of| seen.push((n.to_string(), at, of))).unwrap();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].records, 1000);
     assert_eq!(seen.last().unwrap(), &("old".to_string(), 1000, 1000));
@@ -286,5 +322,9 @@ fn old_sqlite_datasets_convert_with_every_row_and_cent() {
     assert_eq!(back.len(), 1000);
     assert!(back.iter().all(|r| recs.contains(r)));
     // A second run finds nothing to do.
-    assert!(migrate::migrate_all(&store, &mut |_, _, _| {}).unwrap().is_empty());
+    assert!(
+        migrate::migrate_all(&store, &mut |_, _, _| {})
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -196,8 +196,8 @@ impl<'s> DatasetWrite<'s> {
         if records.is_empty() {
             return Ok(());
         }
-        let batch = schema::records_to_batch(records)
-            .map_err(|e| DatasetError::Invalid(e.to_string()))?;
+        let batch =
+            schema::records_to_batch(records).map_err(|e| DatasetError::Invalid(e.to_string()))?;
         self.append(&batch)
     }
 

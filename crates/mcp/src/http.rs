@@ -73,8 +73,8 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
     ];
     origins.extend(opts.allowed_origins.iter().cloned());
     let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(hosts)
-        .with_allowed_origins(origins)
+        .with_allowed_hosts(hosts.clone())
+        .with_allowed_origins(origins.clone())
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
@@ -90,6 +90,7 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
     let limiter = Arc::new(InFlight::new(opts.max_in_flight));
     axum::Router::new()
         .nest_service("/mcp", service)
+        .merge(super::otlp::routes(state.clone(), hosts, origins))
         .layer(axum::middleware::from_fn(session_closed))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
@@ -249,6 +250,7 @@ pub async fn serve_http(state: Arc<AppState>, opts: HttpOptions) -> anyhow::Resu
     let app = router(state.clone(), &opts);
     state.watch_store();
     eprintln!("netra-apex: listening on http://{local}/mcp");
+    eprintln!("netra-apex: OTLP/HTTP traces accepted at http://{local}/v1/traces");
     tracing::info!(%local, "serving streamable HTTP at /mcp");
     let shutdown = state.shutdown.clone();
     axum::serve(

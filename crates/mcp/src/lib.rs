@@ -5,6 +5,7 @@
 
 pub mod completion;
 pub mod http;
+pub mod otlp;
 pub mod progress;
 pub mod prompts;
 pub mod resources;

@@ -325,6 +325,10 @@ pub fn for_each_legacy_batch(
                 finish_reason: r.get(20)?,
                 prompt_hash: r.get(21)?,
                 cost_usd: r.get(22)?,
+                // the SQLite layout had no accounting: every row was one clean call
+                weight: 1,
+                aggregated: false,
+                quality_flags: None,
             });
             if buf.len() == batch {
                 total += buf.len() as u64;
@@ -428,10 +432,18 @@ mod tests {
             finish_reason: Some("stop".into()),
             prompt_hash: Some("h".into()),
             cost_usd: 0.001,
+            weight: 1,
+            aggregated: false,
+            quality_flags: None,
         }
     }
 
-    fn commit<'a>(name: &'a str, replace: bool, expected: u64, parts: (u64, u64)) -> PartsCommit<'a> {
+    fn commit<'a>(
+        name: &'a str,
+        replace: bool,
+        expected: u64,
+        parts: (u64, u64),
+    ) -> PartsCommit<'a> {
         PartsCommit {
             name,
             source: "ingested",

@@ -14,6 +14,7 @@ pub mod contexts;
 pub mod datasets;
 pub mod runs;
 pub mod testruns;
+pub mod watch;
 
 /// The numbered migrations, applied in order; `PRAGMA user_version` records the last one.
 /// Never edit a migration that has shipped: add the next number.
@@ -22,7 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "datasets", include_str!("sql/002_datasets.sql")),
     (3, "contexts", include_str!("sql/003_contexts.sql")),
     (4, "testruns", include_str!("sql/004_testruns.sql")),
-    (5, "parquet_datasets", include_str!("sql/005_parquet_datasets.sql")),
+    (
+        5,
+        "parquet_datasets",
+        include_str!("sql/005_parquet_datasets.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -391,7 +391,9 @@ pub fn otlp(plan: &Plan, recs: &[Rec], buf: &mut Vec<u8>) {
     buf.extend_from_slice(b"]}]}]}\n");
 }
 
-/// One Arrow batch of records.
+/// One Arrow batch of records in `schema`: the per-call columns
+/// (`apex_datasets::schema::record_schema`), or for a dataset part all of them
+/// (`apex_datasets::schema::arrow_schema`).
 pub fn arrow_batch(
     plan: &Plan,
     recs: &[Rec],
@@ -404,7 +406,7 @@ pub fn arrow_batch(
         Arc::new(recs.iter().map(|r| f(r) as i64).collect::<Int64Array>())
     };
     let model = |r: &Rec| &plan.models[r.model as usize];
-    let cols: Vec<ArrayRef> = vec![
+    let mut cols: Vec<ArrayRef> = vec![
         strs(&|r| Some(hex_string(r.event_id, 32))),
         strs(&|r| Some(hex_string(r.trace_id, 32))),
         strs(&|r| Some(hex_string(r.span_id as u128, 16))),
@@ -480,6 +482,10 @@ pub fn arrow_batch(
                 .collect::<Float64Array>(),
         ),
     ];
+    if schema.fields().len() > cols.len() {
+        // a dataset part: synthetic records are single clean calls
+        cols.extend(apex_datasets::schema::clean_accounting(recs.len()));
+    }
     RecordBatch::try_new(schema.clone(), cols)
 }
 

@@ -100,7 +100,8 @@ impl Run<'_> {
             path: tmp.to_path_buf(),
             message: e.to_string(),
         };
-        let schema = apex_datasets::schema::arrow_schema();
+        // files carry the per-call columns only (synthetic records are single clean calls)
+        let schema = apex_datasets::schema::record_schema();
         enum Writer {
             Plain(BufWriter<File>),
             Parquet(Box<ParquetSink>),

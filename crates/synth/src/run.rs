@@ -58,7 +58,7 @@ pub fn generate_with_part_rows(
     if part_rows == 0 {
         return Err(SynthError::invalid("part_rows", "must be at least 1"));
     }
-    let format = Format::parse(&req.format)?;
+    let format = Format::parse(req.format_name())?;
     let profile = resolve_profile(req)?;
     let seed = req.seed.unwrap_or_else(fresh_seed);
     let threads = match req.threads {
@@ -453,7 +453,8 @@ impl Run<'_> {
                 None => break,
             }
         }
-        let summary = json!({"synthetic": stats.summary(self.plan), "quality": stats.report(self.plan)});
+        let summary =
+            json!({"synthetic": stats.summary(self.plan), "quality": stats.report(self.plan)});
         writer.commit("synthetic", params, &summary)?;
         Ok(stats)
     }

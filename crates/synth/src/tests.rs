@@ -11,8 +11,8 @@ use super::generator::{CHUNK_RECORDS, Plan};
 use super::quality::ChunkStats;
 use super::run::Progress;
 use super::*;
-use apex_core::events::EventSink;
 use apex_core::events::CollectingSink;
+use apex_core::events::EventSink;
 use apex_core::workload::WorkloadRecord;
 use apex_core::workspace::Workspace;
 use apex_store::{Store, datasets};
@@ -55,7 +55,7 @@ fn req(
         profile: profile.into(),
         count: Some(count),
         seed: Some(seed),
-        format: format.into(),
+        format: Some(format.into()),
         output: output.map(str::to_string),
         ..Default::default()
     }
@@ -506,7 +506,7 @@ fn no_trace_is_ever_cut_at_a_chunk_boundary() {
             profile: profile.into(),
             overrides,
             count: Some(total),
-            format: "jsonl".into(),
+            format: Some("jsonl".into()),
             ..Default::default()
         };
         let p = resolve_profile(&r).unwrap();
@@ -659,7 +659,7 @@ fn read_parquet(path: &Path) -> arrow::record_batch::RecordBatch {
         .build()
         .unwrap();
     let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
-    arrow::compute::concat_batches(&apex_datasets::schema::arrow_schema(), &batches).unwrap()
+    arrow::compute::concat_batches(&apex_datasets::schema::record_schema(), &batches).unwrap()
 }
 
 fn dir_names(dir: &Path) -> Vec<String> {
@@ -730,7 +730,9 @@ fn parquet_rolls_over_to_part_files_that_hold_the_single_file_rows() {
         assert_eq!(rows, [30_000, 30_000, 30_000, 10_000]);
         assert_eq!(o.bytes, Some(bytes));
         // The parts, in order, are exactly the rows of the single file.
-        let joined = arrow::compute::concat_batches(&apex_datasets::schema::arrow_schema(), &pieces).unwrap();
+        let joined =
+            arrow::compute::concat_batches(&apex_datasets::schema::record_schema(), &pieces)
+                .unwrap();
         assert_eq!(joined, all);
         hashes.push(hash);
     }

@@ -55,7 +55,12 @@ const DUPLICATES: usize = 11;
 /// The queries behind [`WorkloadStats`], in the order of the constants above.
 pub fn queries(dataset: &str, with_duplicates: bool) -> Vec<String> {
     let cte = calls_cte(dataset);
-    let by = |key: &str| format!("{cte} SELECT {key}, {} FROM calls GROUP BY {key}", agg_columns());
+    let by = |key: &str| {
+        format!(
+            "{cte} SELECT {key}, {} FROM calls GROUP BY {key}",
+            agg_columns()
+        )
+    };
     let short = sql::short_condition(SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS);
     let batchable = format!("status = 'ok' AND {}", sql::non_interactive_predicate());
     let mut q = vec![
@@ -162,7 +167,11 @@ impl Rows {
     }
 
     fn count(&self, col: usize) -> Result<Vec<u64>, AgentError> {
-        Ok(self.int(col)?.into_iter().map(|v| v.max(0) as u64).collect())
+        Ok(self
+            .int(col)?
+            .into_iter()
+            .map(|v| v.max(0) as u64)
+            .collect())
     }
 
     fn float(&self, col: usize) -> Result<Vec<f64>, AgentError> {
@@ -181,7 +190,9 @@ impl Rows {
         )?;
         let a = a.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
         Ok((0..self.len)
-            .map(|i| (!a.is_null(i)).then(|| apex_datasets::schema::format_timestamp_ms(a.value(i))))
+            .map(|i| {
+                (!a.is_null(i)).then(|| apex_datasets::schema::format_timestamp_ms(a.value(i)))
+            })
             .collect())
     }
 
@@ -358,8 +369,7 @@ pub fn collect(
     if with_duplicates {
         let d = &r[DUPLICATES];
         let (dp, dm) = (d.text(0)?, d.text(1)?);
-        let (prompts, calls, repeats, cost) =
-            (d.count(2)?, d.count(3)?, d.count(4)?, d.float(5)?);
+        let (prompts, calls, repeats, cost) = (d.count(2)?, d.count(3)?, d.count(4)?, d.float(5)?);
         s.duplicates = (0..d.len)
             .map(|i| DuplicateRow {
                 provider: dp[i].clone(),

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// Operations that are not model calls: tool and agent spans, whose cost (if any) is the sum
 /// of their children's and would be counted twice.
-pub const NON_MODEL_OPERATIONS: &[&str] = &["execute_tool", "invoke_agent", "create_agent"];
+pub use apex_core::workload::NON_MODEL_OPERATIONS;
 
 /// Substrings of `workload_type` or `feature` (ASCII, case-insensitive) that mark work no
 /// user waits for, which the providers' batch APIs can serve.

@@ -17,24 +17,12 @@ use crate::resources;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_agents::data as agent_data;
-use apex_agents::ingest::{self, LogFormat};
+use apex_agents::ingest::{self, IngestRequest};
+use apex_agents::requests::IngestLogsArgs;
 use apex_agents::{AgentError, dataset_names};
 use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_store::datasets;
-
-/// Arguments of `ingest_logs`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IngestLogsArgs {
-    /// Log file inside the workspace: JSONL or CSV in the workload schema, or OTLP-JSON spans.
-    pub path: String,
-    /// auto (default: by extension and content), jsonl, csv or otlp-json.
-    #[serde(default)]
-    pub format: Option<String>,
-    /// Name of the dataset to create or replace: letters, digits, '.', '_' or '-'.
-    pub dataset: String,
-}
 
 /// Arguments of `describe_dataset`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -69,7 +57,7 @@ fn agent_fail(e: AgentError) -> CallToolResult {
         Some((field, rest))
             if matches!(
                 field,
-                "dataset" | "path" | "format" | "sql" | "limit" | "timeout_ms"
+                "dataset" | "path" | "format" | "columns" | "sql" | "limit" | "timeout_ms"
             ) =>
         {
             bad_field(field, rest.trim())
@@ -86,7 +74,7 @@ fn internal(e: impl std::fmt::Display) -> McpError {
 impl ApexServer {
     /// Load workload logs into a dataset.
     #[tool(
-        description = "Load LLM workload logs (JSONL/CSV in the workload schema, or OTLP-JSON gen_ai spans) into a dataset. Missing costs come from the price catalog; every rejected line is reported with its number and reason."
+        description = "Load LLM logs into a dataset: OTLP traces (JSON/protobuf), LiteLLM spend logs, Langfuse observations, OpenAI/Anthropic usage and cost reports, JSONL/CSV (any columns via a header map). Rejected lines come with numbers and reasons; bad values are kept and flagged."
     )]
     async fn ingest_logs(
         &self,
@@ -95,8 +83,12 @@ impl ApexServer {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        let format = match LogFormat::parse(args.format.as_deref().unwrap_or("auto")) {
+        let format = match args.log_format() {
             Ok(f) => f,
+            Err(e) => return Ok(agent_fail(e)),
+        };
+        let columns = match args.column_map() {
+            Ok(c) => c,
             Err(e) => return Ok(agent_fail(e)),
         };
         let path = match self.state.workspace.resolve(&args.path) {
@@ -106,7 +98,7 @@ impl ApexServer {
         if let Err(e) = datasets::validate_name(&args.dataset) {
             return Ok(bad_field("dataset", e));
         }
-        let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset});
+        let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset, "columns": columns});
         let run = match self.begin_run(RunKind::Ingest, params, self.progress_target(&peer, &meta))
         {
             Ok(r) => r,
@@ -116,51 +108,71 @@ impl ApexServer {
         let name = args.dataset.clone();
         let (run_id, outcome) = self
             .run_blocking(run, &ct, move |sink, cancel| {
-                ingest::ingest(
-                    &store,
-                    PriceCatalog::builtin(),
-                    &path,
+                let req = IngestRequest {
+                    path: &path,
                     format,
-                    &name,
-                    sink,
-                    cancel,
-                )
+                    dataset: &name,
+                    columns,
+                };
+                ingest::ingest(&store, PriceCatalog::builtin(), &req, sink, cancel)
             })
             .await?;
         let report = match outcome {
             Ok(r) => r,
             Err(e) => return Ok(agent_fail(e)),
         };
+        let p = &report.parsed;
         let mut text = format!(
             "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
             report.dataset,
-            report.accepted,
-            report.rejected,
-            report.format.name(),
-            report.spend_usd,
-            report.first.as_deref().unwrap_or("-"),
-            report.last.as_deref().unwrap_or("-")
+            p.accepted,
+            p.rejected,
+            p.format.name(),
+            p.spend_usd,
+            p.first.as_deref().unwrap_or("-"),
+            p.last.as_deref().unwrap_or("-")
         );
-        for r in report.rejections.iter().take(20) {
+        if p.aggregated > 0 {
+            text.push_str(&format!(
+                "\n{} records are aggregated usage buckets standing for {} calls (per-call figures such as duplicate prompts and latency cannot be computed from them).",
+                p.aggregated, p.calls
+            ));
+        }
+        for r in p.rejections.iter().take(20) {
             text.push_str(&format!(
                 "\n  line {}{}: {}",
                 r.line,
-                r.span.map(|s| format!(" span {s}")).unwrap_or_default(),
+                r.span.map(|s| format!(" item {s}")).unwrap_or_default(),
                 r.reason
             ));
         }
-        if report.rejected > 20 {
+        if p.rejected > 20 {
             text.push_str(&format!(
                 "\n  ... {} more in structuredContent.rejections",
-                report.rejected - 20
+                p.rejected - 20
             ));
         }
-        if !report.filled.is_empty() {
-            let filled: Vec<String> = report
-                .filled
+        if p.flagged > 0 {
+            let flags: Vec<String> = p
+                .quality
                 .iter()
-                .map(|(k, v)| format!("{k} {v}"))
+                .map(|(k, v)| format!("{k} {}", v.count))
                 .collect();
+            text.push_str(&format!(
+                "\nKept but flagged (quality_flags column): {} records — {}.",
+                p.flagged,
+                flags.join(", ")
+            ));
+        }
+        if !p.skipped.is_empty() {
+            let skipped: Vec<String> = p.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            text.push_str(&format!(
+                "\nSkipped (not model work): {}.",
+                skipped.join(", ")
+            ));
+        }
+        if !p.filled.is_empty() {
+            let filled: Vec<String> = p.filled.iter().map(|(k, v)| format!("{k} {v}")).collect();
             text.push_str(&format!("\nFilled in: {}.", filled.join(", ")));
         }
         let mut structured = serde_json::to_value(&report).unwrap_or_default();
@@ -239,6 +251,19 @@ impl ApexServer {
                     text.push_str(&format!(
                         "\n  latency ms p50 {} p95 {} p99 {}",
                         l.p50, l.p95, l.p99
+                    ));
+                }
+                if let Some(q) = d.ingest["quality"].as_object().filter(|q| !q.is_empty()) {
+                    let flags: Vec<String> = q.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    text.push_str(&format!(
+                        "\n  data quality (records kept and flagged): {}",
+                        flags.join(", ")
+                    ));
+                }
+                if let Some(n) = d.ingest["aggregated"].as_u64().filter(|n| *n > 0) {
+                    text.push_str(&format!(
+                        "\n  {n} records are aggregated usage buckets for {} calls: per-call figures (duplicate prompts, latency) cannot come from them",
+                        d.ingest["calls"]
                     ));
                 }
                 Ok(ok(text, &d))

@@ -1,0 +1,531 @@
+//! One input record in the workload vocabulary -> a [`WorkloadRecord`] and the quality flags
+//! raised on it. Every format ends here: JSONL and CSV directly (through the header map),
+//! the others after translating their fields into ours.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::{Collector, IngestError};
+use apex_core::workload::{NON_MODEL_OPERATIONS, QualityFlag, WorkloadRecord};
+
+/// Field values of one input record, whatever the format.
+pub(crate) trait Fields {
+    /// The raw value of `name`, if present and not empty/null.
+    fn text(&self, name: &str) -> Option<String>;
+    /// A number, or None when absent; Err names the field and the value.
+    fn number(&self, name: &str) -> Result<Option<f64>, String>;
+}
+
+pub(crate) struct JsonFields<'a>(pub &'a Map<String, Value>);
+
+impl Fields for JsonFields<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, String> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("field `{name}`: `{s}` is not a number")),
+            Some(other) => Err(format!("field `{name}`: expected a number, got {other}")),
+        }
+    }
+}
+
+struct CsvFields<'a> {
+    header: &'a BTreeMap<String, usize>,
+    row: &'a csv::StringRecord,
+}
+
+impl Fields for CsvFields<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        let v = self.row.get(*self.header.get(name)?)?.trim();
+        (!v.is_empty()).then(|| v.to_string())
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, String> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("field `{name}`: `{s}` is not a number")),
+        }
+    }
+}
+
+/// Our field names looked up under the input's names (`columns={"ours": "theirs"}`).
+struct Mapped<'a> {
+    inner: &'a dyn Fields,
+    columns: &'a BTreeMap<String, String>,
+}
+
+impl Mapped<'_> {
+    fn key<'k>(&'k self, name: &'k str) -> &'k str {
+        self.columns.get(name).map(String::as_str).unwrap_or(name)
+    }
+}
+
+impl Fields for Mapped<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        self.inner.text(self.key(name))
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, String> {
+        // Errors name our field and, when mapped, the input's column too.
+        self.inner.number(self.key(name)).map_err(|e| {
+            if self.key(name) == name {
+                e
+            } else {
+                format!("{e} (mapped to `{name}`)")
+            }
+        })
+    }
+}
+
+/// A token count as read: absent, a non-negative integer, or something else (kept as 0 and
+/// flagged, with what was read).
+enum Tokens {
+    Missing,
+    Valid(u64),
+    Invalid(String),
+}
+
+fn tokens(f: &dyn Fields, name: &str) -> Tokens {
+    match f.number(name) {
+        Ok(None) => Tokens::Missing,
+        Ok(Some(v)) if v >= 0.0 && v.fract() == 0.0 && v < 9.0e15 => Tokens::Valid(v as u64),
+        Ok(Some(v)) => Tokens::Invalid(format!("{name} = {v}")),
+        Err(_) => Tokens::Invalid(format!("{name} = `{}`", f.text(name).unwrap_or_default())),
+    }
+}
+
+fn non_negative(f: &dyn Fields, name: &str) -> Result<Option<f64>, String> {
+    match f.number(name)? {
+        Some(v) if !(v >= 0.0 && v.is_finite()) => Err(format!(
+            "field `{name}`: {v} is not accepted; use a non-negative number"
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Normalize an RFC 3339 time (or `YYYY-MM-DD HH:MM:SS[.fff]`, taken as UTC, as SQL
+/// exports write it) to UTC with milliseconds.
+pub fn normalize_timestamp(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    let parsed = chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f").map(|n| n.and_utc())
+        })
+        .or_else(|_| {
+            // Postgres `timestamptz` text: `2026-01-01 12:00:00.123+00`.
+            chrono::DateTime::parse_from_str(&format!("{t}00"), "%Y-%m-%d %H:%M:%S%.f%#z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+        });
+    parsed
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map_err(|_| {
+            format!("field `timestamp`: `{s}` is not an RFC 3339 time (e.g. 2026-01-01T12:00:00Z)")
+        })
+}
+
+fn normalize_status(s: &str) -> Option<&'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "ok" | "success" | "succeeded" | "completed" | "unset" | "status_code_ok"
+        | "status_code_unset" | "default" | "debug" | "0" | "1" | "200" => Some("ok"),
+        "error" | "err" | "failed" | "failure" | "fail" | "status_code_error" | "2" => {
+            Some("error")
+        }
+        _ => None,
+    }
+}
+
+/// A given cost disagrees with the catalog's price of the tokens when the larger is more
+/// than ten times the smaller (amounts under a millionth of a dollar agree with anything).
+fn disagrees(given: f64, expected: f64) -> bool {
+    let (lo, hi) = if given < expected {
+        (given, expected)
+    } else {
+        (expected, given)
+    };
+    hi > 1e-6 && hi > 10.0 * lo
+}
+
+/// Turn one input record into a workload record and the flags raised on it, filling what
+/// may be filled. `default_id` is the event id when the input has none. Err is the reason
+/// the record cannot be kept at all (no usable timestamp, no model on a model call...).
+pub(crate) fn convert<E>(
+    raw: &dyn Fields,
+    default_id: String,
+    c: &mut Collector<'_, '_, E>,
+) -> Result<(WorkloadRecord, Vec<(QualityFlag, String)>), String> {
+    let opts = c.opts;
+    let mapped = Mapped {
+        inner: raw,
+        columns: &opts.columns,
+    };
+    let f: &dyn Fields = &mapped;
+    let catalog = opts.catalog;
+    let mut filled: Vec<&str> = Vec::new();
+    let mut flags: Vec<(QualityFlag, String)> = Vec::new();
+    let weight = match f.number("weight")? {
+        None => 1,
+        Some(w) if w >= 0.0 && w.fract() == 0.0 => w as u64,
+        Some(w) => {
+            return Err(format!(
+                "field `weight`: {w} is not accepted; a weight counts calls (0 or more)"
+            ));
+        }
+    };
+    let aggregated = f.text("aggregated").is_some_and(|a| a == "true");
+    let operation = match f.text("operation") {
+        Some(o) => o,
+        None => {
+            filled.push("operation");
+            "chat".into()
+        }
+    };
+    let model_call = !NON_MODEL_OPERATIONS.contains(&operation.as_str());
+    let timestamp =
+        normalize_timestamp(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&timestamp) {
+        if t.timestamp() > opts.now.timestamp() + super::FUTURE_SLACK_S {
+            flags.push((
+                QualityFlag::FutureTimestamp,
+                format!("{timestamp} is after the time of ingest"),
+            ));
+        }
+        if t.timestamp() < 1_420_070_400 {
+            flags.push((
+                QualityFlag::AncientTimestamp,
+                format!("{timestamp} is before 2015-01-01"),
+            ));
+        }
+    }
+    let model = match f.text("model") {
+        Some(m) => m,
+        None if !model_call || aggregated => String::new(),
+        None => return Err("field `model` is missing".into()),
+    };
+    let price = catalog.get(&model);
+    if price.is_none() && !model.is_empty() {
+        flags.push((
+            QualityFlag::UnknownModel,
+            format!("model `{model}` is not in the price catalog"),
+        ));
+    }
+    let provider = match f.text("provider") {
+        Some(p) => p,
+        None if model.is_empty() => String::new(),
+        None => {
+            filled.push("provider");
+            price
+                .map(|p| p.provider.clone())
+                .unwrap_or_else(|| "unknown".into())
+        }
+    };
+    // Token counts: a missing count is an error on a model call (not on a tool/agent span
+    // or a bucket, which may carry none); one that is not a non-negative integer is kept as
+    // 0 and flagged.
+    let mut token_seen = false;
+    let mut invalid: Vec<String> = Vec::new();
+    let mut count = |name: &str, required: bool| -> Result<u64, String> {
+        match tokens(f, name) {
+            Tokens::Valid(v) => {
+                token_seen = true;
+                Ok(v)
+            }
+            Tokens::Invalid(what) => {
+                token_seen = true;
+                invalid.push(what);
+                Ok(0)
+            }
+            Tokens::Missing if required && model_call && !aggregated => {
+                Err(format!("field `{name}` is missing"))
+            }
+            Tokens::Missing => Ok(0),
+        }
+    };
+    let input_tokens = count("input_tokens", true)?;
+    let output_tokens = count("output_tokens", true)?;
+    let cache_read_tokens = count("cache_read_tokens", false)?;
+    let cache_write_tokens = count("cache_write_tokens", false)?;
+    let reasoning_tokens = count("reasoning_tokens", false)?;
+    if !invalid.is_empty() {
+        flags.push((
+            QualityFlag::InvalidTokens,
+            format!(
+                "{} (token counts are non-negative integers; stored as 0)",
+                invalid.join(", ")
+            ),
+        ));
+    }
+    let latency_ms = match non_negative(f, "latency_ms")? {
+        Some(l) => l,
+        None if aggregated || !model_call => 0.0,
+        None => return Err("field `latency_ms` is missing".into()),
+    };
+    let ttft_ms = non_negative(f, "ttft_ms")?;
+    let error_type = f.text("error_type");
+    let status = match f.text("status") {
+        Some(s) => normalize_status(&s)
+            .ok_or_else(|| format!("field `status`: `{s}` is not accepted; use ok or error"))?
+            .to_string(),
+        None => {
+            filled.push("status");
+            if error_type.is_some() { "error" } else { "ok" }.to_string()
+        }
+    };
+    let priced = price.map(|p| {
+        p.cost(
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+        )
+    });
+    let cost_usd = match non_negative(f, "cost_usd")? {
+        Some(given) => {
+            if let Some(expected) = priced
+                && token_seen
+                && disagrees(given, expected)
+            {
+                flags.push((
+                    QualityFlag::CostMismatch,
+                    format!(
+                        "cost_usd {given} vs {expected:.6} for these tokens at the catalog's `{model}` prices"
+                    ),
+                ));
+            }
+            given
+        }
+        None if model.is_empty() => {
+            if aggregated && input_tokens + output_tokens > 0 {
+                flags.push((
+                    QualityFlag::Unpriced,
+                    "a usage bucket without a model cannot be priced (export it grouped by model); stored as 0".into(),
+                ));
+            }
+            0.0
+        }
+        None => match priced {
+            Some(p) => {
+                filled.push("cost_usd");
+                p
+            }
+            None => {
+                flags.push((
+                    QualityFlag::Unpriced,
+                    format!("no cost given and model `{model}` has no catalog price; stored as 0"),
+                ));
+                0.0
+            }
+        },
+    };
+    let event_id = match f.text("event_id") {
+        Some(e) => e,
+        None => {
+            filled.push("event_id");
+            default_id
+        }
+    };
+    let mut text_or = |name: &'static str, default: &str| match f.text(name) {
+        Some(v) => v,
+        None => {
+            filled.push(name);
+            default.to_string()
+        }
+    };
+    let trace_id = text_or("trace_id", &event_id);
+    let span_id = text_or("span_id", &event_id);
+    let tenant = text_or("tenant", "unknown");
+    let feature = text_or("feature", "unknown");
+    let workload_type = text_or("workload_type", "unknown");
+    let record = WorkloadRecord {
+        event_id,
+        trace_id,
+        span_id,
+        parent_span_id: f.text("parent_span_id"),
+        timestamp,
+        tenant,
+        feature,
+        workload_type,
+        operation,
+        provider,
+        model,
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        latency_ms,
+        ttft_ms,
+        status,
+        error_type,
+        finish_reason: f.text("finish_reason"),
+        prompt_hash: f.text("prompt_hash"),
+        cost_usd,
+        weight,
+        aggregated,
+        quality_flags: None,
+    };
+    for name in filled {
+        c.fill(name);
+    }
+    Ok((record, flags))
+}
+
+/// Convert and keep (or reject) one record of workload fields.
+pub(crate) fn keep<E>(
+    c: &mut Collector<'_, '_, E>,
+    line: u64,
+    span: Option<usize>,
+    fields: &dyn Fields,
+) -> Result<(), IngestError<E>> {
+    let default_id = match span {
+        Some(s) => format!("{}-{line}-{s}", c.opts.id_prefix),
+        None => format!("{}-{line}", c.opts.id_prefix),
+    };
+    match convert(fields, default_id, c) {
+        Ok((rec, flags)) => c.accept(line, span, rec, flags),
+        Err(e) => {
+            c.reject(line, span, e);
+            Ok(())
+        }
+    }
+}
+
+/// One JSON value of a JSONL (or JSON array) input in the workload schema.
+pub(crate) fn json_record<E>(
+    c: &mut Collector<'_, '_, E>,
+    line: u64,
+    span: Option<usize>,
+    value: &Value,
+) -> Result<(), IngestError<E>> {
+    match value {
+        Value::Object(map) => keep(c, line, span, &JsonFields(map)),
+        _ => {
+            c.reject(
+                line,
+                span,
+                "expected a JSON object (one record per line)".into(),
+            );
+            Ok(())
+        }
+    }
+}
+
+const REQUIRED_CSV: &[&str] = &[
+    "timestamp",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+];
+
+/// A CSV file in the workload schema, or in any other vocabulary through the header map.
+pub(crate) fn csv_file<E>(path: &Path, c: &mut Collector<'_, '_, E>) -> Result<(), IngestError<E>> {
+    let file = File::open(path)
+        .map_err(|e| IngestError::Io(format!("path: cannot open {}: {e}", path.display())))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(BufReader::with_capacity(1 << 20, file));
+    let header: BTreeMap<String, usize> = rdr
+        .headers()
+        .map_err(|e| {
+            IngestError::Invalid(format!(
+                "path: {} has no readable CSV header: {e}",
+                path.display()
+            ))
+        })?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
+        .collect();
+    let columns = c.opts.columns.clone();
+    let unknown: Vec<String> = columns
+        .iter()
+        .filter(|(_, theirs)| !header.contains_key(theirs.as_str()))
+        .map(|(ours, theirs)| format!("`{theirs}` (for {ours})"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(IngestError::Invalid(format!(
+            "columns: the CSV header of {} has no column {}; its columns are: {}",
+            path.display(),
+            unknown.join(", "),
+            header.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let column_of = |ours: &str| {
+        columns
+            .get(ours)
+            .map(String::as_str)
+            .unwrap_or(ours)
+            .to_string()
+    };
+    let missing: Vec<String> = REQUIRED_CSV
+        .iter()
+        .filter(|ours| !header.contains_key(column_of(ours).as_str()))
+        .map(|ours| ours.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(IngestError::Invalid(format!(
+            "path: the CSV header of {} lacks the column(s) {}; required: {} (other workload columns are optional; \
+             name columns of another vocabulary with columns={{\"our_field\": \"their column\"}})",
+            path.display(),
+            missing.join(", "),
+            REQUIRED_CSV.join(", ")
+        )));
+    }
+    let width = header.len();
+    let mut row = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = row.position().map(|p| p.line()).unwrap_or(line);
+                if row.len() != width {
+                    c.reject(
+                        line,
+                        None,
+                        format!("the row has {} fields, the header {width}", row.len()),
+                    );
+                } else {
+                    let fields = CsvFields {
+                        header: &header,
+                        row: &row,
+                    };
+                    keep(c, line, None, &fields)?;
+                }
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(line);
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Err(IngestError::Io(format!(
+                        "path: read error in {} after line {line}: {e}",
+                        path.display()
+                    )));
+                }
+                c.reject(line, None, format!("unreadable CSV row: {e}"));
+            }
+        }
+    }
+    Ok(())
+}

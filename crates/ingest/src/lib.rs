@@ -1,0 +1,417 @@
+//! The log formats people export today, read into workload records
+//! ([`apex_core::workload::WorkloadRecord`]): JSONL or CSV in the workload schema (with a
+//! header map for anything else), OTLP traces as JSON or protobuf with the GenAI semantic
+//! conventions (current and older names, OpenLLMetry and OpenLIT variants), LiteLLM spend
+//! logs, Langfuse observations, and the OpenAI and Anthropic organization usage and cost
+//! reports (aggregated buckets, carried as weighted records).
+//!
+//! It owns parsing and the checks on what was read: every rejected line is kept with its
+//! number and reason, every default filled in is counted, and bad values that can be kept (a
+//! negative token count, a cost 10x off the catalog price, a timestamp in the future or
+//! before 2015, an unknown model) are kept and flagged ([`QualityFlag`]), never fixed or
+//! dropped. It stores nothing: records go out in batches through the caller's `write`
+//! closure, and the tally ([`Parsed`]) comes back at the end. Each format's module names the
+//! public documentation its field names come from.
+
+mod convert;
+mod detect;
+mod json;
+mod otlp;
+mod providers;
+mod usage;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use apex_core::pricing::PriceCatalog;
+use apex_core::workload::{QualityFlag, WorkloadRecord};
+
+pub use detect::detect;
+pub use otlp::{OtlpEncoding, decode_body, error_status, export_response};
+
+/// Rejections listed one by one; beyond this they are counted only.
+pub const MAX_LISTED_REJECTIONS: usize = 1_000;
+/// Examples kept per quality flag; beyond this they are counted only.
+pub const MAX_FLAG_EXAMPLES: usize = 20;
+/// Records handed to `write` at once.
+pub const BATCH: usize = 5_000;
+
+/// The accepted log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Auto,
+    Jsonl,
+    Csv,
+    OtlpJson,
+    OtlpProto,
+    Litellm,
+    Langfuse,
+    OpenaiUsage,
+    AnthropicUsage,
+}
+
+/// Every format name `format=` accepts, for messages and descriptions.
+pub const FORMAT_NAMES: &str =
+    "auto, jsonl, csv, otlp-json, otlp-proto, litellm, langfuse, openai-usage, anthropic-usage";
+
+impl Format {
+    /// Parse a `format=` value; the error names what is accepted.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Self::Auto,
+            "jsonl" | "ndjson" | "json" => Self::Jsonl,
+            "csv" => Self::Csv,
+            "otlp-json" | "otlp" | "otlp_json" => Self::OtlpJson,
+            "otlp-proto" | "otlp-protobuf" | "otlp_proto" | "protobuf" => Self::OtlpProto,
+            "litellm" | "litellm-spend-logs" => Self::Litellm,
+            "langfuse" | "langfuse-observations" => Self::Langfuse,
+            "openai-usage" | "openai-costs" | "openai" => Self::OpenaiUsage,
+            "anthropic-usage" | "anthropic-costs" | "anthropic" => Self::AnthropicUsage,
+            other => {
+                return Err(format!(
+                    "format: `{other}` is not accepted; use one of {FORMAT_NAMES}"
+                ));
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+            Self::OtlpJson => "otlp-json",
+            Self::OtlpProto => "otlp-proto",
+            Self::Litellm => "litellm",
+            Self::Langfuse => "langfuse",
+            Self::OpenaiUsage => "openai-usage",
+            Self::AnthropicUsage => "anthropic-usage",
+        }
+    }
+}
+
+/// How to read the input.
+#[derive(Debug, Clone)]
+pub struct ParseOptions<'a> {
+    pub catalog: &'a PriceCatalog,
+    /// Our field -> the input's column (CSV header or JSON key), for inputs in another
+    /// vocabulary. Checked by [`check_columns`].
+    pub columns: BTreeMap<String, String>,
+    /// Event ids filled in are `<id_prefix>-<line>` (the dataset name, usually).
+    pub id_prefix: String,
+    /// Timestamps after this (plus [`FUTURE_SLACK_S`]) are flagged `future_timestamp`.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// Clock skew tolerated before a timestamp counts as in the future, in seconds.
+pub const FUTURE_SLACK_S: i64 = 300;
+
+impl<'a> ParseOptions<'a> {
+    pub fn new(catalog: &'a PriceCatalog, id_prefix: &str) -> Self {
+        Self {
+            catalog,
+            columns: BTreeMap::new(),
+            id_prefix: id_prefix.to_string(),
+            now: chrono::Utc::now(),
+        }
+    }
+}
+
+/// The workload fields a header map may name (`columns={"our_field": "their column"}`).
+pub const MAPPABLE_FIELDS: &[&str] = &[
+    "event_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "timestamp",
+    "tenant",
+    "feature",
+    "workload_type",
+    "operation",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_type",
+    "finish_reason",
+    "prompt_hash",
+    "cost_usd",
+    "weight",
+];
+
+/// Check a header map: every key must be a workload field and every value non-empty.
+pub fn check_columns(columns: &BTreeMap<String, String>) -> Result<(), String> {
+    for (ours, theirs) in columns {
+        if !MAPPABLE_FIELDS.contains(&ours.as_str()) {
+            return Err(format!(
+                "columns: `{ours}` is not a workload field; map any of {}",
+                MAPPABLE_FIELDS.join(", ")
+            ));
+        }
+        if theirs.trim().is_empty() {
+            return Err(format!(
+                "columns: `{ours}` maps to an empty column name; give the input's column or key"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One rejected line (or span, or bucket result).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rejection {
+    /// The line of the input (for protobuf input: the message's number, from 1).
+    pub line: u64,
+    /// The item's number within the line's document (an OTLP span, a bucket result), from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<usize>,
+    pub reason: String,
+}
+
+/// Where a quality flag was raised.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlagExample {
+    pub line: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<usize>,
+    pub detail: String,
+}
+
+/// How often one quality flag was raised, with the first places.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FlagCount {
+    pub count: u64,
+    pub examples: Vec<FlagExample>,
+}
+
+/// What a parse read: counts, rejections, quality flags, spend.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Parsed {
+    pub format: Format,
+    /// Records kept (flagged ones included).
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The first [`MAX_LISTED_REJECTIONS`] rejections.
+    pub rejections: Vec<Rejection>,
+    /// Rejections counted but not listed.
+    pub rejections_not_listed: u64,
+    /// OTLP spans without GenAI attributes (not model or agent work), skipped and counted.
+    pub skipped_spans: u64,
+    /// Everything skipped as not model or agent work, by what it was (OTLP spans included).
+    pub skipped: BTreeMap<String, u64>,
+    /// Field -> how many records had it filled in (cost from the catalog, defaults).
+    pub filled: BTreeMap<String, u64>,
+    /// Records kept with at least one quality flag.
+    pub flagged: u64,
+    /// Flag name -> how many records carry it, with the first places.
+    pub quality: BTreeMap<String, FlagCount>,
+    /// Aggregated usage buckets among the accepted records.
+    pub aggregated: u64,
+    /// Model calls the accepted records stand for (the sum of their weights).
+    pub calls: u64,
+    pub spend_usd: f64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+impl Parsed {
+    fn new(format: Format) -> Self {
+        Self {
+            format,
+            accepted: 0,
+            rejected: 0,
+            rejections: Vec::new(),
+            rejections_not_listed: 0,
+            skipped_spans: 0,
+            skipped: BTreeMap::new(),
+            filled: BTreeMap::new(),
+            flagged: 0,
+            quality: BTreeMap::new(),
+            aggregated: 0,
+            calls: 0,
+            spend_usd: 0.0,
+            first: None,
+            last: None,
+        }
+    }
+}
+
+/// Why a parse stopped before the end of its input.
+#[derive(Debug)]
+pub enum IngestError<E> {
+    /// The input cannot be read as the format at all (no header, not protobuf, a header map
+    /// naming columns it lacks). The message starts with the argument at fault.
+    Invalid(String),
+    /// The input could not be read.
+    Io(String),
+    /// The caller's `write` failed (or asked to stop); its error, as given.
+    Write(E),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for IngestError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(m) | Self::Io(m) => f.write_str(m),
+            Self::Write(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The parse in progress: options, the batch being filled, the tally, the caller's writer.
+pub(crate) struct Collector<'o, 'w, E> {
+    pub(crate) opts: &'o ParseOptions<'o>,
+    batch: Vec<WorkloadRecord>,
+    pub(crate) parsed: Parsed,
+    write: &'w mut dyn FnMut(&[WorkloadRecord]) -> Result<(), E>,
+}
+
+impl<'o, 'w, E> Collector<'o, 'w, E> {
+    fn new(
+        opts: &'o ParseOptions<'o>,
+        format: Format,
+        write: &'w mut dyn FnMut(&[WorkloadRecord]) -> Result<(), E>,
+    ) -> Self {
+        Self {
+            opts,
+            batch: Vec::with_capacity(BATCH),
+            parsed: Parsed::new(format),
+            write,
+        }
+    }
+
+    pub(crate) fn reject(&mut self, line: u64, span: Option<usize>, reason: String) {
+        let p = &mut self.parsed;
+        p.rejected += 1;
+        if p.rejections.len() < MAX_LISTED_REJECTIONS {
+            p.rejections.push(Rejection { line, span, reason });
+        } else {
+            p.rejections_not_listed += 1;
+        }
+    }
+
+    /// Count `n` items skipped as not model or agent work.
+    pub(crate) fn skip(&mut self, what: &str, n: u64) {
+        *self.parsed.skipped.entry(what.to_string()).or_default() += n;
+    }
+
+    pub(crate) fn fill(&mut self, field: &str) {
+        *self.parsed.filled.entry(field.to_string()).or_default() += 1;
+    }
+
+    /// Keep a record (with the flags raised on it), flushing a full batch to the writer.
+    pub(crate) fn accept(
+        &mut self,
+        line: u64,
+        span: Option<usize>,
+        mut r: WorkloadRecord,
+        flags: Vec<(QualityFlag, String)>,
+    ) -> Result<(), IngestError<E>> {
+        let p = &mut self.parsed;
+        if !flags.is_empty() {
+            p.flagged += 1;
+            let only: Vec<QualityFlag> = flags.iter().map(|(f, _)| *f).collect();
+            r.quality_flags = QualityFlag::join(&only);
+            for (flag, detail) in flags {
+                let entry = p.quality.entry(flag.name().to_string()).or_default();
+                entry.count += 1;
+                if entry.examples.len() < MAX_FLAG_EXAMPLES {
+                    entry.examples.push(FlagExample { line, span, detail });
+                }
+            }
+        }
+        p.accepted += 1;
+        p.calls += r.weight;
+        if r.aggregated {
+            p.aggregated += 1;
+        }
+        p.spend_usd += r.cost_usd;
+        if p.first.as_deref().is_none_or(|f| r.timestamp.as_str() < f) {
+            p.first = Some(r.timestamp.clone());
+        }
+        if p.last.as_deref().is_none_or(|l| r.timestamp.as_str() > l) {
+            p.last = Some(r.timestamp.clone());
+        }
+        self.batch.push(r);
+        if self.batch.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<(), IngestError<E>> {
+        if !self.batch.is_empty() {
+            (self.write)(&self.batch).map_err(IngestError::Write)?;
+            self.batch.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Parsed, IngestError<E>> {
+        self.flush()?;
+        Ok(self.parsed)
+    }
+}
+
+/// Parse the file at `path` (already resolved and checked by the caller) as `format`
+/// ([`Format::Auto`]: detected from its name and first bytes), handing records to `write`
+/// in batches of up to [`BATCH`]. A `write` error stops the parse and comes back as
+/// [`IngestError::Write`].
+pub fn parse_file<E>(
+    path: &Path,
+    format: Format,
+    opts: &ParseOptions<'_>,
+    mut write: impl FnMut(&[WorkloadRecord]) -> Result<(), E>,
+) -> Result<Parsed, IngestError<E>> {
+    check_columns(&opts.columns).map_err(IngestError::Invalid)?;
+    let format = match format {
+        Format::Auto => detect(path).map_err(IngestError::Invalid)?,
+        f => f,
+    };
+    let mut c = Collector::new(opts, format, &mut write);
+    match format {
+        Format::Csv => convert::csv_file(path, &mut c)?,
+        Format::Jsonl => json::records_file(path, &mut c, false, convert::json_record)?,
+        Format::OtlpJson => otlp::json_file(path, &mut c)?,
+        Format::OtlpProto => otlp::proto_file(path, &mut c)?,
+        Format::Litellm => providers::litellm_file(path, &mut c)?,
+        Format::Langfuse => providers::langfuse_file(path, &mut c)?,
+        Format::OpenaiUsage => usage::openai_file(path, &mut c)?,
+        Format::AnthropicUsage => usage::anthropic_file(path, &mut c)?,
+        Format::Auto => {
+            return Err(IngestError::Invalid(
+                "format: auto was not resolved to a format".into(),
+            ));
+        }
+    }
+    c.finish()
+}
+
+/// Parse one OTLP/HTTP request body (already decompressed, see [`decode_body`]) of an
+/// `ExportTraceServiceRequest`. A body that does not parse at all is
+/// [`IngestError::Invalid`] with the reason, and nothing was handed to `write`.
+pub fn parse_otlp_body<E>(
+    body: &[u8],
+    encoding: OtlpEncoding,
+    opts: &ParseOptions<'_>,
+    mut write: impl FnMut(&[WorkloadRecord]) -> Result<(), E>,
+) -> Result<Parsed, IngestError<E>> {
+    let format = match encoding {
+        OtlpEncoding::Json => Format::OtlpJson,
+        OtlpEncoding::Protobuf => Format::OtlpProto,
+    };
+    let mut c = Collector::new(opts, format, &mut write);
+    otlp::body(body, encoding, &mut c)?;
+    c.finish()
+}

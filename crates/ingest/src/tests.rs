@@ -1,0 +1,450 @@
+//! Each format's fixture (tests/fixtures/ingest/, made by make_fixtures.py from the formats'
+//! public documentation) read in full: counts, spend and the fields that matter.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::*;
+use apex_core::pricing::PriceCatalog;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/ingest")
+        .join(name)
+}
+
+fn read(name: &str, format: Format) -> (Parsed, Vec<WorkloadRecord>) {
+    read_with(name, format, BTreeMap::new())
+}
+
+fn read_with(
+    name: &str,
+    format: Format,
+    columns: BTreeMap<String, String>,
+) -> (Parsed, Vec<WorkloadRecord>) {
+    let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    opts.columns = columns;
+    let mut records = Vec::new();
+    let parsed = parse_file(&fixture(name), format, &opts, |b| -> Result<(), ()> {
+        records.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    (parsed, records)
+}
+
+fn price(model: &str, input: u64, output: u64, cache_read: u64, cache_write: u64) -> f64 {
+    PriceCatalog::builtin()
+        .cost(model, input, output, cache_read, cache_write)
+        .unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn every_fixture_is_detected_as_its_format() {
+    for (name, format) in [
+        ("otlp-genai.json", Format::OtlpJson),
+        ("otlp-genai.pb", Format::OtlpProto),
+        ("litellm-spend-logs.json", Format::Litellm),
+        ("litellm-spend-logs.csv", Format::Litellm),
+        ("langfuse-observations.json", Format::Langfuse),
+        ("openai-usage-completions.json", Format::OpenaiUsage),
+        ("openai-costs.json", Format::OpenaiUsage),
+        ("anthropic-usage-messages.json", Format::AnthropicUsage),
+        ("anthropic-cost-report.json", Format::AnthropicUsage),
+        ("custom-export.csv", Format::Csv),
+        ("quality.jsonl", Format::Jsonl),
+    ] {
+        assert_eq!(detect(&fixture(name)), Ok(format), "{name}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    assert_eq!(detect(&empty), Ok(Format::Jsonl));
+    let odd = dir.path().join("notes.txt");
+    std::fs::write(&odd, "hello\n").unwrap();
+    assert!(detect(&odd).unwrap_err().contains("pass one of"));
+}
+
+fn otlp_expectations(p: &Parsed, recs: &[WorkloadRecord]) {
+    assert_eq!(
+        (p.accepted, p.rejected, p.skipped_spans),
+        (6, 1, 1),
+        "{:?}",
+        p.rejections
+    );
+    assert_eq!((p.rejections[0].line, p.rejections[0].span), (1, Some(8)));
+    assert!(p.rejections[0].reason.contains("`model` is missing"));
+    let by_span = |id: &str| recs.iter().find(|r| r.span_id == id).unwrap();
+    // OpenLLMetry: older usage names, cached tokens, the workflow as feature.
+    let a = by_span("0000000000000a02");
+    assert_eq!(
+        (a.provider.as_str(), a.model.as_str(), a.operation.as_str()),
+        ("openai", "gpt-4o-2024-08-06", "chat")
+    );
+    assert_eq!(
+        (a.input_tokens, a.output_tokens, a.cache_read_tokens),
+        (1200, 300, 1000)
+    );
+    assert_eq!(
+        (a.tenant.as_str(), a.feature.as_str()),
+        ("acme", "answer_ticket")
+    );
+    assert_eq!(a.parent_span_id.as_deref(), Some("0000000000000a01"));
+    assert_eq!(a.trace_id, "a1".repeat(16));
+    assert!(close(a.cost_usd, price("gpt-4o", 1200, 300, 1000, 0)));
+    assert_eq!(by_span("0000000000000a01").operation, "invoke_agent");
+    // Current conventions.
+    let b = by_span("0000000000000b01");
+    assert_eq!(
+        (b.provider.as_str(), b.input_tokens, b.output_tokens),
+        ("anthropic", 2000, 500)
+    );
+    assert_eq!(b.finish_reason.as_deref(), Some("end_turn"));
+    assert_eq!(b.latency_ms, 2400.0);
+    // OpenLIT: its own cost and time to first token.
+    let c = by_span("0000000000000b02");
+    assert_eq!((c.cost_usd, c.ttft_ms), (0.00123, Some(350.0)));
+    assert_eq!(c.feature, "research-agent");
+    assert_eq!(by_span("0000000000000b04").operation, "invoke_agent");
+    // Older names, failed.
+    let d = by_span("0000000000000b05");
+    assert_eq!(
+        (d.status.as_str(), d.error_type.as_deref(), d.input_tokens),
+        ("error", Some("timeout"), 100)
+    );
+    let spend = price("gpt-4o", 1200, 300, 1000, 0)
+        + price("claude-sonnet-4-5", 2000, 500, 0, 0)
+        + 0.00123
+        + price("gpt-4o-mini", 100, 0, 0, 0);
+    assert!(close(p.spend_usd, spend), "{} vs {spend}", p.spend_usd);
+    assert_eq!(p.flagged, 0, "{:?}", p.quality);
+}
+
+#[test]
+fn otlp_json_and_protobuf_give_the_same_records() {
+    let (pj, json) = read("otlp-genai.json", Format::Auto);
+    otlp_expectations(&pj, &json);
+    let (pp, proto) = read("otlp-genai.pb", Format::Auto);
+    assert_eq!(pp.format, Format::OtlpProto);
+    otlp_expectations(&pp, &proto);
+    assert_eq!(json, proto);
+}
+
+#[test]
+fn a_protobuf_body_that_does_not_parse_is_refused_whole() {
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let mut written = 0usize;
+    let e = parse_otlp_body(
+        b"\x0a\xff\xff\xff",
+        OtlpEncoding::Protobuf,
+        &opts,
+        |b| -> Result<(), ()> {
+            written += b.len();
+            Ok(())
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, IngestError::Invalid(m) if m.contains("ExportTraceServiceRequest")),
+        "{e:?}"
+    );
+    assert_eq!(written, 0);
+    let body = std::fs::read(fixture("otlp-genai.pb")).unwrap();
+    let p = parse_otlp_body(
+        &body,
+        OtlpEncoding::Protobuf,
+        &opts,
+        |_| -> Result<(), ()> { Ok(()) },
+    )
+    .unwrap();
+    assert_eq!(p.accepted, 6);
+    // gzip, as exporters send it, and a bomb refused by its decompressed size
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &body).unwrap();
+    let gz = gz.finish().unwrap();
+    assert_eq!(decode_body(&gz, Some("gzip"), 1 << 20).unwrap(), body);
+    assert!(
+        decode_body(&gz, Some("gzip"), 100)
+            .unwrap_err()
+            .contains("more than 100")
+    );
+    assert!(
+        decode_body(&body, Some("br"), 1 << 20)
+            .unwrap_err()
+            .contains("not accepted")
+    );
+}
+
+#[test]
+fn litellm_spend_logs_json_and_csv() {
+    let (p, recs) = read("litellm-spend-logs.json", Format::Auto);
+    assert_eq!((p.accepted, p.rejected), (4, 0), "{:?}", p.rejections);
+    assert!(
+        close(p.spend_usd, 0.0125 + 0.021 + 0.0 + 0.00002),
+        "{}",
+        p.spend_usd
+    );
+    let first = &recs[0];
+    assert_eq!(
+        (
+            first.event_id.as_str(),
+            first.tenant.as_str(),
+            first.feature.as_str(),
+            first.latency_ms,
+            first.ttft_ms
+        ),
+        (
+            "chatcmpl-9f1c0b2a",
+            "team-support",
+            "support",
+            1800.0,
+            Some(400.0)
+        )
+    );
+    // Not streamed (completionStartTime = endTime): no time to first token.
+    assert_eq!(
+        (recs[1].provider.as_str(), recs[1].ttft_ms),
+        ("anthropic", None)
+    );
+    assert_eq!(
+        (recs[2].status.as_str(), recs[2].error_type.as_deref()),
+        ("error", Some("RateLimitError"))
+    );
+    assert_eq!(recs[3].operation, "embeddings");
+    assert_eq!(p.flagged, 0, "{:?}", p.quality);
+    let (p, recs) = read("litellm-spend-logs.csv", Format::Auto);
+    assert_eq!((p.accepted, p.rejected), (2, 0), "{:?}", p.rejections);
+    assert!(close(p.spend_usd, 0.0335));
+    assert_eq!(recs[0].feature, "support");
+}
+
+#[test]
+fn langfuse_observations() {
+    let (p, recs) = read("langfuse-observations.json", Format::Auto);
+    assert_eq!((p.accepted, p.rejected), (3, 0), "{:?}", p.rejections);
+    assert_eq!(p.skipped.values().sum::<u64>(), 2, "{:?}", p.skipped);
+    assert!(close(p.spend_usd, 0.00375 + 0.00165 + 0.0000075));
+    // Langfuse counts cached input apart from `input`; ours includes it.
+    assert_eq!(
+        (recs[0].input_tokens, recs[0].cache_read_tokens),
+        (1000, 200)
+    );
+    assert_eq!(
+        (recs[1].input_tokens, recs[1].cache_read_tokens),
+        (2000, 1500)
+    );
+    assert_eq!(
+        (
+            recs[0].latency_ms,
+            recs[0].ttft_ms,
+            recs[0].trace_id.as_str()
+        ),
+        (2500.0, Some(600.0), "trace-1")
+    );
+    assert_eq!(
+        (recs[2].status.as_str(), recs[2].error_type.as_deref()),
+        ("error", Some("context_length_exceeded"))
+    );
+    // Costs agree with the catalog's for these tokens: nothing flagged.
+    assert_eq!(p.flagged, 0, "{:?}", p.quality);
+}
+
+#[test]
+fn openai_usage_buckets_are_weighted_records() {
+    let (p, recs) = read("openai-usage-completions.json", Format::Auto);
+    assert_eq!((p.accepted, p.rejected), (3, 0), "{:?}", p.rejections);
+    assert_eq!((p.aggregated, p.calls), (3, 740));
+    assert_eq!(p.skipped.values().sum::<u64>(), 1, "the images result");
+    assert!(recs.iter().all(|r| r.aggregated));
+    assert_eq!(
+        recs.iter().map(|r| r.weight).collect::<Vec<_>>(),
+        vec![40, 200, 500]
+    );
+    assert_eq!(recs[0].timestamp, "2025-11-01T00:00:00.000Z");
+    assert_eq!(
+        (recs[0].tenant.as_str(), recs[0].cache_read_tokens),
+        ("proj_support", 20000)
+    );
+    let mini = PriceCatalog::builtin().get("gpt-4o-mini").unwrap();
+    let batch = (1_000_000.0 * mini.batch_input + 100_000.0 * mini.batch_output) / 1e6;
+    let spend = price("gpt-4o", 100_000, 10_000, 20_000, 0)
+        + price("gpt-4o-mini", 500_000, 50_000, 0, 0)
+        + batch;
+    assert!(close(p.spend_usd, spend), "{} vs {spend}", p.spend_usd);
+    assert_eq!(recs[2].workload_type, "batch");
+
+    let (p, recs) = read("openai-costs.json", Format::Auto);
+    assert_eq!((p.accepted, p.aggregated, p.calls), (3, 3, 0));
+    assert!(close(p.spend_usd, 0.60));
+    assert_eq!(recs[0].model, "gpt-4o-2024-08-06");
+    assert_eq!(recs[2].model, "");
+}
+
+#[test]
+fn anthropic_usage_and_cost_reports() {
+    let (p, recs) = read("anthropic-usage-messages.json", Format::Auto);
+    assert_eq!(
+        (p.accepted, p.rejected, p.calls),
+        (3, 0, 0),
+        "{:?}",
+        p.rejections
+    );
+    // input = uncached + cache reads + cache writes (both lifetimes)
+    assert_eq!(
+        (
+            recs[0].input_tokens,
+            recs[0].cache_read_tokens,
+            recs[0].cache_write_tokens
+        ),
+        (3200, 200, 1500)
+    );
+    let haiku = PriceCatalog::builtin().get("claude-haiku-4-5").unwrap();
+    let batch = (100_000.0 * haiku.batch_input + 20_000.0 * haiku.batch_output) / 1e6;
+    let spend = price("claude-sonnet-4-5", 3200, 500, 200, 1500)
+        + batch
+        + price("claude-haiku-4-5", 10_000, 2000, 0, 0);
+    assert!(close(p.spend_usd, spend), "{} vs {spend}", p.spend_usd);
+    assert_eq!(recs[2].tenant, "unknown");
+
+    let (p, recs) = read("anthropic-cost-report.json", Format::Auto);
+    assert_eq!((p.accepted, p.calls), (3, 0));
+    assert!(
+        close(p.spend_usd, 1.2378912 + 2.505 + 1.0),
+        "{}",
+        p.spend_usd
+    );
+    assert_eq!(recs[2].feature, "Web Search");
+}
+
+#[test]
+fn csv_in_another_vocabulary_through_a_header_map() {
+    let columns: BTreeMap<String, String> = [
+        ("timestamp", "ts"),
+        ("model", "llm_model"),
+        ("provider", "vendor"),
+        ("input_tokens", "tokens_in"),
+        ("output_tokens", "tokens_out"),
+        ("latency_ms", "elapsed_ms"),
+        ("cost_usd", "usd"),
+        ("tenant", "team"),
+        ("feature", "app"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let (p, recs) = read_with("custom-export.csv", Format::Auto, columns.clone());
+    assert_eq!((p.accepted, p.rejected), (3, 0), "{:?}", p.rejections);
+    assert!(close(
+        p.spend_usd,
+        0.0045 + 0.0025 + price("gpt-4o-mini", 10_000, 1000, 0, 0)
+    ));
+    assert_eq!(p.filled.get("cost_usd"), Some(&1));
+    assert_eq!(
+        (recs[1].tenant.as_str(), recs[1].feature.as_str()),
+        ("acme", "triage")
+    );
+    // Without the map the header lacks our columns; a map naming a missing column says so.
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let e = parse_file(
+        &fixture("custom-export.csv"),
+        Format::Csv,
+        &opts,
+        |_| -> Result<(), ()> { Ok(()) },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, IngestError::Invalid(m) if m.contains("lacks the column") && m.contains("columns=")),
+        "{e:?}"
+    );
+    let mut bad = columns;
+    bad.insert("tenant".into(), "department".into());
+    let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    opts.columns = bad;
+    let e = parse_file(
+        &fixture("custom-export.csv"),
+        Format::Csv,
+        &opts,
+        |_| -> Result<(), ()> { Ok(()) },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, IngestError::Invalid(m) if m.contains("`department` (for tenant)")),
+        "{e:?}"
+    );
+    let mut unknown = BTreeMap::new();
+    unknown.insert("price".to_string(), "usd".to_string());
+    assert!(
+        check_columns(&unknown)
+            .unwrap_err()
+            .contains("not a workload field")
+    );
+}
+
+#[test]
+fn bad_values_are_kept_flagged_and_counted_never_fixed_or_dropped() {
+    let (p, recs) = read("quality.jsonl", Format::Auto);
+    assert_eq!(
+        (p.accepted, p.rejected, p.flagged),
+        (8, 2, 7),
+        "{:?}",
+        p.rejections
+    );
+    assert_eq!(
+        p.rejections.iter().map(|r| r.line).collect::<Vec<_>>(),
+        vec![9, 10]
+    );
+    assert!(p.rejections[1].reason.contains("`timestamp` is missing"));
+    let count = |f: QualityFlag| p.quality.get(f.name()).map(|c| c.count).unwrap_or(0);
+    assert_eq!(count(QualityFlag::InvalidTokens), 2);
+    assert_eq!(count(QualityFlag::CostMismatch), 1);
+    assert_eq!(count(QualityFlag::FutureTimestamp), 1);
+    assert_eq!(count(QualityFlag::AncientTimestamp), 1);
+    assert_eq!(count(QualityFlag::UnknownModel), 2);
+    assert_eq!(count(QualityFlag::Unpriced), 1);
+    let lines = |f: QualityFlag| -> Vec<u64> {
+        p.quality[f.name()]
+            .examples
+            .iter()
+            .map(|e| e.line)
+            .collect()
+    };
+    assert_eq!(lines(QualityFlag::InvalidTokens), vec![2, 3]);
+    assert_eq!(lines(QualityFlag::CostMismatch), vec![4]);
+    assert!(
+        p.quality["invalid_tokens"].examples[0]
+            .detail
+            .contains("-5")
+    );
+    let by = |id: &str| recs.iter().find(|r| r.event_id == id).unwrap();
+    assert_eq!(by("q1").quality_flags, None);
+    assert_eq!(
+        (by("q2").input_tokens, by("q2").quality_flags.as_deref()),
+        (0, Some("invalid_tokens"))
+    );
+    assert_eq!(by("q4").cost_usd, 0.5, "the given cost is kept as read");
+    assert_eq!(by("q5").timestamp, "2030-01-01T00:00:00.000Z");
+    assert_eq!(
+        (by("q7").cost_usd, by("q7").quality_flags.as_deref()),
+        (0.0, Some("unknown_model,unpriced"))
+    );
+    assert!(close(
+        p.spend_usd,
+        0.00021 * 3.0 + price("gpt-4o-mini", 0, 100, 0, 0) + 0.001 + 0.5 + 0.01
+    ));
+}
+
+#[test]
+fn format_names_parse_and_unknown_ones_list_the_choices() {
+    for name in FORMAT_NAMES.split(", ") {
+        assert_eq!(Format::parse(name).unwrap().name(), name);
+    }
+    let e = Format::parse("parquet").unwrap_err();
+    assert!(
+        e.contains("otlp-proto") && e.contains("anthropic-usage"),
+        "{e}"
+    );
+}
