@@ -564,17 +564,26 @@ async fn full_disk_gives_clear_errors_and_keeps_prior_data() {
     let r = call(
         &client,
         "generate_synthetic_data",
-        json!({"profile": "gaming", "count": 1_000_000, "seed": 9, "dataset": "huge"}),
+        // one day: its Parquet part outgrows the cap
+        json!({"profile": "gaming", "count": 1_000_000, "seed": 9, "dataset": "huge",
+               "overrides": {"volume": {"days": 1}}}),
     )
     .await;
-    assert_disk_error(&r, "generation to the store", "apex.db");
+    assert_disk_error(&r, "generation to a dataset", "huge");
+    // 100,000 records make Parquet parts well under the cap: the ingest either completes
+    // whole or fails plainly, never half.
     let r = call(
         &client,
         "ingest_logs",
         json!({"path": "logs/big.jsonl", "dataset": "ingested"}),
     )
     .await;
-    assert_disk_error(&r, "ingest", "apex.db");
+    let ingested = if r.is_error == Some(true) {
+        assert_disk_error(&r, "ingest", "ingested");
+        None
+    } else {
+        Some(("ingested".to_string(), 100_000))
+    };
     // Context saves until the store cannot grow: the failing one is a clear isError and
     // every one acknowledged before it survives.
     let mut acked = Vec::new();
@@ -600,17 +609,16 @@ async fn full_disk_gives_clear_errors_and_keeps_prior_data() {
         dataset_names(&client)
             .await
             .iter()
-            .all(|(n, _)| n == "before")
+            .all(|(n, _)| n == "before" || n == "ingested")
     );
     drop(client);
     kill9(server).await;
 
     // Without the limit: the store opens and the prior and acknowledged data are intact.
     let (_server, client, _h) = start(ws.path(), None).await;
-    assert_eq!(
-        dataset_names(&client).await,
-        vec![("before".to_string(), 800)]
-    );
+    let mut want = vec![("before".to_string(), 800)];
+    want.extend(ingested);
+    assert_eq!(dataset_names(&client).await, want);
     assert_datasets_whole(&client).await;
     assert!(staged_parts(ws.path()).is_empty());
     let got = structured(&call(&client, "context_get", json!({"name": "before"})).await);

@@ -96,8 +96,21 @@ impl std::fmt::Debug for DatasetWrite<'_> {
     }
 }
 
+/// A write error naming the file and, when the OS said so, that the disk is full (ENOSPC)
+/// or a file size limit was reached (EFBIG).
 fn io(path: &Path, e: impl std::fmt::Display) -> DatasetError {
-    DatasetError::Io(format!("{}: {e}", path.display()))
+    let message = e.to_string();
+    let full = ["os error 28", "os error 27"]
+        .iter()
+        .any(|code| message.contains(code));
+    if full {
+        DatasetError::Io(format!(
+            "{}: the disk is full or a file size limit was reached ({message}); free space and retry; nothing of this write was registered",
+            path.display()
+        ))
+    } else {
+        DatasetError::Io(format!("{}: {message}", path.display()))
+    }
 }
 
 /// The lock files of dataset `name`: writers hold `.locks/<name>.write`; queries hold
