@@ -13,12 +13,17 @@ fn rec(i: u64, day: u32) -> WorkloadRecord {
         event_id: format!("e{i:06}"),
         trace_id: format!("t{i}"),
         span_id: format!("s{i}"),
-        parent_span_id: (i % 3 == 0).then(|| format!("s{}", i + 1)),
+        parent_span_id: i.is_multiple_of(3).then(|| format!("s{}", i + 1)),
         timestamp: format!("2026-01-{day:02}T{:02}:{:02}:00.000Z", i % 24, i % 60),
         tenant: ["acme", "globex"][(i % 2) as usize].into(),
         feature: "chat".into(),
         workload_type: "simple_chat".into(),
-        operation: if i % 10 == 0 { "execute_tool" } else { "chat" }.into(),
+        operation: if i.is_multiple_of(10) {
+            "execute_tool"
+        } else {
+            "chat"
+        }
+        .into(),
         provider: "openai".into(),
         model: ["gpt-4o", "gpt-4o-mini"][(i % 2) as usize].into(),
         input_tokens: 100 + i,
@@ -27,15 +32,15 @@ fn rec(i: u64, day: u32) -> WorkloadRecord {
         cache_write_tokens: 0,
         reasoning_tokens: 0,
         latency_ms: 420.5,
-        ttft_ms: (i % 4 != 0).then_some(80.0),
-        status: if i % 7 == 0 { "error" } else { "ok" }.into(),
-        error_type: (i % 7 == 0).then(|| "timeout".into()),
+        ttft_ms: (!i.is_multiple_of(4)).then_some(80.0),
+        status: if i.is_multiple_of(7) { "error" } else { "ok" }.into(),
+        error_type: i.is_multiple_of(7).then(|| "timeout".into()),
         finish_reason: Some("stop".into()),
         prompt_hash: Some(format!("h{}", i % 5)),
         cost_usd: 0.001 * (i % 13) as f64,
-        weight: if i % 11 == 0 { 12 } else { 1 },
-        aggregated: i % 11 == 0,
-        quality_flags: (i % 9 == 0).then(|| "unknown_model,unpriced".into()),
+        weight: if i.is_multiple_of(11) { 12 } else { 1 },
+        aggregated: i.is_multiple_of(11),
+        quality_flags: i.is_multiple_of(9).then(|| "unknown_model,unpriced".into()),
     }
 }
 
