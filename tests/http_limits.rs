@@ -80,7 +80,7 @@ impl RawSession {
 
 /// Counts forever; stopped by query_data's own time bound.
 const RUNAWAY: &str =
-    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c) SELECT COUNT(*) FROM c";
+    "WITH RECURSIVE c AS (SELECT 1 AS i UNION ALL SELECT i + 1 FROM c) SELECT COUNT(*) FROM c";
 
 #[tokio::test]
 async fn a_client_over_its_in_flight_limit_gets_429_and_others_are_not_affected() {

@@ -201,8 +201,9 @@ fn the_fixture_report_has_the_known_totals_and_exactly_the_patterns_present() {
     );
 }
 
+/// With the longest time bound: the whole suite on 2 cores can make a query take over the default 5 s.
 fn query_f64(store: &Store, sql: &str, col: usize) -> Vec<Value> {
-    let r = data::query_data(store, sql, Some(1000), None).unwrap();
+    let r = data::query_data(store, sql, Some(1000), Some(30_000)).unwrap();
     r.rows.into_iter().map(|row| row[col].clone()).collect()
 }
 
@@ -246,14 +247,14 @@ fn every_cited_query_reproduces_its_figure() {
     let dup = query_f64(&store, &a.duplicates.sql, 4);
     assert_eq!(dup[0].as_u64().unwrap(), a.duplicates.repeats);
     let pc = rec(&report, "prompt_caching").unwrap();
-    let r = data::query_data(&store, &pc.sql[0], Some(100), None).unwrap();
+    let r = data::query_data(&store, &pc.sql[0], Some(100), Some(30_000)).unwrap();
     let row = r.rows.iter().find(|row| row[2] == "rag_answer").unwrap();
     assert_eq!(
         (row[3].as_u64(), row[5].as_u64(), row[7].as_u64()),
         (Some(40), Some(3000), Some(14))
     );
     let rs = rec(&report, "right_sizing").unwrap();
-    let r = data::query_data(&store, &rs.sql[0], Some(100), None).unwrap();
+    let r = data::query_data(&store, &rs.sql[0], Some(100), Some(30_000)).unwrap();
     assert_eq!(r.rows.len(), 1);
     assert_eq!(r.rows[0][2].as_u64(), Some(70));
     assert!((r.rows[0][3].as_f64().unwrap() - 0.7).abs() < 1e-9);

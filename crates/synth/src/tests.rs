@@ -247,7 +247,10 @@ fn dataset_output_registers_a_dataset_with_quality_and_events() {
     let first: WorkloadRecord = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let mut from_db = None;
     apex_datasets::read::for_each_batch(&store, "shop", 10_000, |b| {
-        from_db = b.iter().find(|r| r.event_id == first.event_id).cloned();
+        // several batches: keep the one that has it
+        if let Some(r) = b.iter().find(|r| r.event_id == first.event_id) {
+            from_db = Some(r.clone());
+        }
         Ok(())
     })
     .unwrap();
