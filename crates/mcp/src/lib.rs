@@ -7,6 +7,7 @@ pub mod completion;
 pub mod http;
 pub mod progress;
 pub mod prompts;
+pub mod reply;
 pub mod resources;
 pub mod server;
 pub mod state;

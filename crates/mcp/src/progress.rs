@@ -27,8 +27,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::reply::fail;
 use crate::server::ApexServer;
-use crate::tools::fail;
 
 /// Events queued for one request before older ones are coalesced into the newest.
 pub const PROGRESS_QUEUE: usize = 256;

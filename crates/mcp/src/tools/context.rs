@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Parameters, fail, ok};
-use crate::resources;
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use crate::uris::{LIST_URI, bundle_uri};
@@ -301,8 +301,8 @@ impl ApexServer {
 
 /// `apex://contexts`: every bundle's newest version.
 pub fn read_list(state: &AppState) -> Result<ReadResourceResult, McpError> {
-    let list = context::list(&state.store, None).map_err(resources::internal)?;
-    resources::json(LIST_URI, &json!({ "bundles": list }))
+    let list = context::list(&state.store, None).map_err(reply::internal)?;
+    reply::json(LIST_URI, &json!({ "bundles": list }))
 }
 
 /// `apex://contexts/{name}`: the newest version re-resolved, as markdown and as JSON.
@@ -313,7 +313,7 @@ pub fn read_bundle(
 ) -> Result<ReadResourceResult, McpError> {
     let view = match context::get(&state.store, &anchors(state), name, None, None) {
         Ok(v) => v,
-        Err(ContextError::Store(e)) => return Err(resources::internal(e)),
+        Err(ContextError::Store(e)) => return Err(reply::internal(e)),
         Err(e) => {
             return Err(McpError::resource_not_found(
                 format!("no resource at `{uri}`: {e}"),
@@ -321,7 +321,7 @@ pub fn read_bundle(
             ));
         }
     };
-    let body = serde_json::to_string_pretty(&view).map_err(resources::internal)?;
+    let body = serde_json::to_string_pretty(&view).map_err(reply::internal)?;
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(view.text.clone(), uri).with_mime_type("text/markdown"),
         ResourceContents::text(body, uri).with_mime_type("application/json"),

@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, bad_field, fail, ok};
-use crate::resources;
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_agents::data as agent_data;
@@ -320,7 +320,7 @@ pub async fn read_dataset(
     .await
     .map_err(internal)?;
     match outcome {
-        Ok(d) => resources::json(uri, &d),
+        Ok(d) => reply::json(uri, &d),
         Err(AgentError::UnknownDataset { .. }) | Err(AgentError::Store(_)) => {
             let names = dataset_names(&state.store).unwrap_or_default();
             Err(McpError::resource_not_found(

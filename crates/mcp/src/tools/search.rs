@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, fail, ok};
-use crate::resources;
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_core::run::RunKind;
@@ -302,8 +302,8 @@ enum IndexWork {
 }
 
 pub fn read_index_status(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
-    let status = state.search.index_status().map_err(resources::internal)?;
-    resources::json(uri, &status)
+    let status = state.search.index_status().map_err(reply::internal)?;
+    reply::json(uri, &status)
 }
 
 /// `apex://files/{path}`: a text file under the root.
@@ -320,7 +320,7 @@ pub fn read_file(state: &AppState, uri: &str, path: &str) -> Result<ReadResource
         ));
     }
     let limit = ws.config().search.max_file_size;
-    let bytes = std::fs::read(&abs).map_err(resources::internal)?;
+    let bytes = std::fs::read(&abs).map_err(reply::internal)?;
     if bytes.len() as u64 > limit {
         return Err(McpError::invalid_params(
             format!(
@@ -337,7 +337,7 @@ pub fn read_file(state: &AppState, uri: &str, path: &str) -> Result<ReadResource
         ));
     }
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(resources::text(uri, text, mime_for(&path)))
+    Ok(reply::text(uri, text, mime_for(&path)))
 }
 
 fn mime_for(path: &str) -> &'static str {

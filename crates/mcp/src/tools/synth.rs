@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, fail, ok};
-use crate::resources::{internal, json as json_body, not_found, text};
+use crate::reply::{internal, json as json_body, not_found, text};
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_core::pricing::PriceCatalog;

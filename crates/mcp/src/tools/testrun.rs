@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, bad_field, fail, ok};
 use crate::progress::ProgressTarget;
-use crate::resources;
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_core::events::EventSink;
@@ -238,8 +238,8 @@ pub fn read_test_run(
     id: &str,
 ) -> Result<ReadResourceResult, McpError> {
     match testrun::get_test_run(&state.store, id) {
-        Ok(Some(o)) => resources::json(uri, &o),
-        Ok(None) => Err(resources::not_found(uri)),
-        Err(e) => Err(resources::internal(e)),
+        Ok(Some(o)) => reply::json(uri, &o),
+        Ok(None) => Err(reply::not_found(uri)),
+        Err(e) => Err(reply::internal(e)),
     }
 }
