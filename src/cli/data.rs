@@ -1,7 +1,6 @@
 //! `netra-apex ingest`: the CLI twin of `ingest_logs`, recorded as an ingest run.
 
 use apex_agents::ingest::{self, LogFormat};
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use serde_json::json;
 
@@ -17,6 +16,8 @@ pub struct IngestArgs {
     /// auto, jsonl, csv or otlp-json.
     #[arg(long, default_value = "auto")]
     format: String,
+    #[command(flatten)]
+    prices: super::PricesArg,
 }
 
 pub fn ingest(
@@ -24,6 +25,7 @@ pub fn ingest(
     runtime: &tokio::runtime::Runtime,
     args: IngestArgs,
 ) -> anyhow::Result<()> {
+    let catalog = args.prices.load()?;
     let opened = runs::open(at.root, at.data_dir)?;
     let format = LogFormat::parse(&args.format)?;
     let path = opened.ws.resolve(&args.path)?;
@@ -36,15 +38,7 @@ pub fn ingest(
         params,
         Some(runs::print_events()),
         move |sink, cancel| {
-            ingest::ingest(
-                &store,
-                PriceCatalog::builtin(),
-                &path,
-                format,
-                &args.dataset,
-                sink,
-                cancel,
-            )
+            ingest::ingest(&store, &catalog, &path, format, &args.dataset, sink, cancel)
         },
     )?;
     let report = outcome?;
