@@ -172,6 +172,26 @@ async fn charts_and_the_html_report_are_resources_of_the_run_and_survive_a_resta
             "{t} in {templates:?}"
         );
     }
+    // Clients can complete the templates' variables: agent run ids, chart names.
+    let complete = |template: &str, arg: &str, value: &str| {
+        rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_resource(template),
+            rmcp::model::ArgumentInfo::new(arg, value),
+        )
+    };
+    let ids = client
+        .complete(complete("apex://runs/{id}/report.html", "id", "agent-"))
+        .await
+        .unwrap();
+    assert_eq!(ids.completion.values, vec![id.clone()]);
+    let names = client
+        .complete(complete("apex://runs/{id}/charts/{name}.svg", "name", "s"))
+        .await
+        .unwrap();
+    assert_eq!(
+        names.completion.values,
+        vec!["spend-by-model", "savings-by-recommendation"]
+    );
     client.cancel().await.unwrap();
 
     // A new server (another protocol generation) draws the same bytes from the stored report.
