@@ -197,16 +197,20 @@ async fn runs_survive_a_restart_and_background_runs_finish() {
     );
     assert_eq!(out["status"], "running");
     let run_id = out["run_id"].as_str().unwrap().to_string();
-    let mut status = String::new();
-    for _ in 0..100 {
-        let got = ok_json(&call(&client, "get_agent_run", json!({"run_id": run_id})).await);
-        status = got["status"].as_str().unwrap().to_string();
-        if status != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "completed");
+    let done = wait_for(
+        Duration::from_secs(60),
+        "the background agent run to end",
+        || async {
+            let got = ok_json(&call(&client, "get_agent_run", json!({"run_id": run_id})).await);
+            if got["status"] == "running" {
+                Err(got["status"].clone())
+            } else {
+                Ok(got)
+            }
+        },
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
     client.cancel().await.unwrap();
     // a new server process reads the same run
     let client = stdio_client(ws.path(), Generation::Stateless).await;

@@ -212,10 +212,21 @@ async fn kill_during_reindex_then_restart_repairs_a_searchable_index() {
     let (_server, client, _h) = start(ws.path(), None).await;
     // The store opens and the index answers (possibly partial) without an error.
     let status = structured(&common::call(&client, "index_status", json!({})).await);
-    assert!(status.is_object(), "{status}");
+    let before = status["files"].as_u64().expect("index_status counts files");
+    assert!(before <= FILES as u64, "{status}");
     // An incremental update repairs it: every file is there and searchable.
     let report = structured(&common::call(&client, "reindex", json!({})).await);
-    assert!(report.is_object(), "{report}");
+    if report["status"] != "up_to_date" {
+        let touched =
+            report["added"].as_u64().unwrap_or(0) + report["updated"].as_u64().unwrap_or(0);
+        assert!(
+            touched <= FILES as u64
+                && report["run_id"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("index-")),
+            "{report}"
+        );
+    }
     let status = structured(&common::call(&client, "index_status", json!({})).await);
     assert_eq!(status["files"].as_u64(), Some(FILES as u64), "{status}");
     for i in [0, FILES / 2, FILES - 1] {

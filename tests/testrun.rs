@@ -145,14 +145,19 @@ async fn background_run_is_followed_and_cancelled_with_its_process_group() {
 
     let cancelled = ok_json(&call(&client, "cancel_run", json!({"run_id": run_id})).await);
     assert_eq!(cancelled["status"], "cancelling");
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        last = ok_json(&call(&client, "get_test_run", json!({"run_id": run_id})).await);
-        if last["status"] != "running" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let last = wait_for(
+        Duration::from_secs(60),
+        "the cancelled test run to end",
+        || async {
+            let got = ok_json(&call(&client, "get_test_run", json!({"run_id": run_id})).await);
+            if got["status"] == "running" {
+                Err(got["status"].clone())
+            } else {
+                Ok(got)
+            }
+        },
+    )
+    .await;
     assert_eq!(last["status"], "cancelled", "{last}");
     assert!(
         processes_with("hang_forever", &root).is_empty(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use apex_agents::report::StoredReport;
+use apex_agents::requests::RunAgentArgs;
 use apex_agents::{self as agents, narrator::DeterministicNarrator};
 use apex_core::run::RunKind;
 
@@ -16,15 +17,8 @@ use super::{Place, PricesArg, runs};
 pub enum AgentCommand {
     /// Run an agent and print its markdown report (or its JSON with --json).
     Run {
-        /// supervisor, triage, data, optimization, actions or reporting.
-        #[arg(long, default_value = "supervisor")]
-        agent: String,
-        /// The workload dataset to analyse.
-        #[arg(long)]
-        dataset: Option<String>,
-        /// What the user wants, in their words.
-        #[arg(long, default_value = "")]
-        request: String,
+        #[command(flatten)]
+        args: RunAgentArgs,
         /// Print the report's JSON instead of its markdown.
         #[arg(long)]
         json: bool,
@@ -52,9 +46,7 @@ pub fn run(
             Ok(())
         }
         AgentCommand::Run {
-            agent,
-            dataset,
-            request,
+            args,
             json,
             out,
             prices,
@@ -69,11 +61,7 @@ pub fn run(
                         .with_context(|| format!("--out {dir}"))
                 })
                 .transpose()?;
-            let req = agents::AgentRequest {
-                agent: agents::AgentKind::parse(&agent)?,
-                request,
-                dataset,
-            };
+            let req = args.to_request()?;
             agents::pipeline::validate(&opened.store, &req)?;
             let params = req.params();
             let store = opened.store.clone();

@@ -1,21 +1,17 @@
 //! `netra-apex ingest`: the CLI twin of `ingest_logs`, recorded as an ingest run.
 
-use apex_agents::ingest::{self, LogFormat};
+use apex_agents::ingest;
+use apex_agents::requests::IngestLogsArgs;
 use apex_core::run::RunKind;
 use serde_json::json;
 
 use super::{Place, runs};
 
+/// `netra-apex ingest`: the arguments of `ingest_logs` and the prices to price with.
 #[derive(clap::Args)]
 pub struct IngestArgs {
-    /// The log file, inside the workspace.
-    path: String,
-    /// Name of the dataset to create or replace.
-    #[arg(long)]
-    dataset: String,
-    /// auto, jsonl, csv or otlp-json.
-    #[arg(long, default_value = "auto")]
-    format: String,
+    #[command(flatten)]
+    args: IngestLogsArgs,
     #[command(flatten)]
     prices: super::PricesArg,
 }
@@ -23,11 +19,11 @@ pub struct IngestArgs {
 pub fn ingest(
     at: &Place<'_>,
     runtime: &tokio::runtime::Runtime,
-    args: IngestArgs,
+    IngestArgs { args, prices }: IngestArgs,
 ) -> anyhow::Result<()> {
-    let catalog = args.prices.load()?;
+    let catalog = prices.load()?;
     let opened = runs::open(at.root, at.data_dir)?;
-    let format = LogFormat::parse(&args.format)?;
+    let format = args.log_format()?;
     let path = opened.ws.resolve(&args.path)?;
     apex_store::datasets::validate_name(&args.dataset)?;
     let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset});

@@ -11,9 +11,8 @@ use super::{Place, runs};
 
 #[derive(clap::Args)]
 pub struct IndexArgs {
-    /// Re-read every file instead of only the changed ones.
-    #[arg(long)]
-    full: bool,
+    #[command(flatten)]
+    request: apex_search::ReindexArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -79,7 +78,7 @@ pub fn index(
     runtime: &tokio::runtime::Runtime,
     args: IndexArgs,
 ) -> anyhow::Result<()> {
-    let (index, report) = open_indexed(at, runtime, Some(args.full))?;
+    let (index, report) = open_indexed(at, runtime, Some(args.request.full.unwrap_or(false)))?;
     let report = report.context("the index run returned no report")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

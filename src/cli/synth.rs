@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use apex_core::events::Event;
 use apex_core::run::{RunKind, RunObserver};
 
@@ -10,42 +9,14 @@ use super::{Place, runs};
 
 #[derive(clap::Args)]
 pub struct SynthArgs {
-    /// Workload profile (ecommerce, financial, healthcare, gaming, research, coding_assistant, customer_support).
-    #[arg(long, default_value = "ecommerce")]
-    pub profile: String,
-    /// Records to generate (default: the profile's volume).
-    #[arg(long)]
-    pub count: Option<u64>,
-    /// Seed for a repeatable run (default: a fresh one, printed).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Days of the time span (default: the profile's).
-    #[arg(long, allow_hyphen_values = true)]
-    pub days: Option<i64>,
-    /// Start of the time span, RFC 3339.
-    #[arg(long)]
-    pub start: Option<String>,
-    /// sqlite, jsonl, csv, parquet or otlp-json.
-    #[arg(long, default_value = "sqlite")]
-    pub format: String,
-    /// Output file for file formats, relative to the root (default: under the data dir).
-    #[arg(long)]
-    pub output: Option<String>,
-    /// Dataset name for sqlite (default: <profile>-<seed>).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Profile overrides as a JSON merge patch, e.g. '{"volume":{"days":7}}'.
-    #[arg(long)]
-    pub overrides: Option<String>,
-    /// Worker threads (default: all cores); the output does not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    request: apex_synth::GenerateRequest,
     /// Print the full result (summary and quality report) as JSON on stdout.
     #[arg(long)]
-    pub json: bool,
+    json: bool,
     /// List the profiles and exit.
     #[arg(long)]
-    pub list: bool,
+    list: bool,
 }
 
 /// `netra-apex synth`: generate, as a recorded `generation` run, with a progress bar on
@@ -70,23 +41,8 @@ pub fn run(
         }
         return Ok(());
     }
-    let overrides = match &args.overrides {
-        Some(text) => Some(serde_json::from_str(text).context("--overrides is not valid JSON")?),
-        None => None,
-    };
-    let req = synth::GenerateRequest {
-        profile: args.profile,
-        overrides,
-        count: args.count,
-        seed: args.seed,
-        days: args.days,
-        start: args.start,
-        format: args.format,
-        output: args.output,
-        dataset: args.dataset,
-        threads: args.threads,
-    };
-    synth::Format::parse(&req.format)?;
+    let req = args.request;
+    synth::Format::parse(req.format_name())?;
     synth::resolve_profile(&req)?;
     let opened = runs::open(at.root, at.data_dir)?;
     let bar = indicatif::ProgressBar::new(0);

@@ -15,29 +15,11 @@ use super::{Place, runs};
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Directory or file to test, relative to the root (default: the root).
-    path: Option<String>,
-    /// auto, cargo, pytest, go, jest or vitest.
-    #[arg(long, default_value = "auto")]
-    framework: String,
-    /// Test name or pattern, passed to the runner natively.
-    #[arg(long)]
-    filter: Option<String>,
-    /// A suite declared in apex.toml [tests.suites.NAME].
-    #[arg(long)]
-    suite: Option<String>,
-    /// Seconds before the run is killed (default 600).
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<u64>,
-    /// Rough token budget of the summary.
-    #[arg(long, default_value_t = report::DEFAULT_MAX_TOKENS)]
-    max_tokens: usize,
+    #[command(flatten)]
+    request: TestRequest,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
-    /// Also print this page (0-based) of the full console log.
-    #[arg(long, value_name = "N")]
-    log_page: Option<usize>,
     /// Do not print each test as it finishes.
     #[arg(long, short)]
     quiet: bool,
@@ -64,14 +46,9 @@ impl RunObserver for TestLines {
 
 pub async fn run(at: &Place<'_>, args: TestArgs) -> anyhow::Result<()> {
     let opened = runs::open(at.root, at.data_dir)?;
-    let req = TestRequest {
-        path: args.path,
-        framework: Some(args.framework),
-        filter: args.filter,
-        suite: args.suite,
-        timeout_s: args.timeout,
-        nextest: None,
-    };
+    let req = args.request;
+    let max_tokens = req.max_tokens.unwrap_or(report::DEFAULT_MAX_TOKENS);
+    let log_page = req.log_page_wanted();
     let plan = testrun::prepare(&opened.ws, &req)?;
     let params = json!({"path": plan.rel_path, "framework": plan.label(),
         "filter": plan.filter, "suite": plan.suite, "timeout_s": plan.timeout.as_secs()});
@@ -92,16 +69,16 @@ pub async fn run(at: &Place<'_>, args: TestArgs) -> anyhow::Result<()> {
         )
         .await?;
     let run_id = outcome.run.id.clone();
-    let summary = report::summarize(&outcome, args.max_tokens);
+    let summary = report::summarize(&outcome, max_tokens);
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
-        if let Some(p) = args.log_page {
+        if let Some(p) = log_page {
             v["log"] = serde_json::to_value(testrun::read_log(store, &run_id, p)?)?;
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("{}", report::render_text(&summary));
-        if let Some(p) = args.log_page {
+        if let Some(p) = log_page {
             let page = testrun::read_log(store, &run_id, p)?;
             println!(
                 "\nconsole log, page {} of {}:\n{}",

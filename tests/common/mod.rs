@@ -258,14 +258,26 @@ impl Workspace {
 }
 
 pub fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
+    apex_testkit::copy_tree(src, dst, &[]).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+}
+
+/// Poll async `f` every 100 ms until it answers `Ok(value)`; after `timeout`, fail naming
+/// `what` was awaited and the last thing seen (`Err(seen)`). The one way tests wait for
+/// something that happens in another process: a bound on failure, never a timed assertion.
+pub async fn wait_for<T, S, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    S: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, S>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(seen) if tokio::time::Instant::now() >= deadline => {
+                panic!("waited {timeout:?} for {what}; last seen: {seen:?}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
 }

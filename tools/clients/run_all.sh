@@ -20,7 +20,7 @@ fi
 # A small real workspace for the sessions: a copy of this project's own sources.
 ws=$(mktemp -d)
 trap 'rm -rf "$ws"' EXIT
-cp -r "$repo/src" "$repo/Cargo.toml" "$repo/README.md" "$ws/"
+cp -r "$repo/src" "$repo/crates" "$repo/Cargo.toml" "$repo/README.md" "$ws/"
 
 failed=0
 for transport in stdio http; do

@@ -16,6 +16,7 @@ pub mod optimize;
 pub mod pipeline;
 pub mod plan;
 pub mod report;
+pub mod requests;
 pub mod triage;
 
 use serde::Serialize;

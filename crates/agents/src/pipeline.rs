@@ -23,7 +23,7 @@ use apex_core::events::{EventSink, truncate_chars};
 use apex_core::pricing::PriceCatalog;
 use apex_store::Store;
 
-/// What to run.
+/// What to run, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentRequest {
     pub agent: AgentKind,

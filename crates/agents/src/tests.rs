@@ -630,7 +630,7 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
             profile: name.clone(),
             count: Some(20_000),
             seed: Some(3),
-            format: "sqlite".into(),
+            format: Some("sqlite".into()),
             dataset: Some(name.clone()),
             ..Default::default()
         };

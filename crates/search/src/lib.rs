@@ -321,6 +321,15 @@ impl SearchIndex {
     }
 }
 
+/// The arguments of `reindex` and of `netra-apex index`, written once.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct ReindexArgs {
+    /// Re-read every file (default false: only files whose mtime/size and content changed).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub full: Option<bool>,
+}
+
 impl apex_core::run::RunOutput for IndexReport {
     fn run_result(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

@@ -24,7 +24,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -139,28 +140,64 @@ impl Format {
     }
 }
 
-/// What to generate. `None` fields take the profile's value (or a fresh seed).
-#[derive(Debug, Clone, Default, Serialize)]
+/// What to generate: the arguments of `generate_synthetic_data` and of `netra-apex synth`,
+/// written once. `None` fields take the profile's value (or a fresh seed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
+    /// Workload profile: ecommerce, financial, healthcare, gaming, research, coding_assistant or customer_support.
+    #[arg(long, default_value = "ecommerce")]
     pub profile: String,
-    /// A JSON merge patch of profile fields for this call.
+    /// JSON merge patch of profile fields for this call, e.g. {"volume": {"days": 7}, "models": {"gpt-4o": 0.5}}.
+    #[serde(default)]
+    #[arg(long, value_parser = parse_json_arg)]
     pub overrides: Option<Value>,
-    /// Records to generate (the profile's `volume.records` when absent).
+    /// Records to generate, 1 to 10000000000 (default: the profile's volume).
+    #[serde(default)]
+    #[arg(long)]
     pub count: Option<u64>,
-    /// Seed; a fresh one is drawn (and returned) when absent.
+    /// Seed for a repeatable run (default: a fresh seed, returned in the result).
+    #[serde(default)]
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// Days of the time span (`volume.days` when absent).
+    /// Length of the time span in days, 1 to 3660 (default: the profile's).
+    #[serde(default)]
+    #[arg(long, allow_hyphen_values = true)]
     pub days: Option<i64>,
-    /// Start of the time span, RFC 3339 (`volume.start` when absent).
+    /// Start of the time span, RFC 3339 (default: the profile's, 2026-01-01T00:00:00Z).
+    #[serde(default)]
+    #[arg(long)]
     pub start: Option<String>,
-    /// `sqlite`, `jsonl`, `csv`, `parquet` or `otlp-json`.
-    pub format: String,
-    /// Output file for file formats, under the workspace root or the data dir.
+    /// Output format: sqlite (a dataset in the store, default), jsonl, csv, parquet or otlp-json.
+    #[serde(default)]
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Output file for file formats, relative to the workspace root (default: under the data dir).
+    /// Parquet past 16,777,216 records becomes a directory of part-NNNNN.parquet files.
+    #[serde(default)]
+    #[arg(long)]
     pub output: Option<String>,
-    /// Dataset name for `sqlite` (default `<profile>-<seed>`).
+    /// Dataset name for the sqlite format (default: <profile>-<seed>).
+    #[serde(default)]
+    #[arg(long)]
     pub dataset: Option<String>,
-    /// Worker threads (default: all cores). Does not change the output.
+    /// Worker threads (default: all cores); the output does not depend on it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[arg(long)]
     pub threads: Option<usize>,
+}
+
+impl GenerateRequest {
+    /// The output format as given (`sqlite` when absent).
+    pub fn format_name(&self) -> &str {
+        self.format.as_deref().unwrap_or("sqlite")
+    }
+}
+
+/// `--overrides '{"volume":{"days":7}}'` on the command line.
+fn parse_json_arg(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
 }
 
 /// What a generation produced.
@@ -248,7 +285,7 @@ pub fn generate_with_part_rows(
     if part_rows == 0 {
         return Err(SynthError::invalid("part_rows", "must be at least 1"));
     }
-    let format = Format::parse(&req.format)?;
+    let format = Format::parse(req.format_name())?;
     let profile = resolve_profile(req)?;
     let seed = req.seed.unwrap_or_else(fresh_seed);
     let threads = match req.threads {

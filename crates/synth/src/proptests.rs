@@ -104,7 +104,7 @@ fn request() -> impl Strategy<Value = GenerateRequest> {
                 seed: Some(seed),
                 days,
                 start,
-                format: "jsonl".into(),
+                format: Some("jsonl".into()),
                 output: Some("out.jsonl".into()),
                 dataset: None,
                 threads: Some(1),

@@ -21,7 +21,7 @@ fn req(
         profile: profile.into(),
         count: Some(count),
         seed: Some(seed),
-        format: format.into(),
+        format: Some(format.into()),
         output: output.map(str::to_string),
         ..Default::default()
     }
@@ -478,7 +478,7 @@ fn no_trace_is_ever_cut_at_a_chunk_boundary() {
             profile: profile.into(),
             overrides,
             count: Some(total),
-            format: "jsonl".into(),
+            format: Some("jsonl".into()),
             ..Default::default()
         };
         let p = resolve_profile(&r).unwrap();

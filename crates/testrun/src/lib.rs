@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -72,22 +73,60 @@ pub enum TestRunError {
 
 pub type Result<T, E = TestRunError> = std::result::Result<T, E>;
 
-/// What a caller asks for. Every field is optional; `prepare` validates them.
-#[derive(Debug, Clone, Default)]
+/// What a caller asks for: the arguments of `run_tests` and of `netra-apex test`, written
+/// once. Every field is optional; [`prepare`] validates them.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, clap::Args)]
+#[serde(deny_unknown_fields)]
 pub struct TestRequest {
-    /// Directory (or file) relative to the root; default the root.
+    /// Directory or file to test, relative to the workspace root (default: the root).
     pub path: Option<String>,
-    /// `auto` (default), `cargo`, `pytest`, `go`, `jest` or `vitest`.
+    /// auto (default), cargo, pytest, go, jest or vitest.
+    #[arg(long)]
     pub framework: Option<String>,
-    /// A test name or pattern, passed to the runner natively.
+    /// Test name or pattern, passed natively (cargo substring, pytest -k, go -run, jest/vitest -t).
+    #[arg(long)]
     pub filter: Option<String>,
-    /// A suite declared in apex.toml `[tests.suites.NAME]`.
+    /// Run a suite declared in apex.toml [tests.suites.NAME] instead of a detected runner.
+    #[arg(long)]
     pub suite: Option<String>,
-    /// Seconds before the run is killed (default: the suite's timeout, else 600).
+    /// Seconds before the run's whole process group is killed (default 600).
+    #[arg(long = "timeout", value_name = "SECONDS")]
     pub timeout_s: Option<u64>,
+    /// Answer at once with the run_id; follow with get_test_run or apex://test-runs/{id}.
+    #[arg(skip)]
+    pub background: Option<bool>,
+    /// Rough token budget of the answer (default 4000): failures first, then counts.
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Add one page of the full console log to the answer.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub include_log: Option<bool>,
+    /// Which console log page to add (0-based, 400 lines each); implies include_log.
+    #[arg(long, value_name = "N")]
+    pub log_page: Option<usize>,
     /// Use cargo-nextest for cargo projects when installed (default yes, unless the
     /// environment variable `APEX_NEXTEST` is `0`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    #[arg(skip)]
     pub nextest: Option<bool>,
+}
+
+impl TestRequest {
+    /// The page of the console log to show with the answer, if one was asked for.
+    pub fn log_page_wanted(&self) -> Option<usize> {
+        log_page_wanted(self.include_log, self.log_page)
+    }
+}
+
+/// The console log page an answer shows: `log_page` if given, else page 0 with
+/// `include_log`, else none.
+pub fn log_page_wanted(include_log: Option<bool>, log_page: Option<usize>) -> Option<usize> {
+    match (include_log, log_page) {
+        (_, Some(p)) => Some(p),
+        (Some(true), None) => Some(0),
+        _ => None,
+    }
 }
 
 /// A finished (or still running) run with its results.

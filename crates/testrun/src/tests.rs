@@ -1,5 +1,6 @@
 //! Runs of the real fixture projects under tests/fixtures/testrun/ with the real runners.
-//! A runner that is not installed makes its test print why it skipped and return.
+//! A runner that is not installed makes its test say `SKIPPED <name>` and return (or fail,
+//! where `APEX_REQUIRE_TOOLS` is set, as in CI).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,19 +16,7 @@ fn fixture_src(name: &str) -> PathBuf {
 }
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let name = e.file_name();
-        if name == "node_modules" || name == "target" || name == "__pycache__" {
-            continue;
-        }
-        let dest = to.join(&name);
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
+    apex_testkit::copy_tree(from, to, &["node_modules", "target", "__pycache__"]).unwrap();
 }
 
 /// A copy of fixture `name` in a temp dir, as a workspace with its store.
@@ -168,8 +157,11 @@ async fn cargo_with_libtest_lines() {
 
 #[tokio::test]
 async fn cargo_with_nextest() {
-    if detect::find_program("cargo-nextest", &[]).is_none() {
-        eprintln!("skipped: cargo-nextest is not installed");
+    if !apex_testkit::tool_available(
+        "cargo_with_nextest",
+        detect::find_program("cargo-nextest", &[]).is_some(),
+        "cargo-nextest is not installed (cargo install cargo-nextest --locked)",
+    ) {
         return;
     }
     let (_d, ws, store) = workspace("cargo");
@@ -239,18 +231,19 @@ async fn cargo_filter_selects_the_hang_and_the_timeout_kills_it() {
     );
 }
 
-fn pytest_available() -> bool {
+fn pytest_available(test: &str) -> bool {
     let ok = std::env::var("APEX_PYTEST").is_ok_and(|p| Path::new(&p).is_file())
         || detect::find_program("pytest", &[]).is_some();
-    if !ok {
-        eprintln!("skipped: pytest not found (set APEX_PYTEST or put pytest on PATH)");
-    }
-    ok
+    apex_testkit::tool_available(
+        test,
+        ok,
+        "pytest not found (set APEX_PYTEST or put pytest on PATH)",
+    )
 }
 
 #[tokio::test]
 async fn pytest_results_stream_through_the_plugin() {
-    if !pytest_available() {
+    if !pytest_available("pytest_results_stream_through_the_plugin") {
         return;
     }
     let (d, ws, store) = workspace("pytest");
@@ -304,7 +297,7 @@ async fn pytest_results_stream_through_the_plugin() {
 
 #[tokio::test]
 async fn pytest_cancellation_kills_the_process_group() {
-    if !pytest_available() {
+    if !pytest_available("pytest_cancellation_kills_the_process_group") {
         return;
     }
     let (_d, ws, store) = workspace("pytest");
@@ -347,8 +340,11 @@ async fn pytest_cancellation_kills_the_process_group() {
 
 #[tokio::test]
 async fn go_test_json() {
-    if detect::find_program("go", &[]).is_none() {
-        eprintln!("skipped: go is not installed");
+    if !apex_testkit::tool_available(
+        "go_test_json",
+        detect::find_program("go", &[]).is_some(),
+        "go is not installed (Debian: apt-get install golang-go)",
+    ) {
         return;
     }
     let (_d, ws, store) = workspace("go");
@@ -385,8 +381,11 @@ async fn go_test_json() {
 #[tokio::test]
 async fn vitest_json_report_and_verbose_stream() {
     let src = fixture_src("vitest");
-    if !src.join("node_modules/.bin/vitest").is_file() {
-        eprintln!("skipped: run `npm ci --prefix tests/fixtures/testrun/vitest` to install vitest");
+    if !apex_testkit::tool_available(
+        "vitest_json_report_and_verbose_stream",
+        src.join("node_modules/.bin/vitest").is_file(),
+        "vitest is not installed: run `npm ci --prefix tests/fixtures/testrun/vitest`",
+    ) {
         return;
     }
     // Runs in place (node_modules is large); the report goes to a temp data dir.
@@ -606,7 +605,13 @@ async fn a_runner_that_crashes_is_errored_with_its_output_tail() {
 
 #[tokio::test]
 async fn commit_dirty_flag_and_flaky_tests_from_git() {
-    if !pytest_available() || detect::find_program("git", &[]).is_none() {
+    if !pytest_available("commit_dirty_flag_and_flaky_tests_from_git")
+        || !apex_testkit::tool_available(
+            "commit_dirty_flag_and_flaky_tests_from_git",
+            detect::find_program("git", &[]).is_some(),
+            "git is not installed",
+        )
+    {
         return;
     }
     let (d, ws, store) = workspace("pytest");

@@ -39,32 +39,11 @@ use apex_agents::narrator::{
     PreparedNarrator, SummaryPrompt,
 };
 use apex_agents::report::StoredReport;
-use apex_agents::{self as agents, AgentError, AgentKind, AgentRequest, pipeline};
+use apex_agents::requests::RunAgentArgs;
+use apex_agents::{self as agents, AgentError, pipeline};
 use apex_core::events::NullSink;
 use apex_core::run::RunKind;
 use apex_store::runs;
-
-/// Arguments of `run_agent`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunAgentArgs {
-    /// supervisor (the whole pipeline), triage, data, optimization, actions or reporting.
-    #[serde(default = "default_agent")]
-    pub agent: String,
-    /// What the user wants, in their words, e.g. "cut our LLM spend without hurting quality".
-    #[serde(default)]
-    pub request: String,
-    /// The workload dataset to analyse (see list_datasets); optional for supervisor and triage.
-    #[serde(default)]
-    pub dataset: Option<String>,
-    /// Answer at once with a run_id and run in the background (follow with get_agent_run).
-    #[serde(default)]
-    pub background: bool,
-}
-
-fn default_agent() -> String {
-    "supervisor".into()
-}
 
 /// Arguments of `get_agent_run`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -300,14 +279,9 @@ impl ApexServer {
         InputResponses(responses): InputResponses,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let agent = match AgentKind::parse(&args.agent) {
-            Ok(a) => a,
+        let req = match args.to_request() {
+            Ok(r) => r,
             Err(e) => return Ok(agent_error(e).into()),
-        };
-        let req = AgentRequest {
-            agent,
-            request: args.request.clone(),
-            dataset: args.dataset.clone().filter(|d| !d.trim().is_empty()),
         };
         if let Err(e) = pipeline::validate(&self.state.store, &req) {
             return Ok(agent_error(e).into());

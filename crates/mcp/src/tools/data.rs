@@ -17,23 +17,11 @@ use crate::resources;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_agents::data as agent_data;
-use apex_agents::ingest::{self, LogFormat};
+use apex_agents::ingest;
+use apex_agents::requests::IngestLogsArgs;
 use apex_agents::{AgentError, dataset_names};
 use apex_core::run::RunKind;
 use apex_store::datasets;
-
-/// Arguments of `ingest_logs`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IngestLogsArgs {
-    /// Log file inside the workspace: JSONL or CSV in the workload schema, or OTLP-JSON spans.
-    pub path: String,
-    /// auto (default: by extension and content), jsonl, csv or otlp-json.
-    #[serde(default)]
-    pub format: Option<String>,
-    /// Name of the dataset to create or replace: letters, digits, '.', '_' or '-'.
-    pub dataset: String,
-}
 
 /// Arguments of `describe_dataset`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -94,7 +82,7 @@ impl ApexServer {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        let format = match LogFormat::parse(args.format.as_deref().unwrap_or("auto")) {
+        let format = match args.log_format() {
             Ok(f) => f,
             Err(e) => return Ok(agent_fail(e)),
         };

@@ -115,14 +115,6 @@ pub struct OutlineArgs {
 #[serde(deny_unknown_fields)]
 pub struct IndexStatusArgs {}
 
-/// Arguments of `reindex`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReindexArgs {
-    /// Re-read every file (default false: only files whose mtime/size and content changed).
-    pub full: Option<bool>,
-}
-
 #[tool_router(router = search_router, vis = "pub(crate)")]
 impl ApexServer {
     /// Search the workspace's code.
@@ -286,7 +278,7 @@ impl ApexServer {
     )]
     async fn reindex(
         &self,
-        Parameters(a): Parameters<ReindexArgs>,
+        Parameters(a): Parameters<apex_search::ReindexArgs>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,

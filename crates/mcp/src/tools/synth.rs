@@ -18,39 +18,6 @@ use crate::state::AppState;
 use apex_core::run::RunKind;
 use apex_synth::{self as synth, Format, GenerateRequest, profile};
 
-/// Arguments of `generate_synthetic_data`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateArgs {
-    /// Workload profile: ecommerce, financial, healthcare, gaming, research, coding_assistant or customer_support.
-    pub profile: String,
-    /// JSON merge patch of profile fields for this call, e.g. {"volume": {"days": 7}, "models": {"gpt-4o": 0.5}}.
-    #[serde(default)]
-    pub overrides: Option<Value>,
-    /// Records to generate, 1 to 10000000000 (default: the profile's volume).
-    #[serde(default)]
-    pub count: Option<u64>,
-    /// Seed for a repeatable run (default: a fresh seed, returned in the result).
-    #[serde(default)]
-    pub seed: Option<u64>,
-    /// Length of the time span in days, 1 to 3660 (default: the profile's).
-    #[serde(default)]
-    pub days: Option<i64>,
-    /// Start of the time span, RFC 3339 (default: the profile's, 2026-01-01T00:00:00Z).
-    #[serde(default)]
-    pub start: Option<String>,
-    /// Output format: sqlite (a dataset in the store, default), jsonl, csv, parquet or otlp-json.
-    #[serde(default)]
-    pub format: Option<String>,
-    /// Output file for file formats, relative to the workspace root (default: under the data dir).
-    /// Parquet past 16,777,216 records becomes a directory of part-NNNNN.parquet files.
-    #[serde(default)]
-    pub output: Option<String>,
-    /// Dataset name for the sqlite format (default: <profile>-<seed>).
-    #[serde(default)]
-    pub dataset: Option<String>,
-}
-
 /// Arguments of `list_workload_profiles` (none).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,25 +31,14 @@ impl ApexServer {
     )]
     async fn generate_synthetic_data(
         &self,
-        Parameters(args): Parameters<GenerateArgs>,
+        Parameters(req): Parameters<GenerateRequest>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        let req = GenerateRequest {
-            profile: args.profile,
-            overrides: args.overrides,
-            count: args.count,
-            seed: args.seed,
-            days: args.days,
-            start: args.start,
-            format: args.format.unwrap_or_else(|| "sqlite".to_string()),
-            output: args.output,
-            dataset: args.dataset,
-            threads: None,
-        };
         // Refuse bad input before a run is registered.
-        if let Err(e) = Format::parse(&req.format).and_then(|_| synth::resolve_profile(&req)) {
+        if let Err(e) = Format::parse(req.format_name()).and_then(|_| synth::resolve_profile(&req))
+        {
             return Ok(fail(e));
         }
         let params = serde_json::to_value(&req).unwrap_or(Value::Null);

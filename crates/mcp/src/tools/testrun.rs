@@ -19,30 +19,6 @@ use apex_core::events::EventSink;
 use apex_core::run::RunKind;
 use apex_testrun::{self as testrun, TestRequest, report};
 
-/// Arguments of `run_tests`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunTestsArgs {
-    /// Directory or file to test, relative to the workspace root (default: the root).
-    pub path: Option<String>,
-    /// auto (default), cargo, pytest, go, jest or vitest.
-    pub framework: Option<String>,
-    /// Test name or pattern, passed natively (cargo substring, pytest -k, go -run, jest/vitest -t).
-    pub filter: Option<String>,
-    /// Run a suite declared in apex.toml [tests.suites.NAME] instead of a detected runner.
-    pub suite: Option<String>,
-    /// Seconds before the run's whole process group is killed (default 600).
-    pub timeout_s: Option<u64>,
-    /// Answer at once with the run_id; follow with get_test_run or apex://test-runs/{id}.
-    pub background: Option<bool>,
-    /// Rough token budget of the answer (default 4000): failures first, then counts.
-    pub max_tokens: Option<usize>,
-    /// Add one page of the full console log to the answer.
-    pub include_log: Option<bool>,
-    /// Which console log page to add (0-based, 400 lines each); implies include_log.
-    pub log_page: Option<usize>,
-}
-
 /// Arguments of `get_test_run`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,30 +51,23 @@ impl ApexServer {
     )]
     async fn run_tests(
         &self,
-        Parameters(args): Parameters<RunTestsArgs>,
+        Parameters(req): Parameters<TestRequest>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        if args.max_tokens == Some(0) {
+        if req.max_tokens == Some(0) {
             return Ok(bad_field(
                 "max_tokens",
                 "0 leaves no room; give 100 or more",
             ));
         }
-        let req = TestRequest {
-            path: args.path.clone(),
-            framework: args.framework.clone(),
-            filter: args.filter.clone(),
-            suite: args.suite.clone(),
-            timeout_s: args.timeout_s,
-            nextest: None,
-        };
+        let (max_tokens, log_page) = (req.max_tokens, req.log_page_wanted());
         let plan = match testrun::prepare(&self.state.workspace, &req) {
             Ok(p) => p,
             Err(e) => return Ok(fail(e)),
         };
-        let background = args.background.unwrap_or(false);
+        let background = req.background.unwrap_or(false);
         let target = if background {
             // The request is answered at once; progress for it would arrive after its end.
             ProgressTarget::silent(&peer)
@@ -145,7 +114,7 @@ impl ApexServer {
         }
         let (run_id, done) = self.run_async(run, &ct, work).await;
         match done {
-            Ok(_) => Ok(self.render(&run_id, args.max_tokens, args.include_log, args.log_page)),
+            Ok(_) => Ok(self.render(&run_id, max_tokens, log_page)),
             Err(e) => Ok(fail(e)),
         }
     }
@@ -162,8 +131,7 @@ impl ApexServer {
             Ok(Some(_)) => Ok(self.render(
                 &args.run_id,
                 args.max_tokens,
-                args.include_log,
-                args.log_page,
+                testrun::log_page_wanted(args.include_log, args.log_page),
             )),
             Ok(None) => Ok(bad_field(
                 "run_id",
@@ -237,7 +205,6 @@ impl ApexServer {
         &self,
         run_id: &str,
         max_tokens: Option<usize>,
-        include_log: Option<bool>,
         log_page: Option<usize>,
     ) -> CallToolResult {
         let outcome = match testrun::get_test_run(&self.state.store, run_id) {
@@ -248,8 +215,8 @@ impl ApexServer {
         let summary = report::summarize(&outcome, max_tokens.unwrap_or(report::DEFAULT_MAX_TOKENS));
         let mut text = report::render_text(&summary);
         let mut structured = serde_json::to_value(&summary).unwrap_or(Value::Null);
-        if include_log.unwrap_or(false) || log_page.is_some() {
-            match testrun::read_log(&self.state.store, run_id, log_page.unwrap_or(0)) {
+        if let Some(page) = log_page {
+            match testrun::read_log(&self.state.store, run_id, page) {
                 Ok(page) => {
                     text.push_str(&format!(
                         "\n\nconsole log, page {} of {} ({} lines):\n{}",

@@ -1,0 +1,602 @@
+//! Queries over the index: `search_code` (auto, text, regex, symbol) in [`text`],
+//! `find_symbol` in [`symbol`] and `find_references` in [`references`], each paged and cut to
+//! a token budget; the line scorer and snippet helpers they share live in [`lines`].
+//!
+//! Ranking is BM25 over the code-tokenized content and symbol names, with a boost for the
+//! whole identifier over its parts and for definitions. Lines, snippets and reference
+//! positions come from the files as they are now, so a hit never shows stale text. This
+//! module reads the index; writing it belongs to `index`. This file holds the request and
+//! answer types and what the three query kinds share: filters, terms, stored fields.
+
+mod lines;
+mod references;
+mod symbol;
+mod text;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, DocSetCollector, FilterCollector, TopDocs};
+use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
+
+use super::index::{BINARY, Fields, path_hash};
+use super::symbols::Language;
+use super::tokenizer::QueryWord;
+use super::{SearchError, SearchIndex};
+
+pub(crate) use lines::numbered;
+
+/// Tokens of a hit beyond its path, symbol and snippet (field names, numbers).
+const HIT_OVERHEAD: usize = 12;
+
+/// How `search_code` reads its query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Ranked text search plus definitions; a query without word characters is matched
+    /// literally.
+    #[default]
+    Auto,
+    /// Ranked text search only.
+    Text,
+    /// A regular expression (Rust `regex` syntax), matched line by line.
+    Regex,
+    /// Definitions only.
+    Symbol,
+}
+
+impl SearchMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Auto => "auto",
+            SearchMode::Text => "text",
+            SearchMode::Regex => "regex",
+            SearchMode::Symbol => "symbol",
+        }
+    }
+}
+
+impl fmt::Display for SearchMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SearchMode {
+    type Err = SearchError;
+    fn from_str(s: &str) -> Result<Self, SearchError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(SearchMode::Auto),
+            "text" => Ok(SearchMode::Text),
+            "regex" => Ok(SearchMode::Regex),
+            "symbol" => Ok(SearchMode::Symbol),
+            _ => Err(SearchError::BadArgument {
+                field: "mode",
+                message: format!("`{s}` is not a mode; accepted: auto, text, regex, symbol"),
+            }),
+        }
+    }
+}
+
+/// A `search_code` request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SearchRequest {
+    pub query: String,
+    #[serde(default)]
+    pub mode: SearchMode,
+    /// Glob over paths relative to the root (`src/**/*.rs`, `*.py`, or a directory).
+    pub path: Option<String>,
+    pub language: Option<String>,
+    pub limit: Option<usize>,
+    pub max_tokens: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl SearchRequest {
+    /// A request in `auto` mode with default limits.
+    pub fn new(query: impl Into<String>) -> Self {
+        Self {
+            query: query.into(),
+            ..Self::default()
+        }
+    }
+
+    fn fingerprint(&self, mode: SearchMode) -> String {
+        format!(
+            "search\0{}\0{}\0{:?}\0{:?}",
+            self.query, mode, self.path, self.language
+        )
+    }
+}
+
+/// One place in the code that answers a search.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchHit {
+    pub path: String,
+    pub line: u32,
+    pub end_line: u32,
+    /// The definition this hit is (when `kind` is set) or the innermost one enclosing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// Set when the hit is a definition: function, struct, class...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Numbered lines: `N: text` for the hit line, `N- text` for context.
+    pub snippet: String,
+    pub score: f32,
+    /// Other matching lines of the same file (at most 8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_lines: Vec<u32>,
+}
+
+/// The answer to `search_code`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchResults {
+    pub query: String,
+    /// The mode that ran (auto may become a literal scan).
+    pub mode: SearchMode,
+    pub hits: Vec<SearchHit>,
+    /// Matching documents (ranked modes: files plus definitions) or lines (regex).
+    pub total: usize,
+    /// How many were not returned after this page.
+    pub remaining: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Estimated tokens of the hits.
+    pub tokens: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A `find_symbol` request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FindSymbolRequest {
+    /// A name (`parse_config`), a qualified name (`Store::open`, `Client.get`) or an
+    /// approximation of one (fuzzy matching finds near misses).
+    pub name: String,
+    pub kind: Option<String>,
+    pub language: Option<String>,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub include_body: bool,
+    pub limit: Option<usize>,
+    pub max_tokens: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl FindSymbolRequest {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// One definition.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Definition {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub line: u32,
+    pub end_line: u32,
+    pub signature: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub language: String,
+    /// `exact`, `ignore_case` or `fuzzy`.
+    #[serde(rename = "match")]
+    pub match_kind: String,
+    pub score: f32,
+    /// Numbered lines of the definition, when asked for (cut to the token budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// The answer to `find_symbol`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SymbolResults {
+    pub query: String,
+    pub definitions: Vec<Definition>,
+    pub total: usize,
+    pub remaining: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    pub tokens: usize,
+}
+
+/// A `find_references` request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReferenceRequest {
+    /// An identifier; for `a::b` or `a.b` the last part is looked for.
+    pub name: String,
+    pub path: Option<String>,
+    pub language: Option<String>,
+    pub limit: Option<usize>,
+    pub max_tokens: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl ReferenceRequest {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// One occurrence of an identifier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reference {
+    pub path: String,
+    pub line: u32,
+    /// 1-based character column of the occurrence.
+    pub column: u32,
+    pub snippet: String,
+    /// True on the line that defines the name.
+    pub definition: bool,
+}
+
+/// The answer to `find_references`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct References {
+    pub name: String,
+    pub references: Vec<Reference>,
+    /// Occurrences in all files.
+    pub total: usize,
+    /// Files with at least one occurrence.
+    pub files: usize,
+    pub remaining: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    pub tokens: usize,
+}
+
+/// Path and language filters, resolved against the manifest.
+struct Filters {
+    /// Hashes of the paths a glob allows; `None` means every path.
+    allowed: Option<Arc<HashSet<u64>>>,
+    glob: Option<GlobSet>,
+    lang: Option<String>,
+}
+
+impl Filters {
+    fn allows(&self, rel: &str, lang: &str) -> bool {
+        self.glob.as_ref().is_none_or(|g| g.is_match(rel))
+            && self.lang.as_deref().is_none_or(|l| l == lang)
+    }
+}
+
+impl SearchIndex {
+    fn fields(&self) -> &Fields {
+        &self.inner.engine.f
+    }
+
+    fn searcher(&self) -> Searcher {
+        self.inner.engine.handle().reader.searcher()
+    }
+
+    fn top_docs(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        filters: &Filters,
+        n: usize,
+    ) -> Result<(Vec<(f32, DocAddress)>, usize), SearchError> {
+        let collector = (TopDocs::with_limit(n.max(1)).order_by_score(), Count);
+        Ok(match &filters.allowed {
+            Some(set) => {
+                let set = set.clone();
+                searcher.search(
+                    query,
+                    &FilterCollector::new(
+                        "path_hash".to_string(),
+                        move |h: u64| set.contains(&h),
+                        collector,
+                    ),
+                )?
+            }
+            None => searcher.search(query, &collector)?,
+        })
+    }
+
+    /// The current text of an indexed file, or `None` when it vanished since indexing.
+    fn read_text(&self, rel: &str) -> Option<String> {
+        let bytes = std::fs::read(self.inner.ws.root().join(rel)).ok()?;
+        Some(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Every indexed text file the filters allow, sorted.
+    fn all_paths(&self, filters: &Filters) -> Result<Vec<String>, SearchError> {
+        let m = self
+            .inner
+            .engine
+            .manifest
+            .read()
+            .map_err(|_| SearchError::Poisoned)?;
+        let mut paths: Vec<String> = m
+            .files
+            .iter()
+            .filter(|(rel, meta)| meta.lang != BINARY && filters.allows(rel, &meta.lang))
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// Paths of the file documents matching `query`, sorted.
+    fn matching_paths(
+        &self,
+        query: &dyn Query,
+        filters: &Filters,
+    ) -> Result<Vec<String>, SearchError> {
+        let searcher = self.searcher();
+        let docs = match &filters.allowed {
+            Some(set) => {
+                let set = set.clone();
+                searcher.search(
+                    query,
+                    &FilterCollector::new(
+                        "path_hash".to_string(),
+                        move |h: u64| set.contains(&h),
+                        DocSetCollector,
+                    ),
+                )?
+            }
+            None => searcher.search(query, &DocSetCollector)?,
+        };
+        let mut by_segment: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for d in docs {
+            by_segment.entry(d.segment_ord).or_default().push(d.doc_id);
+        }
+        let mut paths = Vec::new();
+        let mut buf = String::new();
+        for (seg, ids) in by_segment {
+            let reader = searcher.segment_reader(seg);
+            let Some(col) = reader.fast_fields().str("path")? else {
+                continue;
+            };
+            for id in ids {
+                if let Some(ord) = col.term_ords(id).next() {
+                    buf.clear();
+                    col.ord_to_str(ord, &mut buf)
+                        .map_err(|source| SearchError::Io {
+                            path: "index".into(),
+                            source,
+                        })?;
+                    paths.push(buf.clone());
+                }
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+
+    /// Resolve the `path` glob and `language` filters.
+    fn filters(&self, glob: Option<&str>, language: Option<&str>) -> Result<Filters, SearchError> {
+        let lang = match language.map(str::trim).filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l) => Some(self.language_filter(l)?),
+        };
+        let glob = match glob.map(str::trim).filter(|g| !g.is_empty()) {
+            None => None,
+            Some(g) => Some(path_glob(g)?),
+        };
+        let allowed = match &glob {
+            None => None,
+            Some(set) => {
+                let m = self
+                    .inner
+                    .engine
+                    .manifest
+                    .read()
+                    .map_err(|_| SearchError::Poisoned)?;
+                Some(Arc::new(
+                    m.files
+                        .keys()
+                        .filter(|rel| set.is_match(String::as_str(rel)))
+                        .map(|rel| path_hash(rel))
+                        .collect(),
+                ))
+            }
+        };
+        Ok(Filters {
+            allowed,
+            glob,
+            lang,
+        })
+    }
+
+    fn language_filter(&self, given: &str) -> Result<String, SearchError> {
+        let l = given.trim().to_ascii_lowercase();
+        let canonical = match l.as_str() {
+            "rs" => "rust",
+            "py" => "python",
+            "js" | "jsx" => "javascript",
+            "ts" => "typescript",
+            "golang" => "go",
+            "c++" | "cxx" | "cc" => "cpp",
+            other => other,
+        }
+        .to_string();
+        let known: HashSet<String> = {
+            let m = self
+                .inner
+                .engine
+                .manifest
+                .read()
+                .map_err(|_| SearchError::Poisoned)?;
+            m.files.values().map(|f| f.lang.clone()).collect()
+        };
+        if known.contains(&canonical) || Language::ALL.iter().any(|g| g.name() == canonical) {
+            return Ok(canonical);
+        }
+        let mut present: Vec<String> = known.into_iter().filter(|l| l != BINARY).collect();
+        present.sort();
+        Err(SearchError::BadArgument {
+            field: "language",
+            message: format!(
+                "`{given}` is not a language of this workspace; present: {}",
+                present.join(", ")
+            ),
+        })
+    }
+}
+
+/// `Store::open` -> (Some("Store"), "open"); `Client.get` likewise; `x` -> (None, "x").
+fn split_qualified(name: &str) -> (Option<&str>, &str) {
+    let cut = name
+        .rfind("::")
+        .map(|i| (i, 2))
+        .or_else(|| name.rfind('.').map(|i| (i, 1)));
+    match cut {
+        Some((i, w)) if i > 0 && i + w < name.len() => {
+            let container = &name[..i];
+            let container = container
+                .rsplit(['.', ':'])
+                .find(|s| !s.is_empty())
+                .unwrap_or(container);
+            (Some(container), &name[i + w..])
+        }
+        _ => (None, name),
+    }
+}
+
+/// The whole identifier, boosted, or all of its parts.
+fn word_query(field: Field, w: &QueryWord) -> Box<dyn Query> {
+    let whole = exact_term(field, &w.whole);
+    if w.parts.is_empty() {
+        return whole;
+    }
+    let parts = BooleanQuery::new(
+        w.parts
+            .iter()
+            .map(|p| (Occur::Must, exact_term(field, p)))
+            .collect(),
+    );
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Should, Box::new(BoostQuery::new(whole, 2.0))),
+        (Occur::Should, Box::new(parts)),
+    ]))
+}
+
+fn exact_term(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+/// A term that filters without adding to the score.
+fn filter_term(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, text),
+            IndexRecordOption::Basic,
+        )),
+        0.0,
+    ))
+}
+
+fn with_filters(query: Box<dyn Query>, f: &Fields, filters: &Filters) -> Box<dyn Query> {
+    match &filters.lang {
+        None => query,
+        Some(lang) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, filter_term(f.lang, lang)),
+        ])),
+    }
+}
+
+/// A glob over root-relative paths. `*.rs` matches at any depth; `src/search` matches the
+/// directory and everything under it.
+fn path_glob(given: &str) -> Result<GlobSet, SearchError> {
+    let g = given.trim().trim_start_matches("./");
+    let escapes = g.starts_with('/')
+        || g.split(['/', '\\']).any(|c| c == "..")
+        || std::path::Path::new(g).is_absolute();
+    if escapes {
+        return Err(SearchError::BadArgument {
+            field: "path",
+            message: format!(
+                "`{given}` reaches outside the workspace root; give a glob relative to the root such as `src/**/*.rs`"
+            ),
+        });
+    }
+    let g = g.trim_end_matches('/');
+    let mut patterns = vec![g.to_string(), format!("{g}/**")];
+    if !g.contains('/') {
+        patterns.push(format!("**/{g}"));
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = GlobBuilder::new(&p)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| SearchError::BadArgument {
+                field: "path",
+                message: format!(
+                    "`{given}` is not a valid glob ({e}); give e.g. `src/**/*.rs` or `*.py`"
+                ),
+            })?;
+        b.add(glob);
+    }
+    b.build().map_err(|e| SearchError::BadArgument {
+        field: "path",
+        message: e.to_string(),
+    })
+}
+
+fn text_of(doc: &TantivyDocument, field: Field) -> String {
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn u64_of(doc: &TantivyDocument, field: Field) -> u64 {
+    doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0)
+}
+
+fn round(score: f32) -> f32 {
+    (score * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_split() {
+        assert_eq!(split_qualified("Store::open"), (Some("Store"), "open"));
+        assert_eq!(split_qualified("a::Store::open"), (Some("Store"), "open"));
+        assert_eq!(split_qualified("Client.get"), (Some("Client"), "get"));
+        assert_eq!(split_qualified("plain"), (None, "plain"));
+    }
+
+    #[test]
+    fn globs_are_relative_and_forgiving() {
+        let g = path_glob("*.rs").unwrap();
+        assert!(g.is_match("src/a.rs") && g.is_match("a.rs") && !g.is_match("a.py"));
+        let g = path_glob("src/search").unwrap();
+        assert!(g.is_match("src/search/mod.rs") && !g.is_match("src/searcher.rs"));
+        let g = path_glob("src/*.rs").unwrap();
+        assert!(g.is_match("src/a.rs") && !g.is_match("src/x/a.rs"));
+        for bad in ["../x", "/etc/*", "a/../../b"] {
+            let e = path_glob(bad).unwrap_err().to_string();
+            assert!(e.starts_with("path:") && e.contains("outside"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! `search_code`: ranked text search with definitions first (auto, text and symbol modes),
+//! and regex search over the files that must hold the pattern's literal identifiers.
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+use regex::RegexBuilder;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query};
+use tantivy::{Searcher, TantivyDocument};
+
+use super::lines::{CONTEXT, LineMatcher, regex_lines, snippet};
+use super::*;
+use crate::budget::{self, Budget};
+use crate::index::{KIND_SPANS, decode_spans};
+use crate::literals;
+use crate::tokenizer::{lower, query_words};
+
+/// How much more a definition weighs than a text match.
+const DEFINITION_BOOST: f32 = 1.5;
+
+impl SearchIndex {
+    /// Full-text, regex or symbol search; see [`SearchRequest`].
+    pub fn search_code(&self, req: &SearchRequest) -> Result<SearchResults, SearchError> {
+        let query = req.query.trim();
+        if query.is_empty() {
+            return Err(SearchError::EmptyQuery { field: "query" });
+        }
+        let limit = budget::limit(req.limit)?;
+        let max_tokens = budget::max_tokens(req.max_tokens)?;
+        let mut mode = req.mode;
+        let words = query_words(query);
+        if mode == SearchMode::Regex {
+            literals::parse(query)?;
+        } else if words.is_empty() {
+            if mode == SearchMode::Symbol {
+                return Err(SearchError::BadArgument {
+                    field: "query",
+                    message: format!("`{query}` holds no identifier; symbol mode needs a name"),
+                });
+            }
+            mode = SearchMode::Regex;
+        }
+        let offset = budget::decode_cursor(req.cursor.as_deref(), &req.fingerprint(mode))?;
+        if mode == SearchMode::Symbol {
+            self.ready_symbols()?;
+        } else {
+            self.ready()?;
+        }
+        let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
+        if mode == SearchMode::Regex {
+            let pattern = if req.mode == SearchMode::Regex {
+                query.to_string()
+            } else {
+                regex::escape(query)
+            };
+            return self.regex_search(req, mode, &pattern, &filters, offset, limit, max_tokens);
+        }
+        let mut res = self.ranked_search(req, mode, &words, &filters, offset, limit, max_tokens)?;
+        let pending = self.symbols_pending();
+        if mode == SearchMode::Auto && pending > 0 {
+            res.note = Some(format!(
+                "symbols of {pending} files are still being extracted: their definitions are not ranked first yet"
+            ));
+        }
+        Ok(res)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ranked_search(
+        &self,
+        req: &SearchRequest,
+        mode: SearchMode,
+        words: &[QueryWord],
+        filters: &Filters,
+        offset: usize,
+        limit: usize,
+        max_tokens: usize,
+    ) -> Result<SearchResults, SearchError> {
+        let f = *self.fields();
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if mode != SearchMode::Symbol {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = words
+                .iter()
+                .map(|w| (Occur::Must, word_query(f.content, w)))
+                .collect();
+            for w in words {
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(word_query(f.path_text, w), 0.3)),
+                ));
+            }
+            should.push((Occur::Should, Box::new(BooleanQuery::new(clauses))));
+        }
+        if mode != SearchMode::Text {
+            let name_words = symbol_words(req.query.trim(), words);
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = name_words
+                .iter()
+                .map(|w| (Occur::Must, word_query(f.name, w)))
+                .collect();
+            if let [w] = name_words.as_slice() {
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(exact_term(f.name_exact, &w.whole), 4.0)),
+                ));
+                // `Type::method`: the definition inside `Type` before any other `method`.
+                if words.len() > 1
+                    && let (Some(container), _) = split_qualified(req.query.trim())
+                {
+                    clauses.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            exact_term(f.container_exact, &lower(container)),
+                            4.0,
+                        )),
+                    ));
+                }
+            }
+            let sym = BooleanQuery::new(clauses);
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(sym), DEFINITION_BOOST)),
+            ));
+        }
+        let query = with_filters(Box::new(BooleanQuery::new(should)), &f, filters);
+        let searcher = self.searcher();
+        let (top, total) = self.top_docs(&searcher, query.as_ref(), filters, offset + limit)?;
+
+        // Definitions of the page first, so that a text hit on the same line is not repeated.
+        struct Doc {
+            score: f32,
+            doc: TantivyDocument,
+        }
+        let docs: Vec<Doc> = top
+            .into_iter()
+            .skip(offset)
+            .map(|(score, addr)| {
+                searcher
+                    .doc::<TantivyDocument>(addr)
+                    .map(|doc| Doc { score, doc })
+            })
+            .collect::<Result<_, _>>()?;
+        let covered: HashSet<(String, u32)> = docs
+            .iter()
+            .filter(|d| is_symbol_doc(&d.doc, &f))
+            .flat_map(|d| {
+                let path = text_of(&d.doc, f.path);
+                let line = u64_of(&d.doc, f.line) as u32;
+                let end = u64_of(&d.doc, f.end_line) as u32;
+                (line..=end.min(line + 3)).map(move |l| (path.clone(), l))
+            })
+            .collect();
+
+        let matcher = LineMatcher::new(words);
+        let mut budget = Budget::new(max_tokens);
+        let mut hits = Vec::new();
+        let mut consumed = 0;
+        for d in &docs {
+            let hit = if is_symbol_doc(&d.doc, &f) {
+                self.definition_hit(&d.doc, d.score)
+            } else {
+                self.text_hit(&searcher, &d.doc, d.score, &matcher, &covered)
+            };
+            let Some(mut hit) = hit else {
+                consumed += 1;
+                continue;
+            };
+            let mut cost = hit_cost(&hit);
+            if hits.is_empty() && cost > budget.remaining() {
+                trim_hit(&mut hit, budget.remaining());
+                cost = hit_cost(&hit);
+            }
+            if !budget.take(cost) {
+                break;
+            }
+            hits.push(hit);
+            consumed += 1;
+        }
+        Ok(page(
+            req,
+            mode,
+            hits,
+            total,
+            offset + consumed,
+            budget.used(),
+            None,
+        ))
+    }
+
+    fn definition_hit(&self, doc: &TantivyDocument, score: f32) -> Option<SearchHit> {
+        let f = self.fields();
+        let path = text_of(doc, f.path);
+        let line = u64_of(doc, f.line) as u32;
+        let end_line = u64_of(doc, f.end_line) as u32;
+        let text = self.read_text(&path)?;
+        let from = line.saturating_sub(1).max(1);
+        let to = end_line.min(line + 3);
+        let lines: Vec<&str> = text.lines().take(to as usize).collect();
+        Some(SearchHit {
+            snippet: snippet(&lines, from, to, line),
+            path,
+            line,
+            end_line,
+            symbol: Some(text_of(doc, f.name)),
+            kind: Some(text_of(doc, f.sym_kind)),
+            score: round(score),
+            other_lines: Vec::new(),
+        })
+    }
+
+    fn text_hit(
+        &self,
+        searcher: &Searcher,
+        doc: &TantivyDocument,
+        score: f32,
+        matcher: &LineMatcher,
+        covered: &HashSet<(String, u32)>,
+    ) -> Option<SearchHit> {
+        let f = self.fields();
+        let path = text_of(doc, f.path);
+        let text = self.read_text(&path)?;
+        let stored = self.spans_of(searcher, &path);
+        let spans = decode_spans(&stored);
+        let def_lines: HashSet<u32> = spans.iter().map(|s| s.1).collect();
+        let scored =
+            matcher.best_lines(&text, &def_lines, |l| !covered.contains(&(path.clone(), l)));
+        if scored.is_empty() {
+            return None;
+        }
+        let best = scored
+            .iter()
+            .filter(|(l, _)| !covered.contains(&(path.clone(), *l)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .map(|&(l, _)| l)?;
+        // Only the lines up to the snippet's end: files can be long, snippets are not.
+        let lines: Vec<&str> = text.lines().take((best + CONTEXT) as usize).collect();
+        let symbol = spans
+            .iter()
+            .filter(|s| s.1 <= best && best <= s.2)
+            .min_by_key(|s| s.2 - s.1)
+            .map(|s| s.0.to_string());
+        let mut other_lines: Vec<u32> = scored
+            .iter()
+            .map(|&(l, _)| l)
+            .filter(|&l| l != best)
+            .collect();
+        other_lines.sort_unstable();
+        other_lines.truncate(8);
+        Some(SearchHit {
+            snippet: snippet(
+                &lines,
+                best.saturating_sub(CONTEXT).max(1),
+                best + CONTEXT,
+                best,
+            ),
+            path,
+            line: best,
+            end_line: best,
+            symbol,
+            kind: None,
+            score: round(score),
+            other_lines,
+        })
+    }
+
+    /// The stored line spans of one file's definitions ([`decode_spans`] reads them), from its
+    /// spans document; empty while the file waits for the symbol pass.
+    fn spans_of(&self, searcher: &Searcher, rel: &str) -> String {
+        let f = self.fields();
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, filter_term(f.path, rel)),
+            (Occur::Must, filter_term(f.kind, KIND_SPANS)),
+        ]);
+        searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .ok()
+            .and_then(|top| top.first().map(|&(_, addr)| addr))
+            .and_then(|addr| searcher.doc::<TantivyDocument>(addr).ok())
+            .map(|d| text_of(&d, f.spans))
+            .unwrap_or_default()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn regex_search(
+        &self,
+        req: &SearchRequest,
+        mode: SearchMode,
+        pattern: &str,
+        filters: &Filters,
+        offset: usize,
+        limit: usize,
+        max_tokens: usize,
+    ) -> Result<SearchResults, SearchError> {
+        let hir = literals::parse(pattern)?;
+        let re = RegexBuilder::new(pattern)
+            .multi_line(true)
+            .size_limit(32 << 20)
+            .build()
+            .map_err(|e| SearchError::BadArgument {
+                field: "query",
+                message: format!("regex cannot be compiled: {e}"),
+            })?;
+        let required = literals::required_tokens(&hir);
+        let (candidates, scanned) = if required.is_empty() {
+            (self.all_paths(filters)?, true)
+        } else {
+            let f = *self.fields();
+            let terms: Vec<(Occur, Box<dyn Query>)> = required
+                .iter()
+                .map(|t| (Occur::Must, exact_term(f.content, t)))
+                .collect();
+            let q = with_filters(Box::new(BooleanQuery::new(terms)), &f, filters);
+            (self.matching_paths(q.as_ref(), filters)?, false)
+        };
+        let per_file: Vec<(String, Vec<u32>)> = candidates
+            .par_iter()
+            .filter_map(|rel| {
+                let text = self.read_text(rel)?;
+                let lines = regex_lines(&re, &text);
+                (!lines.is_empty()).then(|| (rel.clone(), lines))
+            })
+            .collect();
+        let total: usize = per_file.iter().map(|(_, l)| l.len()).sum();
+        let mut budget = Budget::new(max_tokens);
+        let mut hits = Vec::new();
+        let mut consumed = 0;
+        let mut skip = offset;
+        'files: for (rel, lines) in &per_file {
+            if skip >= lines.len() {
+                skip -= lines.len();
+                continue;
+            }
+            let Some(text) = self.read_text(rel) else {
+                continue;
+            };
+            let all: Vec<&str> = text.lines().collect();
+            for &line in &lines[skip..] {
+                if hits.len() >= limit {
+                    break 'files;
+                }
+                let mut hit = SearchHit {
+                    path: rel.clone(),
+                    line,
+                    end_line: line,
+                    symbol: None,
+                    kind: None,
+                    snippet: snippet(
+                        &all,
+                        line.saturating_sub(CONTEXT).max(1),
+                        line + CONTEXT,
+                        line,
+                    ),
+                    score: 1.0,
+                    other_lines: Vec::new(),
+                };
+                let mut cost = hit_cost(&hit);
+                if hits.is_empty() && cost > budget.remaining() {
+                    trim_hit(&mut hit, budget.remaining());
+                    cost = hit_cost(&hit);
+                }
+                if !budget.take(cost) {
+                    break 'files;
+                }
+                hits.push(hit);
+                consumed += 1;
+            }
+            skip = 0;
+        }
+        let note = scanned.then(|| {
+            format!(
+                "no whole identifier is certain in this pattern, so {} files were scanned",
+                candidates.len()
+            )
+        });
+        let mut res = page(
+            req,
+            mode,
+            hits,
+            total,
+            offset + consumed,
+            budget.used(),
+            note,
+        );
+        res.query = req.query.trim().to_string();
+        Ok(res)
+    }
+}
+
+/// Page bookkeeping shared by the search modes.
+fn page(
+    req: &SearchRequest,
+    mode: SearchMode,
+    hits: Vec<SearchHit>,
+    total: usize,
+    consumed: usize,
+    tokens: usize,
+    note: Option<String>,
+) -> SearchResults {
+    let remaining = total.saturating_sub(consumed);
+    SearchResults {
+        query: req.query.trim().to_string(),
+        mode,
+        hits,
+        total,
+        remaining,
+        next_cursor: (remaining > 0)
+            .then(|| budget::encode_cursor(consumed, &req.fingerprint(mode))),
+        tokens,
+        note,
+    }
+}
+
+/// The words a symbol name must contain: the last part of a qualified name, or all words.
+fn symbol_words(query: &str, words: &[QueryWord]) -> Vec<QueryWord> {
+    let qualified = !query.contains(char::is_whitespace)
+        && (query.contains("::") || query.contains('.'))
+        && words.len() > 1;
+    if qualified {
+        words.last().cloned().into_iter().collect()
+    } else {
+        words.to_vec()
+    }
+}
+
+fn is_symbol_doc(doc: &TantivyDocument, f: &Fields) -> bool {
+    doc.get_first(f.name).is_some()
+}
+
+fn hit_cost(hit: &SearchHit) -> usize {
+    budget::tokens(&hit.path)
+        + budget::tokens(&hit.snippet)
+        + hit.symbol.as_deref().map_or(0, budget::tokens)
+        + hit.other_lines.len()
+        + HIT_OVERHEAD
+}
+
+/// Shrink a hit that alone exceeds the budget to its own line, cut to fit.
+fn trim_hit(hit: &mut SearchHit, room: usize) {
+    let own = hit
+        .snippet
+        .lines()
+        .find(|l| l.starts_with(&format!("{}:", hit.line)))
+        .unwrap_or_default()
+        .to_string();
+    let chars = (room.saturating_sub(HIT_OVERHEAD + budget::tokens(&hit.path)) * 4).max(40);
+    hit.snippet = apex_core::events::truncate_chars(&own, chars);
+    hit.other_lines.clear();
+}

@@ -1,0 +1,419 @@
+//! Definitions by language for Rust, Python, JavaScript/TypeScript/TSX, Go and Java: which
+//! tree-sitter nodes are definitions, of what kind, and under which name.
+
+use tree_sitter::Node;
+
+use super::{Def, SymbolKind, Walker, visit_all};
+
+impl<'s> Walker<'s> {
+    pub(super) fn rust(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
+        use SymbolKind as K;
+        match node.kind() {
+            "function_item" | "function_signature_item" => {
+                self.def(node, "name", Self::fn_kind(parent))
+            }
+            "struct_item" | "union_item" => self.def(node, "name", K::Struct),
+            "enum_item" => self.def(node, "name", K::Enum),
+            "trait_item" => self.def(node, "name", K::Trait),
+            "mod_item" => self.def(node, "name", K::Module),
+            "const_item" | "static_item" => self.def(node, "name", K::Constant),
+            "type_item" => self.def(node, "name", K::Type),
+            "macro_definition" => self.def(node, "name", K::Macro),
+            "impl_item" => {
+                let ty = node.child_by_field_name("type")?;
+                let base = match ty.kind() {
+                    "generic_type" => ty.child_by_field_name("type").unwrap_or(ty),
+                    _ => ty,
+                };
+                let name = self.text(base).trim().to_string();
+                (!name.is_empty()).then(|| Def {
+                    name,
+                    kind: K::Impl,
+                    container: None,
+                    name_row: ty.start_position().row,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn python(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
+        match node.kind() {
+            "function_definition" => self.def(node, "name", Self::fn_kind(parent)),
+            "class_definition" => self.def(node, "name", SymbolKind::Class),
+            "assignment" => {
+                // Module- or class-level UPPER_CASE names are constants.
+                if parent.is_some_and(|(_, k)| !k.is_type_like()) {
+                    return None;
+                }
+                let stmt = node.parent()?;
+                if stmt.kind() != "expression_statement" {
+                    return None;
+                }
+                let in_scope = stmt
+                    .parent()
+                    .is_some_and(|p| matches!(p.kind(), "module" | "block"));
+                let left = node.child_by_field_name("left")?;
+                let name = self.text(left);
+                (in_scope && left.kind() == "identifier" && is_constant_name(name)).then(|| Def {
+                    name: name.to_string(),
+                    kind: SymbolKind::Constant,
+                    container: None,
+                    name_row: left.start_position().row,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn js(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
+        use SymbolKind as K;
+        match node.kind() {
+            "function_declaration"
+            | "generator_function_declaration"
+            | "function_signature"
+            | "function_expression" => {
+                // Named function expressions are only symbols when declared as statements.
+                if node.kind() == "function_expression" {
+                    return None;
+                }
+                self.def(node, "name", K::Function)
+            }
+            "class_declaration" | "abstract_class_declaration" | "class" => {
+                if node.kind() == "class" {
+                    return None;
+                }
+                self.def(node, "name", K::Class)
+            }
+            "method_definition" | "method_signature" | "abstract_method_signature" => {
+                self.def(node, "name", K::Method)
+            }
+            "field_definition" | "public_field_definition" => {
+                let value = node.child_by_field_name("value")?;
+                if !is_js_function(value.kind()) {
+                    return None;
+                }
+                let field = if node.kind() == "field_definition" {
+                    "property"
+                } else {
+                    "name"
+                };
+                self.def(node, field, K::Method)
+            }
+            "interface_declaration" => self.def(node, "name", K::Interface),
+            "type_alias_declaration" => self.def(node, "name", K::Type),
+            "enum_declaration" => self.def(node, "name", K::Enum),
+            "internal_module" | "module" => self.def(node, "name", K::Module),
+            "variable_declarator" => {
+                let name_node = node.child_by_field_name("name")?;
+                if name_node.kind() != "identifier" {
+                    return None;
+                }
+                let name = self.text(name_node);
+                let is_fn = node
+                    .child_by_field_name("value")
+                    .is_some_and(|v| is_js_function(v.kind()));
+                let decl = node.parent()?;
+                let is_const = decl.kind() == "lexical_declaration"
+                    && decl.child(0).is_some_and(|k| self.text(k) == "const");
+                let top = parent.is_none_or(|(_, k)| k == K::Module);
+                let kind = if is_fn {
+                    if parent.is_some_and(|(_, k)| matches!(k, K::Function | K::Method)) {
+                        return None;
+                    }
+                    K::Function
+                } else if is_const && top && is_constant_name(name) {
+                    K::Constant
+                } else {
+                    return None;
+                };
+                Some(Def {
+                    name: name.to_string(),
+                    kind,
+                    container: None,
+                    name_row: name_node.start_position().row,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn go(&self, node: Node<'_>) -> Option<Def> {
+        use SymbolKind as K;
+        match node.kind() {
+            "function_declaration" => self.def(node, "name", K::Function),
+            "method_declaration" => {
+                let mut def = self.def(node, "name", K::Method)?;
+                def.container = node
+                    .child_by_field_name("receiver")
+                    .and_then(|r| self.last_type_identifier(r));
+                Some(def)
+            }
+            "method_elem" | "method_spec" => self.def(node, "name", K::Method),
+            "type_spec" | "type_alias" => {
+                let kind = match node.child_by_field_name("type").map(|t| t.kind()) {
+                    Some("struct_type") => K::Struct,
+                    Some("interface_type") => K::Interface,
+                    _ => K::Type,
+                };
+                self.def(node, "name", kind)
+            }
+            "const_spec" => self.def(node, "name", K::Constant),
+            _ => None,
+        }
+    }
+
+    fn last_type_identifier(&self, node: Node<'_>) -> Option<String> {
+        let mut found = None;
+        let mut cursor = node.walk();
+        visit_all(&mut cursor, &mut |n| {
+            if n.kind() == "type_identifier" {
+                found = Some(self.text(n).to_string());
+            }
+        });
+        found
+    }
+
+    pub(super) fn java(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
+        use SymbolKind as K;
+        match node.kind() {
+            "class_declaration" | "record_declaration" => self.def(node, "name", K::Class),
+            "interface_declaration" | "annotation_type_declaration" => {
+                self.def(node, "name", K::Interface)
+            }
+            "enum_declaration" => self.def(node, "name", K::Enum),
+            "method_declaration"
+            | "constructor_declaration"
+            | "compact_constructor_declaration" => self.def(node, "name", K::Method),
+            "field_declaration" | "constant_declaration" => {
+                let is_constant = node.kind() == "constant_declaration"
+                    || parent.is_some_and(|(_, k)| k == K::Interface)
+                    || (0..node.named_child_count()).any(|i| {
+                        node.named_child(i as u32).is_some_and(|c| {
+                            c.kind() == "modifiers" && {
+                                let t = self.text(c);
+                                t.contains("static") && t.contains("final")
+                            }
+                        })
+                    });
+                if !is_constant {
+                    return None;
+                }
+                let declarator = node.child_by_field_name("declarator")?;
+                self.def(declarator, "name", K::Constant)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn is_js_function(kind: &str) -> bool {
+    matches!(
+        kind,
+        "arrow_function" | "function_expression" | "function" | "generator_function"
+    )
+}
+
+/// `MAX_SIZE`, `DEFAULT_TIMEOUT_2`: upper case letters, digits and underscores, one letter at least.
+fn is_constant_name(name: &str) -> bool {
+    name.chars().any(|c| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+
+    /// `(name, kind, container, line, end_line)` of every symbol.
+    fn table(lang: Language, src: &str) -> Vec<(String, &'static str, String, u32, u32)> {
+        extract(lang, src)
+            .into_iter()
+            .map(|s| {
+                (
+                    s.name,
+                    s.kind.name(),
+                    s.container.unwrap_or_default(),
+                    s.line,
+                    s.end_line,
+                )
+            })
+            .collect()
+    }
+
+    fn names(lang: Language, src: &str) -> Vec<String> {
+        extract(lang, src)
+            .into_iter()
+            .map(|s| {
+                format!(
+                    "{}:{}{}",
+                    s.kind,
+                    s.container.map(|c| format!("{c}.")).unwrap_or_default(),
+                    s.name
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rust_symbols() {
+        let src = r#"
+pub const LIMIT: usize = 3;
+static NAME: &str = "x";
+/// A point.
+pub struct Point { x: f64 }
+pub enum Shape { Circle, Square }
+pub trait Area {
+    fn area(&self) -> f64;
+    fn unit() -> f64 { 1.0 }
+}
+impl Area for Point {
+    fn area(&self) -> f64 { 0.0 }
+}
+impl<T> Wrapper<T> {
+    pub fn new(t: T) -> Self { todo!() }
+}
+mod inner {
+    pub fn helper() {}
+}
+type Alias = Vec<u8>;
+macro_rules! square { ($x:expr) => { $x * $x }; }
+fn main() {
+    fn local() {}
+}
+"#;
+        assert_eq!(
+            names(Language::Rust, src),
+            [
+                "constant:LIMIT",
+                "constant:NAME",
+                "struct:Point",
+                "enum:Shape",
+                "trait:Area",
+                "method:Area.area",
+                "method:Area.unit",
+                "impl:Point",
+                "method:Point.area",
+                "impl:Wrapper",
+                "method:Wrapper.new",
+                "module:inner",
+                "function:inner.helper",
+                "type:Alias",
+                "macro:square",
+                "function:main",
+                "function:main.local",
+            ]
+        );
+        let t = table(Language::Rust, src);
+        assert_eq!(t[4], ("Area".into(), "trait", "".into(), 7, 10));
+        let syms = extract(Language::Rust, src);
+        assert_eq!(syms[8].signature, "fn area(&self) -> f64 { 0.0 }");
+        assert_eq!(syms[7].signature, "impl Area for Point {");
+    }
+
+    #[test]
+    fn python_symbols() {
+        let src = "MAX_RETRIES = 3\nlower = 1\n\nclass Client:\n    TIMEOUT = 5\n\n    def __init__(self):\n        self.x = 1\n\n    @property\n    def name(self):\n        X = 2\n        return 'n'\n\n\ndef connect(url):\n    def inner():\n        pass\n    return inner\n";
+        assert_eq!(
+            names(Language::Python, src),
+            [
+                "constant:MAX_RETRIES",
+                "class:Client",
+                "constant:Client.TIMEOUT",
+                "method:Client.__init__",
+                "method:Client.name",
+                "function:connect",
+                "function:connect.inner",
+            ]
+        );
+        let t = table(Language::Python, src);
+        assert_eq!(t[1].3, 4);
+        assert_eq!(t[1].4, 13);
+    }
+
+    #[test]
+    fn javascript_symbols() {
+        let src = "const API_URL = 'x';\nconst helper = (a) => a + 1;\nlet counter = 0;\nexport function fetchUser(id) {\n  const inner = () => 1;\n  return id;\n}\nclass Store {\n  constructor() {}\n  get size() { return 0; }\n  onClick = () => {};\n}\nfunction* gen() {}\n";
+        assert_eq!(
+            names(Language::JavaScript, src),
+            [
+                "constant:API_URL",
+                "function:helper",
+                "function:fetchUser",
+                "class:Store",
+                "method:Store.constructor",
+                "method:Store.size",
+                "method:Store.onClick",
+                "function:gen",
+            ]
+        );
+    }
+
+    #[test]
+    fn typescript_and_tsx_symbols() {
+        let src = "export interface User {\n  id: number;\n  greet(): string;\n}\nexport type Id = string | number;\nenum Color { Red, Green }\nnamespace Util {\n  export function pad(s: string): string { return s; }\n}\nexport abstract class Repo<T> {\n  abstract find(id: Id): T;\n  save(item: T): void {}\n}\nexport const MAX_USERS = 10;\n";
+        let expected = [
+            "interface:User",
+            "method:User.greet",
+            "type:Id",
+            "enum:Color",
+            "module:Util",
+            "function:Util.pad",
+            "class:Repo",
+            "method:Repo.find",
+            "method:Repo.save",
+            "constant:MAX_USERS",
+        ];
+        assert_eq!(names(Language::TypeScript, src), expected);
+        let tsx = "export const Button = (props: Props) => <button>{props.label}</button>;\nexport function App() { return <div/>; }\n";
+        assert_eq!(
+            names(Language::Tsx, tsx),
+            ["function:Button", "function:App"]
+        );
+    }
+
+    #[test]
+    fn go_symbols() {
+        let src = "package main\n\nconst MaxSize = 10\n\ntype Server struct {\n\tAddr string\n}\n\ntype Handler interface {\n\tServe(w int) error\n}\n\ntype ID int\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n\nfunc main() {}\n";
+        assert_eq!(
+            names(Language::Go, src),
+            [
+                "constant:MaxSize",
+                "struct:Server",
+                "interface:Handler",
+                "method:Handler.Serve",
+                "type:ID",
+                "method:Server.Start",
+                "function:main",
+            ]
+        );
+    }
+
+    #[test]
+    fn java_symbols() {
+        let src = "package x;\n\npublic class Account {\n    public static final int LIMIT = 5;\n    private int balance;\n    public Account() {}\n    @Override\n    public String toString() { return \"\"; }\n    enum State { OPEN, CLOSED; void check() {} }\n}\ninterface Ledger {\n    int SIZE = 3;\n    void post(int amount);\n}\nrecord Pair(int a, int b) {}\n";
+        assert_eq!(
+            names(Language::Java, src),
+            [
+                "class:Account",
+                "constant:Account.LIMIT",
+                "method:Account.Account",
+                "method:Account.toString",
+                "enum:Account.State",
+                "method:State.check",
+                "interface:Ledger",
+                "constant:Ledger.SIZE",
+                "method:Ledger.post",
+                "class:Pair",
+            ]
+        );
+        let t = table(Language::Java, src);
+        assert_eq!(t[3].3, 7, "annotation starts the method");
+        let syms = extract(Language::Java, src);
+        assert_eq!(
+            syms[3].signature,
+            "public String toString() { return \"\"; }"
+        );
+    }
+}

@@ -1,0 +1,511 @@
+//! Symbol extraction with tree-sitter: functions, methods, classes, structs, enums, traits,
+//! interfaces, modules, constants, types and macros, each with its container, signature line
+//! and line span.
+//!
+//! This module parses one file at a time and knows nothing of the index or the file system
+//! beyond [`language_for_path`]; the index calls [`extract`] for every file it stores, and
+//! callers that need symbols of a single file (outline, the context engine) call it directly.
+//! Which nodes are definitions is decided per language: `langs` for Rust, Python, JS/TS, Go
+//! and Java, `c_family` for C and C++.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tree_sitter::{Node, Parser, TreeCursor};
+
+mod c_family;
+mod langs;
+
+/// A language whose symbols we can extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Rust,
+    Python,
+    JavaScript,
+    TypeScript,
+    Tsx,
+    Go,
+    Java,
+    C,
+    Cpp,
+}
+
+impl Language {
+    /// Every language, in a stable order.
+    pub const ALL: [Language; 9] = [
+        Language::Rust,
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Tsx,
+        Language::Go,
+        Language::Java,
+        Language::C,
+        Language::Cpp,
+    ];
+
+    /// The language of a name given by [`Language::name`].
+    pub fn from_name(name: &str) -> Option<Language> {
+        Language::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// The name used in results and accepted in `language` filters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+            Language::TypeScript => "typescript",
+            Language::Tsx => "tsx",
+            Language::Go => "go",
+            Language::Java => "java",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+        }
+    }
+
+    fn grammar(self) -> tree_sitter::Language {
+        match self {
+            Language::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Language::Python => tree_sitter_python::LANGUAGE.into(),
+            Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Language::Go => tree_sitter_go::LANGUAGE.into(),
+            Language::Java => tree_sitter_java::LANGUAGE.into(),
+            Language::C => tree_sitter_c::LANGUAGE.into(),
+            Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+        }
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The language of a file, judged by its extension. Headers (`.h`) count as C; use
+/// [`language_for_source`] to let the content decide between C and C++.
+pub fn language_for_path(path: &Path) -> Option<Language> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "rs" => Language::Rust,
+        "py" | "pyi" | "pyw" => Language::Python,
+        "js" | "jsx" | "mjs" | "cjs" => Language::JavaScript,
+        "ts" | "mts" | "cts" => Language::TypeScript,
+        "tsx" => Language::Tsx,
+        "go" => Language::Go,
+        "java" => Language::Java,
+        "c" | "h" => Language::C,
+        "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" | "ipp" | "tpp" | "inl" => {
+            Language::Cpp
+        }
+        _ => return None,
+    })
+}
+
+/// Like [`language_for_path`], but a `.h` header that uses C++ syntax counts as C++.
+pub fn language_for_source(path: &Path, source: &str) -> Option<Language> {
+    let lang = language_for_path(path)?;
+    let is_header = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("h"));
+    if lang == Language::C && is_header && looks_like_cpp(source) {
+        return Some(Language::Cpp);
+    }
+    Some(lang)
+}
+
+fn looks_like_cpp(source: &str) -> bool {
+    source.lines().take(2000).any(|l| {
+        let t = l.trim_start();
+        t.starts_with("class ")
+            || t.starts_with("namespace ")
+            || t.starts_with("template<")
+            || t.starts_with("template <")
+            || t.starts_with("public:")
+            || t.starts_with("private:")
+    })
+}
+
+/// What a symbol is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolKind {
+    Function,
+    Method,
+    Class,
+    Struct,
+    Enum,
+    Trait,
+    Interface,
+    Module,
+    Constant,
+    Type,
+    Macro,
+    Impl,
+}
+
+impl SymbolKind {
+    pub const ALL: [SymbolKind; 12] = [
+        SymbolKind::Function,
+        SymbolKind::Method,
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Enum,
+        SymbolKind::Trait,
+        SymbolKind::Interface,
+        SymbolKind::Module,
+        SymbolKind::Constant,
+        SymbolKind::Type,
+        SymbolKind::Macro,
+        SymbolKind::Impl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Module => "module",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Type => "type",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Impl => "impl",
+        }
+    }
+
+    /// Kinds whose members are methods rather than free functions.
+    fn is_type_like(self) -> bool {
+        matches!(
+            self,
+            SymbolKind::Class
+                | SymbolKind::Struct
+                | SymbolKind::Enum
+                | SymbolKind::Trait
+                | SymbolKind::Interface
+                | SymbolKind::Impl
+        )
+    }
+}
+
+impl fmt::Display for SymbolKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A symbol kind name that is not one of [`SymbolKind::ALL`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("kind `{given}` is not a symbol kind; accepted: {}", SymbolKind::ALL.map(|k| k.name()).join(", "))]
+pub struct UnknownKind {
+    pub given: String,
+}
+
+impl FromStr for SymbolKind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        SymbolKind::ALL
+            .into_iter()
+            .find(|k| k.name() == t)
+            .ok_or(UnknownKind {
+                given: s.to_string(),
+            })
+    }
+}
+
+/// One definition found in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symbol {
+    pub name: String,
+    pub kind: SymbolKind,
+    /// The enclosing class, impl, trait, module or function, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The source line that names the symbol, trimmed (at most 240 characters).
+    pub signature: String,
+    /// First line of the definition, 1-based.
+    pub line: u32,
+    /// Last line of the definition, 1-based, inclusive.
+    pub end_line: u32,
+}
+
+thread_local! {
+    static PARSERS: RefCell<Vec<(Language, Parser)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Parse `source` as `language` and return its symbols in source order.
+///
+/// Syntax errors do not fail extraction: tree-sitter recovers and whatever parsed is used.
+///
+/// ```
+/// use apex_search::symbols::{extract, Language, SymbolKind};
+/// let syms = extract(Language::Rust, "struct Point;\nimpl Point { fn norm(&self) {} }\n");
+/// assert_eq!(syms[2].name, "norm");
+/// assert_eq!(syms[2].kind, SymbolKind::Method);
+/// assert_eq!(syms[2].container.as_deref(), Some("Point"));
+/// ```
+pub fn extract(language: Language, source: &str) -> Vec<Symbol> {
+    PARSERS.with(|cell| {
+        let mut parsers = cell.borrow_mut();
+        let idx = match parsers.iter().position(|(l, _)| *l == language) {
+            Some(i) => i,
+            None => {
+                let mut parser = Parser::new();
+                if parser.set_language(&language.grammar()).is_err() {
+                    return Vec::new();
+                }
+                parsers.push((language, parser));
+                parsers.len() - 1
+            }
+        };
+        let parser = &mut parsers[idx].1;
+        let Some(tree) = parser.parse(source, None) else {
+            return Vec::new();
+        };
+        let mut walker = Walker {
+            lang: language,
+            src: source.as_bytes(),
+            line_starts: None,
+            out: Vec::new(),
+        };
+        walker.walk(tree.root_node());
+        walker.out
+    })
+}
+
+/// A definition recognised at one node.
+struct Def {
+    name: String,
+    kind: SymbolKind,
+    /// Overrides the enclosing container (C++ `Foo::bar`, Go receivers).
+    container: Option<String>,
+    /// The node whose line carries the name, for the signature.
+    name_row: usize,
+}
+
+struct Walker<'s> {
+    lang: Language,
+    src: &'s [u8],
+    line_starts: Option<Vec<usize>>,
+    out: Vec<Symbol>,
+}
+
+/// An open definition on the walk's stack: children see it as their container.
+struct Open {
+    depth: usize,
+    name: String,
+    kind: SymbolKind,
+}
+
+impl<'s> Walker<'s> {
+    fn walk(&mut self, root: Node<'_>) {
+        let mut cursor = root.walk();
+        let mut stack: Vec<Open> = Vec::new();
+        let mut depth = 0usize;
+        loop {
+            let node = cursor.node();
+            let mut descend = true;
+            if node.is_named() {
+                let parent = stack.last().map(|o| (o.name.as_str(), o.kind));
+                if let Some(def) = self.classify(node, parent) {
+                    let container = def
+                        .container
+                        .clone()
+                        .or_else(|| stack.last().map(|o| o.name.clone()));
+                    self.push_symbol(node, &def, container);
+                    stack.push(Open {
+                        depth,
+                        name: def.name,
+                        kind: def.kind,
+                    });
+                } else if skip_subtree(node.kind()) {
+                    descend = false;
+                }
+            }
+            if descend && cursor.goto_first_child() {
+                depth += 1;
+                continue;
+            }
+            // Leave this node (and every ancestor that has no next sibling).
+            loop {
+                while stack.last().is_some_and(|o| o.depth >= depth) {
+                    stack.pop();
+                }
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return;
+                }
+                depth -= 1;
+            }
+        }
+    }
+
+    fn push_symbol(&mut self, node: Node<'_>, def: &Def, container: Option<String>) {
+        let start = node.start_position().row;
+        let end = node.end_position();
+        let mut end_row = end.row;
+        if end.column == 0 && end_row > start {
+            end_row -= 1;
+        }
+        let signature = self.line_text(def.name_row);
+        self.out.push(Symbol {
+            name: def.name.clone(),
+            kind: def.kind,
+            container,
+            signature,
+            line: start as u32 + 1,
+            end_line: end_row as u32 + 1,
+        });
+    }
+
+    fn line_text(&mut self, row: usize) -> String {
+        let src = self.src;
+        let starts = self.line_starts.get_or_insert_with(|| {
+            let mut v = vec![0];
+            v.extend(memchr_newlines(src).map(|i| i + 1));
+            v
+        });
+        let Some(&from) = starts.get(row) else {
+            return String::new();
+        };
+        let to = starts
+            .get(row + 1)
+            .map(|&e| e.saturating_sub(1))
+            .unwrap_or(src.len());
+        let text = String::from_utf8_lossy(&src[from..to.max(from)]);
+        apex_core::events::truncate_chars(text.trim(), 240)
+    }
+
+    fn text(&self, node: Node<'_>) -> &'s str {
+        node.utf8_text(self.src).unwrap_or("")
+    }
+
+    fn field_text(&self, node: Node<'_>, field: &str) -> Option<(String, usize)> {
+        let n = node.child_by_field_name(field)?;
+        let t = self.text(n).trim();
+        (!t.is_empty()).then(|| (t.to_string(), n.start_position().row))
+    }
+
+    fn def(&self, node: Node<'_>, field: &str, kind: SymbolKind) -> Option<Def> {
+        let (name, name_row) = self.field_text(node, field)?;
+        Some(Def {
+            name,
+            kind,
+            container: None,
+            name_row,
+        })
+    }
+
+    /// A function is a method when its innermost container is type-like.
+    fn fn_kind(parent: Option<(&str, SymbolKind)>) -> SymbolKind {
+        match parent {
+            Some((_, k)) if k.is_type_like() => SymbolKind::Method,
+            _ => SymbolKind::Function,
+        }
+    }
+
+    fn classify(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
+        match self.lang {
+            Language::Rust => self.rust(node, parent),
+            Language::Python => self.python(node, parent),
+            Language::JavaScript | Language::TypeScript | Language::Tsx => self.js(node, parent),
+            Language::Go => self.go(node),
+            Language::Java => self.java(node, parent),
+            Language::C | Language::Cpp => self.c_family(node, parent),
+        }
+    }
+}
+
+/// Subtrees that never hold definitions we report; skipping them saves walk time.
+fn skip_subtree(kind: &str) -> bool {
+    matches!(
+        kind,
+        "string"
+            | "string_literal"
+            | "raw_string_literal"
+            | "comment"
+            | "line_comment"
+            | "block_comment"
+            | "template_string"
+            | "arguments"
+            | "argument_list"
+            | "parameters"
+            | "formal_parameters"
+            | "parameter_list"
+            | "token_tree"
+            | "attribute_item"
+            | "use_declaration"
+            | "import_statement"
+            | "import_declaration"
+    )
+}
+
+fn visit_all<'t>(cursor: &mut TreeCursor<'t>, f: &mut impl FnMut(Node<'t>)) {
+    f(cursor.node());
+    if cursor.goto_first_child() {
+        loop {
+            visit_all(cursor, f);
+            if !cursor.goto_next_sibling() {
+                break;
+            }
+        }
+        cursor.goto_parent();
+    }
+}
+
+fn memchr_newlines(src: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    src.iter()
+        .enumerate()
+        .filter_map(|(i, &b)| (b == b'\n').then_some(i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_by_path_and_content() {
+        assert_eq!(language_for_path(Path::new("a/b.rs")), Some(Language::Rust));
+        assert_eq!(language_for_path(Path::new("x.TSX")), Some(Language::Tsx));
+        assert_eq!(language_for_path(Path::new("README.md")), None);
+        assert_eq!(language_for_path(Path::new("Makefile")), None);
+        assert_eq!(
+            language_for_source(Path::new("a.h"), "namespace x {}\n"),
+            Some(Language::Cpp)
+        );
+        assert_eq!(
+            language_for_source(Path::new("a.h"), "int f(void);\n"),
+            Some(Language::C)
+        );
+    }
+
+    #[test]
+    fn kinds_parse_with_helpful_errors() {
+        assert_eq!("Method".parse::<SymbolKind>().unwrap(), SymbolKind::Method);
+        let err = "func".parse::<SymbolKind>().unwrap_err().to_string();
+        assert!(
+            err.contains("`func`") && err.contains("function, method"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn broken_source_still_yields_what_parsed() {
+        let syms = extract(Language::Rust, "fn ok() {}\nfn broken( {\n");
+        assert_eq!(syms[0].name, "ok");
+    }
+}
