@@ -308,19 +308,15 @@ async fn agent_run_out_writes_the_report_its_page_and_charts_as_the_server_serve
     assert!(err.contains("--out"), "{err}");
 }
 
-/// Chromium from Debian's `chromium` package (or `CHROMIUM`), if installed.
+/// Chromium from Debian's `chromium` package (or the browser `CHROMIUM` names), if any.
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CHROMIUM") {
         return Some(PathBuf::from(p));
     }
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .map(move |dir| dir.join(name))
-                .collect::<Vec<_>>()
-        })
-        .find(|p| p.is_file())
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|name| apex_testkit::on_path(name))
+        .map(PathBuf::from)
 }
 
 /// Load `page` in headless Chromium and answer the DOM after its scripts ran.
@@ -369,12 +365,15 @@ document.getElementById('probe').textContent = JSON.stringify(figures);
 
 #[tokio::test]
 async fn the_html_report_renders_its_charts_in_a_real_browser() {
-    let Some(browser) = chromium() else {
-        eprintln!(
-            "SKIPPED the_html_report_renders_its_charts_in_a_real_browser: chromium not installed"
-        );
+    let browser = chromium();
+    if !apex_testkit::tool_available(
+        "the_html_report_renders_its_charts_in_a_real_browser",
+        browser.is_some(),
+        "chromium not installed",
+    ) {
         return;
-    };
+    }
+    let Some(browser) = browser else { return };
     let ws = fixture_workspace();
     let (ok, _, err) = cli(
         ws.path(),
