@@ -20,26 +20,8 @@ pub struct IndexArgs {
 
 #[derive(clap::Args)]
 pub struct SearchArgs {
-    /// Text, identifier(s) or regex to look for.
-    query: String,
-    /// auto, text, regex or symbol.
-    #[arg(long, default_value = "auto")]
-    mode: String,
-    /// Glob over paths relative to the root, e.g. `src/**/*.rs`.
-    #[arg(long)]
-    path: Option<String>,
-    /// Only files of this language.
-    #[arg(long)]
-    language: Option<String>,
-    /// Most hits to return (default 20).
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Token budget (default 4000, at most 20000).
-    #[arg(long)]
-    max_tokens: Option<usize>,
-    /// next_cursor of a previous page.
-    #[arg(long)]
-    cursor: Option<String>,
+    #[command(flatten)]
+    request: SearchRequest,
     /// Print the structured result as JSON.
     #[arg(long)]
     json: bool,
@@ -118,15 +100,7 @@ pub fn search(
     runtime: &tokio::runtime::Runtime,
     args: SearchArgs,
 ) -> anyhow::Result<()> {
-    let req = SearchRequest {
-        query: args.query,
-        mode: args.mode.parse()?,
-        path: args.path,
-        language: args.language,
-        limit: args.limit,
-        max_tokens: args.max_tokens,
-        cursor: args.cursor,
-    };
+    let req = args.request;
     let (index, _) = open_indexed(at, runtime, None)?;
     let r = index.search_code(&req)?;
     if args.json {

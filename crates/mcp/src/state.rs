@@ -134,36 +134,30 @@ impl AppState {
     /// dir (a second server, `netra-apex context import`) and tell this server's
     /// subscribers, as if a client of this server had made the change. Runs until shutdown.
     ///
-    /// Each poll asks a connection of its own for `PRAGMA data_version`, which moves only
-    /// when another connection committed; the bundles are read only then.
+    /// Each poll asks the store whether another connection committed
+    /// ([`apex_store::watch::CommitWatch`]); the bundles are read only then.
     pub fn watch_store(self: &Arc<Self>) {
         let state = self.clone();
         tokio::spawn(async move {
-            let mut conn: Option<rusqlite::Connection> = None;
-            let mut seen: Option<i64> = None;
+            let mut watch = Some(apex_store::watch::CommitWatch::new());
             loop {
                 tokio::select! {
                     _ = state.shutdown.cancelled() => return,
                     _ = tokio::time::sleep(STORE_POLL) => {}
                 }
-                let (s, c) = (state.clone(), conn.take());
-                let Ok((c, version)) = tokio::task::spawn_blocking(move || {
-                    let c = c.or_else(|| s.store.open_reader().ok());
-                    let version = c.as_ref().and_then(|c| {
-                        c.pragma_query_value(None, "data_version", |r| r.get::<_, i64>(0))
-                            .ok()
-                    });
-                    (c, version)
+                let (s, mut w) = (state.clone(), watch.take().unwrap_or_default());
+                let Ok((w, committed)) = tokio::task::spawn_blocking(move || {
+                    let committed = w.others_committed(&s.store);
+                    (w, committed)
                 })
                 .await
                 else {
                     continue;
                 };
-                conn = c;
-                if version.is_some() && version == seen {
+                watch = Some(w);
+                if !committed {
                     continue;
                 }
-                seen = version;
                 let s = state.clone();
                 let changed = tokio::task::spawn_blocking(move || s.bundles_changed_elsewhere())
                     .await

@@ -14,14 +14,20 @@ use super::query::numbered;
 use super::symbols::{self, Symbol};
 use super::{SearchError, SearchIndex};
 
-/// A `read_code` request: a line range, or a symbol of the file, or the whole file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A `read_code` request (the tool's arguments): a line range, or a symbol of the file, or
+/// the whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReadRequest {
+    /// File path relative to the workspace root.
     pub path: String,
+    /// First line to read (1-based, default 1).
     pub start_line: Option<u32>,
+    /// Last line to read (inclusive, default: end of file).
     pub end_line: Option<u32>,
-    /// A symbol defined in the file (`parse`, `Config::load`); its lines are returned.
+    /// Read this symbol of the file instead of a line range (e.g. `parse` or `Config::load`).
     pub symbol: Option<String>,
+    /// Token budget (1-20000, default 4000); lines stop at a whole line.
     pub max_tokens: Option<usize>,
 }
 

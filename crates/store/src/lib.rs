@@ -15,6 +15,7 @@ pub mod contexts;
 pub mod datasets;
 pub mod runs;
 pub mod testruns;
+pub mod watch;
 
 /// The numbered migrations, applied in order; `PRAGMA user_version` records the last one.
 /// Never edit a migration that has shipped: add the next number.

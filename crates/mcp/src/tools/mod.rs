@@ -95,10 +95,10 @@ pub fn parse_tool_arguments(
     let a = arguments;
     Some(match name {
         "cancel_run" => p::<runs::CancelRunArgs>(a),
-        "search_code" => p::<search::SearchCodeArgs>(a),
-        "find_symbol" => p::<search::FindSymbolArgs>(a),
-        "find_references" => p::<search::FindReferencesArgs>(a),
-        "read_code" => p::<search::ReadCodeArgs>(a),
+        "search_code" => p::<apex_search::SearchRequest>(a),
+        "find_symbol" => p::<apex_search::FindSymbolRequest>(a),
+        "find_references" => p::<apex_search::ReferenceRequest>(a),
+        "read_code" => p::<apex_search::ReadRequest>(a),
         "outline" => p::<search::OutlineArgs>(a),
         "index_status" => p::<search::IndexStatusArgs>(a),
         "reindex" => p::<apex_search::ReindexArgs>(a),

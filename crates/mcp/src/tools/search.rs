@@ -24,82 +24,6 @@ use apex_search::{
     SymbolResults,
 };
 
-/// Arguments of `search_code`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchCodeArgs {
-    /// Text, identifier(s) or regex to look for.
-    pub query: String,
-    /// auto (ranked text + definitions, default), text, regex or symbol.
-    pub mode: Option<String>,
-    /// Glob over paths relative to the root, e.g. `src/**/*.rs`, `*.py`, or a directory.
-    pub path: Option<String>,
-    /// Only files of this language (rust, python, javascript, typescript, tsx, go, java, c, cpp, markdown...).
-    pub language: Option<String>,
-    /// Most hits to return (1-500, default 20).
-    pub limit: Option<usize>,
-    /// Token budget for the hits (1-20000, default 4000); results stop at a whole hit.
-    pub max_tokens: Option<usize>,
-    /// next_cursor of the previous page, to continue.
-    pub cursor: Option<String>,
-}
-
-/// Arguments of `find_symbol`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FindSymbolArgs {
-    /// Symbol name, qualified (`Store::open`, `Client.get`) or approximate (fuzzy matching).
-    pub name: String,
-    /// function, method, class, struct, enum, trait, interface, module, constant, type, macro or impl.
-    pub kind: Option<String>,
-    /// Only definitions in this language.
-    pub language: Option<String>,
-    /// Glob over paths relative to the root.
-    pub path: Option<String>,
-    /// Include the numbered source lines of each definition (within max_tokens).
-    pub include_body: Option<bool>,
-    /// Most definitions to return (1-500, default 20).
-    pub limit: Option<usize>,
-    /// Token budget (1-20000, default 4000).
-    pub max_tokens: Option<usize>,
-    /// next_cursor of the previous page, to continue.
-    pub cursor: Option<String>,
-}
-
-/// Arguments of `find_references`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FindReferencesArgs {
-    /// The identifier whose occurrences to list (for `a::b` the last part).
-    pub name: String,
-    /// Glob over paths relative to the root.
-    pub path: Option<String>,
-    /// Only files of this language.
-    pub language: Option<String>,
-    /// Most occurrences to return (1-500, default 20).
-    pub limit: Option<usize>,
-    /// Token budget (1-20000, default 4000).
-    pub max_tokens: Option<usize>,
-    /// next_cursor of the previous page, to continue.
-    pub cursor: Option<String>,
-}
-
-/// Arguments of `read_code`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadCodeArgs {
-    /// File path relative to the workspace root.
-    pub path: String,
-    /// First line to read (1-based, default 1).
-    pub start_line: Option<u32>,
-    /// Last line to read (inclusive, default: end of file).
-    pub end_line: Option<u32>,
-    /// Read this symbol of the file instead of a line range (e.g. `parse` or `Config::load`).
-    pub symbol: Option<String>,
-    /// Token budget (1-20000, default 4000); lines stop at a whole line.
-    pub max_tokens: Option<usize>,
-}
-
 /// Arguments of `outline`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -123,33 +47,25 @@ impl ApexServer {
     )]
     async fn search_code(
         &self,
-        Parameters(a): Parameters<SearchCodeArgs>,
+        Parameters(req): Parameters<SearchRequest>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        let mode = match a.mode.as_deref().unwrap_or("auto").parse() {
-            Ok(m) => m,
-            Err(e) => return Ok(fail(e)),
-        };
-        if a.query.trim().is_empty() {
+        if req.query.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "query" }));
         }
         if let Err(r) = self
-            .index_first(mode == apex_search::SearchMode::Symbol, &meta, &peer, &ct)
+            .index_first(
+                req.mode == apex_search::SearchMode::Symbol,
+                &meta,
+                &peer,
+                &ct,
+            )
             .await
         {
             return Ok(r);
         }
-        let req = SearchRequest {
-            query: a.query,
-            mode,
-            path: a.path,
-            language: a.language,
-            limit: a.limit,
-            max_tokens: a.max_tokens,
-            cursor: a.cursor,
-        };
         Ok(match self.blocking(move |s| s.search_code(&req)).await {
             Ok(r) => ok(render_search(&r), &r),
             Err(e) => fail(e),
@@ -162,27 +78,17 @@ impl ApexServer {
     )]
     async fn find_symbol(
         &self,
-        Parameters(a): Parameters<FindSymbolArgs>,
+        Parameters(req): Parameters<FindSymbolRequest>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        if a.name.trim().is_empty() {
+        if req.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
         if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
             return Ok(r);
         }
-        let req = FindSymbolRequest {
-            name: a.name,
-            kind: a.kind,
-            language: a.language,
-            path: a.path,
-            include_body: a.include_body.unwrap_or(false),
-            limit: a.limit,
-            max_tokens: a.max_tokens,
-            cursor: a.cursor,
-        };
         Ok(match self.blocking(move |s| s.find_symbol(&req)).await {
             Ok(r) => ok(render_symbols(&r), &r),
             Err(e) => fail(e),
@@ -195,25 +101,17 @@ impl ApexServer {
     )]
     async fn find_references(
         &self,
-        Parameters(a): Parameters<FindReferencesArgs>,
+        Parameters(req): Parameters<ReferenceRequest>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, McpError> {
-        if a.name.trim().is_empty() {
+        if req.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
         if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
             return Ok(r);
         }
-        let req = ReferenceRequest {
-            name: a.name,
-            path: a.path,
-            language: a.language,
-            limit: a.limit,
-            max_tokens: a.max_tokens,
-            cursor: a.cursor,
-        };
         Ok(
             match self.blocking(move |s| s.find_references(&req)).await {
                 Ok(r) => ok(render_references(&r), &r),
@@ -228,15 +126,8 @@ impl ApexServer {
     )]
     async fn read_code(
         &self,
-        Parameters(a): Parameters<ReadCodeArgs>,
+        Parameters(req): Parameters<ReadRequest>,
     ) -> Result<CallToolResult, McpError> {
-        let req = ReadRequest {
-            path: a.path,
-            start_line: a.start_line,
-            end_line: a.end_line,
-            symbol: a.symbol,
-            max_tokens: a.max_tokens,
-        };
         Ok(match self.blocking(move |s| s.read_code(&req)).await {
             Ok(r) => ok(render_excerpt(&r), &r),
             Err(e) => fail(e),

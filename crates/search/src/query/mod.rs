@@ -19,6 +19,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, DocSetCollector, FilterCollector, TopDocs};
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
@@ -84,18 +85,51 @@ impl FromStr for SearchMode {
     }
 }
 
-/// A `search_code` request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A `search_code` request: the arguments of the tool and of `netra-apex search`, written
+/// once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, clap::Args)]
+#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
+    /// Text, identifier(s) or regex to look for.
     pub query: String,
-    #[serde(default)]
+    /// auto (ranked text + definitions, default), text, regex or symbol.
+    #[serde(default, deserialize_with = "mode_or_auto")]
+    #[schemars(with = "Option<String>")]
+    #[arg(long, default_value = "auto")]
     pub mode: SearchMode,
-    /// Glob over paths relative to the root (`src/**/*.rs`, `*.py`, or a directory).
+    /// Glob over paths relative to the root, e.g. `src/**/*.rs`, `*.py`, or a directory.
+    #[arg(long)]
     pub path: Option<String>,
+    /// Only files of this language (rust, python, javascript, typescript, tsx, go, java, c, cpp, markdown...).
+    #[arg(long)]
     pub language: Option<String>,
+    /// Most hits to return (1-500, default 20).
+    #[arg(long)]
     pub limit: Option<usize>,
+    /// Token budget for the hits (1-20000, default 4000); results stop at a whole hit.
+    #[arg(long)]
     pub max_tokens: Option<usize>,
+    /// next_cursor of the previous page, to continue.
+    #[arg(long)]
     pub cursor: Option<String>,
+}
+
+/// `mode` as a client sends it: a name, or null/absent for auto; a wrong name says what is
+/// accepted.
+fn mode_or_auto<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SearchMode, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(SearchMode::Auto),
+        Some(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+/// `null` as a client may send it for an optional flag: the default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 impl SearchRequest {
@@ -154,19 +188,27 @@ pub struct SearchResults {
     pub note: Option<String>,
 }
 
-/// A `find_symbol` request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A `find_symbol` request (the tool's arguments).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FindSymbolRequest {
-    /// A name (`parse_config`), a qualified name (`Store::open`, `Client.get`) or an
-    /// approximation of one (fuzzy matching finds near misses).
+    /// Symbol name, qualified (`Store::open`, `Client.get`) or approximate (fuzzy matching).
     pub name: String,
+    /// function, method, class, struct, enum, trait, interface, module, constant, type, macro or impl.
     pub kind: Option<String>,
+    /// Only definitions in this language.
     pub language: Option<String>,
+    /// Glob over paths relative to the root.
     pub path: Option<String>,
-    #[serde(default)]
+    /// Include the numbered source lines of each definition (within max_tokens).
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schemars(with = "Option<bool>")]
     pub include_body: bool,
+    /// Most definitions to return (1-500, default 20).
     pub limit: Option<usize>,
+    /// Token budget (1-20000, default 4000).
     pub max_tokens: Option<usize>,
+    /// next_cursor of the previous page, to continue.
     pub cursor: Option<String>,
 }
 
@@ -212,15 +254,21 @@ pub struct SymbolResults {
     pub tokens: usize,
 }
 
-/// A `find_references` request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A `find_references` request (the tool's arguments).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReferenceRequest {
-    /// An identifier; for `a::b` or `a.b` the last part is looked for.
+    /// The identifier whose occurrences to list (for `a::b` the last part).
     pub name: String,
+    /// Glob over paths relative to the root.
     pub path: Option<String>,
+    /// Only files of this language.
     pub language: Option<String>,
+    /// Most occurrences to return (1-500, default 20).
     pub limit: Option<usize>,
+    /// Token budget (1-20000, default 4000).
     pub max_tokens: Option<usize>,
+    /// next_cursor of the previous page, to continue.
     pub cursor: Option<String>,
 }
 
