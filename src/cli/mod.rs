@@ -53,7 +53,7 @@ enum Command {
         action: context::ContextCommand,
     },
     /// Load workload logs (JSONL, CSV or OTLP-JSON) into a dataset (CLI twin of ingest_logs).
-    Ingest(apex_agents::requests::IngestLogsArgs),
+    Ingest(data::IngestArgs),
     /// Analysis agents (CLI twin of list_agents / run_agent).
     Agent {
         #[command(subcommand)]
@@ -61,6 +61,24 @@ enum Command {
     },
     /// Run the workspace's tests with structured results (the CLI twin of run_tests).
     Test(test::TestArgs),
+}
+
+/// `--prices FILE` (or `APEX_PRICES`): the user's prices laid over the shipped catalog, for
+/// the commands that price calls (`serve`, `ingest`, `agent run`).
+#[derive(clap::Args, Clone, Default)]
+pub struct PricesArg {
+    /// A TOML file of model prices that override or add to the shipped catalog: [[model]]
+    /// entries with `model` and the fields to set, as apex://pricing shows them.
+    #[arg(long = "prices", env = "APEX_PRICES", value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+}
+
+impl PricesArg {
+    /// The catalog to price with; a bad file is an error naming its line and field.
+    pub fn load(&self) -> anyhow::Result<apex_core::pricing::PriceCatalog> {
+        let path = self.prices.as_deref().filter(|p| !p.as_os_str().is_empty());
+        Ok(apex_core::pricing::PriceCatalog::load(path)?)
+    }
 }
 
 /// Where a command works: the workspace root and the data dir.

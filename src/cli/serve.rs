@@ -21,6 +21,8 @@ pub struct ServeArgs {
     /// Requests one HTTP client may have in flight at once; more get 429.
     #[arg(long, value_name = "N", default_value_t = apex_mcp::http::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
+    #[command(flatten)]
+    prices: super::PricesArg,
 }
 
 pub fn run(
@@ -28,7 +30,8 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
-    let state = apex_mcp::AppState::open(at.root, at.data_dir)?;
+    let prices = args.prices.load()?;
+    let state = apex_mcp::AppState::open_with_prices(at.root, at.data_dir, prices)?;
     let _guard = init_logging(Some(&state.workspace.data_dir().join("logs")));
     state.recover()?;
     // Keep the index fresh while serving; the server works without it.

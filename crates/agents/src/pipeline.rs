@@ -244,7 +244,14 @@ fn build_report(req: &AgentRequest, stages: &[Stage], catalog: &PriceCatalog, st
         );
         (p.deterministic, DETERMINISTIC.into(), None)
     });
-    let mut notes = Vec::new();
+    let prices = report::prices_used(
+        st.stats
+            .iter()
+            .flat_map(|s| s.models.iter().map(|m| m.model.as_str())),
+        &st.recommendations,
+        catalog,
+    );
+    let mut notes: Vec<String> = report::unchecked_prices_note(&prices).into_iter().collect();
     if !unpriced_models.is_empty() {
         notes.push(format!(
             "Models missing from the price catalog ({unpriced_share}% of spend) get no priced recommendation: {}",
@@ -291,6 +298,7 @@ fn build_report(req: &AgentRequest, stages: &[Stage], catalog: &PriceCatalog, st
         confidence,
         data_to_collect,
         notes,
+        prices,
     }
 }
 

@@ -1,17 +1,23 @@
-//! The reporting agent: the report's JSON ([`Report`]) and its markdown — executive summary,
-//! cost breakdown, recommendations, action plan, confidence, and the SQL that reproduces
-//! each figure. The executive summary comes from the narrator when it answers with figures
+//! The reporting agent: the report's JSON ([`Report`]), its markdown — executive summary,
+//! charts, cost breakdown, recommendations, action plan, the prices used, confidence, and the
+//! SQL that reproduces each figure — and its HTML rendering with the charts inline
+//! ([`html`]). The executive summary comes from the narrator when it answers with figures
 //! taken from the analysis, otherwise from the deterministic text built here.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::analysis::{CostAnalysis, WorkloadStats};
 use super::narrator::{self, DETERMINISTIC, Narrator, SummaryPrompt};
 use super::optimize::Recommendation;
 use super::plan::ActionPlan;
 use super::triage::{Sufficiency, Triage};
+use crate::charts::{ChartError, ChartKind, Charts};
+use apex_core::pricing::{ModelPrice, PriceCatalog, PriceOrigin};
 use apex_store::analytics::Dimension;
 
 /// How far to trust a report.
@@ -53,6 +59,95 @@ pub struct Report {
     pub confidence: Confidence,
     pub data_to_collect: Vec<String>,
     pub notes: Vec<String>,
+    /// The catalog entries whose prices this report used, each with its source, the date it
+    /// was checked and whether it was checked on the provider's page.
+    pub prices: Vec<PriceUsed>,
+}
+
+/// A catalog entry a report priced with, and what it priced.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PriceUsed {
+    #[serde(flatten)]
+    pub price: ModelPrice,
+    /// The dataset's model names this entry priced, or `<recommendation> (projected)` for an
+    /// entry only a recommendation priced (a right-sizing substitute).
+    pub used_for: Vec<String>,
+}
+
+/// The catalog entries a report uses: those of the dataset's `models` (in the order given),
+/// then those a recommendation priced that are not among them.
+pub fn prices_used<'a>(
+    models: impl IntoIterator<Item = &'a str>,
+    recommendations: &[Recommendation],
+    catalog: &PriceCatalog,
+) -> Vec<PriceUsed> {
+    fn add(used: &mut Vec<PriceUsed>, price: &ModelPrice, what: String) {
+        match used.iter_mut().find(|u| u.price.model == price.model) {
+            Some(u) => {
+                if !u.used_for.contains(&what) {
+                    u.used_for.push(what);
+                }
+            }
+            None => used.push(PriceUsed {
+                price: price.clone(),
+                used_for: vec![what],
+            }),
+        }
+    }
+    let mut used: Vec<PriceUsed> = Vec::new();
+    for m in models {
+        if let Some(p) = catalog.get(m) {
+            add(&mut used, p, m.to_string());
+        }
+    }
+    let before: BTreeSet<String> = used.iter().map(|u| u.price.model.clone()).collect();
+    for r in recommendations {
+        let mut named = Vec::new();
+        priced_models(&r.inputs, &mut named);
+        for m in named {
+            if let Some(p) = catalog.get(&m)
+                && !before.contains(&p.model)
+            {
+                add(&mut used, p, format!("{} (projected)", r.kind));
+            }
+        }
+    }
+    used
+}
+
+/// The models of the catalog prices a recommendation's inputs quote (objects with a `model`
+/// and its price's `source`).
+fn priced_models(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let (Some(Value::String(m)), Some(Value::String(_))) =
+                (o.get("model"), o.get("source"))
+            {
+                out.push(m.clone());
+            }
+            o.values().for_each(|x| priced_models(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| priced_models(x, out)),
+        _ => {}
+    }
+}
+
+/// The note a report carries when some of its prices were not checked on the provider's
+/// page; `None` when all were.
+pub fn unchecked_prices_note(prices: &[PriceUsed]) -> Option<String> {
+    let unchecked: Vec<&str> = prices
+        .iter()
+        .filter(|p| !p.price.verified)
+        .map(|p| p.price.model.as_str())
+        .collect();
+    (!unchecked.is_empty()).then(|| {
+        format!(
+            "{} of the {} prices this report uses were not checked against the provider's public page: {}. They are marked † under Prices used; confirm them at their source before budgeting.",
+            unchecked.len(),
+            prices.len(),
+            unchecked.join(", ")
+        )
+    })
 }
 
 /// Judge how far the analysis can be trusted.
@@ -134,7 +229,8 @@ pub fn confidence(
     }
 }
 
-fn money(x: f64) -> String {
+/// A USD amount as `$1,234.56` (negative as `-$1.00`).
+pub fn money(x: f64) -> String {
     let cents = (x.abs() * 100.0).round() as u64;
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
@@ -346,6 +442,91 @@ fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
     out.push('\n');
 }
 
+/// A table cell: no pipe or line break may end the cell early.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A per-million-token price: cents always, and up to four decimals where the price has them.
+fn per_million(x: f64) -> String {
+    let s = format!("{x:.4}");
+    let trimmed = s.trim_end_matches('0');
+    let decimals = trimmed.split_once('.').map_or(0, |(_, d)| d.len());
+    format!(
+        "${}{}",
+        trimmed,
+        "0".repeat(2usize.saturating_sub(decimals))
+    )
+}
+
+/// "Prices used": every catalog entry the report priced with, where its figures come from,
+/// and whether they were checked on the provider's page (those not checked are marked †).
+fn prices_section(out: &mut String, prices: &[PriceUsed]) {
+    let _ = writeln!(
+        out,
+        "## Prices used\n\nUSD per million tokens, from the price catalog (`apex://pricing`){}. † marks a price not checked against the provider's public page: confirm it at its source before budgeting.\n",
+        if prices
+            .iter()
+            .any(|p| matches!(p.price.origin, PriceOrigin::File { .. }))
+        {
+            " with the user's prices file laid over it"
+        } else {
+            ""
+        }
+    );
+    table(
+        out,
+        &[
+            "model",
+            "used for",
+            "input",
+            "output",
+            "cache read",
+            "batch in/out",
+            "checked",
+            "source",
+        ],
+        prices
+            .iter()
+            .map(|u| {
+                let p = &u.price;
+                let date = if p.as_of.is_empty() {
+                    "no date given".to_string()
+                } else {
+                    p.as_of.clone()
+                };
+                let mut checked = if p.verified {
+                    format!("yes, {date}")
+                } else {
+                    format!("† not checked ({date})")
+                };
+                if let PriceOrigin::File { .. } = &p.origin {
+                    let _ = write!(checked, "; from {}", p.origin);
+                }
+                vec![
+                    cell(&format!(
+                        "{}/{}{}",
+                        p.provider,
+                        p.model,
+                        if p.verified { "" } else { " †" }
+                    )),
+                    cell(&u.used_for.join(", ")),
+                    per_million(p.input),
+                    per_million(p.output),
+                    per_million(p.cache_read),
+                    format!(
+                        "{} / {}",
+                        per_million(p.batch_input),
+                        per_million(p.batch_output)
+                    ),
+                    cell(&checked),
+                    cell(&p.source),
+                ]
+            })
+            .collect(),
+    );
+}
+
 /// The report as markdown.
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
@@ -378,6 +559,23 @@ pub fn markdown(r: &Report) -> String {
     if let Some(note) = &r.narrator_note {
         let _ = writeln!(out, "_Note: {note}._\n");
     }
+    let charts = Charts::of_report(r).available();
+    if !charts.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Charts\n\nBeside this report (`netra-apex agent run --out DIR`) and as resources of its run: `apex://runs/<run_id>/charts/<name>.svg`, and the whole report with its charts at `apex://runs/<run_id>/report.html`.\n"
+        );
+        for k in charts {
+            let _ = writeln!(out, "![{}]({})\n", k.title(), k.path());
+        }
+    }
+    // Dataset models whose price was not checked on the provider's page.
+    let unchecked: BTreeSet<&str> = r
+        .prices
+        .iter()
+        .filter(|p| !p.price.verified)
+        .flat_map(|p| p.used_for.iter().map(String::as_str))
+        .collect();
     if let Some(a) = &r.cost_analysis {
         let o = &a.overview;
         let _ = writeln!(out, "## Cost breakdown\n");
@@ -415,10 +613,13 @@ pub fn markdown(r: &Report) -> String {
                 b.rows
                     .iter()
                     .map(|x| {
-                        let key = match &x.provider {
+                        let mut key = match &x.provider {
                             Some(p) => format!("{p}/{}", x.key),
                             None => x.key.clone(),
                         };
+                        if b.dimension == Dimension::Model && unchecked.contains(x.key.as_str()) {
+                            key.push_str(" †");
+                        }
                         vec![
                             key,
                             x.calls.to_string(),
@@ -591,6 +792,9 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
+    if !r.prices.is_empty() {
+        prices_section(&mut out, &r.prices);
+    }
     if !r.data_to_collect.is_empty() {
         let _ = writeln!(out, "## Data to collect\n");
         for d in &r.data_to_collect {
@@ -628,6 +832,130 @@ pub fn markdown(r: &Report) -> String {
         }
     }
     out
+}
+
+/// A finished agent run's report as its run stores it: title, markdown and charts. What the
+/// `apex://runs/{id}/report.html` and `.../charts/<name>.svg` resources and `--out` render.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub title: String,
+    pub markdown: String,
+    pub charts: Charts,
+}
+
+impl StoredReport {
+    /// Read a run's stored result (`{"report": .., "markdown": ..}`, see
+    /// [`crate::pipeline::run_result`]); `Ok(None)` when it holds no report.
+    pub fn from_run_result(result: &Value) -> Result<Option<Self>, ChartError> {
+        let report = result.get("report").filter(|r| r.is_object());
+        let markdown = result.get("markdown").and_then(Value::as_str);
+        let (Some(report), Some(markdown)) = (report, markdown) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            title: report
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or("Workload cost report")
+                .to_string(),
+            markdown: markdown.to_string(),
+            charts: Charts::from_report_json(report)?,
+        }))
+    }
+
+    /// The report as one HTML page with its charts inline.
+    pub fn html(&self) -> Result<String, ChartError> {
+        html(&self.title, &self.markdown, &self.charts)
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;line-height:1.5;color:#1b1b1b;margin:0}\
+main{max-width:960px;margin:0 auto;padding:1.5rem}\
+table{border-collapse:collapse;margin:0.5rem 0 1.25rem;font-size:0.9rem}\
+th,td{border:1px solid #d0d0d0;padding:0.25rem 0.6rem;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}\
+code{background:#f3f3f3;padding:0 0.2rem;font-size:0.85em;word-break:break-all}\
+figure{margin:1rem 0}figure svg{max-width:100%;height:auto;display:block}";
+
+fn escaped(text: &str) -> String {
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, std::iter::once(Event::Text(text.into())));
+    out
+}
+
+fn figure(kind: ChartKind, charts: &Charts) -> Result<String, ChartError> {
+    Ok(format!(
+        "<figure id=\"chart-{}\" class=\"chart\" role=\"img\" aria-label=\"{}\">\n{}</figure>\n",
+        kind.name(),
+        escaped(kind.title()),
+        charts.svg(kind)?
+    ))
+}
+
+/// The report as one self-contained HTML page: its markdown rendered, each chart the
+/// markdown links drawn inline where it is linked (charts it does not link are added at the
+/// end). Text from the report is never taken as markup (it quotes the user's request and
+/// dataset), links go only to http(s) pages, and the page forbids scripts.
+pub fn html(title: &str, markdown: &str, charts: &Charts) -> Result<String, ChartError> {
+    let available = charts.available();
+    let events: Vec<Event> = Parser::new_ext(markdown, Options::ENABLE_TABLES).collect();
+    let mut body: Vec<Event> = Vec::with_capacity(events.len());
+    let mut inlined = BTreeSet::new();
+    let mut in_dropped_link = false;
+    let mut i = 0;
+    while i < events.len() {
+        // A paragraph that holds only a chart's image becomes a figure with the chart.
+        if let (Event::Start(Tag::Paragraph), Some(Event::Start(Tag::Image { dest_url, .. }))) =
+            (&events[i], events.get(i + 1))
+            && let Some(kind) = dest_url
+                .strip_prefix("charts/")
+                .and_then(ChartKind::parse)
+                .filter(|k| available.contains(k))
+            && let Some(end) = events[i + 1..]
+                .iter()
+                .position(|e| matches!(e, Event::End(TagEnd::Image)))
+                .map(|p| p + i + 1)
+            && matches!(events.get(end + 1), Some(Event::End(TagEnd::Paragraph)))
+        {
+            body.push(Event::Html(CowStr::from(figure(kind, charts)?)));
+            inlined.insert(kind.name());
+            i = end + 2;
+            continue;
+        }
+        match &events[i] {
+            Event::Html(t) | Event::InlineHtml(t) => body.push(Event::Text(t.clone())),
+            // Other images load nothing: their alt text stays.
+            Event::Start(Tag::Image { .. }) | Event::End(TagEnd::Image) => {}
+            Event::Start(Tag::Link { dest_url, .. })
+                if !(dest_url.starts_with("https://") || dest_url.starts_with("http://")) =>
+            {
+                in_dropped_link = true;
+            }
+            Event::End(TagEnd::Link) if in_dropped_link => in_dropped_link = false,
+            e => body.push(e.clone()),
+        }
+        i += 1;
+    }
+    let rest: Vec<ChartKind> = available
+        .into_iter()
+        .filter(|k| !inlined.contains(k.name()))
+        .collect();
+    if !rest.is_empty() {
+        body.push(Event::Html("<h2>Charts</h2>\n".into()));
+        for k in rest {
+            body.push(Event::Html(CowStr::from(figure(k, charts)?)));
+        }
+    }
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
+        escaped(title)
+    );
+    pulldown_cmark::html::push_html(&mut out, body.into_iter());
+    out.push_str("</main>\n</body>\n</html>\n");
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -2,7 +2,11 @@
 //! open-weight models, shipped in `resources/pricing.toml` and parsed once.
 //!
 //! It owns prices and model lookup (exact name, alias, or the longest catalog name that
-//! prefixes a dated or suffixed id); it does not know about datasets or reports.
+//! prefixes a dated or suffixed id), and a user's prices file laid over the shipped catalog
+//! ([`PriceCatalog::load`], `--prices` / `APEX_PRICES`); it does not know about datasets or
+//! reports. Every entry says where its figures come from ([`ModelPrice::source`],
+//! [`ModelPrice::origin`]) and whether they were checked on the provider's page
+//! ([`ModelPrice::verified`]).
 //!
 //! # Cost convention
 //!
@@ -31,9 +35,11 @@
 //! ```
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
 
 /// One model's prices, in USD per million tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +64,32 @@ pub struct ModelPrice {
     pub verified: bool,
     /// What the check found (page, figures, derived rates, lifecycle).
     pub note: Option<String>,
+    /// Other names of the model (dated snapshots, host-specific ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Where the figures come from: the shipped catalog or a user's prices file.
+    #[serde(default)]
+    pub origin: PriceOrigin,
+}
+
+/// Where a catalog entry's figures come from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriceOrigin {
+    /// The catalog shipped with the server (`resources/pricing.toml`).
+    #[default]
+    Catalog,
+    /// A user's prices file (`--prices` / `APEX_PRICES`), at this line.
+    File { path: String, line: usize },
+}
+
+impl std::fmt::Display for PriceOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PriceOrigin::Catalog => f.write_str("the shipped catalog"),
+            PriceOrigin::File { path, line } => write!(f, "{path}:{line}"),
+        }
+    }
 }
 
 /// The catalog of model prices. Use [`PriceCatalog::builtin`] for the shipped one.
@@ -77,6 +109,115 @@ pub enum PricingError {
     Parse(#[from] toml::de::Error),
     #[error("price catalog entry `{model}`: {message}")]
     Invalid { model: String, message: String },
+}
+
+/// An error in a user's prices file: the file, the line and what is wrong with which field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PricesFileError {
+    #[error("prices file {path}: cannot read it: {message}")]
+    Read { path: String, message: String },
+    #[error("prices file {path}, line {line}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// A user's prices file: `[[model]]` entries like the catalog's, every field but `model`
+/// optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PricesFile {
+    #[serde(default)]
+    model: Vec<PriceEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceEntry {
+    model: Spanned<String>,
+    provider: Option<Spanned<String>>,
+    tier: Option<Spanned<String>>,
+    input: Option<Spanned<f64>>,
+    output: Option<Spanned<f64>>,
+    cache_read: Option<Spanned<f64>>,
+    cache_write: Option<Spanned<f64>>,
+    batch_input: Option<Spanned<f64>>,
+    batch_output: Option<Spanned<f64>>,
+    substitute: Option<Spanned<String>>,
+    aliases: Option<Spanned<Vec<String>>>,
+    source: Option<Spanned<String>>,
+    as_of: Option<Spanned<String>>,
+    verified: Option<Spanned<bool>>,
+    note: Option<Spanned<String>>,
+}
+
+impl PriceEntry {
+    fn sets_price(&self) -> bool {
+        [
+            &self.input,
+            &self.output,
+            &self.cache_read,
+            &self.cache_write,
+            &self.batch_input,
+            &self.batch_output,
+        ]
+        .iter()
+        .any(|p| p.is_some())
+    }
+
+    /// Where `field` is written in the file.
+    fn span_of(&self, field: &str) -> Option<std::ops::Range<usize>> {
+        fn s<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+            v.as_ref().map(Spanned::span)
+        }
+        match field {
+            "model" => Some(self.model.span()),
+            "provider" => s(&self.provider),
+            "tier" => s(&self.tier),
+            "input" => s(&self.input),
+            "output" => s(&self.output),
+            "cache_read" => s(&self.cache_read),
+            "cache_write" => s(&self.cache_write),
+            "batch_input" => s(&self.batch_input),
+            "batch_output" => s(&self.batch_output),
+            "substitute" => s(&self.substitute),
+            "aliases" => s(&self.aliases),
+            "source" => s(&self.source),
+            "as_of" => s(&self.as_of),
+            "verified" => s(&self.verified),
+            "note" => s(&self.note),
+            _ => None,
+        }
+    }
+
+    /// Set the fields this entry gives on `p`.
+    fn apply(&self, p: &mut ModelPrice) {
+        fn set<T: Clone>(to: &mut T, from: &Option<Spanned<T>>) {
+            if let Some(v) = from {
+                *to = v.get_ref().clone();
+            }
+        }
+        set(&mut p.provider, &self.provider);
+        set(&mut p.tier, &self.tier);
+        set(&mut p.input, &self.input);
+        set(&mut p.output, &self.output);
+        set(&mut p.cache_read, &self.cache_read);
+        set(&mut p.cache_write, &self.cache_write);
+        set(&mut p.batch_input, &self.batch_input);
+        set(&mut p.batch_output, &self.batch_output);
+        set(&mut p.source, &self.source);
+        set(&mut p.as_of, &self.as_of);
+        set(&mut p.verified, &self.verified);
+        set(&mut p.aliases, &self.aliases);
+        if let Some(s) = &self.substitute {
+            p.substitute = Some(s.get_ref().clone()).filter(|s| !s.trim().is_empty());
+        }
+        if let Some(n) = &self.note {
+            p.note = Some(n.get_ref().clone());
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -139,31 +280,16 @@ impl PriceCatalog {
     /// Parse a catalog in the format of `resources/pricing.toml`.
     pub fn from_toml(text: &str) -> Result<Self, PricingError> {
         let file: CatalogFile = toml::from_str(text)?;
-        let mut catalog = Self::empty();
-        let mut aliases = Vec::new();
+        let mut models = Vec::with_capacity(file.model.len());
         for entry in file.model {
+            let name = entry.model.clone();
             let invalid = |message: String| PricingError::Invalid {
-                model: entry.model.clone(),
+                model: name.clone(),
                 message,
             };
-            if !TIERS.contains(&entry.tier.as_str()) {
-                return Err(invalid(format!(
-                    "tier `{}` is not one of {}",
-                    entry.tier,
-                    TIERS.join(", ")
-                )));
-            }
-            let prices = [
-                entry.input,
-                entry.output,
-                entry.cache_read,
-                entry.cache_write,
-                entry.batch_input,
-                entry.batch_output,
-            ];
-            if prices.iter().any(|p| !p.is_finite() || *p < 0.0) {
+            if entry.as_of.is_empty() {
                 return Err(invalid(
-                    "prices must be finite and not negative".to_string(),
+                    "as_of is empty; give the YYYY-MM-DD date of the check".into(),
                 ));
             }
             if !entry.source.contains("https://") {
@@ -177,22 +303,7 @@ impl PriceCatalog {
                     "an unverified price needs a `note` saying what the check found".to_string(),
                 ));
             }
-            if chrono::NaiveDate::parse_from_str(&entry.as_of, "%Y-%m-%d").is_err() {
-                return Err(invalid(format!(
-                    "as_of `{}` is not a YYYY-MM-DD date",
-                    entry.as_of
-                )));
-            }
-            let idx = catalog.models.len();
-            if catalog
-                .names
-                .insert(entry.model.to_ascii_lowercase(), idx)
-                .is_some()
-            {
-                return Err(invalid("listed twice".to_string()));
-            }
-            aliases.extend(entry.aliases.iter().map(|a| (a.to_ascii_lowercase(), idx)));
-            catalog.models.push(ModelPrice {
+            let price = ModelPrice {
                 provider: entry.provider,
                 model: entry.model,
                 tier: entry.tier,
@@ -207,26 +318,196 @@ impl PriceCatalog {
                 as_of: entry.as_of,
                 verified: entry.verified,
                 note: entry.note,
-            });
+                aliases: entry.aliases,
+                origin: PriceOrigin::Catalog,
+            };
+            if let Err((field, message)) = price.check() {
+                return Err(invalid(format!("{field}: {message}")));
+            }
+            models.push(price);
         }
-        for (alias, idx) in aliases {
-            catalog.names.entry(alias).or_insert(idx);
+        Self::index(models).map_err(|(i, message)| PricingError::Invalid { model: i, message })
+    }
+
+    /// Build the lookup tables of `models`; an error names the entry and what is wrong
+    /// (a name listed twice, a substitute that is not in the catalog).
+    fn index(models: Vec<ModelPrice>) -> Result<Self, (String, String)> {
+        let mut catalog = Self::empty();
+        for (idx, m) in models.iter().enumerate() {
+            if catalog
+                .names
+                .insert(m.model.to_ascii_lowercase(), idx)
+                .is_some()
+            {
+                return Err((m.model.clone(), "listed twice".to_string()));
+            }
         }
-        for m in &catalog.models {
+        for (idx, m) in models.iter().enumerate() {
+            for alias in &m.aliases {
+                catalog
+                    .names
+                    .entry(alias.to_ascii_lowercase())
+                    .or_insert(idx);
+            }
+        }
+        for m in &models {
             if let Some(s) = &m.substitute
                 && !catalog.names.contains_key(&s.to_ascii_lowercase())
             {
-                return Err(PricingError::Invalid {
-                    model: m.model.clone(),
-                    message: format!("substitute `{s}` is not in the catalog"),
-                });
+                return Err((
+                    m.model.clone(),
+                    format!("substitute `{s}` is not in the catalog"),
+                ));
             }
         }
+        catalog.models = models;
         catalog.prefixes = catalog.names.iter().map(|(n, i)| (n.clone(), *i)).collect();
         catalog
             .prefixes
             .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
         Ok(catalog)
+    }
+
+    /// The shipped catalog, with the prices of the user's file at `path` laid over it when
+    /// one is given (`--prices` / `APEX_PRICES`).
+    pub fn load(path: Option<&Path>) -> Result<Self, PricesFileError> {
+        let builtin = Self::builtin();
+        match path {
+            None => Ok(builtin.clone()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| PricesFileError::Read {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                builtin.with_overrides(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    /// This catalog with the entries of a user's prices file laid over it. An entry whose
+    /// `model` is a catalog name or alias changes the fields it sets and keeps the rest; any
+    /// other entry is a new model and must set `provider`, `input` and `output`. Entries
+    /// that set a price carry the file's `source`, `as_of` and `verified` (unverified unless
+    /// the file says otherwise), never the catalog's. `path` names the file in errors.
+    pub fn with_overrides(&self, text: &str, path: &str) -> Result<Self, PricesFileError> {
+        let at = |span: Option<std::ops::Range<usize>>, message: String| {
+            let offset = span.map(|s| s.start).unwrap_or(0).min(text.len());
+            PricesFileError::Invalid {
+                path: path.to_string(),
+                line: text[..offset].matches('\n').count() + 1,
+                message,
+            }
+        };
+        let file: PricesFile = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            // A bad value's span is the value: name the key written before it.
+            let key = e.span().and_then(|span| {
+                let line_start = text[..span.start.min(text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
+                let (key, _) = text[line_start..].split_once('=')?;
+                let key = key.trim();
+                (!key.is_empty() && !key.contains(['[', ' ']) && !message.contains(key))
+                    .then(|| key.to_string())
+            });
+            match key {
+                Some(k) => at(e.span(), format!("field `{k}`: {message}")),
+                None => at(e.span(), message),
+            }
+        })?;
+        let mut models = self.models.clone();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for entry in file.model {
+            let line_of = |span: std::ops::Range<usize>| {
+                text[..span.start.min(text.len())].matches('\n').count() + 1
+            };
+            let line = line_of(entry.model.span());
+            let name = entry.model.get_ref().trim().to_string();
+            let field_error = |field: &str, message: String| {
+                let span = entry.span_of(field).unwrap_or(entry.model.span());
+                at(
+                    Some(span),
+                    format!("field `{field}` of model `{name}`: {message}"),
+                )
+            };
+            if name.is_empty() {
+                return Err(field_error("model", "is empty; name the model".into()));
+            }
+            if let Some(first) = seen.insert(name.to_ascii_lowercase(), line) {
+                return Err(field_error(
+                    "model",
+                    format!("listed twice (first on line {first})"),
+                ));
+            }
+            let origin = PriceOrigin::File {
+                path: path.to_string(),
+                line,
+            };
+            let existing = self.names.get(&name.to_ascii_lowercase()).copied();
+            let mut price = match existing {
+                Some(i) => models[i].clone(),
+                None => {
+                    for (field, given) in [
+                        ("provider", entry.provider.is_some()),
+                        ("input", entry.input.is_some()),
+                        ("output", entry.output.is_some()),
+                    ] {
+                        if !given {
+                            return Err(field_error(
+                                field,
+                                format!(
+                                    "missing; `{name}` is not in the catalog (see apex://pricing), so a new entry needs provider, input and output"
+                                ),
+                            ));
+                        }
+                    }
+                    let input = entry.input.as_ref().map(|v| *v.get_ref()).unwrap_or(0.0);
+                    let output = entry.output.as_ref().map(|v| *v.get_ref()).unwrap_or(0.0);
+                    ModelPrice {
+                        provider: String::new(),
+                        model: name.clone(),
+                        tier: "standard".into(),
+                        input,
+                        output,
+                        cache_read: input,
+                        cache_write: input,
+                        batch_input: input,
+                        batch_output: output,
+                        substitute: None,
+                        source: String::new(),
+                        as_of: String::new(),
+                        verified: false,
+                        note: None,
+                        aliases: Vec::new(),
+                        origin: origin.clone(),
+                    }
+                }
+            };
+            let sets_price = entry.sets_price();
+            if sets_price || existing.is_none() {
+                price.source = format!("prices file {path}");
+                price.as_of = String::new();
+                price.verified = false;
+                price.note = None;
+                price.origin = origin.clone();
+            }
+            entry.apply(&mut price);
+            if let Err((field, message)) = price.check() {
+                return Err(field_error(field, message));
+            }
+            match existing {
+                Some(i) => models[i] = price,
+                None => models.push(price),
+            }
+        }
+        Self::index(models).map_err(|(model, message)| {
+            let line = seen.get(&model.to_ascii_lowercase()).copied().unwrap_or(1);
+            PricesFileError::Invalid {
+                path: path.to_string(),
+                line,
+                message: format!("model `{model}`: {message}"),
+            }
+        })
     }
 
     /// Every model in the catalog, in file order.
@@ -278,6 +559,46 @@ impl PriceCatalog {
 }
 
 impl ModelPrice {
+    /// Whether the entry is usable: (field, what is wrong) when not.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.provider.trim().is_empty() {
+            return Err((
+                "provider",
+                "is empty; name the provider, e.g. openai".into(),
+            ));
+        }
+        if !TIERS.contains(&self.tier.as_str()) {
+            return Err((
+                "tier",
+                format!("`{}` is not one of {}", self.tier, TIERS.join(", ")),
+            ));
+        }
+        for (field, v) in [
+            ("input", self.input),
+            ("output", self.output),
+            ("cache_read", self.cache_read),
+            ("cache_write", self.cache_write),
+            ("batch_input", self.batch_input),
+            ("batch_output", self.batch_output),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err((
+                    field,
+                    format!("{v} is not a price; prices are USD per million tokens, 0 or more"),
+                ));
+            }
+        }
+        if !self.as_of.is_empty()
+            && chrono::NaiveDate::parse_from_str(&self.as_of, "%Y-%m-%d").is_err()
+        {
+            return Err((
+                "as_of",
+                format!("`{}` is not a YYYY-MM-DD date", self.as_of),
+            ));
+        }
+        Ok(())
+    }
+
     /// The USD cost of one call at these prices (same convention as [`PriceCatalog::cost`]).
     pub fn cost(
         &self,
@@ -434,5 +755,111 @@ mod tests {
         let bad = BUILTIN.replacen("substitute = \"gpt-5-mini\"", "substitute = \"nope\"", 1);
         let err = PriceCatalog::from_toml(&bad).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn a_prices_file_overrides_and_adds_entries() {
+        let base = PriceCatalog::builtin();
+        let file = r#"
+# our negotiated prices
+[[model]]
+model = "gpt-4o"
+input = 2
+output = 8.5
+source = "contract 2026-10"
+
+[[model]]
+model = "acme-large"
+provider = "acme"
+tier = "premium"
+input = 4.0
+output = 12.0
+substitute = "gpt-4o-mini"
+aliases = ["acme-l"]
+
+[[model]]
+model = "claude-haiku-4-5"
+tier = "small"
+"#;
+        let c = base.with_overrides(file, "prices.toml").unwrap();
+        assert_eq!(c.models().len(), base.models().len() + 1);
+        let o = c.get("gpt-4o-2024-08-06").unwrap();
+        assert_eq!((o.input, o.output), (2.0, 8.5));
+        // Unset fields keep the catalog's; the provenance is the file's.
+        assert_eq!(o.cache_read, base.get("gpt-4o").unwrap().cache_read);
+        assert_eq!(o.source, "contract 2026-10");
+        assert!(!o.verified && o.as_of.is_empty());
+        assert_eq!(
+            o.origin,
+            PriceOrigin::File {
+                path: "prices.toml".into(),
+                line: 4
+            }
+        );
+        // A new model: defaults derived from its input and output; found by alias.
+        let n = c.get("acme-l").unwrap();
+        assert_eq!(n.model, "acme-large");
+        assert_eq!((n.cache_read, n.batch_output), (4.0, 12.0));
+        assert_eq!(n.source, "prices file prices.toml");
+        // Changing no price keeps the catalog's provenance.
+        let h = c.get("claude-haiku-4-5").unwrap();
+        let hb = base.get("claude-haiku-4-5").unwrap();
+        assert_eq!(h.tier, "small");
+        assert_eq!(
+            (h.verified, &h.source, &h.origin),
+            (hb.verified, &hb.source, &hb.origin)
+        );
+        // The built-in catalog itself is untouched.
+        assert_eq!(base.get("gpt-4o").unwrap().input, 2.5);
+    }
+
+    #[test]
+    fn a_bad_prices_file_names_the_file_line_and_field() {
+        let base = PriceCatalog::builtin();
+        let err = |text: &str| base.with_overrides(text, "p.toml").unwrap_err().to_string();
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\ninput = -1\n");
+        assert!(
+            e.starts_with("prices file p.toml, line 3: field `input` of model `gpt-4o`")
+                && e.contains("USD per million tokens"),
+            "{e}"
+        );
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\n\ninptu = 1\n");
+        assert!(
+            e.starts_with("prices file p.toml, line 4:") && e.contains("inptu"),
+            "{e}"
+        );
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\noutput = \"cheap\"\n");
+        assert_eq!(
+            e,
+            "prices file p.toml, line 3: field `output`: invalid type: string \"cheap\", expected f64"
+        );
+        let e = err("[[model]]\nmodel = \"new-one\"\nprovider = \"x\"\ninput = 1\n");
+        assert!(
+            e.starts_with("prices file p.toml, line 2: field `output` of model `new-one`: missing"),
+            "{e}"
+        );
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\ntier = \"huge\"\n");
+        assert!(
+            e.contains("line 3: field `tier`") && e.contains("premium, standard, small"),
+            "{e}"
+        );
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\nsubstitute = \"nope\"\n");
+        assert!(
+            e.contains("line 2: model `gpt-4o`: substitute `nope`"),
+            "{e}"
+        );
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\n[[model]]\nmodel = \"GPT-4o\"\n");
+        assert!(e.contains("line 4") && e.contains("first on line 2"), "{e}");
+        let e = err("[[model]]\nmodel = \"gpt-4o\"\nas_of = \"yesterday\"\n");
+        assert!(e.contains("line 3: field `as_of`"), "{e}");
+        let e = err("model = 3 = 4");
+        assert!(e.starts_with("prices file p.toml, line 1:"), "{e}");
+        let missing = PriceCatalog::load(Some(Path::new("/nonexistent/prices.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("prices file /nonexistent/prices.toml: cannot read it"),
+            "{missing}"
+        );
     }
 }

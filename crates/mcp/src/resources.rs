@@ -47,6 +47,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
     ]
     .into_iter()
     .chain(super::tools::synth::templates())
+    .chain(super::tools::agents::report_templates())
     .collect()
 }
 
@@ -80,6 +81,11 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, Mcp
 }
 
 fn read_run(state: &AppState, uri: &str, rest: &str) -> Result<ReadResourceResult, McpError> {
+    if let Some((id, part)) = rest.split_once('/')
+        && part != "events"
+    {
+        return super::tools::agents::read_run_report(state, uri, id, part);
+    }
     let (id, events) = match rest.strip_suffix("/events") {
         Some(id) => (id, true),
         None => (rest, false),

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use apex_core::pricing::PriceCatalog;
 use apex_core::run::{RunDriver, RunEnd, RunKind};
 
 use crate::uris::{INDEX_STATUS_URI, LIST_URI, bundle_uri, dataset_uri, run_uri, test_run_uri};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub runs: Arc<RunDriver>,
     /// Cancelled when the server shuts down; long background work watches it.
     pub shutdown: CancellationToken,
+    /// The price catalog: the shipped one with the user's prices file laid over it.
+    pub prices: Arc<PriceCatalog>,
     changes: broadcast::Sender<Change>,
     /// The newest version of every context bundle as this server last told its clients,
     /// to hear of saves made by other processes on the same data dir (see
@@ -50,6 +53,15 @@ impl AppState {
     /// Open the workspace and its store. Runs left `running` by a killed server are marked
     /// `interrupted`.
     pub fn open(root: &Path, data_dir: Option<&Path>) -> anyhow::Result<Arc<Self>> {
+        Self::open_with_prices(root, data_dir, PriceCatalog::builtin().clone())
+    }
+
+    /// [`AppState::open`] pricing with `prices` (see `PriceCatalog::load`).
+    pub fn open_with_prices(
+        root: &Path,
+        data_dir: Option<&Path>,
+        prices: PriceCatalog,
+    ) -> anyhow::Result<Arc<Self>> {
         let workspace = Workspace::open(root, data_dir)?;
         let store = Arc::new(Store::open(&workspace.db_path())?);
         let (changes, _) = broadcast::channel(1024);
@@ -70,6 +82,7 @@ impl AppState {
             search,
             runs,
             shutdown: CancellationToken::new(),
+            prices: Arc::new(prices),
             changes,
             bundles_told: Mutex::new(bundles_told),
         }))

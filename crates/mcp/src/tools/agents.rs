@@ -17,7 +17,8 @@ use rmcp::handler::server::tool::InputResponses;
 use rmcp::handler::server::wrapper::Parameters as PromptParameters;
 use rmcp::model::{
     CallToolResponse, CallToolResult, CreateMessageRequest, CreateMessageRequestParams,
-    CreateMessageResult, InputRequest, InputRequiredResult, PromptMessage, Role, SamplingMessage,
+    CreateMessageResult, InputRequest, InputRequiredResult, PromptMessage, ReadResourceResult,
+    ResourceTemplate, Role, SamplingMessage,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, Peer, RoleServer, prompt, prompt_router, tool, tool_router};
@@ -28,15 +29,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, bad_field, fail, ok};
 use crate::progress::ProgressTarget;
+use crate::resources::{internal, not_found, text};
 use crate::server::ApexServer;
+use crate::state::AppState;
+use crate::uris;
+use apex_agents::charts::{ChartError, Charts};
 use apex_agents::narrator::{
     CapturingNarrator, ClassifyPrompt, DeterministicNarrator, Narration, Narrator,
     PreparedNarrator, SummaryPrompt,
 };
+use apex_agents::report::StoredReport;
 use apex_agents::requests::RunAgentArgs;
 use apex_agents::{self as agents, AgentError, pipeline};
 use apex_core::events::NullSink;
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_store::runs;
 
@@ -123,14 +128,19 @@ fn agent_answer(run_id: &str, outcome: &Result<agents::Report, AgentError>) -> (
     match outcome {
         Ok(report) => {
             let result = pipeline::run_result(report);
-            let text = result
-                .get("markdown")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let resources = report_resources(run_id, result.get("report"));
+            let text = format!(
+                "{}{}",
+                result
+                    .get("markdown")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                resources_line(&resources)
+            );
             (
                 text,
-                json!({"run_id": run_id, "status": "completed", "report": result.get("report"), "error": null}),
+                json!({"run_id": run_id, "status": "completed", "report": result.get("report"),
+                       "resources": resources, "error": null}),
             )
         }
         Err(e) => {
@@ -144,6 +154,102 @@ fn agent_answer(run_id: &str, outcome: &Result<agents::Report, AgentError>) -> (
                 json!({"run_id": run_id, "status": status, "report": null, "error": e.to_string()}),
             )
         }
+    }
+}
+
+/// The resources a finished report is read through: its HTML page and its charts (`null`
+/// while there is no report).
+fn report_resources(run_id: &str, report: Option<&Value>) -> Value {
+    let Some(charts) = report
+        .filter(|r| r.is_object())
+        .and_then(|r| Charts::from_report_json(r).ok())
+    else {
+        return Value::Null;
+    };
+    let charts: Vec<String> = charts
+        .available()
+        .iter()
+        .map(|k| uris::run_chart_uri(run_id, k.name()))
+        .collect();
+    json!({"html": uris::run_report_html_uri(run_id), "charts": charts})
+}
+
+fn resources_line(resources: &Value) -> String {
+    let Some(html) = resources.get("html").and_then(Value::as_str) else {
+        return String::new();
+    };
+    let charts: Vec<&str> = resources["charts"]
+        .as_array()
+        .map(|c| c.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if charts.is_empty() {
+        format!("\nReport as HTML: {html}\n")
+    } else {
+        format!(
+            "\nReport as HTML with its charts: {html}; charts: {}\n",
+            charts.join(", ")
+        )
+    }
+}
+
+/// Resource templates of agent reports.
+pub fn report_templates() -> Vec<ResourceTemplate> {
+    vec![
+        ResourceTemplate::new("apex://runs/{id}/report.html", "run-report-html")
+            .with_description("A finished agent run's report as one HTML page, its charts inline")
+            .with_mime_type("text/html"),
+        ResourceTemplate::new("apex://runs/{id}/charts/{name}.svg", "run-chart")
+            .with_description(
+                "A chart of a finished agent run's report: daily-spend, spend-by-model or savings-by-recommendation",
+            )
+            .with_mime_type("image/svg+xml"),
+    ]
+}
+
+/// Read `apex://runs/{id}/report.html` or `apex://runs/{id}/charts/{name}.svg` (`part` is
+/// what follows the id), drawn from the run's stored report.
+pub fn read_run_report(
+    state: &AppState,
+    uri: &str,
+    id: &str,
+    part: &str,
+) -> Result<ReadResourceResult, McpError> {
+    let missing =
+        |why: String| McpError::resource_not_found(format!("no resource at `{uri}`: {why}"), None);
+    let run = runs::get_run(&state.store, id)
+        .map_err(internal)?
+        .ok_or_else(|| missing(format!("there is no run `{id}`")))?;
+    if run.kind != "agent" {
+        return Err(missing(format!(
+            "run {id} is not an agent run (its kind is {}); reports and charts belong to agent runs",
+            run.kind
+        )));
+    }
+    let stored = match &run.result {
+        Some(r) => StoredReport::from_run_result(r).map_err(internal)?,
+        None => None,
+    };
+    let Some(stored) = stored else {
+        return Err(missing(format!(
+            "agent run {id} is {} and has no report{}",
+            run.status,
+            if run.status == "running" {
+                " yet; read it again when the run has finished"
+            } else {
+                ""
+            }
+        )));
+    };
+    if part == "report.html" {
+        return Ok(text(uri, stored.html().map_err(internal)?, "text/html"));
+    }
+    let Some(name) = part.strip_prefix("charts/") else {
+        return Err(not_found(uri));
+    };
+    match stored.charts.svg_named(name) {
+        Ok(svg) => Ok(text(uri, svg, "image/svg+xml")),
+        Err(e @ ChartError::NotAvailable { .. }) => Err(missing(e.to_string())),
+        Err(e) => Err(internal(e)),
     }
 }
 
@@ -208,12 +314,13 @@ impl ApexServer {
                 None => {
                     // A dry run tells which prompts this run will want answered.
                     let store = self.state.store.clone();
+                    let prices = self.state.prices.clone();
                     let dry = req.clone();
                     let captured = tokio::task::spawn_blocking(move || {
                         let capture = CapturingNarrator::default();
                         agents::run_agent(
                             &store,
-                            PriceCatalog::builtin(),
+                            &prices,
                             &dry,
                             &capture,
                             &NullSink,
@@ -258,15 +365,9 @@ impl ApexServer {
             Err(refused) => return Ok(refused.into()),
         };
         let store = self.state.store.clone();
+        let prices = self.state.prices.clone();
         let work = move |sink: &dyn apex_core::events::EventSink, cancel: &CancellationToken| {
-            agents::run_agent(
-                &store,
-                PriceCatalog::builtin(),
-                &req,
-                narrator.as_ref(),
-                sink,
-                cancel,
-            )
+            agents::run_agent(&store, &prices, &req, narrator.as_ref(), sink, cancel)
         };
         if args.background {
             let run_id = run.id().to_string();
@@ -325,8 +426,9 @@ impl ApexServer {
             .and_then(|r| r.get("markdown"))
             .and_then(Value::as_str)
             .map(String::from);
+        let resources = report_resources(&run.id, report.as_ref());
         let text = match &markdown {
-            Some(md) => md.clone(),
+            Some(md) => format!("{md}{}", resources_line(&resources)),
             None => format!(
                 "Agent run {} is {} ({} events so far).",
                 run.id,
@@ -338,7 +440,8 @@ impl ApexServer {
             text,
             &json!({"run_id": run.id, "status": run.status, "created_at": run.created_at,
                     "finished_at": run.finished_at, "params": run.params, "events": events,
-                    "report": report, "error": run.result.as_ref().and_then(|r| r.get("error"))}),
+                    "report": report, "resources": resources,
+                    "error": run.result.as_ref().and_then(|r| r.get("error"))}),
         ))
     }
 }

@@ -20,7 +20,6 @@ use apex_agents::data as agent_data;
 use apex_agents::ingest;
 use apex_agents::requests::IngestLogsArgs;
 use apex_agents::{AgentError, dataset_names};
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_store::datasets;
 
@@ -101,18 +100,11 @@ impl ApexServer {
             Err(refused) => return Ok(refused),
         };
         let store = self.state.store.clone();
+        let prices = self.state.prices.clone();
         let name = args.dataset.clone();
         let (run_id, outcome) = self
             .run_blocking(run, &ct, move |sink, cancel| {
-                ingest::ingest(
-                    &store,
-                    PriceCatalog::builtin(),
-                    &path,
-                    format,
-                    &name,
-                    sink,
-                    cancel,
-                )
+                ingest::ingest(&store, &prices, &path, format, &name, sink, cancel)
             })
             .await?;
         let report = match outcome {

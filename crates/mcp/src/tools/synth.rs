@@ -15,7 +15,6 @@ use super::{Parameters, fail, ok};
 use crate::reply::{internal, json as json_body, not_found, text};
 use crate::server::ApexServer;
 use crate::state::AppState;
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_synth::{self as synth, Format, GenerateRequest, profile};
 
@@ -222,7 +221,7 @@ pub fn resources() -> Vec<Resource> {
             .with_description("Workload profiles for generate_synthetic_data, with all their parameters")
             .with_mime_type("application/json"),
         Resource::new("apex://pricing", "pricing")
-            .with_description("Model price catalog: USD per million tokens (input, output, cache read/write, batch), tier, substitute, source and date")
+            .with_description("Model price catalog: USD per million tokens (input, output, cache read/write, batch), tier, substitute; each entry's source, date checked, whether verified, and origin (catalog or the user's --prices file)")
             .with_mime_type("application/json"),
     ]
 }
@@ -238,12 +237,11 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// Read `apex://profiles`, `apex://profiles/{name}` or `apex://pricing`; `None` when the URI
 /// is not this capability's.
-pub fn read(_state: &AppState, uri: &str) -> Option<Result<ReadResourceResult, McpError>> {
+pub fn read(state: &AppState, uri: &str) -> Option<Result<ReadResourceResult, McpError>> {
     if uri == "apex://pricing" {
-        let catalog = PriceCatalog::builtin();
         return Some(json_body(
             uri,
-            &json!({"unit": "USD per million tokens", "models": catalog.models()}),
+            &json!({"unit": "USD per million tokens", "models": state.prices.models()}),
         ));
     }
     if uri == "apex://profiles" {
