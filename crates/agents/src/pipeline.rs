@@ -376,6 +376,11 @@ fn execute(
             cancel,
         )
         .map_err(fail)?;
+        // Cancelled while the stage ran (the narrator may have waited on the client): no
+        // report comes of it.
+        if cancel.is_cancelled() {
+            return Err(fail(AgentError::Cancelled));
+        }
         sink.emit(
             "tool_completed",
             json!({"agent": stage.name(), "tool_name": tool, "result": short, "execution_time_ms": t0.elapsed().as_millis() as u64}),

@@ -39,6 +39,8 @@ pub struct ApexConfig {
     pub search: SearchConfig,
     #[serde(default)]
     pub tests: TestsConfig,
+    #[serde(default)]
+    pub tasks: TasksConfig,
 }
 
 /// `[search]`: how the codebase index walks the workspace.
@@ -56,6 +58,10 @@ pub struct SearchConfig {
     /// symbol query waits. 0 always does.
     #[serde(default = "default_text_first_over")]
     pub text_first_over: u64,
+    /// A reindex that reads the whole workspace asks first (where the client offers
+    /// elicitation) when the workspace holds more than this many bytes. 0 always asks.
+    #[serde(default = "default_confirm_reindex_over")]
+    pub confirm_reindex_over: u64,
 }
 
 fn default_text_first_over() -> u64 {
@@ -66,12 +72,49 @@ fn default_max_file_size() -> u64 {
     1_000_000
 }
 
+/// 1 GB: about half a minute of indexing on a small machine.
+fn default_confirm_reindex_over() -> u64 {
+    1_000_000_000
+}
+
 impl Default for SearchConfig {
     fn default() -> Self {
         Self {
             max_file_size: default_max_file_size(),
             exclude: Vec::new(),
             text_first_over: default_text_first_over(),
+            confirm_reindex_over: default_confirm_reindex_over(),
+        }
+    }
+}
+
+/// `[tasks]`: how long runs started as MCP tasks stay readable, and how often clients
+/// should poll them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksConfig {
+    /// Seconds a finished task stays readable through `tasks/get` (its run stays readable
+    /// for good through `get_agent_run`, `get_test_run` and `apex://runs/{id}`).
+    #[serde(default = "default_task_ttl_s")]
+    pub ttl_s: u64,
+    /// The polling interval suggested to clients, in milliseconds.
+    #[serde(default = "default_task_poll_ms")]
+    pub poll_ms: u64,
+}
+
+fn default_task_ttl_s() -> u64 {
+    3600
+}
+
+fn default_task_poll_ms() -> u64 {
+    500
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self {
+            ttl_s: default_task_ttl_s(),
+            poll_ms: default_task_poll_ms(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! function and renders; logic that grows here belongs in the capability's library.
 
 pub mod completion;
+pub mod elicit;
 pub mod http;
 pub mod progress;
 pub mod prompts;
@@ -12,6 +13,7 @@ pub mod resources;
 pub mod server;
 pub mod state;
 pub mod stdio;
+pub mod tasks;
 pub mod tools;
 pub mod uris;
 

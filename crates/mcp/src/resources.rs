@@ -90,6 +90,8 @@ fn read_run(state: &AppState, uri: &str, rest: &str) -> Result<ReadResourceResul
         Some(id) => (id, true),
         None => (rest, false),
     };
+    // A task id names its run.
+    let id = &super::tasks::run_id_of(state, id);
     let run = runs::get_run(&state.store, id)
         .map_err(internal)?
         .ok_or_else(|| not_found(uri))?;

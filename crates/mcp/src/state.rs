@@ -35,6 +35,9 @@ pub struct AppState {
     pub search: apex_search::SearchIndex,
     /// Every long operation of this server runs through it (recorded, cancellable).
     pub runs: Arc<RunDriver>,
+    /// The in-memory side of runs answered as MCP tasks (see [`crate::tasks`]); shared by
+    /// every session, so any session (or stateless request) can poll a task.
+    pub tasks: rmcp::task_manager::TaskManager,
     /// Cancelled when the server shuts down; long background work watches it.
     pub shutdown: CancellationToken,
     /// The price catalog: the shipped one with the user's prices file laid over it.
@@ -81,6 +84,7 @@ impl AppState {
             store,
             search,
             runs,
+            tasks: rmcp::task_manager::TaskManager::new(),
             shutdown: CancellationToken::new(),
             prices: Arc::new(prices),
             changes,

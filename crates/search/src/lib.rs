@@ -206,6 +206,25 @@ impl SearchIndex {
             .update(Scope::All, full, true, sink, cancel)
     }
 
+    /// How many bytes a reindex would read: every file the walk accepts when `full` or when
+    /// no index exists yet, `None` for an incremental update (it reads changed files only).
+    /// Walks the tree (metadata only) in the first case.
+    pub fn reindex_bytes(&self, full: bool) -> Option<u64> {
+        if !full && self.is_indexed() {
+            return None;
+        }
+        Some(
+            self.inner
+                .engine
+                .rules
+                .walk()
+                .files
+                .iter()
+                .map(|f| f.size)
+                .sum(),
+        )
+    }
+
     /// An incremental update of the whole tree that returns once text is committed, leaving
     /// a large update's symbols to a background pass (the watcher's catch-up).
     pub(crate) fn refresh(&self) -> Result<IndexReport, SearchError> {

@@ -14,6 +14,7 @@ pub mod analytics;
 pub mod contexts;
 pub mod datasets;
 pub mod runs;
+pub mod tasks;
 pub mod testruns;
 pub mod watch;
 
@@ -24,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "datasets", include_str!("sql/002_datasets.sql")),
     (3, "contexts", include_str!("sql/003_contexts.sql")),
     (4, "testruns", include_str!("sql/004_testruns.sql")),
+    (5, "tasks", include_str!("sql/005_tasks.sql")),
 ];
 
 /// The newest schema version this binary knows.

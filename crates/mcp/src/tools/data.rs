@@ -4,15 +4,17 @@
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolResult, ReadResourceResult, RequestMetaObject, Resource, ResourceTemplate,
+    CallToolResponse, CallToolResult, ReadResourceResult, Resource, ResourceTemplate,
 };
-use rmcp::{Peer, RoleServer, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, bad_field, fail, ok};
+use crate::progress::LongCall;
 use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
@@ -65,6 +67,45 @@ fn agent_fail(e: AgentError) -> CallToolResult {
     }
 }
 
+/// What `ingest_logs` answers when its run ended well.
+fn render_ingest(run_id: &str, report: &ingest::IngestReport) -> CallToolResult {
+    let mut text = format!(
+        "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
+        report.dataset,
+        report.accepted,
+        report.rejected,
+        report.format.name(),
+        report.spend_usd,
+        report.first.as_deref().unwrap_or("-"),
+        report.last.as_deref().unwrap_or("-")
+    );
+    for r in report.rejections.iter().take(20) {
+        text.push_str(&format!(
+            "\n  line {}{}: {}",
+            r.line,
+            r.span.map(|s| format!(" span {s}")).unwrap_or_default(),
+            r.reason
+        ));
+    }
+    if report.rejected > 20 {
+        text.push_str(&format!(
+            "\n  ... {} more in structuredContent.rejections",
+            report.rejected - 20
+        ));
+    }
+    if !report.filled.is_empty() {
+        let filled: Vec<String> = report
+            .filled
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        text.push_str(&format!("\nFilled in: {}.", filled.join(", ")));
+    }
+    let mut structured = serde_json::to_value(report).unwrap_or_default();
+    structured["run_id"] = json!(run_id);
+    ok(text, &structured)
+}
+
 fn internal(e: impl std::fmt::Display) -> McpError {
     McpError::internal_error(e.to_string(), None)
 }
@@ -73,79 +114,44 @@ fn internal(e: impl std::fmt::Display) -> McpError {
 impl ApexServer {
     /// Load workload logs into a dataset.
     #[tool(
-        description = "Load LLM workload logs (JSONL/CSV in the workload schema, or OTLP-JSON gen_ai spans) into a dataset. Missing costs come from the price catalog; every rejected line is reported with its number and reason."
+        description = "Load LLM workload logs (JSONL/CSV in the workload schema, or OTLP-JSON gen_ai spans) into a dataset. Missing costs come from the price catalog; every rejected line is reported with its number and reason.",
+        meta = crate::tasks::task_support()
     )]
     async fn ingest_logs(
         &self,
         Parameters(args): Parameters<IngestLogsArgs>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
-        ct: CancellationToken,
-    ) -> Result<CallToolResult, McpError> {
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         let format = match args.log_format() {
             Ok(f) => f,
-            Err(e) => return Ok(agent_fail(e)),
+            Err(e) => return Ok(agent_fail(e).into()),
         };
         let path = match self.state.workspace.resolve(&args.path) {
             Ok(p) => p,
-            Err(e) => return Ok(bad_field("path", e)),
+            Err(e) => return Ok(bad_field("path", e).into()),
         };
         if let Err(e) = datasets::validate_name(&args.dataset) {
-            return Ok(bad_field("dataset", e));
+            return Ok(bad_field("dataset", e).into());
         }
+        let call = LongCall::new("ingest_logs", &ctx, false);
         let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset});
-        let run = match self.begin_run(RunKind::Ingest, params, self.progress_target(&peer, &meta))
-        {
+        let run = match self.begin_call_run(RunKind::Ingest, params, &call) {
             Ok(r) => r,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let store = self.state.store.clone();
         let prices = self.state.prices.clone();
         let name = args.dataset.clone();
-        let (run_id, outcome) = self
-            .run_blocking(run, &ct, move |sink, cancel| {
-                ingest::ingest(&store, &prices, &path, format, &name, sink, cancel)
-            })
-            .await?;
-        let report = match outcome {
-            Ok(r) => r,
-            Err(e) => return Ok(agent_fail(e)),
-        };
-        let mut text = format!(
-            "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
-            report.dataset,
-            report.accepted,
-            report.rejected,
-            report.format.name(),
-            report.spend_usd,
-            report.first.as_deref().unwrap_or("-"),
-            report.last.as_deref().unwrap_or("-")
-        );
-        for r in report.rejections.iter().take(20) {
-            text.push_str(&format!(
-                "\n  line {}{}: {}",
-                r.line,
-                r.span.map(|s| format!(" span {s}")).unwrap_or_default(),
-                r.reason
-            ));
-        }
-        if report.rejected > 20 {
-            text.push_str(&format!(
-                "\n  ... {} more in structuredContent.rejections",
-                report.rejected - 20
-            ));
-        }
-        if !report.filled.is_empty() {
-            let filled: Vec<String> = report
-                .filled
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            text.push_str(&format!("\nFilled in: {}.", filled.join(", ")));
-        }
-        let mut structured = serde_json::to_value(&report).unwrap_or_default();
-        structured["run_id"] = json!(run_id);
-        Ok(ok(text, &structured))
+        self.answer_blocking(
+            run,
+            &call,
+            move |sink, cancel| ingest::ingest(&store, &prices, &path, format, &name, sink, cancel),
+            |run_id, outcome| match outcome {
+                Ok(report) => render_ingest(run_id, &report),
+                Err(e) => agent_fail(e),
+            },
+        )
+        .await
     }
 
     /// List the workload datasets.

@@ -6,7 +6,11 @@
 //! render text plus the same data as `structuredContent`. A query on a workspace that was
 //! never indexed first builds the index as an `index` run whose events stream as progress.
 
-use rmcp::model::{CallToolResult, ReadResourceResult, RequestMetaObject};
+use rmcp::handler::server::tool::InputResponses;
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ElicitationSchema, ReadResourceResult, RequestMetaObject,
+};
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -14,6 +18,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, fail, ok};
+use crate::elicit;
+use crate::progress::LongCall;
 use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
@@ -165,54 +171,137 @@ impl ApexServer {
 
     /// Update or rebuild the index.
     #[tool(
-        description = "Update the index (incremental: changed files only) or rebuild it (full: true), with progress per batch of files. Cancellable with cancel_run."
+        description = "Update the index (incremental: changed files only) or rebuild it (full: true), with progress per batch of files. Cancellable with cancel_run.",
+        meta = crate::tasks::task_support()
     )]
     async fn reindex(
         &self,
         Parameters(a): Parameters<apex_search::ReindexArgs>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
-        ct: CancellationToken,
-    ) -> Result<CallToolResult, McpError> {
+        InputResponses(answers): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         let full = a.full.unwrap_or(false);
-        Ok(
-            match self
-                .index_run(IndexWork::Reindex { full }, &meta, &peer, &ct)
-                .await
-            {
-                Ok(Some(report)) => {
-                    let text = format!(
-                        "Index {} in {} ms (run {}): {} added, {} updated, {} removed, {} unchanged content; {} MB read at {} MB/s; {} binary and {} oversized files skipped.",
-                        if full { "rebuilt" } else { "updated" },
-                        report.duration_ms,
-                        report.run_id,
-                        report.added,
-                        report.updated,
-                        report.removed,
-                        report.unchanged_content,
-                        report.bytes_indexed >> 20,
-                        report.mb_per_s,
-                        report.skipped_binary,
-                        report.skipped_large
-                    );
-                    let text = if report.symbol_files > 0 {
-                        format!(
-                            "{text} Text was searchable after {} ms; symbols of {} files were parsed in {} ms more.",
-                            report.text_ms, report.symbol_files, report.symbols_ms
-                        )
-                    } else {
-                        text
-                    };
-                    ok(text, &report)
-                }
-                Ok(None) => ok("The index is up to date.", &json!({"status": "up_to_date"})),
-                Err(r) => r,
-            },
+        if let Some(stop) = self.confirm_reindex(full, answers.as_ref(), &ctx).await {
+            return Ok(stop);
+        }
+        let call = LongCall::new("reindex", &ctx, false);
+        let params = json!({"full": full, "first_build": false, "wait_symbols": true});
+        let run = match self.begin_call_run(RunKind::Index, params, &call) {
+            Ok(r) => r,
+            Err(refused) => return Ok(refused.into()),
+        };
+        let index = self.state.search.clone();
+        self.answer_blocking(
+            run,
+            &call,
+            move |sink, cancel| index.reindex(full, sink, cancel),
+            move |run_id, outcome| render_reindex(full, run_id, outcome),
         )
+        .await
     }
 }
 
+/// What `reindex` answers when its run ended.
+fn render_reindex(
+    full: bool,
+    run_id: &str,
+    outcome: Result<apex_search::IndexReport, SearchError>,
+) -> CallToolResult {
+    let mut report = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let status = if matches!(e, SearchError::Cancelled { .. }) {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            return fail(format!("indexing run {run_id} {status}: {e}"));
+        }
+    };
+    report.run_id = run_id.to_string();
+    let text = format!(
+        "Index {} in {} ms (run {}): {} added, {} updated, {} removed, {} unchanged content; {} MB read at {} MB/s; {} binary and {} oversized files skipped.",
+        if full { "rebuilt" } else { "updated" },
+        report.duration_ms,
+        report.run_id,
+        report.added,
+        report.updated,
+        report.removed,
+        report.unchanged_content,
+        report.bytes_indexed >> 20,
+        report.mb_per_s,
+        report.skipped_binary,
+        report.skipped_large
+    );
+    let text = if report.symbol_files > 0 {
+        format!(
+            "{text} Text was searchable after {} ms; symbols of {} files were parsed in {} ms more.",
+            report.text_ms, report.symbol_files, report.symbols_ms
+        )
+    } else {
+        text
+    };
+    ok(text, &report)
+}
+
 impl ApexServer {
+    /// Before a reindex that reads the whole workspace and the workspace is larger than
+    /// `[search] confirm_reindex_over`, ask the person (where the client takes elicitation).
+    /// `None`: go on; `Some(answer)`: answer the call with it (the question, or "not
+    /// started").
+    async fn confirm_reindex(
+        &self,
+        full: bool,
+        answers: Option<&rmcp::model::InputResponses>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Option<CallToolResponse> {
+        const KEY: &str = "confirm_reindex";
+        let asked_before = answers.is_some_and(|a| a.contains_key(KEY));
+        if !asked_before && !elicit::can_ask(ctx) {
+            return None;
+        }
+        let limit = self.state.workspace.config().search.confirm_reindex_over;
+        let index = self.state.search.clone();
+        let bytes = tokio::task::spawn_blocking(move || index.reindex_bytes(full))
+            .await
+            .ok()
+            .flatten()?;
+        if bytes <= limit && !asked_before {
+            return None;
+        }
+        let message = format!(
+            "Reindexing reads the whole workspace: {} MB of files (more than the {} MB of [search] confirm_reindex_over in apex.toml). Start it now?",
+            bytes / 1_000_000,
+            limit / 1_000_000
+        );
+        let schema = ElicitationSchema::builder()
+            .required_bool_with("start", |b| {
+                b.title("Start the reindex")
+                    .description("Read every file of the workspace now")
+                    .with_default(true)
+            })
+            .build_unchecked();
+        let stopped = |why: &str| {
+            Some(
+                ok(
+                    format!("The reindex was not started: {why}. The index is unchanged."),
+                    &json!({"status": "not_started", "reason": why, "bytes": bytes}),
+                )
+                .into(),
+            )
+        };
+        match elicit::ask(ctx, answers, KEY, message, schema).await {
+            elicit::Asked::NotAsked => None,
+            elicit::Asked::Pending(question) => Some(question.into()),
+            elicit::Asked::Accepted(form) => match form.get("start").and_then(|v| v.as_bool()) {
+                Some(false) => stopped("the user chose not to start it"),
+                _ => None,
+            },
+            elicit::Asked::Declined => stopped("the user declined"),
+            elicit::Asked::Cancelled => stopped("the user cancelled"),
+        }
+    }
+
     /// Run `f` with the index on a blocking thread.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -242,65 +331,33 @@ impl ApexServer {
         if search.is_indexed() && (!symbols || search.symbols_pending() == 0) {
             return Ok(());
         }
-        let work = if symbols {
-            IndexWork::FirstBuildWithSymbols
-        } else {
-            IndexWork::FirstBuild
-        };
-        self.index_run(work, meta, peer, ct).await.map(|_| ())
-    }
-
-    /// An `index` run: events stored and streamed as progress, cancellable by the request or
-    /// by `cancel_run`.
-    async fn index_run(
-        &self,
-        work: IndexWork,
-        meta: &RequestMetaObject,
-        peer: &Peer<RoleServer>,
-        ct: &CancellationToken,
-    ) -> Result<Option<apex_search::IndexReport>, CallToolResult> {
-        let params = json!({"full": work == IndexWork::Reindex { full: true },
-                "first_build": !matches!(work, IndexWork::Reindex { .. }),
-                "wait_symbols": work != IndexWork::FirstBuild});
+        // An `index` run: events stored and streamed as progress, cancellable by the request
+        // or by `cancel_run`.
+        let params = json!({"full": false, "first_build": true, "wait_symbols": symbols});
         let run = self.begin_run(RunKind::Index, params, self.progress_target(peer, meta))?;
         let index = self.state.search.clone();
         let (run_id, result) = self
-            .run_blocking(run, ct, move |sink, cancel| match work {
-                IndexWork::FirstBuild => index.ensure_indexed(sink, cancel),
-                IndexWork::FirstBuildWithSymbols => index.ensure_symbols(sink, cancel),
-                IndexWork::Reindex { full } => index.reindex(full, sink, cancel).map(Some),
+            .run_blocking(run, ct, move |sink, cancel| {
+                if symbols {
+                    index.ensure_symbols(sink, cancel)
+                } else {
+                    index.ensure_indexed(sink, cancel)
+                }
             })
             .await
             .map_err(|e| fail(format!("indexing stopped on an internal error: {e}")))?;
-        match result {
-            Ok(report) => Ok(report.map(|mut r| {
-                r.run_id = run_id.clone();
-                r
-            })),
-            Err(e) => {
-                let status = if matches!(e, SearchError::Cancelled { .. }) {
-                    "cancelled"
-                } else {
-                    "failed"
-                };
-                Err(fail(format!("indexing run {run_id} {status}: {e}")))
-            }
-        }
+        result.map(|_| ()).map_err(|e| {
+            let status = if matches!(e, SearchError::Cancelled { .. }) {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            fail(format!("indexing run {run_id} {status}: {e}"))
+        })
     }
 }
 
 /// `apex://index/status`.
-/// What an index run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IndexWork {
-    /// Build when no complete index exists; symbols follow in the background.
-    FirstBuild,
-    /// The same, then wait for every pending symbol (queries over definitions).
-    FirstBuildWithSymbols,
-    /// The `reindex` tool: incremental or full, symbols included.
-    Reindex { full: bool },
-}
-
 pub fn read_index_status(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
     let status = state.search.index_status().map_err(reply::internal)?;
     reply::json(uri, &status)
