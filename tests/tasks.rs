@@ -298,7 +298,7 @@ fn normalized(result: &CallToolResult, root: &std::path::Path) -> Value {
                     .collect(),
             ),
             Value::Array(a) => Value::Array(a.iter().map(|v| walk(v, root)).collect()),
-            Value::String(s) => Value::String(s.replace(root, "<root>")),
+            Value::String(s) => Value::String(run_uri_normalized(&s.replace(root, "<root>"))),
             other => other.clone(),
         }
     }
@@ -307,6 +307,17 @@ fn normalized(result: &CallToolResult, root: &std::path::Path) -> Value {
         result.structured_content.as_ref().unwrap_or(&Value::Null),
         &root,
     )
+}
+
+/// `apex://runs/{id}/...` with the run id (which differs between the two calls) left out.
+fn run_uri_normalized(s: &str) -> String {
+    match s.strip_prefix("apex://runs/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, tail)) => format!("apex://runs/<run>/{tail}"),
+            None => "apex://runs/<run>".to_string(),
+        },
+        None => s.to_string(),
+    }
 }
 
 async fn read_json(client: &AskerClient, uri: &str) -> Value {
