@@ -416,4 +416,25 @@ fn main() {
             "public String toString() { return \"\"; }"
         );
     }
+
+    #[test]
+    fn rust_items_inside_item_level_macro_blocks() {
+        let src = "cfg_rt! {\n    /// Runs on a blocking thread.\n    #[track_caller]\n    pub fn spawn_blocking<F>(f: F) {}\n    cfg_fs! { pub struct File; }\n}\npub struct Handle;\nimpl Handle {\n    cfg_rt! {\n        pub fn spawn_blocking(&self) {}\n    }\n}\nfn main() { println!(\"fn not_an_item() {{}}\"); }\n";
+        assert_eq!(
+            names(Language::Rust, src),
+            [
+                "function:spawn_blocking",
+                "struct:File",
+                "struct:Handle",
+                "impl:Handle",
+                "method:Handle.spawn_blocking",
+                "function:main",
+            ]
+        );
+        let t = table(Language::Rust, src);
+        assert_eq!((t[0].3, t[0].4), (4, 4));
+        assert_eq!((t[1].3, t[1].4), (5, 5));
+        let syms = extract(Language::Rust, src);
+        assert_eq!(syms[0].signature, "pub fn spawn_blocking<F>(f: F) {}");
+    }
 }
