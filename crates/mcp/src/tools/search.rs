@@ -143,10 +143,7 @@ impl ApexServer {
         if a.query.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "query" }));
         }
-        if let Err(r) = self
-            .index_first(mode == apex_search::SearchMode::Symbol, &meta, &peer, &ct)
-            .await
-        {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         let req = SearchRequest {
@@ -166,7 +163,7 @@ impl ApexServer {
 
     /// Find definitions by name.
     #[tool(
-        description = "Find definitions by name (exact, qualified like Store::open, or fuzzy), optionally by kind and language: name, kind, path, line, end_line, signature, container; include_body adds the code."
+        description = "Find definitions by name (exact, qualified like Store::open, or fuzzy), optionally by kind and language: name, kind, path, line, end_line, signature, container; include_body adds the code. Lines shaped like a definition that the symbol index lacks come as match text_fallback."
     )]
     async fn find_symbol(
         &self,
@@ -178,7 +175,7 @@ impl ApexServer {
         if a.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         let req = FindSymbolRequest {
@@ -211,7 +208,7 @@ impl ApexServer {
         if a.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         let req = ReferenceRequest {
@@ -346,25 +343,20 @@ impl ApexServer {
             })
     }
 
-    /// Build the index, with progress, when the workspace was never indexed; with `symbols`,
-    /// also finish extracting symbols that a large build left pending.
+    /// Build the index, with progress, when the workspace was never indexed. Symbols a large
+    /// build leaves pending are extracted in the background; queries do not wait for them.
     async fn index_first(
         &self,
-        symbols: bool,
         meta: &RequestMetaObject,
         peer: &Peer<RoleServer>,
         ct: &CancellationToken,
     ) -> Result<(), CallToolResult> {
-        let search = &self.state.search;
-        if search.is_indexed() && (!symbols || search.symbols_pending() == 0) {
+        if self.state.search.is_indexed() {
             return Ok(());
         }
-        let work = if symbols {
-            IndexWork::FirstBuildWithSymbols
-        } else {
-            IndexWork::FirstBuild
-        };
-        self.index_run(work, meta, peer, ct).await.map(|_| ())
+        self.index_run(IndexWork::FirstBuild, meta, peer, ct)
+            .await
+            .map(|_| ())
     }
 
     /// An `index` run: events stored and streamed as progress, cancellable by the request or
@@ -384,7 +376,6 @@ impl ApexServer {
         let (run_id, result) = self
             .run_blocking(run, ct, move |sink, cancel| match work {
                 IndexWork::FirstBuild => index.ensure_indexed(sink, cancel),
-                IndexWork::FirstBuildWithSymbols => index.ensure_symbols(sink, cancel),
                 IndexWork::Reindex { full } => index.reindex(full, sink, cancel).map(Some),
             })
             .await
@@ -412,8 +403,6 @@ impl ApexServer {
 enum IndexWork {
     /// Build when no complete index exists; symbols follow in the background.
     FirstBuild,
-    /// The same, then wait for every pending symbol (queries over definitions).
-    FirstBuildWithSymbols,
     /// The `reindex` tool: incremental or full, symbols included.
     Reindex { full: bool },
 }
@@ -545,6 +534,12 @@ fn render_symbols(r: &SymbolResults) -> String {
         r.total,
         r.query
     );
+    if let Some(n) = &r.note {
+        out.push_str(&format!(" {n}."));
+    }
+    if !r.pending_files.is_empty() {
+        out.push_str(&format!(" Not parsed yet: {}.", r.pending_files.join(", ")));
+    }
     for d in &r.definitions {
         let container = d
             .container
@@ -660,8 +655,14 @@ fn render_status(s: &IndexStatus) -> String {
     );
     if s.symbols_pending > 0 {
         out.push_str(&format!(
-            " Symbols of {} files are still being extracted (text search already covers them; find_symbol and find_references wait for them).",
-            s.symbols_pending
+            " Symbols of {} files are still being extracted (text search already covers them; find_symbol searches them by text meanwhile): {}{}.",
+            s.symbols_pending,
+            s.pending_files.join(", "),
+            if s.symbols_pending as usize > s.pending_files.len() {
+                ", …"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(why) = &s.rebuilt_after_damage {
