@@ -9,6 +9,7 @@
 //! and Java, `c_family` for C and C++.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -290,6 +291,10 @@ pub fn parse_only(language: Language, source: &str) -> bool {
     })
 }
 
+/// Definitions recovered by shape in one file at most (a file that does not parse at all
+/// is nearly always generated or not really code).
+const MAX_RECOVERED: usize = 2000;
+
 /// How deep item-level macro blocks are parsed again (`cfg_rt! { cfg_net! { … } }`).
 const MACRO_DEPTH: u8 = 2;
 
@@ -531,21 +536,38 @@ impl<'s> Walker<'s> {
             return false;
         }
         let lines: Vec<&str> = source.lines().collect();
+        // Spans of what the parse found, by name: a shape there is already known.
+        let mut known: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
+        for s in &self.out {
+            known
+                .entry(s.name.as_str())
+                .or_default()
+                .push((s.line, s.end_line));
+        }
         let mut found = Vec::new();
-        for &(from, to) in &self.errors {
+        'regions: for &(from, to) in &self.errors {
             for row in from..=to.min(lines.len().saturating_sub(1)) {
                 let Some(shape) = shapes::classify(&lines, row) else {
                     continue;
                 };
                 let line = row as u32 + 1;
-                let known = self
-                    .out
-                    .iter()
-                    .any(|s| s.name == shape.name && s.line <= line && line <= s.end_line);
-                if known {
+                let is_known = known
+                    .get(shape.name.as_str())
+                    .is_some_and(|spans| spans.iter().any(|&(a, b)| a <= line && line <= b));
+                if is_known {
                     continue;
                 }
                 let end = shapes::block_end(&lines, row, 20_000);
+                found.push((shape, row, end));
+                if found.len() >= MAX_RECOVERED {
+                    break 'regions;
+                }
+            }
+        }
+        let found: Vec<_> = found
+            .into_iter()
+            .map(|(shape, row, end)| {
+                let line = row as u32 + 1;
                 let enclosing = self
                     .out
                     .iter()
@@ -561,9 +583,9 @@ impl<'s> Walker<'s> {
                     .container
                     .clone()
                     .or_else(|| enclosing.map(|e| e.name.clone()));
-                found.push((shape.name, kind, container, row, end));
-            }
-        }
+                (shape.name, kind, container, row, end)
+            })
+            .collect();
         let added = !found.is_empty();
         for (name, kind, container, row, end) in found {
             let signature = self.line_text(row, None);
