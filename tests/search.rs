@@ -780,8 +780,12 @@ fn readers_keep_answering_while_a_writer_commits() {
     writer.join().unwrap();
 }
 
-#[test]
-fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
+/// How long a test waits for the watcher before it fails (with what it saw). Not a speed
+/// claim: `tools/bench/search.sh` measures latency.
+const WATCH_WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn the_watcher_makes_a_saved_file_searchable() {
     let (d, ws) = poly();
     let index = SearchIndex::open(&ws).unwrap();
     index
@@ -789,24 +793,22 @@ fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
         .unwrap();
     let _watcher = index.watch().unwrap();
     assert!(index.index_status().unwrap().watching);
-    std::thread::sleep(Duration::from_millis(200)); // let the catch-up walk finish
 
     let file = d.path().join("go/server.go");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("\nfunc freshlyWatchedFunction() {}\n");
     let saved = Instant::now();
     std::fs::write(&file, text).unwrap();
-    let found = loop {
-        let r = search(&index, "freshlyWatchedFunction");
-        if !r.hits.is_empty() {
-            break Some(saved.elapsed());
-        }
-        if saved.elapsed() > Duration::from_secs(2) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = found.expect("the edit was not searchable within 2 s");
+    let took = eventually(WATCH_WAIT, || {
+        (!search(&index, "freshlyWatchedFunction").hits.is_empty()).then(|| saved.elapsed())
+    })
+    .await;
+    let took = took.unwrap_or_else(|| {
+        panic!(
+            "the edit was never searchable: {:?}",
+            index.index_status().unwrap()
+        )
+    });
     eprintln!("watch latency: {took:?}");
 
     // A new file in a new directory, and a deletion.
@@ -817,25 +819,85 @@ fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
     )
     .unwrap();
     std::fs::remove_file(d.path().join("c/buffer.c")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let added = !search(&index, "brand_new_watch_fn").hits.is_empty();
-        let removed = search(&index, "clamp_index").total == 0;
-        if added && removed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "added {added}, removed {removed}"
+    let mut seen = (false, false);
+    let done = eventually(WATCH_WAIT, || {
+        seen = (
+            !search(&index, "brand_new_watch_fn").hits.is_empty(),
+            search(&index, "clamp_index").total == 0,
         );
-        std::thread::sleep(Duration::from_millis(20));
+        (seen == (true, true)).then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "(added, removed) = {seen:?}");
+}
+
+#[test]
+fn an_edit_during_a_symbol_pass_is_indexed_once_and_the_pass_completes() {
+    let (d, ws) = poly();
+    // Enough files that the pass takes several batches and commits.
+    for i in 0..300 {
+        let body: String = (0..40)
+            .map(|j| format!("pub fn generated_{i}_{j}(x: u32) -> u32 {{ x + {j} }}\n"))
+            .collect();
+        std::fs::create_dir_all(d.path().join("many")).unwrap();
+        std::fs::write(d.path().join(format!("many/m{i}.rs")), body).unwrap();
+    }
+    std::fs::write(
+        d.path().join("apex.toml"),
+        "[search]\ntext_first_over = 0\n",
+    )
+    .unwrap();
+    let ws = Workspace::open(ws.root(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let never = CancellationToken::new();
+    index
+        .ensure_indexed(&CollectingSink::new(), &never)
+        .unwrap();
+    let pass = {
+        let index = index.clone();
+        std::thread::spawn(move || {
+            index
+                .ensure_symbols(&CollectingSink::new(), &CancellationToken::new())
+                .unwrap()
+        })
+    };
+    // An edit while the pass may be running: indexed at once, whole, and not twice.
+    let py = d.path().join("python/app/service.py");
+    let mut text = std::fs::read_to_string(&py).unwrap();
+    text.push_str("\n\ndef saved_during_the_pass(x):\n    return x\n");
+    std::fs::write(&py, text).unwrap();
+    index.update_paths(vec![py]).unwrap();
+    let hits = index
+        .search_code(&SearchRequest {
+            mode: SearchMode::Text,
+            ..SearchRequest::new("saved_during_the_pass")
+        })
+        .unwrap();
+    assert_eq!(hits.hits.len(), 1, "{hits:?}");
+    pass.join().unwrap();
+    index
+        .ensure_symbols(&CollectingSink::new(), &never)
+        .unwrap();
+    assert_eq!(index.symbols_pending(), 0);
+    let status = index.index_status().unwrap();
+    assert_eq!(status.symbols, 61 + 300 * 40, "{status:?}");
+    for name in ["saved_during_the_pass", "generated_150_20", "OrderService"] {
+        // Exactly one exact definition (not two from a double index); fuzzy neighbours may follow.
+        let found = index.find_symbol(&FindSymbolRequest::new(name)).unwrap();
+        let exact: Vec<_> = found
+            .definitions
+            .iter()
+            .filter(|d| d.match_kind == "exact")
+            .collect();
+        assert_eq!(exact.len(), 1, "{name}: {found:?}");
+        assert_eq!(found.definitions[0].match_kind, "exact", "{found:?}");
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The MCP face and the CLI, through the real binary.
 
-use common::{Generation, assert_tool_error, call, ok_json, stdio_client};
+use common::{Generation, assert_tool_error, call, eventually, ok_json, stdio_client};
 use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
 use serde_json::json;
 
@@ -1240,15 +1302,15 @@ async fn index_status_and_files_are_resources() {
 }
 
 #[tokio::test]
-async fn serve_keeps_the_index_fresh_within_two_seconds() {
+async fn serve_keeps_the_index_fresh() {
     let ws = poly_root();
     let client = stdio_client(ws.path(), Generation::Stateless).await;
     ok_json(&call(&client, "search_code", json!({"query": "Inventory"})).await);
     ws.write("rust/src/fresh.rs", "pub fn served_and_watched_fn() {}\n");
-    let saved = Instant::now();
-    let mut found = false;
-    while saved.elapsed() < Duration::from_secs(2) {
-        let v = ok_json(
+    let deadline = Instant::now() + WATCH_WAIT;
+    let mut last = json!(null);
+    while Instant::now() < deadline {
+        last = ok_json(
             &call(
                 &client,
                 "search_code",
@@ -1256,13 +1318,15 @@ async fn serve_keeps_the_index_fresh_within_two_seconds() {
             )
             .await,
         );
-        if v["total"].as_u64().unwrap_or(0) > 0 {
-            found = true;
+        if last["total"].as_u64().unwrap_or(0) > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(found, "a saved file was not searchable within 2 s");
+    assert!(
+        last["total"].as_u64().unwrap_or(0) > 0,
+        "a saved file never became searchable: {last}"
+    );
     client.cancel().await.unwrap();
 }
 

@@ -3,7 +3,8 @@
 # Universal Ctags in the same run:
 #   1. the corpus: tools/bench/search_corpus.sh fetches it (pinned crates, PyPI sdists and
 #      npm packages) into /work/corpus/tree unless a directory is given;
-#   2. a full build with a watcher running (examples/search_bench.rs --phase build): text
+#   2. a full build with a watcher running (crates/search/examples/search_bench.rs --phase
+#      build, the library calls `netra-apex index --full` makes): text
 #      searchable after, symbols after, a saved file's latency while the symbol pass runs,
 #      tree-sitter's own parse rate on the same files (the ceiling), peak RSS (/usr/bin/time);
 #   3. queries (--phase query): search_code and find_symbol p50/p95 over identifiers sampled
@@ -32,9 +33,8 @@ need ctags universal-ctags
 [ -x /usr/bin/time ] || need time time
 
 cd "$repo"
-cargo build --release --quiet --bin netra-apex --example search_bench
+cargo build --release --quiet -p apex-search --example search_bench
 target="${CARGO_TARGET_DIR:-$repo/target}"
-bin="$target/release/netra-apex"
 bench="$target/release/examples/search_bench"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load before: $(uptime | sed 's/.*load average: //')"
@@ -53,6 +53,6 @@ echo "== queries"
 "$bench" --phase query --root "$corpus" --data-dir "$data" --queries "$queries" --rg "$(command -v rg)"
 
 echo "== recall against Universal Ctags"
-python3 "$here/search_recall.py" --root "$corpus" --data-dir "$data" --bin "$bin" \
+python3 "$here/search_recall.py" --root "$corpus" --data-dir "$data" --bench "$bench" \
   --sample "$sample" --misses "$out/recall_misses.tsv"
 echo "load at the end: $(uptime | sed 's/.*load average: //')"

@@ -6,12 +6,13 @@ applies the same ignore rules; files over the index's size limit are left out). 
 the languages netra-apex has grammars for, and of the kinds it extracts (functions, methods,
 classes, structs, enums, traits, interfaces, modules, macros, types; not variables, fields or
 enumerators), names of 4+ characters defined at most 3 times are sampled with a fixed seed.
-Each is asked of `find_symbol` through the real binary over MCP (stdio), and counts as found
+Each is asked of `find_symbol` (through the real binary over MCP with --bin, or through the
+library with --bench, search_bench's lookup phase: the same function), and counts as found
 when a returned definition is in the same file and spans the tagged line (or starts within 2
 lines of it). Recall is reported from the symbol index alone and with the text fallback.
 
-Usage: search_recall.py --root CORPUS --data-dir DIR --bin NETRA_APEX [--sample 1000]
-       [--seed 7] [--misses FILE]
+Usage: search_recall.py --root CORPUS --data-dir DIR (--bin NETRA_APEX | --bench SEARCH_BENCH)
+       [--sample 1000] [--seed 7] [--misses FILE]
 The index in DIR must be built (tools/bench/search.sh builds it first).
 """
 import argparse
@@ -148,11 +149,34 @@ class Mcp:
         self.p.wait(timeout=30)
 
 
+class Lookup:
+    """find_symbol through the library: search_bench --phase lookup, one name per line."""
+
+    def __init__(self, bench, root, data):
+        self.p = subprocess.Popen(
+            [bench, "--phase", "lookup", "--root", root, "--data-dir", data],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+
+    def find_symbol(self, name):
+        self.p.stdin.write(name + "\n")
+        self.p.stdin.flush()
+        answer = json.loads(self.p.stdout.readline())
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
     ap.add_argument("--data-dir", required=True)
-    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bin")
+    ap.add_argument("--bench")
     ap.add_argument("--sample", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--misses")
@@ -175,7 +199,8 @@ def main():
           f"{len(eligible)} names of 4+ characters defined at most 3 times; {len(sample)} sampled "
           f"(seed {a.seed})")
 
-    mcp = Mcp(a.bin, root, os.path.abspath(a.data_dir))
+    data = os.path.abspath(a.data_dir)
+    mcp = Mcp(a.bin, root, data) if a.bin else Lookup(a.bench, root, data)
     by_index = with_fallback = 0
     per_lang = collections.Counter()
     per_lang_found = collections.Counter()

@@ -10,7 +10,10 @@
 //! identifiers sampled from the corpus, side by side with `rg` on the same queries (each runs
 //! three times, ours and rg alike, and its median counts), and a no-change re-index.
 //!
-//! Usage: search_bench --phase build|query --root CORPUS --data-dir DIR [--queries 60]
+//! `--phase lookup`: one name per line on stdin, the `find_symbol` answer as one JSON line on
+//! stdout (tools/bench/search_recall.py asks it, or the binary over MCP).
+//!
+//! Usage: search_bench --phase build|query|lookup --root CORPUS --data-dir DIR [--queries 60]
 //!        [--seed 7] [--rg PATH] [--only QUERY,QUERY] [--edit-dir DIR]
 
 use std::path::{Path, PathBuf};
@@ -24,9 +27,24 @@ use apex_search::symbols::{language_for_source, parse_only};
 use apex_search::tokenizer::next_identifier;
 use apex_search::walk::WalkRules;
 use apex_search::{FindSymbolRequest, SearchIndex, SearchRequest};
-use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
 use tokio_util::sync::CancellationToken;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A small deterministic generator (xorshift64*) for sampling queries.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1) as u64) as usize
+    }
+}
 
 /// Runs per query; the median counts (the first run also pays for cold caches).
 const RUNS: usize = 3;
@@ -53,20 +71,21 @@ fn sorted(v: &[Duration]) -> Vec<Duration> {
     v
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let root = PathBuf::from(arg(&args, "--root").expect("--root CORPUS"));
     let data = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir DIR"));
     match arg(&args, "--phase").as_deref() {
         Some("build") => build(&args, &root, &data),
         Some("query") => query(&args, &root, &data),
-        other => anyhow::bail!("--phase build|query, not {other:?}"),
+        Some("lookup") => lookup(&root, &data),
+        other => Err(format!("--phase build|query|lookup, not {other:?}").into()),
     }
 }
 
 /// A full build with a watcher running and edits saved during the symbol pass, then the
 /// parse-only ceiling over the same files.
-fn build(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
+fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
     let edit_dir =
         arg(args, "--edit-dir").map_or_else(|| root.join("zz-bench-edits"), PathBuf::from);
     std::fs::create_dir_all(&edit_dir)?;
@@ -109,9 +128,7 @@ fn build(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(1500));
     }
-    let report = builder
-        .join()
-        .map_err(|_| anyhow::anyhow!("the build thread panicked"))??;
+    let report = builder.join().map_err(|_| "the build thread panicked")??;
     let _ = std::fs::remove_dir_all(&edit_dir);
     let mb = |b: u64| b as f64 / 1e6;
     println!(
@@ -207,7 +224,7 @@ fn build(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
 }
 
 /// Query latency side by side with rg, and a no-change re-index.
-fn query(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
+fn query(args: &[String], root: &Path, data: &Path) -> Result<()> {
     let n: usize = arg(args, "--queries").map_or(60, |s| s.parse().unwrap_or(60));
     let seed: u64 = arg(args, "--seed").map_or(7, |s| s.parse().unwrap_or(7));
     let rg = arg(args, "--rg");
@@ -219,18 +236,16 @@ fn query(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
     // Waits for the integrity check of the index opened from disk; builds nothing if the
     // index is there (`is_indexed` alone says false until that check has passed).
     let built = index.ensure_indexed(&NullSink, &CancellationToken::new())?;
-    anyhow::ensure!(built.is_none(), "build the index first (--phase build)");
-    anyhow::ensure!(
-        index.symbols_pending() == 0,
-        "symbols are still pending; finish the build first"
-    );
+    if built.is_some() || index.symbols_pending() > 0 {
+        return Err("build the index first (--phase build)".into());
+    }
 
     // Identifiers sampled from random files of the corpus.
     let cfg = &ws.config().search;
     let files = WalkRules::new(ws.root(), ws.data_dir(), cfg.max_file_size, &cfg.exclude)?
         .walk()
         .files;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = Rng::new(seed);
     // `--only a,b` runs just these queries (to profile one).
     let mut queries: Vec<String> = arg(args, "--only")
         .map(|q| q.split(',').map(str::to_string).collect())
@@ -239,7 +254,7 @@ fn query(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
     let mut tries = 0;
     while queries.len() < n && tries < 100 * n {
         tries += 1;
-        let Some(f) = files.choose(&mut rng) else {
+        let Some(f) = files.get(rng.below(files.len())) else {
             break;
         };
         let Ok(text) = std::fs::read_to_string(&f.abs) else {
@@ -260,7 +275,7 @@ fn query(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
         if idents.is_empty() {
             continue;
         }
-        let id = idents[rng.random_range(0..idents.len())].to_string();
+        let id = idents[rng.below(idents.len())].to_string();
         if !queries.contains(&id) {
             queries.push(id);
         }
@@ -324,10 +339,9 @@ fn query(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
         let t = Instant::now();
         let r = index.reindex(false, &NullSink, &CancellationToken::new())?;
         nochange.push(t.elapsed());
-        anyhow::ensure!(
-            r.added + r.updated + r.removed == 0,
-            "the corpus changed during the benchmark: {r:?}"
-        );
+        if r.added + r.updated + r.removed > 0 {
+            return Err(format!("the corpus changed during the benchmark: {r:?}").into());
+        }
     }
 
     let (o, s) = (sorted(&ours), sorted(&sym));
@@ -384,5 +398,27 @@ fn query(args: &[String], root: &Path, data: &Path) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(())
+}
+
+/// `find_symbol` for each name on stdin, one JSON answer per line.
+fn lookup(root: &Path, data: &Path) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let ws = Workspace::open(root, Some(data))?;
+    let index = SearchIndex::open(&ws)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for name in std::io::stdin().lock().lines() {
+        let name = name?;
+        let mut req = FindSymbolRequest::new(name.trim());
+        req.limit = Some(50);
+        req.max_tokens = Some(20_000);
+        let answer = match index.find_symbol(&req) {
+            Ok(r) => serde_json::to_string(&r)?,
+            Err(e) => serde_json::json!({"error": e.to_string()}).to_string(),
+        };
+        writeln!(out, "{answer}")?;
+        out.flush()?;
+    }
     Ok(())
 }
