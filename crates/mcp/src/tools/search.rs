@@ -61,15 +61,7 @@ impl ApexServer {
         if req.query.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "query" }));
         }
-        if let Err(r) = self
-            .index_first(
-                req.mode == apex_search::SearchMode::Symbol,
-                &meta,
-                &peer,
-                &ct,
-            )
-            .await
-        {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         Ok(match self.blocking(move |s| s.search_code(&req)).await {
@@ -80,7 +72,7 @@ impl ApexServer {
 
     /// Find definitions by name.
     #[tool(
-        description = "Find definitions by name (exact, qualified like Store::open, or fuzzy), optionally by kind and language: name, kind, path, line, end_line, signature, container; include_body adds the code."
+        description = "Find definitions by name (exact, qualified like Store::open, or fuzzy), optionally by kind and language: name, kind, path, line, end_line, signature, container; include_body adds the code. Lines shaped like a definition that the symbol index lacks come as match text_fallback."
     )]
     async fn find_symbol(
         &self,
@@ -92,7 +84,7 @@ impl ApexServer {
         if req.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         Ok(match self.blocking(move |s| s.find_symbol(&req)).await {
@@ -115,7 +107,7 @@ impl ApexServer {
         if req.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         Ok(
@@ -318,31 +310,25 @@ impl ApexServer {
             })
     }
 
-    /// Build the index, with progress, when the workspace was never indexed; with `symbols`,
-    /// also finish extracting symbols that a large build left pending.
+    /// Build the index, with progress, when the workspace was never indexed. Symbols a large
+    /// build leaves pending are extracted in the background; queries do not wait for them.
     async fn index_first(
         &self,
-        symbols: bool,
         meta: &RequestMetaObject,
         peer: &Peer<RoleServer>,
         ct: &CancellationToken,
     ) -> Result<(), CallToolResult> {
-        let search = &self.state.search;
-        if search.is_indexed() && (!symbols || search.symbols_pending() == 0) {
+        if self.state.search.is_indexed() {
             return Ok(());
         }
         // An `index` run: events stored and streamed as progress, cancellable by the request
-        // or by `cancel_run`.
-        let params = json!({"full": false, "first_build": true, "wait_symbols": symbols});
+        // or by `cancel_run`. Symbols follow in the background: queries never wait for them.
+        let params = json!({"full": false, "first_build": true, "wait_symbols": false});
         let run = self.begin_run(RunKind::Index, params, self.progress_target(peer, meta))?;
         let index = self.state.search.clone();
         let (run_id, result) = self
             .run_blocking(run, ct, move |sink, cancel| {
-                if symbols {
-                    index.ensure_symbols(sink, cancel)
-                } else {
-                    index.ensure_indexed(sink, cancel)
-                }
+                index.ensure_indexed(sink, cancel)
             })
             .await
             .map_err(|e| fail(format!("indexing stopped on an internal error: {e}")))?;
@@ -485,6 +471,12 @@ fn render_symbols(r: &SymbolResults) -> String {
         r.total,
         r.query
     );
+    if let Some(n) = &r.note {
+        out.push_str(&format!(" {n}."));
+    }
+    if !r.pending_files.is_empty() {
+        out.push_str(&format!(" Not parsed yet: {}.", r.pending_files.join(", ")));
+    }
     for d in &r.definitions {
         let container = d
             .container
@@ -600,8 +592,14 @@ fn render_status(s: &IndexStatus) -> String {
     );
     if s.symbols_pending > 0 {
         out.push_str(&format!(
-            " Symbols of {} files are still being extracted (text search already covers them; find_symbol and find_references wait for them).",
-            s.symbols_pending
+            " Symbols of {} files are still being extracted (text search already covers them; find_symbol searches them by text meanwhile): {}{}.",
+            s.symbols_pending,
+            s.pending_files.join(", "),
+            if s.symbols_pending as usize > s.pending_files.len() {
+                ", …"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(why) = &s.rebuilt_after_damage {
