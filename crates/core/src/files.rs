@@ -218,7 +218,7 @@ impl DiskFault {
                 "raise the file size limit (ulimit -f) of the process".to_string()
             }
             DiskFault::PermissionDenied => {
-                format!("give the user running netra-apex write permission on {dir}")
+                format!("give the user running netra-apex read and write permission on {dir}")
             }
             DiskFault::ReadOnly => format!("remount the file system that holds {dir} read-write"),
             DiskFault::Io => format!("check the disk that holds {dir} (dmesg)"),
