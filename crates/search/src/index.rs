@@ -289,6 +289,11 @@ impl Engine {
                         text_first_over,
                     });
                 }
+                // A disk that cannot be read or written now (no permission, full) is not
+                // damage: rebuilding would throw a good index away.
+                Err(reason) if apex_core::files::DiskFault::in_message(&reason).is_some() => {
+                    return Err(io_err(dir, std::io::Error::other(reason)));
+                }
                 Err(reason) => {
                     tracing::warn!(index = %dir.display(), %reason, "search index damaged; rebuilding");
                     rebuilt_reason = Some(reason);
@@ -1224,7 +1229,8 @@ fn create_fresh(dir: &Path) -> Result<Handle, SearchError> {
     }
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let index = Index::create_in_dir(dir, schema)?;
-    std::fs::write(dir.join(VERSION_FILE), INDEX_VERSION).map_err(|e| io_err(dir, e))?;
+    apex_core::files::write_durable(&dir.join(VERSION_FILE), INDEX_VERSION.as_bytes())
+        .map_err(|e| io_err(dir, e))?;
     index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
     let reader = index
         .reader_builder()
