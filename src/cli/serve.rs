@@ -30,15 +30,15 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let state = apex_mcp::AppState::open(at.root, at.data_dir)?;
     let _guard = init_logging(Some(&state.workspace.data_dir().join("logs")));
-    state.recover()?;
-    // Keep the index fresh while serving; the server works without it.
-    let _watcher = state
-        .search
-        .watch()
-        .map_err(
-            |e| tracing::warn!(error = %e, "no file watcher: the index refreshes only on reindex"),
-        )
-        .ok();
+    for problem in state.degraded() {
+        tracing::warn!("{problem}");
+    }
+    // Cleaning up after an earlier server needs writes; a read-only or full disk postpones it.
+    if let Err(e) = state.recover() {
+        tracing::warn!("cleanup after an earlier server skipped: {e}");
+    }
+    // Keep the index fresh while serving (from when it opens); the server works without it.
+    state.search.start_watching();
     runtime.block_on(async move {
         match args.http {
             Some(addr) => {

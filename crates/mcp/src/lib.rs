@@ -8,6 +8,7 @@ pub mod http;
 pub mod progress;
 pub mod prompts;
 pub mod resources;
+pub mod served_index;
 pub mod server;
 pub mod state;
 pub mod stdio;
