@@ -21,6 +21,12 @@ pub struct ServeArgs {
     /// Requests one HTTP client may have in flight at once; more get 429.
     #[arg(long, value_name = "N", default_value_t = apex_mcp::http::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
+    /// HTTP sessions open at once; one more initialize gets 503.
+    #[arg(long, value_name = "N", default_value_t = apex_mcp::http::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// Seconds after which an HTTP session that sent nothing is closed and freed.
+    #[arg(long, value_name = "SECS", default_value_t = apex_mcp::http::DEFAULT_SESSION_IDLE.as_secs())]
+    session_idle_timeout: u64,
 }
 
 pub fn run(
@@ -48,6 +54,8 @@ pub fn run(
                     allowed_hosts: args.allow_hosts,
                     allowed_origins: args.allow_origins,
                     max_in_flight: args.max_in_flight,
+                    max_sessions: args.max_sessions,
+                    session_idle: std::time::Duration::from_secs(args.session_idle_timeout),
                 };
                 apex_mcp::http::serve_http(state, opts).await
             }
