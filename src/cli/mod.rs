@@ -131,9 +131,18 @@ pub fn init_logging(dir: Option<&Path>) -> Option<tracing_appender::non_blocking
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(filter());
-    let (file, guard) = match dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d)) {
-        Some(d) => {
-            let appender = tracing_appender::rolling::daily(d, "netra-apex.log");
+    // A data dir that cannot take logs (read-only, full) leaves logging to stderr.
+    let appender = dir
+        .and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d))
+        .and_then(|d| {
+            tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("netra-apex.log")
+                .build(d)
+                .ok()
+        });
+    let (file, guard) = match appender {
+        Some(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
             (
                 Some(

@@ -865,8 +865,12 @@ pub fn ingest(
         let params = json!({"path": path.display().to_string(), "format": format.name()});
         writer.commit(dataset, "ingested", &params, &summary)?;
         Ok(Ok(()))
-    })?;
-    outcome?;
+    });
+    if !matches!(outcome, Ok(Ok(()))) {
+        // The rolled-back transaction's pages stay in the write-ahead log: give them back.
+        store.reclaim_space();
+    }
+    outcome??;
     sink.report.elapsed_ms = started.elapsed().as_millis() as u64;
     let r = &sink.report;
     events.emit(

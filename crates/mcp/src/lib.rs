@@ -10,6 +10,7 @@ pub mod progress;
 pub mod prompts;
 pub mod reply;
 pub mod resources;
+pub mod served_index;
 pub mod server;
 pub mod state;
 pub mod stdio;

@@ -53,6 +53,7 @@ pub fn begin_write<'c>(
     name: &str,
 ) -> Result<DatasetWriter<'c>> {
     validate_name(name)?;
+    super::checkpoint_before_bulk(conn);
     let tx = conn.transaction()?;
     let staging = format!("~staging~{name}");
     tx.execute(
@@ -100,15 +101,23 @@ impl DatasetWriter<'_> {
     }
 }
 
-/// A dataset written in several short transactions under a private staging name, then
-/// registered in one transaction by [`StagedDataset::commit`]. Use it when the writer must
-/// release the store between batches (e.g. so that run events can be stored meanwhile).
-/// Until `commit`, nothing is registered; [`StagedDataset::abort`] removes the staged rows.
+/// A dataset staged batch by batch in a scratch file of its own (`<data-dir>/staging/`),
+/// then copied into the store and registered in one transaction by
+/// [`StagedDataset::commit`]. Use it when the writer must release the store between batches
+/// (so that run events and other clients' writes go on meanwhile).
+///
+/// Until `commit`, nothing is in the store. A write that fails (a full disk) or is
+/// cancelled removes its scratch file ([`StagedDataset::abort`]), which gives every byte it
+/// took back at once; a failed registration is one rolled-back transaction, whose log the
+/// store truncates. Scratch files of a killed writer are removed by
+/// [`remove_abandoned_staging`].
 #[derive(Debug)]
 pub struct StagedDataset {
     name: String,
     staging: String,
     count: u64,
+    scratch: Option<rusqlite::Connection>,
+    path: std::path::PathBuf,
 }
 
 impl StagedDataset {
@@ -116,29 +125,55 @@ impl StagedDataset {
     pub fn begin(store: &Store, name: &str, token: &str) -> Result<Self> {
         validate_name(name)?;
         let staging = format!("~staging~{name}~{token}");
-        store.write(|c| {
-            c.execute(
-                "DELETE FROM workload_records WHERE dataset = ?1",
-                params![staging],
-            )?;
-            Ok(())
+        let dir = staging_dir(store);
+        let path = dir.join(format!("{name}~{token}.db"));
+        let scratch_err = |e: &dyn std::fmt::Display| {
+            store.explain(StoreError::Open {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| scratch_err(&e))?;
+        let _ = std::fs::remove_file(&path);
+        let scratch = rusqlite::Connection::open(&path).map_err(|e| scratch_err(&e))?;
+        // A scratch file is thrown away after a crash: no journal, no sync.
+        let ddl: String = store.read(|c| {
+            Ok(c.query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'workload_records'",
+                [],
+                |r| r.get(0),
+            )?)
         })?;
+        let made = scratch
+            .execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+            .and_then(|_| scratch.execute_batch(&ddl));
+        if let Err(e) = made {
+            drop(scratch);
+            let _ = std::fs::remove_file(&path);
+            return Err(scratch_err(&e));
+        }
         Ok(Self {
             name: name.to_string(),
             staging,
             count: 0,
+            scratch: Some(scratch),
+            path,
         })
     }
 
-    /// Append records in one short transaction.
+    /// Append records to the scratch file in one short transaction.
     pub fn append(&mut self, store: &Store, records: &[WorkloadRecord]) -> Result<()> {
-        let staging = self.staging.clone();
-        store.write(|c| {
-            let tx = c.transaction()?;
-            insert_records(&tx, &staging, records)?;
+        let scratch = self
+            .scratch
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("staged dataset already closed".into()))?;
+        let written = (|| {
+            let tx = scratch.transaction()?;
+            insert_records(&tx, &self.staging, records)?;
             tx.commit()?;
             Ok(())
-        })?;
+        })();
+        written.map_err(|e| scratch_error(store, &self.path, e))?;
         self.count += records.len() as u64;
         Ok(())
     }
@@ -147,39 +182,92 @@ impl StagedDataset {
         self.count
     }
 
-    /// Replace any older dataset of the same name and register this one, atomically.
+    /// Copy the staged records into the store, replacing any older dataset of the same name,
+    /// and register them: one durable transaction. The scratch file is removed either way.
     pub fn commit(
-        self,
+        mut self,
         store: &Store,
         source: &str,
         params_json: &Value,
         summary: &Value,
     ) -> Result<DatasetInfo> {
-        store.write(|c| {
-            let tx = c.transaction()?;
-            let info = register(
-                &tx,
-                &self.name,
-                &self.staging,
-                self.count,
-                source,
-                params_json,
-                summary,
-            )?;
-            tx.commit()?;
-            Ok(info)
-        })
+        self.scratch.take();
+        let path = self.path.to_string_lossy().into_owned();
+        let copied = store.write(|c| {
+            super::checkpoint_before_bulk(c);
+            c.execute("ATTACH DATABASE ?1 AS staging", params![path])?;
+            let registered = (|| {
+                let tx = c.transaction()?;
+                tx.execute(
+                    "DELETE FROM main.workload_records WHERE dataset = ?1",
+                    params![self.name],
+                )?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO main.workload_records (dataset, {RECORD_FIELDS}) \
+                         SELECT ?1, {RECORD_FIELDS} FROM staging.workload_records ORDER BY rowid"
+                    ),
+                    params![self.name],
+                )?;
+                let info =
+                    record_dataset(&tx, &self.name, self.count, source, params_json, summary)?;
+                tx.commit()?;
+                Ok(info)
+            })();
+            let _ = c.execute("DETACH DATABASE staging", []);
+            registered
+        });
+        let _ = std::fs::remove_file(&self.path);
+        if copied.is_err() {
+            store.reclaim_space();
+        }
+        copied
     }
 
-    /// Drop the staged rows; nothing was registered.
-    pub fn abort(self, store: &Store) -> Result<()> {
-        store.write(|c| {
-            c.execute(
-                "DELETE FROM workload_records WHERE dataset = ?1",
-                params![self.staging],
-            )?;
-            Ok(())
-        })
+    /// Drop the staged records (their scratch file); nothing was registered.
+    pub fn abort(mut self, _store: &Store) -> Result<()> {
+        self.scratch.take();
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Open {
+                path: self.path.clone(),
+                message: format!("cannot remove the staged records: {e}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for StagedDataset {
+    fn drop(&mut self) {
+        if self.scratch.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The columns of a workload record after `dataset`, in table order.
+const RECORD_FIELDS: &str = "event_id, trace_id, span_id, parent_span_id, timestamp, \
+    tenant, feature, workload_type, operation, provider, model, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttft_ms, status, \
+    error_type, finish_reason, prompt_hash, cost_usd";
+
+/// Where staged datasets are written: `<data-dir>/staging/`.
+fn staging_dir(store: &Store) -> std::path::PathBuf {
+    store
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("staging")
+}
+
+/// A failed write to a scratch file, named as the store's writes are (a full disk says so).
+fn scratch_error(store: &Store, path: &std::path::Path, e: StoreError) -> StoreError {
+    match store.explain(e) {
+        StoreError::Full { message, .. } => StoreError::Full {
+            path: path.to_path_buf(),
+            message,
+        },
+        other => other,
     }
 }
 
@@ -193,6 +281,7 @@ pub fn staging_token(unique: u64) -> String {
 /// never registered and never will be). Rows staged by a live process are kept. Returns
 /// the number of records deleted.
 pub fn remove_abandoned_staging(store: &Store) -> Result<u64> {
+    let mut removed = remove_abandoned_scratch(store);
     const RANGE: &str = "dataset >= '~staging~' AND dataset < '~staging' || char(127)";
     let staged: Vec<String> = store.read(|c| {
         let mut stmt = c.prepare(&format!(
@@ -201,7 +290,6 @@ pub fn remove_abandoned_staging(store: &Store) -> Result<u64> {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     })?;
-    let mut removed = 0u64;
     for name in staged {
         if staged_by_live_process(&name) {
             continue;
@@ -214,6 +302,38 @@ pub fn remove_abandoned_staging(store: &Store) -> Result<u64> {
         })?;
     }
     Ok(removed)
+}
+
+/// Remove the scratch files (`NAME~PID-UNIQUE.db`) of staging writers that are gone; returns
+/// how many records they held.
+fn remove_abandoned_scratch(store: &Store) -> u64 {
+    let Ok(entries) = std::fs::read_dir(staging_dir(store)) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".db") else {
+            continue;
+        };
+        if staged_by_live_process(stem) {
+            continue;
+        }
+        let records = rusqlite::Connection::open_with_flags(
+            entry.path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM workload_records", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .unwrap_or(0);
+        if std::fs::remove_file(entry.path()).is_ok() {
+            removed += records.max(0) as u64;
+        }
+    }
+    removed
 }
 
 /// `~staging~NAME~PID-UNIQUE`: is PID a live process? Unknown forms count as abandoned.
@@ -284,11 +404,23 @@ fn register(
         "DELETE FROM workload_records WHERE dataset = ?1",
         params![name],
     )?;
-    tx.execute("DELETE FROM datasets WHERE name = ?1", params![name])?;
     tx.execute(
         "UPDATE workload_records SET dataset = ?1 WHERE dataset = ?2",
         params![name, staging],
     )?;
+    record_dataset(tx, name, count, source, params_json, summary)
+}
+
+/// Register dataset `name` (its records already in place), replacing an older registration.
+fn record_dataset(
+    tx: &Transaction<'_>,
+    name: &str,
+    count: u64,
+    source: &str,
+    params_json: &Value,
+    summary: &Value,
+) -> Result<DatasetInfo> {
+    tx.execute("DELETE FROM datasets WHERE name = ?1", params![name])?;
     let created_at = now_ts();
     tx.execute(
         "INSERT INTO datasets (name, source, created_at, record_count, params, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -71,7 +71,7 @@ pub enum SynthError {
     Invalid { field: String, message: String },
     #[error("cannot write {path}: {message}")]
     Io { path: PathBuf, message: String },
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
         "generation cancelled after {records} of {total} records; nothing was written or registered"
@@ -825,8 +825,8 @@ impl Run<'_> {
         }
         let files = match writer {
             Writer::Plain(mut w) => {
-                // No fsync: readers see the file only after the rename, whole; forcing it to
-                // disk would cap generation at the disk's write speed (140 MB/s here).
+                // Synced once, at the end, by `install` (not per batch, which would cap
+                // generation at the disk's write speed).
                 w.flush().map_err(|e| io(&e))?;
                 1
             }
@@ -1003,8 +1003,9 @@ fn remove_part_dir(dir: &Path) -> bool {
     std::fs::remove_dir(dir).is_ok()
 }
 
-/// Move a finished temp output (`tmp`, a file or a part directory) to `path`. A file over a
-/// file (or nothing) is one rename, as always. Anything else at `path` (a part directory of
+/// Move a finished temp output (`tmp`, a file or a part directory) to `path`, durably (its
+/// data synced before the rename, the directory after: [`apex_core::files::persist`]). A
+/// file over a file (or nothing) is one rename, as always. Anything else at `path` (a part directory of
 /// an earlier run, or a file where a directory now goes) cannot be renamed over, so it is
 /// first renamed aside to a temp name of this process (a kill before its removal leaves it
 /// to [`remove_abandoned_temps`]), the new output renamed into place, then the old removed.
@@ -1012,7 +1013,7 @@ fn install(tmp: &Path, path: &Path, dir: &Path, file_name: &str) -> Result<(), S
     let old = std::fs::symlink_metadata(path).ok();
     let old_is_dir = old.as_ref().is_some_and(|m| m.is_dir());
     if old.is_none() || (!old_is_dir && !tmp.is_dir()) {
-        return std::fs::rename(tmp, path).map_err(|e| e.to_string());
+        return apex_core::files::persist(tmp, path).map_err(|e| e.to_string());
     }
     if old_is_dir && !is_part_dir(path) {
         return Err(format!(
@@ -1023,7 +1024,7 @@ fn install(tmp: &Path, path: &Path, dir: &Path, file_name: &str) -> Result<(), S
     let aside = dir.join(temp_name(file_name, std::process::id(), fresh_seed()));
     std::fs::rename(path, &aside)
         .map_err(|e| format!("cannot move the earlier output aside: {e}"))?;
-    if let Err(e) = std::fs::rename(tmp, path) {
+    if let Err(e) = apex_core::files::persist(tmp, path) {
         // Put the earlier output back.
         let _ = std::fs::rename(&aside, path);
         return Err(e.to_string());

@@ -21,6 +21,7 @@ use super::{Parameters, fail, ok};
 use crate::elicit;
 use crate::progress::LongCall;
 use crate::reply;
+use crate::served_index::IndexProblem;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_core::run::RunKind;
@@ -155,9 +156,18 @@ impl ApexServer {
         &self,
         Parameters(_a): Parameters<IndexStatusArgs>,
     ) -> Result<CallToolResult, McpError> {
-        Ok(match self.state.search.index_status() {
-            Ok(s) => ok(render_status(&s), &s),
-            Err(e) => fail(e),
+        Ok(match self.state.search.get() {
+            Ok(index) => match index.index_status() {
+                Ok(s) => match self.state.search.problem() {
+                    Some(why) => ok(
+                        format!("{why}\n{}", render_status(&s)),
+                        &with_problem(&s, &why),
+                    ),
+                    None => ok(render_status(&s), &s),
+                },
+                Err(e) => fail(SearchFailure::from(e)),
+            },
+            Err(why) => ok(why.to_string(), &unavailable_status(&self.state, &why)),
         })
     }
 
@@ -176,13 +186,17 @@ impl ApexServer {
         if let Some(stop) = self.confirm_reindex(full, answers.as_ref(), &ctx).await {
             return Ok(stop);
         }
+        // A reindex writes: an index that cannot be written says why before any run starts.
+        let index = match self.state.search.writable() {
+            Ok(i) => i,
+            Err(why) => return Ok(fail(why).into()),
+        };
         let call = LongCall::new("reindex", &ctx, false);
         let params = json!({"full": full, "first_build": false, "wait_symbols": true});
         let run = match self.begin_call_run(RunKind::Index, params, &call) {
             Ok(r) => r,
             Err(refused) => return Ok(refused.into()),
         };
-        let index = self.state.search.clone();
         self.answer_blocking(
             run,
             &call,
@@ -207,7 +221,10 @@ fn render_reindex(
             } else {
                 "failed"
             };
-            return fail(format!("indexing run {run_id} {status}: {e}"));
+            return fail(format!(
+                "indexing run {run_id} {status}: {}",
+                SearchFailure::from(e)
+            ));
         }
     };
     report.run_id = run_id.to_string();
@@ -253,7 +270,7 @@ impl ApexServer {
             return None;
         }
         let limit = self.state.workspace.config().search.confirm_reindex_over;
-        let index = self.state.search.clone();
+        let index = self.state.search.get().ok()?;
         let bytes = tokio::task::spawn_blocking(move || index.reindex_bytes(full))
             .await
             .ok()
@@ -298,8 +315,8 @@ impl ApexServer {
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&SearchIndex) -> Result<T, SearchError> + Send + 'static,
-    ) -> Result<T, SearchError> {
-        let index = self.state.search.clone();
+    ) -> Result<T, SearchFailure> {
+        let index = self.state.search.get()?;
         tokio::task::spawn_blocking(move || f(&index))
             .await
             .unwrap_or_else(|e| {
@@ -308,6 +325,7 @@ impl ApexServer {
                     source: std::io::Error::other(e.to_string()),
                 })
             })
+            .map_err(SearchFailure::from)
     }
 
     /// Build the index, with progress, when the workspace was never indexed. Symbols a large
@@ -318,14 +336,16 @@ impl ApexServer {
         peer: &Peer<RoleServer>,
         ct: &CancellationToken,
     ) -> Result<(), CallToolResult> {
-        if self.state.search.is_indexed() {
+        let search = self.state.search.get().map_err(fail)?;
+        if search.is_indexed() {
             return Ok(());
         }
         // An `index` run: events stored and streamed as progress, cancellable by the request
         // or by `cancel_run`. Symbols follow in the background: queries never wait for them.
         let params = json!({"full": false, "first_build": true, "wait_symbols": false});
+        // A first build writes, as a reindex does.
+        let index = self.state.search.writable().map_err(fail)?;
         let run = self.begin_run(RunKind::Index, params, self.progress_target(peer, meta))?;
-        let index = self.state.search.clone();
         let (run_id, result) = self
             .run_blocking(run, ct, move |sink, cancel| {
                 index.ensure_indexed(sink, cancel)
@@ -338,15 +358,91 @@ impl ApexServer {
             } else {
                 "failed"
             };
-            fail(format!("indexing run {run_id} {status}: {e}"))
+            fail(format!(
+                "indexing run {run_id} {status}: {}",
+                SearchFailure::from(e)
+            ))
         })
     }
 }
 
 /// `apex://index/status`.
 pub fn read_index_status(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
-    let status = state.search.index_status().map_err(reply::internal)?;
-    reply::json(uri, &status)
+    match state.search.get() {
+        Ok(index) => {
+            let status = index.index_status().map_err(reply::internal)?;
+            match state.search.problem() {
+                Some(why) => reply::json(uri, &with_problem(&status, &why)),
+                None => reply::json(uri, &status),
+            }
+        }
+        Err(why) => reply::json(uri, &unavailable_status(state, &why)),
+    }
+}
+
+/// `index_status` of an index that answers but cannot be written: the statistics, why, and
+/// what to do.
+fn with_problem(status: &IndexStatus, why: &IndexProblem) -> serde_json::Value {
+    let mut v = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("available".into(), json!(true));
+        o.insert("writable".into(), json!(false));
+        o.insert("reason".into(), json!(why.reason));
+        o.insert("message".into(), json!(why.message));
+    }
+    v
+}
+
+/// `index_status` of an index that cannot be opened: why, and what to do.
+fn unavailable_status(state: &AppState, why: &IndexProblem) -> serde_json::Value {
+    json!({
+        "indexed": false,
+        "available": false,
+        "reason": why.reason,
+        "message": why.message,
+        "root": state.workspace.root().display().to_string(),
+        "index_dir": why.index_dir.display().to_string(),
+    })
+}
+
+/// Why a search tool failed, as its client reads it: the index is unavailable, or the
+/// request failed (a full disk named as such, with what to do).
+#[derive(Debug)]
+pub enum SearchFailure {
+    Unavailable(IndexProblem),
+    Search(SearchError),
+}
+
+impl From<IndexProblem> for SearchFailure {
+    fn from(why: IndexProblem) -> Self {
+        SearchFailure::Unavailable(why)
+    }
+}
+
+impl From<SearchError> for SearchFailure {
+    fn from(e: SearchError) -> Self {
+        SearchFailure::Search(e)
+    }
+}
+
+impl std::fmt::Display for SearchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SearchFailure::Unavailable(why) => write!(f, "{why}"),
+            SearchFailure::Search(e) => {
+                let text = e.to_string();
+                match apex_core::files::DiskFault::in_message(&text) {
+                    Some(fault) => write!(
+                        f,
+                        "cannot write the search index: {}: {text}. To fix: {}; searches answer from the index as it was meanwhile",
+                        fault.label(),
+                        fault.remedy(std::path::Path::new("the index dir"))
+                    ),
+                    None => f.write_str(&text),
+                }
+            }
+        }
+    }
 }
 
 /// `apex://files/{path}`: a text file under the root.

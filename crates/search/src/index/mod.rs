@@ -43,7 +43,7 @@ use crate::SearchError;
 use crate::walk::{PathFilter, WalkRules};
 use apex_core::events::EventSink;
 use manifest::Manifest;
-use storage::{Check, create_fresh, open_existing, spawn_check};
+use storage::{Check, create_fresh, io_err, open_existing, spawn_check};
 
 pub(crate) use schema::{Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash};
 pub use text_pass::language_label;
@@ -179,6 +179,11 @@ impl Engine {
                         symbol_turn: Mutex::new(()),
                         text_first_over,
                     });
+                }
+                // A disk that cannot be read or written now (no permission, full) is not
+                // damage: rebuilding would throw a good index away.
+                Err(reason) if apex_core::files::DiskFault::in_message(&reason).is_some() => {
+                    return Err(io_err(dir, std::io::Error::other(reason)));
                 }
                 Err(reason) => {
                     tracing::warn!(index = %dir.display(), %reason, "search index damaged; rebuilding");
