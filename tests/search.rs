@@ -1181,7 +1181,7 @@ async fn every_definition_of_a_large_real_world_tree_is_found_hand_written_first
         let v = ok_json(&call(&client, "find_symbol", json!({"name": name})).await);
         let found = v["definitions"].as_array().into_iter().flatten().any(|d| {
             d["path"] == path
-                && d["line"].to_string() == line
+                && d["line"].as_u64().map(|n| n.to_string()).as_deref() == Some(line)
                 && d["kind"] == kind
                 && d["match"] == "exact"
                 && d["container"].as_str().unwrap_or_default() == container
