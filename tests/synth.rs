@@ -444,6 +444,7 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
     let ws = Workspace::new();
     let client = stdio_client(ws.path(), Generation::Handshake).await;
     let db = ws.path().join(".netra-apex/apex.db");
+    let staging = ws.path().join(".netra-apex/staging");
     let call = {
         let args = json!({"profile": "gaming", "count": 20000000u64, "seed": 1, "dataset": "big"});
         let params = CallToolRequestParams::new("generate_synthetic_data")
@@ -461,10 +462,13 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
                 |r| r.get(0),
             )
             .ok()?;
-        let staged: i64 = conn
-            .query_row("SELECT count(*) FROM workload_records", [], |r| r.get(0))
-            .ok()?;
-        (staged > 0).then_some(id)
+        // Records are staged in a scratch file of their own under the data dir.
+        let staged: u64 = std::fs::read_dir(&staging)
+            .ok()?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        (staged > 64 * 1024).then_some(id)
     })
     .await
     .expect("a generation in progress");
@@ -485,6 +489,11 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
         })
         .unwrap();
     assert_eq!((datasets, rows, status.as_str()), (0, 0, "cancelled"));
+    // The scratch file went with the cancelled run: its space is given back.
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging files left: {left:?}");
     client.cancel().await.unwrap();
 }
 
