@@ -181,7 +181,19 @@ pub fn get(state: &AppState, task_id: &str) -> Result<DetailedTask, McpError> {
                 });
                 TaskPayload::Working
             }
-            None => orphan_payload(state, &record, &mut task)?,
+            // Not held here. The run may have finished (and rmcp let the task go) between
+            // reading the record and looking for the task: the store has the end first.
+            None => match stored::get(&state.store, task_id).map_err(internal)? {
+                Some(now)
+                    if matches!(now.status.as_str(), "completed" | "failed" | "cancelled") =>
+                {
+                    if let Some(expired) = expiry(&now) {
+                        return Err(expired);
+                    }
+                    finished_payload(state, &now, &mut task)
+                }
+                _ => orphan_payload(state, &record, &mut task)?,
+            },
         },
     };
     Ok(DetailedTask::new(task, payload))
