@@ -12,7 +12,7 @@ when a returned definition is in the same file and spans the tagged line (or sta
 lines of it). Recall is reported from the symbol index alone and with the text fallback.
 
 Usage: search_recall.py --root CORPUS --data-dir DIR (--bin NETRA_APEX | --bench SEARCH_BENCH)
-       [--sample 1000] [--seed 7] [--misses FILE]
+       [--sample 1000] [--seed 7] [--misses FILE] [--ctags-cache FILE [--tag-only]]
 The index in DIR must be built (tools/bench/search.sh builds it first).
 """
 import argparse
@@ -49,6 +49,9 @@ def corpus_files(root):
     ).stdout.splitlines()
     keep = []
     for rel in out:
+        # search_bench's build phase saves edits there while it runs.
+        if rel.startswith("zz-bench-edits/"):
+            continue
         if os.path.splitext(rel)[1].lower() not in EXTENSIONS:
             continue
         try:
@@ -59,8 +62,13 @@ def corpus_files(root):
     return keep
 
 
-def ctags_tags(root, files):
-    """(name, path, line, language, kind) of the wanted kinds, via ctags -L."""
+def ctags_lines(root, files, cache):
+    """ctags's output lines; with a cache file, read from it when it exists, else saved to it
+    (tagging a gigabyte takes minutes, and can then run beside the index build)."""
+    if cache and os.path.exists(cache):
+        with open(cache, errors="replace") as f:
+            yield from f
+        return
     with tempfile.NamedTemporaryFile("w", delete=False) as fl:
         fl.write("\n".join(files))
         listing = fl.name
@@ -71,7 +79,26 @@ def ctags_tags(root, files):
     ]
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, errors="replace")
+    saved = open(cache + ".part", "w") if cache else None
     for line in proc.stdout:
+        if saved:
+            saved.write(line)
+        yield line
+    failed = proc.wait() != 0
+    os.unlink(listing)
+    if saved:
+        saved.close()
+        if failed:  # keep no partial cache
+            os.unlink(cache + ".part")
+        else:
+            os.replace(cache + ".part", cache)
+    if failed:
+        print(f"warning: ctags exited with {proc.returncode}", file=sys.stderr)
+
+
+def ctags_tags(root, files, cache=None):
+    """(name, path, line, language, kind) of the wanted kinds."""
+    for line in ctags_lines(root, files, cache):
         if line.startswith("!_"):
             continue
         parts = line.rstrip("\n").split("\t")
@@ -86,8 +113,6 @@ def ctags_tags(root, files):
         if letter not in KINDS[lang] or len(name) < 4 or not name.isidentifier():
             continue
         yield name, path, int(lineno), lang, kind
-    proc.wait()
-    os.unlink(listing)
 
 
 def kind_letters():
@@ -180,6 +205,9 @@ def main():
     ap.add_argument("--sample", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--misses")
+    ap.add_argument("--ctags-cache", help="ctags output saved here, or read from here if there")
+    ap.add_argument("--tag-only", action="store_true",
+                    help="run ctags into --ctags-cache and stop (no index needed)")
     a = ap.parse_args()
     root = os.path.abspath(a.root)
     KIND_LETTERS.update(kind_letters())
@@ -187,7 +215,11 @@ def main():
     files = corpus_files(root)
     by_name = collections.defaultdict(list)
     n_tags = 0
-    for name, path, line, lang, kind in ctags_tags(root, files):
+    if a.tag_only:
+        n = sum(1 for _ in ctags_lines(root, files, a.ctags_cache))
+        print(f"ctags: {n} lines from {len(files)} files into {a.ctags_cache}")
+        return 0
+    for name, path, line, lang, kind in ctags_tags(root, files, a.ctags_cache):
         n_tags += 1
         entry = by_name[name]
         if len(entry) <= 3:
