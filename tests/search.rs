@@ -1057,6 +1057,40 @@ async fn bad_arguments_come_back_as_tool_errors_that_say_what_to_do() {
     client.cancel().await.unwrap();
 }
 
+/// Found by the soak (tools/bench/soak.sh): 50 clients searching a fresh workspace each
+/// started a first index build, and those past `[runs] max_concurrent` were refused as busy.
+#[tokio::test]
+async fn concurrent_first_queries_share_one_index_build() {
+    let ws = poly_root();
+    std::fs::write(ws.path().join("apex.toml"), "[runs]\nmax_concurrent = 2\n").unwrap();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let peer = client.peer().clone();
+            let params = CallToolRequestParams::new("search_code").with_arguments(
+                json!({"query": "OrderService"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            );
+            tokio::spawn(async move { peer.call_tool(params).await })
+        })
+        .collect();
+    for c in calls {
+        let r = c.await.unwrap().unwrap();
+        assert_ne!(r.is_error, Some(true), "{r:?}");
+        assert!(ok_json(&r)["total"].as_u64().unwrap() > 0, "{r:?}");
+    }
+    let db = rusqlite::Connection::open(ws.path().join(".netra-apex/apex.db")).unwrap();
+    let runs: i64 = db
+        .query_row("SELECT count(*) FROM runs WHERE kind = 'index'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(runs, 1, "one first build, not one per query");
+    client.cancel().await.unwrap();
+}
+
 #[tokio::test]
 async fn reindex_streams_progress_and_is_recorded_as_a_run() {
     let ws = poly_root();

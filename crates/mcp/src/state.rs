@@ -48,6 +48,9 @@ pub struct AppState {
     /// to hear of saves made by other processes on the same data dir (see
     /// [`AppState::watch_store`]).
     bundles_told: Mutex<HashMap<String, u32>>,
+    /// Held while the first index build runs: concurrent first queries wait for that one
+    /// build instead of each starting its own run (and being refused as busy).
+    pub first_build: tokio::sync::Mutex<()>,
 }
 
 /// How often the store is checked for bundles saved by another process.
@@ -93,6 +96,7 @@ impl AppState {
             prices: Arc::new(prices),
             changes,
             bundles_told: Mutex::new(bundles_told),
+            first_build: tokio::sync::Mutex::new(()),
         }))
     }
 

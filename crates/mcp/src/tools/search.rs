@@ -340,6 +340,12 @@ impl ApexServer {
         if search.is_indexed() {
             return Ok(());
         }
+        // One first build at a time: a query that arrives while it runs waits for it, then
+        // finds the index built.
+        let _first = self.state.first_build.lock().await;
+        if search.is_indexed() {
+            return Ok(());
+        }
         // An `index` run: events stored and streamed as progress, cancellable by the request
         // or by `cancel_run`. Symbols follow in the background: queries never wait for them.
         let params = json!({"full": false, "first_build": true, "wait_symbols": false});
