@@ -1044,19 +1044,9 @@ fn temp_name(file_name: &str, pid: u32, random: u64) -> String {
     format!(".{file_name}.{pid}-{random:016x}.tmp")
 }
 
-/// The writer's pid in a generation temp file name (see [`temp_name`]); `None` for any other
-/// name, so files that are not generation temps are never touched.
-fn temp_writer_pid(name: &str) -> Option<u32> {
-    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    let (output, tag) = stem.rsplit_once('.')?;
-    let (pid, random) = tag.split_once('-')?;
-    let is_temp = !output.is_empty()
-        && !pid.is_empty()
-        && pid.bytes().all(|b| b.is_ascii_digit())
-        && random.len() == 16
-        && random.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_temp { pid.parse().ok() } else { None }
-}
+// The writer's pid in a generation temp file name: `temp_name` writes the format of
+// `apex_core::files::temp_path`, so core parses it.
+use apex_core::files::temp_writer_pid;
 
 /// Remove the generation temp files in `dir` whose writer is no longer running (a generation
 /// killed mid-way, e.g. by SIGKILL), and temp part directories that hold nothing but parts. Run at the start of every file generation into `dir`.
