@@ -430,21 +430,33 @@ fn a_large_update_commits_text_first_then_parses_symbols_with_progress() {
     assert_eq!(names.iter().filter(|n| *n == "index_finished").count(), 1);
     assert_eq!(r.symbols_indexed, 60, "{r:?}");
     assert_eq!((r.symbol_files, r.symbols_pending), (10, 0), "{r:?}");
+    assert!(r.symbol_bytes > 3000, "{r:?}");
     assert!(r.text_ms <= r.duration_ms, "{r:?}");
     let events = sink.events();
     assert_eq!(events.last().unwrap().1["symbols"], 60);
 
-    // A later small edit is large too under this setting: text at once, symbols after, and
-    // a symbol query waits for them.
+    // A later small edit is large too under this setting: text at once, symbols after (in
+    // the background). A symbol query does not wait: it finds the new definition from the
+    // symbol index if the pass is done, else by its shape in the text, labelled so.
     let py = d.path().join("python/app/service.py");
     let mut text = std::fs::read_to_string(&py).unwrap();
     text.push_str("\n\ndef refund_later(order_id):\n    return order_id\n");
+    let line = text.lines().count() as u32 - 1;
     std::fs::write(&py, text).unwrap();
     index.update_paths(vec![py]).unwrap();
     let found = index
         .find_symbol(&FindSymbolRequest::new("refund_later"))
         .unwrap();
     assert_eq!(found.total, 1, "{found:?}");
+    let d = &found.definitions[0];
+    assert_eq!((d.line, d.kind.as_str()), (line, "function"), "{found:?}");
+    assert!(
+        d.match_kind == "exact" || d.match_kind == "text_fallback",
+        "{found:?}"
+    );
+    index
+        .ensure_symbols(&CollectingSink::new(), &CancellationToken::new())
+        .unwrap();
     assert_eq!(index.symbols_pending(), 0);
     assert_eq!(index.index_status().unwrap().symbols, 61);
 }
@@ -768,8 +780,12 @@ fn readers_keep_answering_while_a_writer_commits() {
     writer.join().unwrap();
 }
 
-#[test]
-fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
+/// How long a test waits for the watcher before it fails (with what it saw). Not a speed
+/// claim: `tools/bench/search.sh` measures latency.
+const WATCH_WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn the_watcher_makes_a_saved_file_searchable() {
     let (d, ws) = poly();
     let index = SearchIndex::open(&ws).unwrap();
     index
@@ -777,24 +793,22 @@ fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
         .unwrap();
     let _watcher = index.watch().unwrap();
     assert!(index.index_status().unwrap().watching);
-    std::thread::sleep(Duration::from_millis(200)); // let the catch-up walk finish
 
     let file = d.path().join("go/server.go");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("\nfunc freshlyWatchedFunction() {}\n");
     let saved = Instant::now();
     std::fs::write(&file, text).unwrap();
-    let found = loop {
-        let r = search(&index, "freshlyWatchedFunction");
-        if !r.hits.is_empty() {
-            break Some(saved.elapsed());
-        }
-        if saved.elapsed() > Duration::from_secs(2) {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = found.expect("the edit was not searchable within 2 s");
+    let took = eventually(WATCH_WAIT, || {
+        (!search(&index, "freshlyWatchedFunction").hits.is_empty()).then(|| saved.elapsed())
+    })
+    .await;
+    let took = took.unwrap_or_else(|| {
+        panic!(
+            "the edit was never searchable: {:?}",
+            index.index_status().unwrap()
+        )
+    });
     eprintln!("watch latency: {took:?}");
 
     // A new file in a new directory, and a deletion.
@@ -805,25 +819,85 @@ fn the_watcher_makes_a_saved_file_searchable_within_two_seconds() {
     )
     .unwrap();
     std::fs::remove_file(d.path().join("c/buffer.c")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let added = !search(&index, "brand_new_watch_fn").hits.is_empty();
-        let removed = search(&index, "clamp_index").total == 0;
-        if added && removed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "added {added}, removed {removed}"
+    let mut seen = (false, false);
+    let done = eventually(WATCH_WAIT, || {
+        seen = (
+            !search(&index, "brand_new_watch_fn").hits.is_empty(),
+            search(&index, "clamp_index").total == 0,
         );
-        std::thread::sleep(Duration::from_millis(20));
+        (seen == (true, true)).then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "(added, removed) = {seen:?}");
+}
+
+#[test]
+fn an_edit_during_a_symbol_pass_is_indexed_once_and_the_pass_completes() {
+    let (d, ws) = poly();
+    // Enough files that the pass takes several batches and commits.
+    for i in 0..300 {
+        let body: String = (0..40)
+            .map(|j| format!("pub fn generated_{i}_{j}(x: u32) -> u32 {{ x + {j} }}\n"))
+            .collect();
+        std::fs::create_dir_all(d.path().join("many")).unwrap();
+        std::fs::write(d.path().join(format!("many/m{i}.rs")), body).unwrap();
+    }
+    std::fs::write(
+        d.path().join("apex.toml"),
+        "[search]\ntext_first_over = 0\n",
+    )
+    .unwrap();
+    let ws = Workspace::open(ws.root(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let never = CancellationToken::new();
+    index
+        .ensure_indexed(&CollectingSink::new(), &never)
+        .unwrap();
+    let pass = {
+        let index = index.clone();
+        std::thread::spawn(move || {
+            index
+                .ensure_symbols(&CollectingSink::new(), &CancellationToken::new())
+                .unwrap()
+        })
+    };
+    // An edit while the pass may be running: indexed at once, whole, and not twice.
+    let py = d.path().join("python/app/service.py");
+    let mut text = std::fs::read_to_string(&py).unwrap();
+    text.push_str("\n\ndef saved_during_the_pass(x):\n    return x\n");
+    std::fs::write(&py, text).unwrap();
+    index.update_paths(vec![py]).unwrap();
+    let hits = index
+        .search_code(&SearchRequest {
+            mode: SearchMode::Text,
+            ..SearchRequest::new("saved_during_the_pass")
+        })
+        .unwrap();
+    assert_eq!(hits.hits.len(), 1, "{hits:?}");
+    pass.join().unwrap();
+    index
+        .ensure_symbols(&CollectingSink::new(), &never)
+        .unwrap();
+    assert_eq!(index.symbols_pending(), 0);
+    let status = index.index_status().unwrap();
+    assert_eq!(status.symbols, 61 + 300 * 40, "{status:?}");
+    for name in ["saved_during_the_pass", "generated_150_20", "OrderService"] {
+        // Exactly one exact definition (not two from a double index); fuzzy neighbours may follow.
+        let found = index.find_symbol(&FindSymbolRequest::new(name)).unwrap();
+        let exact: Vec<_> = found
+            .definitions
+            .iter()
+            .filter(|d| d.match_kind == "exact")
+            .collect();
+        assert_eq!(exact.len(), 1, "{name}: {found:?}");
+        assert_eq!(found.definitions[0].match_kind, "exact", "{found:?}");
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The MCP face and the CLI, through the real binary.
 
-use common::{Generation, assert_tool_error, call, ok_json, stdio_client};
+use common::{Generation, assert_tool_error, call, eventually, ok_json, stdio_client};
 use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
 use serde_json::json;
 
@@ -983,6 +1057,40 @@ async fn bad_arguments_come_back_as_tool_errors_that_say_what_to_do() {
     client.cancel().await.unwrap();
 }
 
+/// Found by the soak (tools/bench/soak.sh): 50 clients searching a fresh workspace each
+/// started a first index build, and those past `[runs] max_concurrent` were refused as busy.
+#[tokio::test]
+async fn concurrent_first_queries_share_one_index_build() {
+    let ws = poly_root();
+    std::fs::write(ws.path().join("apex.toml"), "[runs]\nmax_concurrent = 2\n").unwrap();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let peer = client.peer().clone();
+            let params = CallToolRequestParams::new("search_code").with_arguments(
+                json!({"query": "OrderService"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            );
+            tokio::spawn(async move { peer.call_tool(params).await })
+        })
+        .collect();
+    for c in calls {
+        let r = c.await.unwrap().unwrap();
+        assert_ne!(r.is_error, Some(true), "{r:?}");
+        assert!(ok_json(&r)["total"].as_u64().unwrap() > 0, "{r:?}");
+    }
+    let db = rusqlite::Connection::open(ws.path().join(".netra-apex/apex.db")).unwrap();
+    let runs: i64 = db
+        .query_row("SELECT count(*) FROM runs WHERE kind = 'index'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(runs, 1, "one first build, not one per query");
+    client.cancel().await.unwrap();
+}
+
 #[tokio::test]
 async fn reindex_streams_progress_and_is_recorded_as_a_run() {
     let ws = poly_root();
@@ -1034,42 +1142,169 @@ async fn reindex_streams_progress_and_is_recorded_as_a_run() {
 }
 
 #[tokio::test]
-async fn a_symbol_query_on_a_fresh_large_workspace_waits_for_symbols_with_progress() {
+async fn a_symbol_query_on_a_fresh_large_workspace_answers_at_once_then_reindex_finishes() {
     let ws = poly_root();
     std::fs::write(
         ws.path().join("apex.toml"),
         "[search]\ntext_first_over = 0\n",
     )
     .unwrap();
-    let handler = common::TestClient::default();
-    let received = handler.received.clone();
-    let client = common::stdio_client_with(handler, ws.path(), Generation::Handshake, &[]).await;
-    let mut params = CallToolRequestParams::new("find_symbol").with_arguments(
-        json!({"name": "OrderService"})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    );
-    params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
-        NumberOrString::Number(3),
-    )));
-    let v = ok_json(&client.call_tool(params).await.unwrap());
-    assert_eq!(v["definitions"][0]["path"], "python/app/service.py", "{v}");
-    // The server's watcher may have built the text index and started the symbol pass before
-    // the call; the call then waits for that pass, and its progress still ends complete.
-    let progress = received.lock().unwrap().progress.clone();
-    let messages: Vec<String> = progress.iter().filter_map(|p| p.message.clone()).collect();
-    if messages.iter().any(|m| m.starts_with("symbols_started")) {
-        assert!(
-            messages
-                .iter()
-                .any(|m| m.starts_with("symbols_extracted: 10/10")),
-            "{messages:?}"
-        );
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    // The first query builds the text index and answers without waiting for symbols: from
+    // the symbol index if the background pass got there first, else from the text.
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "OrderService"})).await);
+    let d = &v["definitions"][0];
+    assert_eq!(d["path"], "python/app/service.py", "{v}");
+    assert_eq!(d["line"], 6, "{v}");
+    match d["match"].as_str() {
+        Some("exact") => {}
+        Some("text_fallback") => {
+            assert!(
+                v["note"].as_str().unwrap_or_default().contains("text"),
+                "{v}"
+            );
+            assert!(
+                v["pending_files"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|f| f == "python/app/service.py")),
+                "{v}"
+            );
+        }
+        other => panic!("unexpected match {other:?}: {v}"),
     }
+    // `reindex` returns once every symbol is extracted.
+    ok_json(&call(&client, "reindex", json!({})).await);
     let status = ok_json(&call(&client, "index_status", json!({})).await);
     assert_eq!(status["symbols_pending"], 0, "{status}");
     assert_eq!(status["symbols"], 60, "{status}");
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "OrderService"})).await);
+    assert_eq!(v["definitions"][0]["match"], "exact", "{v}");
+    assert!(
+        v.get("note").is_none() && v.get("pending_files").is_none(),
+        "{v}"
+    );
+    client.cancel().await.unwrap();
+}
+
+/// The `large` fixture: a hand-written C++ file over 256 KB (JNI glue behind `JNIEXPORT …
+/// JNICALL`), a gtest file with `TEST_F`, a Qt-style class behind an export macro and
+/// `Q_OBJECT`, an `extern "C"` header, a large JS module, and a generated and a vendored file
+/// that define a name the hand-written code defines too.
+fn large_fixture() -> common::Workspace {
+    common::Workspace::from_fixture("search/large")
+}
+
+#[tokio::test]
+async fn every_definition_of_a_large_real_world_tree_is_found_hand_written_first() {
+    let ws = large_fixture();
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    // `reindex` builds the index and returns once the large files' symbols are extracted
+    // too (the background pass parses them after the text is searchable).
+    let r = ok_json(&call(&client, "reindex", json!({})).await);
+    assert_eq!(r["symbols_pending"], 0, "{r}");
+    let expected = std::fs::read_to_string(fixture_dir("large.expected.tsv")).unwrap();
+    let mut missing = Vec::new();
+    let mut rows = 0;
+    for row in expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        rows += 1;
+        let c: Vec<&str> = row.split('\t').collect();
+        let (name, path, line, kind, container) = (c[0], c[1], c[2], c[3], c[4]);
+        let v = ok_json(&call(&client, "find_symbol", json!({"name": name})).await);
+        let found = v["definitions"].as_array().into_iter().flatten().any(|d| {
+            d["path"] == path
+                && d["line"].as_u64().map(|n| n.to_string()).as_deref() == Some(line)
+                && d["kind"] == kind
+                && d["match"] == "exact"
+                && d["container"].as_str().unwrap_or_default() == container
+        });
+        if !found {
+            missing.push(format!("{name} ({path}:{line}): {v}"));
+        }
+    }
+    assert!(rows >= 20, "the expected list was read");
+    assert!(missing.is_empty(), "not found:\n{}", missing.join("\n"));
+
+    // Where names collide, the hand-written definition comes first: before the generated
+    // free function and the vendored copy, whatever their paths.
+    let v = ok_json(
+        &call(
+            &client,
+            "find_symbol",
+            json!({"name": "ParseOptionsString"}),
+        )
+        .await,
+    );
+    let paths: Vec<&str> = v["definitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths.first().copied(),
+        Some("db/options_parser.cc"),
+        "{paths:?}"
+    );
+    for other in [
+        "gen/options_table_generated.cc",
+        "third_party/rocksdb/options_parser.cc",
+        "include/options.h",
+    ] {
+        assert!(paths.contains(&other), "{other} missing: {paths:?}");
+    }
+    // search_code ranks the hand-written definition first too.
+    let v = ok_json(
+        &call(
+            &client,
+            "search_code",
+            json!({"query": "ParseOptionsString", "mode": "symbol"}),
+        )
+        .await,
+    );
+    assert_eq!(v["hits"][0]["path"], "db/options_parser.cc", "{v}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_name_the_symbol_index_lacks_is_found_by_its_shape_and_labelled() {
+    let ws = large_fixture();
+    let client = stdio_client(ws.path(), Generation::Stateless).await;
+    ok_json(&call(&client, "reindex", json!({})).await);
+    // Ruby has no grammar here: the definition is found by its shape, and says so.
+    let result = call(&client, "find_symbol", json!({"name": "rollout_canary"})).await;
+    let v = ok_json(&result);
+    assert_eq!(v["total"], 1, "{v}");
+    let d = &v["definitions"][0];
+    assert_eq!(
+        (&d["path"], &d["line"], &d["kind"], &d["match"]),
+        (
+            &json!("scripts/deploy.rb"),
+            &json!(3),
+            &json!("function"),
+            &json!("text_fallback")
+        ),
+        "{v}"
+    );
+    assert!(
+        v["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no definition in the symbol index")),
+        "{v}"
+    );
+    let text = common::text(&result);
+    assert!(text.contains("[text_fallback]"), "{text}");
+    // A name that is only used, never defined, is a plain miss, with the reason.
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "ship"})).await);
+    assert_eq!(v["total"], 0, "{v}");
+    assert!(
+        v["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no line shaped like one")),
+        "{v}"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -1101,15 +1336,15 @@ async fn index_status_and_files_are_resources() {
 }
 
 #[tokio::test]
-async fn serve_keeps_the_index_fresh_within_two_seconds() {
+async fn serve_keeps_the_index_fresh() {
     let ws = poly_root();
     let client = stdio_client(ws.path(), Generation::Stateless).await;
     ok_json(&call(&client, "search_code", json!({"query": "Inventory"})).await);
     ws.write("rust/src/fresh.rs", "pub fn served_and_watched_fn() {}\n");
-    let saved = Instant::now();
-    let mut found = false;
-    while saved.elapsed() < Duration::from_secs(2) {
-        let v = ok_json(
+    let deadline = Instant::now() + WATCH_WAIT;
+    let mut last = json!(null);
+    while Instant::now() < deadline {
+        last = ok_json(
             &call(
                 &client,
                 "search_code",
@@ -1117,13 +1352,15 @@ async fn serve_keeps_the_index_fresh_within_two_seconds() {
             )
             .await,
         );
-        if v["total"].as_u64().unwrap_or(0) > 0 {
-            found = true;
+        if last["total"].as_u64().unwrap_or(0) > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(found, "a saved file was not searchable within 2 s");
+    assert!(
+        last["total"].as_u64().unwrap_or(0) > 0,
+        "a saved file never became searchable: {last}"
+    );
     client.cancel().await.unwrap();
 }
 

@@ -468,6 +468,8 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
     let ws = Workspace::new();
     let client = stdio_client(ws.path(), Generation::Handshake).await;
     let db = ws.path().join(".netra-apex/apex.db");
+    // A write's parts are staged under the datasets dir until they are committed.
+    let staging = ws.path().join(".netra-apex/datasets/.staging");
     let call = {
         let args = json!({"profile": "gaming", "count": 20000000u64, "seed": 1, "dataset": "big"});
         let params = CallToolRequestParams::new("generate_synthetic_data")
@@ -486,7 +488,7 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
                 |r| r.get(0),
             )
             .ok()?;
-        (!parquet_files(&datasets_dir.join(".staging")).is_empty()).then_some(id)
+        (!parquet_files(&staging).is_empty()).then_some(id)
     })
     .await
     .expect("a generation in progress");
@@ -505,6 +507,11 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
         })
         .unwrap();
     assert_eq!((datasets, rows, status.as_str()), (0, 0, "cancelled"));
+    // The staged parts went with the cancelled run: their space is given back.
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.file_name())).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging files left: {left:?}");
     client.cancel().await.unwrap();
 }
 

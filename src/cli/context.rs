@@ -40,11 +40,8 @@ pub fn run(at: &Place<'_>, action: ContextCommand) -> anyhow::Result<()> {
             match out {
                 None => print!("{json}"),
                 Some(path) => {
-                    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-                    std::fs::write(&tmp, &json)
-                        .with_context(|| format!("cannot write {}", tmp.display()))?;
-                    std::fs::rename(&tmp, &path)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    apex_core::files::write_durable(&path, json.as_bytes())
+                        .map_err(|e| write_error(&path, &e))?;
                     eprintln!("exported context `{name}` to {}", path.display());
                 }
             }
@@ -63,4 +60,17 @@ pub fn run(at: &Place<'_>, action: ContextCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A failed write, said once: the path, what failed and, for a disk fault, what to do.
+fn write_error(path: &std::path::Path, e: &std::io::Error) -> anyhow::Error {
+    match apex_core::files::DiskFault::of(e) {
+        Some(fault) => anyhow::anyhow!(
+            "cannot write {}: {} ({e}); {}",
+            path.display(),
+            fault.label(),
+            fault.remedy(path.parent().unwrap_or(path))
+        ),
+        None => anyhow::anyhow!("cannot write {}: {e}", path.display()),
+    }
 }

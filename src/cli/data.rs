@@ -2,17 +2,26 @@
 
 use apex_agents::ingest::{self, IngestRequest};
 use apex_agents::requests::IngestLogsArgs;
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use serde_json::json;
 
 use super::{Place, runs};
 
+/// `netra-apex ingest`: the arguments of `ingest_logs` and the prices to price with.
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    args: IngestLogsArgs,
+    #[command(flatten)]
+    prices: super::PricesArg,
+}
+
 pub fn ingest(
     at: &Place<'_>,
     runtime: &tokio::runtime::Runtime,
-    args: IngestLogsArgs,
+    IngestArgs { args, prices }: IngestArgs,
 ) -> anyhow::Result<()> {
+    let catalog = prices.load()?;
     let opened = runs::open(at.root, at.data_dir)?;
     let format = args.log_format()?;
     let columns = args.column_map()?;
@@ -32,7 +41,7 @@ pub fn ingest(
                 dataset: &args.dataset,
                 columns,
             };
-            ingest::ingest(&store, PriceCatalog::builtin(), &req, sink, cancel)
+            ingest::ingest(&store, &catalog, &req, sink, cancel)
         },
     )?;
     let report = outcome?;

@@ -52,8 +52,8 @@ enum Command {
         #[command(subcommand)]
         action: context::ContextCommand,
     },
-    /// Load workload logs (JSONL, CSV or OTLP-JSON) into a dataset (CLI twin of ingest_logs).
-    Ingest(apex_agents::requests::IngestLogsArgs),
+    /// Load LLM logs (OTLP, LiteLLM, Langfuse, OpenAI/Anthropic usage, JSONL, CSV) into a dataset (CLI twin of ingest_logs).
+    Ingest(data::IngestArgs),
     /// Workload datasets: list, convert the old SQLite layout to Parquet, delete.
     Datasets {
         #[command(subcommand)]
@@ -66,6 +66,24 @@ enum Command {
     },
     /// Run the workspace's tests with structured results (the CLI twin of run_tests).
     Test(test::TestArgs),
+}
+
+/// `--prices FILE` (or `APEX_PRICES`): the user's prices laid over the shipped catalog, for
+/// the commands that price calls (`serve`, `ingest`, `agent run`).
+#[derive(clap::Args, Clone, Default)]
+pub struct PricesArg {
+    /// A TOML file of model prices that override or add to the shipped catalog: [[model]]
+    /// entries with `model` and the fields to set, as apex://pricing shows them.
+    #[arg(long = "prices", env = "APEX_PRICES", value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+}
+
+impl PricesArg {
+    /// The catalog to price with; a bad file is an error naming its line and field.
+    pub fn load(&self) -> anyhow::Result<apex_core::pricing::PriceCatalog> {
+        let path = self.prices.as_deref().filter(|p| !p.as_os_str().is_empty());
+        Ok(apex_core::pricing::PriceCatalog::load(path)?)
+    }
 }
 
 /// Where a command works: the workspace root and the data dir.
@@ -119,9 +137,18 @@ pub fn init_logging(dir: Option<&Path>) -> Option<tracing_appender::non_blocking
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(filter());
-    let (file, guard) = match dir.and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d)) {
-        Some(d) => {
-            let appender = tracing_appender::rolling::daily(d, "netra-apex.log");
+    // A data dir that cannot take logs (read-only, full) leaves logging to stderr.
+    let appender = dir
+        .and_then(|d| std::fs::create_dir_all(d).ok().map(|_| d))
+        .and_then(|d| {
+            tracing_appender::rolling::Builder::new()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("netra-apex.log")
+                .build(d)
+                .ok()
+        });
+    let (file, guard) = match appender {
+        Some(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
             (
                 Some(

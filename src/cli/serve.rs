@@ -21,6 +21,14 @@ pub struct ServeArgs {
     /// Requests one HTTP client may have in flight at once; more get 429.
     #[arg(long, value_name = "N", default_value_t = apex_mcp::http::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
+    /// HTTP sessions open at once; one more initialize gets 503.
+    #[arg(long, value_name = "N", default_value_t = apex_mcp::http::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// Seconds after which an HTTP session that sent nothing is closed and freed.
+    #[arg(long, value_name = "SECS", default_value_t = apex_mcp::http::DEFAULT_SESSION_IDLE.as_secs())]
+    session_idle_timeout: u64,
+    #[command(flatten)]
+    prices: super::PricesArg,
 }
 
 pub fn run(
@@ -28,17 +36,18 @@ pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
-    let state = apex_mcp::AppState::open(at.root, at.data_dir)?;
+    let prices = args.prices.load()?;
+    let state = apex_mcp::AppState::open_with_prices(at.root, at.data_dir, prices)?;
     let _guard = init_logging(Some(&state.workspace.data_dir().join("logs")));
-    state.recover()?;
-    // Keep the index fresh while serving; the server works without it.
-    let _watcher = state
-        .search
-        .watch()
-        .map_err(
-            |e| tracing::warn!(error = %e, "no file watcher: the index refreshes only on reindex"),
-        )
-        .ok();
+    for problem in state.degraded() {
+        tracing::warn!("{problem}");
+    }
+    // Cleaning up after an earlier server needs writes; a read-only or full disk postpones it.
+    if let Err(e) = state.recover() {
+        tracing::warn!("cleanup after an earlier server skipped: {e}");
+    }
+    // Keep the index fresh while serving (from when it opens); the server works without it.
+    state.search.start_watching();
     runtime.block_on(async move {
         match args.http {
             Some(addr) => {
@@ -48,6 +57,8 @@ pub fn run(
                     allowed_hosts: args.allow_hosts,
                     allowed_origins: args.allow_origins,
                     max_in_flight: args.max_in_flight,
+                    max_sessions: args.max_sessions,
+                    session_idle: std::time::Duration::from_secs(args.session_idle_timeout),
                 };
                 apex_mcp::http::serve_http(state, opts).await
             }

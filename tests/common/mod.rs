@@ -295,3 +295,22 @@ pub async fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Like [`eventually`] for a check that must await (a tool call, an HTTP request): poll it
+/// every 200 ms until it returns Some or `timeout` passes.
+pub async fn eventually_async<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

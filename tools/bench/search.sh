@@ -1,55 +1,58 @@
 #!/usr/bin/env bash
-# Search benchmark (not a timed test): build the index over real code, then query latency
-# side by side with ripgrep.
-#   corpus: the crate sources cargo unpacked under ~/.cargo/registry/src (default), or a
-#           checkout given as the first argument.
-# Reports: build time, MB/s, index size, peak RSS (/usr/bin/time -v), p50/p95 latency of
-# search_code and find_symbol over >= 50 identifiers sampled from the corpus, and rg on the
-# same queries.
-# Usage: tools/bench/search.sh [CORPUS] [QUERIES=60]
+# Search benchmark (not a timed test) on the gigabyte corpus, side by side with ripgrep and
+# Universal Ctags in the same run:
+#   1. the corpus: tools/bench/search_corpus.sh fetches it (pinned crates, PyPI sdists and
+#      npm packages) into /work/corpus/tree unless a directory is given;
+#   2. a full build with a watcher running (crates/search/examples/search_bench.rs --phase
+#      build, the library calls `netra-apex index --full` makes): text
+#      searchable after, symbols after, a saved file's latency while the symbol pass runs,
+#      tree-sitter's own parse rate on the same files (the ceiling), peak RSS (/usr/bin/time);
+#   3. queries (--phase query): search_code and find_symbol p50/p95 over identifiers sampled
+#      from the corpus, `rg -n -w -F` on the same queries, a no-change re-index;
+#   4. recall of find_symbol against ctags on sampled definitions (search_recall.py).
+# Usage: tools/bench/search.sh [CORPUS] [QUERIES=60] [RECALL_SAMPLE=1000]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-corpus=${1:-$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/ | head -1)}
+if [ -n "${1:-}" ]; then
+  corpus=$(cd "$1" && pwd)
+else
+  "$here/search_corpus.sh" /work/corpus
+  corpus=/work/corpus/tree
+fi
 queries=${2:-60}
-corpus=$(cd "$corpus" && pwd)
+sample=${3:-1000}
 out="$here/out/search"
 data="$out/data"
 mkdir -p "$out"
 rm -rf "$data"
 
-if ! command -v rg >/dev/null; then
-  echo "installing ripgrep (Debian package)" >&2
-  (apt-get install -y ripgrep || (apt-get update && apt-get install -y ripgrep)) >/dev/null
-fi
-[ -x /usr/bin/time ] || { apt-get install -y time >/dev/null; }
+need() { command -v "$1" >/dev/null || { apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }; }; }
+need rg ripgrep
+need ctags universal-ctags
+[ -x /usr/bin/time ] || need time time
 
 cd "$repo"
-cargo build --release --quiet --bin netra-apex --example search_bench
+cargo build --release --quiet -p apex-search --example search_bench
 target="${CARGO_TARGET_DIR:-$repo/target}"
-bin="$target/release/netra-apex"
 bench="$target/release/examples/search_bench"
 
-echo "corpus: $corpus ($(du -sh "$corpus" | cut -f1) on disk, $(nproc) cores)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load before: $(uptime | sed 's/.*load average: //')"
+echo "corpus: $corpus ($(du -sh "$corpus" | cut -f1) on disk)"
 # Warm the page cache so the build measures indexing, not the disk.
 find "$corpus" -type f -size -1M -print0 | xargs -0 cat >/dev/null 2>&1 || true
 
-/usr/bin/time -v "$bin" --root "$corpus" --data-dir "$data" index --full --json \
-  >"$out/report.json" 2>"$out/build.log"
-ms=$(grep -o '"duration_ms": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
-text_ms=$(grep -o '"text_ms": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
-sym_ms=$(grep -o '"symbols_ms": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
-syms=$(grep -o '"symbols_indexed": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
-cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$out/build.log")
-bytes=$(grep -o '"bytes_indexed": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
-rss=$(grep 'Maximum resident set size' "$out/build.log" | grep -o '[0-9]*$')
-files=$(grep -o '"added": [0-9]*' "$out/report.json" | grep -o '[0-9]*$')
-size=$(du -sb "$data/index" | cut -f1)
-awk -v ms="$ms" -v b="$bytes" -v rss="$rss" -v f="$files" -v s="$size" -v tms="$text_ms" \
-    -v sms="$sym_ms" -v syms="$syms" -v cpu="$cpu" 'BEGIN {
-  printf "text searchable: %d files, %.0f MB of text in %.1f s = %.1f MB/s\n", f, b/1e6, tms/1000, (b/1e6)/(tms/1000);
-  printf "symbols: %d extracted in %.1f s more\n", syms, sms/1000;
-  printf "whole build: %.1f s = %.1f MB/s, %.0f CPU-seconds = %.1f MB per CPU-second\n", ms/1000, (b/1e6)/(ms/1000), cpu, (b/1e6)/cpu;
-  printf "index size: %.0f MB (%.0f%% of the text)\n", s/1e6, 100*s/b;
-  printf "peak RSS while indexing: %.0f MB\n", rss/1024 }'
-"$bench" --root "$corpus" --data-dir "$data" --queries "$queries" --rg "$(command -v rg)"
+echo "== build"
+/usr/bin/time -v "$bench" --phase build --root "$corpus" --data-dir "$data" 2>"$out/build.time"
+rss=$(grep 'Maximum resident set size' "$out/build.time" | grep -o '[0-9]*$')
+cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.0f", s}' "$out/build.time")
+echo "peak RSS while building: $((rss / 1024)) MB; $cpu CPU-seconds"
+echo "load after the build: $(uptime | sed 's/.*load average: //')"
+
+echo "== queries"
+"$bench" --phase query --root "$corpus" --data-dir "$data" --queries "$queries" --rg "$(command -v rg)"
+
+echo "== recall against Universal Ctags"
+python3 "$here/search_recall.py" --root "$corpus" --data-dir "$data" --bench "$bench" \
+  --sample "$sample" --misses "$out/recall_misses.tsv"
+echo "load at the end: $(uptime | sed 's/.*load average: //')"

@@ -4,9 +4,10 @@ Usage: py_session.py --binary PATH --root DIR --transport stdio|http --mode auto
 
 `auto` negotiates 2026-07-28 (stateless), `legacy` uses the 2025-11-25 handshake. The
 session lists tools, prompts and resource templates, calls a tool with a progress callback
-(expecting progress notifications when the tool streams them), calls a tool with a bad
-argument (expecting isError naming the field) and an unknown tool (expecting an error).
-Exits non-zero on the first failed expectation.
+(expecting progress notifications when the tool streams them), calls each long tool (this
+client does not declare the Tasks extension: ordinary results with progress, never a task),
+calls a tool with a bad argument (expecting isError naming the field) and an unknown tool
+(expecting an error). Exits non-zero on the first failed expectation.
 """
 
 import argparse
@@ -25,6 +26,17 @@ CALLS = [
     ("search_code", {"query": "main"}, False),
     ("list_workload_profiles", {}, False),
     ("list_agents", {}, False),
+]
+
+
+# The long tools, in an order where each finds what it needs; the smoke suite is in the
+# workspace's apex.toml (written by run_all.sh, or by main below).
+LONG = [
+    ("reindex", {}),
+    ("generate_synthetic_data", {"profile": "ecommerce", "count": 4000, "seed": 3, "format": "jsonl", "output": "out/py-long.jsonl"}),
+    ("ingest_logs", {"path": "out/py-long.jsonl", "dataset": "py-long"}),
+    ("run_tests", {"suite": "smoke"}),
+    ("run_agent", {"dataset": "py-long", "request": "cut our LLM spend"}),
 ]
 
 
@@ -73,6 +85,25 @@ async def session(server, mode, label):
         if called is None:
             fail(f"{label}: none of {[c[0] for c in CALLS]} is listed")
 
+        # Every long tool answers an ordinary result, streaming progress, to a client that
+        # did not declare the Tasks extension.
+        for name, args in LONG:
+            seen = []
+
+            async def on_long_progress(p, total, message):
+                seen.append(p)
+
+            result = await client.call_tool(name, args, progress_callback=on_long_progress)
+            text = " ".join(c.text for c in result.content if getattr(c, "text", None))
+            if result.is_error:
+                fail(f"{label}: {name} failed: {text[:300]}")
+            if getattr(result, "result_type", "complete") not in (None, "complete"):
+                fail(f"{label}: {name} answered {result.result_type!r} to a client without tasks")
+            if not (result.structured_content or {}).get("run_id") and name != "run_tests":
+                fail(f"{label}: {name} names no run: {result.structured_content}")
+            if not seen or seen != sorted(set(seen)):
+                fail(f"{label}: {name} progress {seen}")
+
         # A bad argument: the wrong type for a field.
         bad_tool = next((t for t in tools if (t.input_schema.get("required") or [])), None)
         if bad_tool is not None:
@@ -90,7 +121,7 @@ async def session(server, mode, label):
             if "not found" not in str(e).lower():
                 fail(f"{label}: unknown tool gave an unexpected error: {e}")
 
-        print(f"ok python-mcp {label}: {len(names)} tools, called {called}, {len(progress)} progress notifications")
+        print(f"ok python-mcp {label}: {len(names)} tools, called {called}, {len(progress)} progress notifications; {len(LONG)} long tools answered without a task")
 
 
 async def main():
@@ -101,6 +132,10 @@ async def main():
     ap.add_argument("--mode", choices=["auto", "legacy"], required=True)
     a = ap.parse_args()
     label = f"{a.transport}/{a.mode}"
+    toml = os.path.join(a.root, "apex.toml")
+    if not os.path.exists(toml):
+        with open(toml, "w") as f:
+            f.write('[tests.suites.smoke]\ncommand = ["sh", "-c", "exit 0"]\nformat = "plain"\n')
     if a.transport == "stdio":
         server = StdioServerParameters(command=a.binary, args=["serve", "--root", a.root], env={**os.environ, "RUST_LOG": "warn"})
         await session(server, a.mode, label)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real third-party clients against the netra-apex binary: the Python MCP SDK (pinned 2.3.0)
 # (py_session.py, then every other py_*.py: py_agents.py, py_interop.py with DuckDB, pyarrow
-# and the OpenTelemetry protobuf definitions reading the synth formats)
+# and the OpenTelemetry protobuf definitions reading the synth formats, py_tasks.py with the
+# Tasks extension declared through the SDK's client extension API)
 # in both protocol modes over stdio and HTTP, and the MCP Inspector CLI (pinned 0.15.0).
 # Installs what it needs into tools/clients/.venv and tools/clients/node_modules.
 # Usage: tools/clients/run_all.sh [BINARY]
@@ -21,6 +22,8 @@ fi
 ws=$(mktemp -d)
 trap 'rm -rf "$ws"' EXIT
 cp -r "$repo/src" "$repo/crates" "$repo/Cargo.toml" "$repo/README.md" "$ws/"
+# A test suite the sessions can run in a moment (cargo test on this copy would build it all).
+printf '[tests.suites.smoke]\ncommand = ["sh", "-c", "exit 0"]\nformat = "plain"\n' > "$ws/apex.toml"
 
 failed=0
 for transport in stdio http; do

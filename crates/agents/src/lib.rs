@@ -8,6 +8,7 @@
 //! through `&dyn EventSink` and stops when its `CancellationToken` is cancelled.
 
 pub mod analysis;
+pub mod charts;
 pub mod data;
 pub mod ingest;
 pub mod narrator;
@@ -306,5 +307,7 @@ impl apex_core::run::RunFailure for AgentError {
     }
 }
 
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod tests;

@@ -252,7 +252,14 @@ fn build_report(req: &AgentRequest, stages: &[Stage], catalog: &PriceCatalog, st
         );
         (p.deterministic, DETERMINISTIC.into(), None)
     });
-    let mut notes = Vec::new();
+    let prices = report::prices_used(
+        st.stats
+            .iter()
+            .flat_map(|s| s.models.iter().map(|m| m.model.as_str())),
+        &st.recommendations,
+        catalog,
+    );
+    let mut notes: Vec<String> = report::unchecked_prices_note(&prices).into_iter().collect();
     if let Some(a) = &st.analysis {
         notes.extend(a.warnings.iter().map(|w| format!("Warning: {w}")));
     }
@@ -302,6 +309,7 @@ fn build_report(req: &AgentRequest, stages: &[Stage], catalog: &PriceCatalog, st
         confidence,
         data_to_collect,
         notes,
+        prices,
     }
 }
 
@@ -379,6 +387,11 @@ fn execute(
             cancel,
         )
         .map_err(fail)?;
+        // Cancelled while the stage ran (the narrator may have waited on the client): no
+        // report comes of it.
+        if cancel.is_cancelled() {
+            return Err(fail(AgentError::Cancelled));
+        }
         sink.emit(
             "tool_completed",
             json!({"agent": stage.name(), "tool_name": tool, "result": short, "execution_time_ms": t0.elapsed().as_millis() as u64}),

@@ -39,6 +39,47 @@ pub struct ApexConfig {
     pub search: SearchConfig,
     #[serde(default)]
     pub tests: TestsConfig,
+    #[serde(default)]
+    pub tasks: TasksConfig,
+    #[serde(default)]
+    pub runs: RunsConfig,
+}
+
+/// `[runs]`: long operations (indexing, generation, ingest, test and agent runs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsConfig {
+    /// Runs in progress at once; one more is refused with a "busy" error naming the
+    /// running ones (1 to 1024).
+    #[serde(
+        default = "default_max_concurrent",
+        deserialize_with = "max_concurrent_in_range"
+    )]
+    pub max_concurrent: usize,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: default_max_concurrent(),
+        }
+    }
+}
+
+fn default_max_concurrent() -> usize {
+    crate::run::DEFAULT_MAX_CONCURRENT_RUNS
+}
+
+fn max_concurrent_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = i64::deserialize(d)?;
+    if (1..=1024).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{n} is not accepted; accepted: 1 to 1024 (default {})",
+            crate::run::DEFAULT_MAX_CONCURRENT_RUNS
+        )))
+    }
 }
 
 /// `[search]`: how the codebase index walks the workspace.
@@ -56,6 +97,10 @@ pub struct SearchConfig {
     /// symbol query waits. 0 always does.
     #[serde(default = "default_text_first_over")]
     pub text_first_over: u64,
+    /// A reindex that reads the whole workspace asks first (where the client offers
+    /// elicitation) when the workspace holds more than this many bytes. 0 always asks.
+    #[serde(default = "default_confirm_reindex_over")]
+    pub confirm_reindex_over: u64,
 }
 
 fn default_text_first_over() -> u64 {
@@ -66,12 +111,49 @@ fn default_max_file_size() -> u64 {
     1_000_000
 }
 
+/// 1 GB: about half a minute of indexing on a small machine.
+fn default_confirm_reindex_over() -> u64 {
+    1_000_000_000
+}
+
 impl Default for SearchConfig {
     fn default() -> Self {
         Self {
             max_file_size: default_max_file_size(),
             exclude: Vec::new(),
             text_first_over: default_text_first_over(),
+            confirm_reindex_over: default_confirm_reindex_over(),
+        }
+    }
+}
+
+/// `[tasks]`: how long runs started as MCP tasks stay readable, and how often clients
+/// should poll them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TasksConfig {
+    /// Seconds a finished task stays readable through `tasks/get` (its run stays readable
+    /// for good through `get_agent_run`, `get_test_run` and `apex://runs/{id}`).
+    #[serde(default = "default_task_ttl_s")]
+    pub ttl_s: u64,
+    /// The polling interval suggested to clients, in milliseconds.
+    #[serde(default = "default_task_poll_ms")]
+    pub poll_ms: u64,
+}
+
+fn default_task_ttl_s() -> u64 {
+    3600
+}
+
+fn default_task_poll_ms() -> u64 {
+    500
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        Self {
+            ttl_s: default_task_ttl_s(),
+            poll_ms: default_task_poll_ms(),
         }
     }
 }
@@ -157,15 +239,14 @@ impl Workspace {
                 source,
             })?;
         let ignore = data_dir.join(".gitignore");
-        if !ignore.exists() {
-            std::fs::write(
+        // A data dir that cannot take it now (read-only, full) gets it on a later start.
+        if !ignore.exists()
+            && let Err(e) = crate::files::write_durable(
                 &ignore,
-                "# Netra Apex data: index, database, logs. Rebuildable; never commit.\n*\n",
+                b"# Netra Apex data: index, database, logs. Rebuildable; never commit.\n*\n",
             )
-            .map_err(|source| WorkspaceError::DataDir {
-                path: ignore.clone(),
-                source,
-            })?;
+        {
+            tracing::warn!(path = %ignore.display(), error = %e, "cannot write the data dir's .gitignore");
         }
         let config = Self::read_config(&root)?;
         Ok(Self {
@@ -353,6 +434,25 @@ mod tests {
         .unwrap();
         let err = Workspace::open(dir.path(), None).unwrap_err();
         assert!(err.to_string().contains("max_file_sise"), "{err}");
+    }
+
+    #[test]
+    fn runs_max_concurrent_is_read_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path(), None).unwrap();
+        assert_eq!(
+            ws.config().runs.max_concurrent,
+            crate::run::DEFAULT_MAX_CONCURRENT_RUNS
+        );
+        std::fs::write(dir.path().join("apex.toml"), "[runs]\nmax_concurrent = 3\n").unwrap();
+        let ws = Workspace::open(dir.path(), None).unwrap();
+        assert_eq!(ws.config().runs.max_concurrent, 3);
+        std::fs::write(dir.path().join("apex.toml"), "[runs]\nmax_concurrent = 0\n").unwrap();
+        let err = Workspace::open(dir.path(), None).unwrap_err().to_string();
+        assert!(
+            err.contains("apex.toml") && err.contains("0 is not accepted; accepted: 1 to 1024"),
+            "{err}"
+        );
     }
 }
 

@@ -19,6 +19,22 @@ pub fn complete(state: &AppState, reference: &Reference, arg: &ArgumentInfo) -> 
         (Reference::Resource(r), "name") if r.uri.starts_with("apex://contexts/") => {
             super::tools::context::complete_names(state, &arg.value)
         }
+        (Reference::Resource(r), "name") if r.uri.starts_with("apex://runs/{id}/charts/") => {
+            apex_agents::charts::ChartKind::ALL
+                .iter()
+                .map(|k| k.name().to_string())
+                .filter(|n| n.starts_with(arg.value.as_str()))
+                .collect()
+        }
+        (Reference::Resource(r), "id") if r.uri.starts_with("apex://runs/{id}/") => {
+            // The report resources belong to agent runs: the newest first.
+            apex_store::runs::list_runs(&state.store, Some("agent"), MAX)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.id)
+                .filter(|id| id.starts_with(arg.value.as_str()))
+                .collect()
+        }
         _ => Vec::new(),
     };
     values.truncate(MAX);

@@ -28,6 +28,14 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// `Mcp-Session-Id` when it has one, else its IP address.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
+/// HTTP sessions open at once (2025-11-25 clients; 2026-07-28 requests need none). One more
+/// `initialize` gets 503 until a session closes or expires.
+pub const DEFAULT_MAX_SESSIONS: usize = 256;
+
+/// A session that sends nothing for this long is closed and its memory freed; its client
+/// gets 404 and initializes again, as the protocol says.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
+
 /// How `serve --http` was asked to run.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -39,10 +47,25 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Requests one client may have in flight; more get 429.
     pub max_in_flight: usize,
+    /// Sessions open at once; more get 503.
+    pub max_sessions: usize,
+    /// Idle time after which a session is closed.
+    pub session_idle: Duration,
 }
 
 /// Refuse configurations that would expose the workspace without authentication.
 pub fn check_options(opts: &HttpOptions) -> anyhow::Result<()> {
+    if opts.max_sessions == 0 {
+        anyhow::bail!(
+            "--max-sessions 0 would refuse every client; give at least 1 (default {DEFAULT_MAX_SESSIONS})"
+        );
+    }
+    if opts.session_idle.is_zero() {
+        anyhow::bail!(
+            "--session-idle-timeout 0 would close every session at once; give at least 1 second (default {})",
+            DEFAULT_SESSION_IDLE.as_secs()
+        );
+    }
     if opts.max_in_flight == 0 {
         anyhow::bail!(
             "--max-in-flight 0 would refuse every request; give at least 1 (default {DEFAULT_MAX_IN_FLIGHT})"
@@ -80,16 +103,30 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
         .with_sse_keep_alive(Some(Duration::from_secs(15)))
         .with_cancellation_token(state.shutdown.child_token());
     let factory_state = state.clone();
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(opts.session_idle);
+    let sessions = Arc::new(SessionCap {
+        manager: Arc::new(manager),
+        max: opts.max_sessions,
+        starting: Mutex::new(0),
+    });
     let service: StreamableHttpService<ApexServer, LocalSessionManager> =
         StreamableHttpService::new(
             move || Ok(ApexServer::new(factory_state.clone())),
-            Arc::new(LocalSessionManager::default()),
+            sessions.manager.clone(),
             config,
         );
     let token = opts.token.clone().filter(|t| !t.is_empty()).map(Arc::new);
     let limiter = Arc::new(InFlight::new(opts.max_in_flight));
     axum::Router::new()
         .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let sessions = sessions.clone();
+                async move { sessions.admit(req, next).await }
+            },
+        ))
+        // After the session cap, which is for MCP sessions only: layers wrap the routes added before them.
         .merge(super::otlp::routes(state.clone(), hosts, origins))
         .layer(axum::middleware::from_fn(session_closed))
         .layer(axum::middleware::from_fn(
@@ -104,6 +141,80 @@ pub fn router(state: Arc<AppState>, opts: &HttpOptions) -> axum::Router {
                 async move { authorize(token.as_deref().map(String::as_str), req, next).await }
             },
         ))
+}
+
+/// The cap on open sessions: an `initialize` (a POST without `Mcp-Session-Id` whose body is
+/// an `initialize` request) is admitted only while the sessions open, plus those being
+/// initialized, are fewer than `max`. Sessions leave rmcp's table when their client deletes
+/// them or when they have been idle for the configured time.
+struct SessionCap {
+    manager: Arc<LocalSessionManager>,
+    max: usize,
+    /// Initializations admitted and not yet answered (not yet in the table).
+    starting: Mutex<usize>,
+}
+
+impl SessionCap {
+    async fn admit(&self, req: Request, next: Next) -> Response {
+        if req.method() != Method::POST || req.headers().contains_key("mcp-session-id") {
+            return next.run(req).await;
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body over {MAX_BODY_BYTES} bytes"),
+                )
+                    .into_response();
+            }
+        };
+        let req = Request::from_parts(parts, Body::from(bytes.clone()));
+        if !is_initialize(&bytes) {
+            return next.run(req).await;
+        }
+        let open = self.manager.sessions.read().await.len();
+        {
+            let mut starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+            if open + *starting >= self.max {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "5")],
+                    format!(
+                        "too many sessions: {open} are open, the most this server keeps (serve --max-sessions {}); \
+                         close one (DELETE /mcp with its Mcp-Session-Id) or retry when an idle one expires",
+                        self.max
+                    ),
+                )
+                    .into_response();
+            }
+            *starting += 1;
+        }
+        let response = next.run(req).await;
+        let mut starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+        *starting = starting.saturating_sub(1);
+        response
+    }
+}
+
+/// Whether a JSON-RPC body is an `initialize` request (or a batch holding one).
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        method: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Body {
+        One(Message),
+        Batch(Vec<Message>),
+    }
+    match serde_json::from_slice::<Body>(body) {
+        Ok(Body::One(m)) => m.method.as_deref() == Some("initialize"),
+        Ok(Body::Batch(ms)) => ms.iter().any(|m| m.method.as_deref() == Some("initialize")),
+        Err(_) => false,
+    }
 }
 
 /// rmcp closes a session on `DELETE /mcp` and then answers 202 Accepted, which says the
@@ -279,6 +390,8 @@ mod tests {
             allowed_hosts: vec![],
             allowed_origins: vec![],
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle: DEFAULT_SESSION_IDLE,
         }
     }
 
@@ -296,6 +409,28 @@ mod tests {
         zero.max_in_flight = 0;
         let err = check_options(&zero).unwrap_err().to_string();
         assert!(err.contains("--max-in-flight"), "{err}");
+        let mut zero = opts("127.0.0.1:0", None);
+        zero.max_sessions = 0;
+        let err = check_options(&zero).unwrap_err().to_string();
+        assert!(err.contains("--max-sessions"), "{err}");
+        let mut zero = opts("127.0.0.1:0", None);
+        zero.session_idle = Duration::ZERO;
+        let err = check_options(&zero).unwrap_err().to_string();
+        assert!(err.contains("--session-idle-timeout"), "{err}");
+    }
+
+    #[test]
+    fn initialize_requests_are_told_apart() {
+        assert!(is_initialize(
+            br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#
+        ));
+        assert!(is_initialize(
+            br#"[{"jsonrpc":"2.0","id":0,"method":"initialize"}]"#
+        ));
+        assert!(!is_initialize(
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#
+        ));
+        assert!(!is_initialize(b"not json"));
     }
 
     #[test]

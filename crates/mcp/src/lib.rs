@@ -4,14 +4,18 @@
 //! function and renders; logic that grows here belongs in the capability's library.
 
 pub mod completion;
+pub mod elicit;
 pub mod http;
 pub mod otlp;
 pub mod progress;
 pub mod prompts;
+pub mod reply;
 pub mod resources;
+pub mod served_index;
 pub mod server;
 pub mod state;
 pub mod stdio;
+pub mod tasks;
 pub mod tools;
 pub mod uris;
 

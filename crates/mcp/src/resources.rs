@@ -5,9 +5,9 @@
 //! Reads return JSON (`application/json`) unless the resource is text by nature.
 
 use rmcp::ErrorData as McpError;
-use rmcp::model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
-use serde::Serialize;
+use rmcp::model::{ReadResourceResult, Resource, ResourceTemplate};
 
+use super::reply::{internal, json, not_found};
 use super::state::AppState;
 use apex_store::runs;
 
@@ -47,6 +47,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
     ]
     .into_iter()
     .chain(super::tools::synth::templates())
+    .chain(super::tools::agents::report_templates())
     .collect()
 }
 
@@ -80,10 +81,17 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResult, Mcp
 }
 
 fn read_run(state: &AppState, uri: &str, rest: &str) -> Result<ReadResourceResult, McpError> {
+    if let Some((id, part)) = rest.split_once('/')
+        && part != "events"
+    {
+        return super::tools::agents::read_run_report(state, uri, id, part);
+    }
     let (id, events) = match rest.strip_suffix("/events") {
         Some(id) => (id, true),
         None => (rest, false),
     };
+    // A task id names its run.
+    let id = &super::tasks::run_id_of(state, id);
     let run = runs::get_run(&state.store, id)
         .map_err(internal)?
         .ok_or_else(|| not_found(uri))?;
@@ -93,30 +101,4 @@ fn read_run(state: &AppState, uri: &str, rest: &str) -> Result<ReadResourceResul
     } else {
         json(uri, &run)
     }
-}
-
-/// A JSON resource body.
-pub fn json(uri: &str, value: &impl Serialize) -> Result<ReadResourceResult, McpError> {
-    let text = serde_json::to_string_pretty(value).map_err(internal)?;
-    Ok(ReadResourceResult::new(vec![
-        ResourceContents::text(text, uri).with_mime_type("application/json"),
-    ]))
-}
-
-/// A plain-text or markdown resource body.
-pub fn text(uri: &str, body: String, mime: &str) -> ReadResourceResult {
-    ReadResourceResult::new(vec![ResourceContents::text(body, uri).with_mime_type(mime)])
-}
-
-pub fn not_found(uri: &str) -> McpError {
-    McpError::resource_not_found(
-        format!(
-            "no resource at `{uri}`; resources/list and resources/templates/list show what exists"
-        ),
-        None,
-    )
-}
-
-pub fn internal(e: impl std::fmt::Display) -> McpError {
-    McpError::internal_error(e.to_string(), None)
 }

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, CompletionInfo, Implementation,
-    ListResourceTemplatesResult, ListResourcesResult, LoggingLevel, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, UnsubscribeRequestParams,
+    CancelTaskParams, CompleteRequestParams, CompleteResult, CompletionInfo, GetTaskParams,
+    GetTaskResult, Implementation, ListResourceTemplatesResult, ListResourcesResult, LoggingLevel,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler, prompt_handler, tool_handler};
@@ -25,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::progress::ProgressTarget;
 use super::state::{AppState, Change};
-use super::{completion, resources};
+use super::{completion, resources, tasks};
 
 /// Per-session state: what this client asked for.
 #[derive(Default)]
@@ -137,13 +137,15 @@ impl ServerHandler for ApexServer {
                 .enable_tools()
                 .enable_resources_list_changed()
                 .enable_resources_subscribe()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(Implementation::new("netra-apex", env!("CARGO_PKG_VERSION")))
         .with_instructions(
             "Netra Apex serves one local workspace: codebase search, shared context bundles, \
              synthetic LLM workload data, test runs and cost-optimization agents. Long tools \
-             stream notifications/progress when given a progress token.",
+             stream notifications/progress when given a progress token, and answer with a \
+             task to clients that declare the io.modelcontextprotocol/tasks extension.",
         )
     }
 
@@ -155,6 +157,43 @@ impl ServerHandler for ApexServer {
         let values = completion::complete(&self.state, &request.r#ref, &request.argument);
         let info = CompletionInfo::new(values).map_err(|e| McpError::internal_error(e, None))?;
         Ok(CompleteResult::new(info))
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        tasks::get(&self.state, &request.task_id).map(GetTaskResult::new)
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        tasks::update(&self.state, &request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // Only task ids here: a run id is cancelled with the cancel_run tool.
+        if apex_store::tasks::get(&self.state.store, &request.task_id)
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?
+            .is_none()
+        {
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown task `{}`: no task of this server has that id",
+                    request.task_id
+                ),
+                None,
+            ));
+        }
+        tasks::cancel(&self.state, &request.task_id).map(|_| ())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

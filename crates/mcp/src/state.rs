@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use apex_core::pricing::PriceCatalog;
 use apex_core::run::{RunDriver, RunEnd, RunKind};
 
+use crate::served_index::ServedIndex;
 use crate::uris::{INDEX_STATUS_URI, LIST_URI, bundle_uri, dataset_uri, run_uri, test_run_uri};
 use apex_core::workspace::Workspace;
 use apex_store::Store;
@@ -30,34 +32,54 @@ pub enum Change {
 pub struct AppState {
     pub workspace: Workspace,
     pub store: Arc<Store>,
-    /// The codebase index (search capability); cheap to clone into blocking tasks.
-    pub search: apex_search::SearchIndex,
+    /// The codebase index (search capability), or why it is unavailable.
+    pub search: Arc<ServedIndex>,
     /// Every long operation of this server runs through it (recorded, cancellable).
     pub runs: Arc<RunDriver>,
+    /// The in-memory side of runs answered as MCP tasks (see [`crate::tasks`]); shared by
+    /// every session, so any session (or stateless request) can poll a task.
+    pub tasks: rmcp::task_manager::TaskManager,
     /// Cancelled when the server shuts down; long background work watches it.
     pub shutdown: CancellationToken,
+    /// The price catalog: the shipped one with the user's prices file laid over it.
+    pub prices: Arc<PriceCatalog>,
     changes: broadcast::Sender<Change>,
     /// The newest version of every context bundle as this server last told its clients,
     /// to hear of saves made by other processes on the same data dir (see
     /// [`AppState::watch_store`]).
     bundles_told: Mutex<HashMap<String, u32>>,
+    /// Held while the first index build runs: concurrent first queries wait for that one
+    /// build instead of each starting its own run (and being refused as busy).
+    pub first_build: tokio::sync::Mutex<()>,
 }
 
 /// How often the store is checked for bundles saved by another process.
 const STORE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl AppState {
-    /// Open the workspace and its store. Runs left `running` by a killed server are marked
-    /// `interrupted`.
+    /// Open the workspace, its store and its index, in whatever state the disk is: a store
+    /// that cannot be written is opened read-only, an index that cannot be opened is
+    /// reported by the search tools and retried in the background. Only a workspace that
+    /// cannot be read at all, or a damaged store, stops the server.
     pub fn open(root: &Path, data_dir: Option<&Path>) -> anyhow::Result<Arc<Self>> {
+        Self::open_with_prices(root, data_dir, PriceCatalog::builtin().clone())
+    }
+
+    /// [`AppState::open`] pricing with `prices` (see `PriceCatalog::load`).
+    pub fn open_with_prices(
+        root: &Path,
+        data_dir: Option<&Path>,
+        prices: PriceCatalog,
+    ) -> anyhow::Result<Arc<Self>> {
         let workspace = Workspace::open(root, data_dir)?;
-        let store = Arc::new(Store::open(&workspace.db_path())?);
+        let store = Arc::new(Store::open_or_read_only(&workspace.db_path())?);
         let (changes, _) = broadcast::channel(1024);
-        let search = apex_search::SearchIndex::open(&workspace)?;
+        let shutdown = CancellationToken::new();
+        let search = ServedIndex::open(&workspace, &shutdown);
         let bundles_told = apex_store::contexts::latest_versions(&store)?
             .into_iter()
             .collect();
-        let runs = RunDriver::new(store.clone());
+        let runs = RunDriver::with_limit(store.clone(), workspace.config().runs.max_concurrent);
         let bus = changes.clone();
         runs.on_finish(move |end| {
             for change in run_changes(end) {
@@ -69,10 +91,29 @@ impl AppState {
             store,
             search,
             runs,
-            shutdown: CancellationToken::new(),
+            tasks: rmcp::task_manager::TaskManager::new(),
+            shutdown,
+            prices: Arc::new(prices),
             changes,
             bundles_told: Mutex::new(bundles_told),
+            first_build: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// What works less than it should, each said once, in words a user can act on: a
+    /// store open read-only, an index that cannot be opened. Empty when all is well.
+    pub fn degraded(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(why) = self.store.read_only_reason() {
+            out.push(format!(
+                "the store {} is open read-only ({why}); reads work, writes resume by themselves once that is fixed",
+                self.store.path().display()
+            ));
+        }
+        if let Some(why) = self.search.problem() {
+            out.push(why.to_string());
+        }
+        out
     }
 
     /// Clean up after an earlier server that did not stop cleanly: runs and test runs it
@@ -190,6 +231,7 @@ impl AppState {
     pub fn shut_down(&self) {
         self.runs.shutdown();
         self.shutdown.cancel();
+        self.search.stop_watching();
     }
 
     /// Tell every subscribed session that something changed.

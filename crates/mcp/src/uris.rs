@@ -14,6 +14,16 @@ pub fn run_uri(run_id: &str) -> String {
     format!("apex://runs/{run_id}")
 }
 
+/// The URI of an agent run's report as one HTML page with its charts.
+pub fn run_report_html_uri(run_id: &str) -> String {
+    format!("apex://runs/{run_id}/report.html")
+}
+
+/// The URI of one chart of an agent run's report (`name` as `daily-spend`).
+pub fn run_chart_uri(run_id: &str, name: &str) -> String {
+    format!("apex://runs/{run_id}/charts/{name}.svg")
+}
+
 /// The URI of a test run with its results.
 pub fn test_run_uri(run_id: &str) -> String {
     format!("apex://test-runs/{run_id}")

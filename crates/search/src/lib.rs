@@ -85,8 +85,12 @@ pub struct IndexStatus {
     pub files: u64,
     pub symbols: u64,
     /// Files indexed for text whose symbols are still being extracted (a large build
-    /// commits text first; `find_symbol` and `find_references` wait for the rest).
+    /// commits text first, and files over 256 KB always wait for the symbol pass);
+    /// `find_symbol` searches them by text meanwhile.
     pub symbols_pending: u64,
+    /// The first of those files by path (at most 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_files: Vec<String>,
     /// Bytes of indexed text.
     pub bytes: u64,
     /// Indexed files per language.
@@ -206,6 +210,25 @@ impl SearchIndex {
             .update(Scope::All, full, true, sink, cancel)
     }
 
+    /// How many bytes a reindex would read: every file the walk accepts when `full` or when
+    /// no index exists yet, `None` for an incremental update (it reads changed files only).
+    /// Walks the tree (metadata only) in the first case.
+    pub fn reindex_bytes(&self, full: bool) -> Option<u64> {
+        if !full && self.is_indexed() {
+            return None;
+        }
+        Some(
+            self.inner
+                .engine
+                .rules
+                .walk()
+                .files
+                .iter()
+                .map(|f| f.size)
+                .sum(),
+        )
+    }
+
     /// An incremental update of the whole tree that returns once text is committed, leaving
     /// a large update's symbols to a background pass (the watcher's catch-up).
     pub(crate) fn refresh(&self) -> Result<IndexReport, SearchError> {
@@ -281,6 +304,7 @@ impl SearchIndex {
             files: 0,
             symbols: 0,
             symbols_pending: 0,
+            pending_files: Vec::new(),
             bytes: 0,
             languages: BTreeMap::new(),
             skipped_binary: 0,
@@ -305,18 +329,16 @@ impl SearchIndex {
             status.bytes += meta.size;
             *status.languages.entry(meta.lang.clone()).or_default() += 1;
         }
+        drop(m);
+        if status.symbols_pending > 0 {
+            status.pending_files = e.pending_files(20);
+        }
         Ok(status)
     }
 
     /// Build the index first when the workspace was never indexed (queries call this).
     pub(crate) fn ready(&self) -> Result<(), SearchError> {
         self.ensure_indexed(&NullSink, &CancellationToken::new())
-            .map(|_| ())
-    }
-
-    /// Like [`SearchIndex::ready`], and wait for pending symbols (queries over definitions).
-    pub(crate) fn ready_symbols(&self) -> Result<(), SearchError> {
-        self.ensure_symbols(&NullSink, &CancellationToken::new())
             .map(|_| ())
     }
 }
@@ -433,18 +455,48 @@ mod tests {
         let status = index.index_status().unwrap();
         assert_eq!((status.symbols, status.symbols_pending), (0, 10));
 
-        // A symbol query waits for the pass (shared with the background one that the text
-        // query may have started) and finds everything once.
+        // While symbols are pending, `find_symbol` answers at once from text, says so and
+        // names the pending files that hold the name. (No background pass may start here: the
+        // flag says one runs.)
+        index.inner.symbol_pass.store(true, Ordering::SeqCst);
         let text = index.search_code(&SearchRequest::new("add_item")).unwrap();
         assert!(!text.hits.is_empty());
         let found = index
-            .find_symbol(&FindSymbolRequest {
-                name: "OrderService".into(),
-                ..FindSymbolRequest::default()
-            })
+            .find_symbol(&FindSymbolRequest::new("OrderService"))
             .unwrap();
         assert_eq!(found.total, 1, "{found:?}");
-        assert_eq!(found.definitions[0].path, "python/app/service.py");
+        let d = &found.definitions[0];
+        assert_eq!(
+            (
+                d.path.as_str(),
+                d.line,
+                d.kind.as_str(),
+                d.match_kind.as_str()
+            ),
+            ("python/app/service.py", 6, "class", "text_fallback"),
+            "{found:?}"
+        );
+        assert_eq!(found.symbols_pending, 10);
+        assert_eq!(found.pending_files, ["python/app/service.py"]);
+        let note = found.note.unwrap_or_default();
+        assert!(
+            note.contains("no definition in the symbol index") && note.contains("text_fallback"),
+            "{note}"
+        );
+        let status = index.index_status().unwrap();
+        assert_eq!(status.pending_files.len(), 10, "{status:?}");
+
+        // The pass (as `reindex` runs it) finds everything once.
+        index.inner.symbol_pass.store(false, Ordering::SeqCst);
+        index
+            .ensure_symbols(&NullSink, &CancellationToken::new())
+            .unwrap();
+        let found = index
+            .find_symbol(&FindSymbolRequest::new("OrderService"))
+            .unwrap();
+        assert_eq!(found.total, 1, "{found:?}");
+        assert_eq!(found.definitions[0].match_kind, "exact");
+        assert_eq!((found.note, found.symbols_pending), (None, 0));
         assert_eq!(index.symbols_pending(), 0);
         assert_eq!(index.index_status().unwrap().symbols, 60);
         assert_eq!(symbol_docs(&index), 60, "no file was parsed twice");

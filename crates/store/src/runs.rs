@@ -91,8 +91,9 @@ fn row_to_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
+/// Store one event of a run. Not synced on its own: the run's end (a durable write) is.
 pub fn append_event(store: &Store, event: &Event) -> Result<()> {
-    store.write(|c| {
+    store.write_bulk(|c| {
         c.execute(
             "INSERT INTO events (run_id, seq, ts, event, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![

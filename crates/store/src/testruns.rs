@@ -118,9 +118,10 @@ pub fn insert_run(store: &Store, run: &TestRunRow) -> Result<()> {
 }
 
 /// Store result number `seq` of a run, replacing an earlier record with the same number
-/// (a test that passed its body and then failed its teardown is reported twice).
+/// (a test that passed its body and then failed its teardown is reported twice). Not synced
+/// on its own: the run's end (a durable write) is.
 pub fn put_result(store: &Store, run_id: &str, seq: usize, r: &TestResult) -> Result<()> {
-    store.write(|c| {
+    store.write_bulk(|c| {
         c.execute(
             "INSERT OR REPLACE INTO test_results
                 (run_id, seq, grp, name, status, duration_ms, message, output, file, line)

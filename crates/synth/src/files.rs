@@ -321,8 +321,9 @@ pub(crate) fn remove_part_dir(dir: &Path) -> bool {
     std::fs::remove_dir(dir).is_ok()
 }
 
-/// Move a finished temp output (`tmp`, a file or a part directory) to `path`. A file over a
-/// file (or nothing) is one rename, as always. Anything else at `path` (a part directory of
+/// Move a finished temp output (`tmp`, a file or a part directory) to `path`, durably (its
+/// data synced before the rename, the directory after: [`apex_core::files::persist`]). A
+/// file over a file (or nothing) is one rename, as always. Anything else at `path` (a part directory of
 /// an earlier run, or a file where a directory now goes) cannot be renamed over, so it is
 /// first renamed aside to a temp name of this process (a kill before its removal leaves it
 /// to [`remove_abandoned_temps`]), the new output renamed into place, then the old removed.
@@ -330,7 +331,7 @@ pub(crate) fn install(tmp: &Path, path: &Path, dir: &Path, file_name: &str) -> R
     let old = std::fs::symlink_metadata(path).ok();
     let old_is_dir = old.as_ref().is_some_and(|m| m.is_dir());
     if old.is_none() || (!old_is_dir && !tmp.is_dir()) {
-        return std::fs::rename(tmp, path).map_err(|e| e.to_string());
+        return apex_core::files::persist(tmp, path).map_err(|e| e.to_string());
     }
     if old_is_dir && !is_part_dir(path) {
         return Err(format!(
@@ -341,7 +342,7 @@ pub(crate) fn install(tmp: &Path, path: &Path, dir: &Path, file_name: &str) -> R
     let aside = dir.join(temp_name(file_name, std::process::id(), fresh_seed()));
     std::fs::rename(path, &aside)
         .map_err(|e| format!("cannot move the earlier output aside: {e}"))?;
-    if let Err(e) = std::fs::rename(tmp, path) {
+    if let Err(e) = apex_core::files::persist(tmp, path) {
         // Put the earlier output back.
         let _ = std::fs::rename(&aside, path);
         return Err(e.to_string());
@@ -361,19 +362,9 @@ pub(crate) fn temp_name(file_name: &str, pid: u32, random: u64) -> String {
     format!(".{file_name}.{pid}-{random:016x}.tmp")
 }
 
-/// The writer's pid in a generation temp file name (see [`temp_name`]); `None` for any other
-/// name, so files that are not generation temps are never touched.
-pub(crate) fn temp_writer_pid(name: &str) -> Option<u32> {
-    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    let (output, tag) = stem.rsplit_once('.')?;
-    let (pid, random) = tag.split_once('-')?;
-    let is_temp = !output.is_empty()
-        && !pid.is_empty()
-        && pid.bytes().all(|b| b.is_ascii_digit())
-        && random.len() == 16
-        && random.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_temp { pid.parse().ok() } else { None }
-}
+// The writer's pid in a generation temp file name: `temp_name` writes the format of
+// `apex_core::files::temp_path`, so core parses it.
+pub(crate) use apex_core::files::temp_writer_pid;
 
 /// Remove the generation temp files in `dir` whose writer is no longer running (a generation
 /// killed mid-way, e.g. by SIGKILL), and temp part directories that hold nothing but parts. Run at the start of every file generation into `dir`.

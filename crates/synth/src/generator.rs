@@ -8,7 +8,7 @@
 
 use super::detmath::{Rng, derive, exp};
 use super::profile::{LogNormal, WORKLOAD_KINDS, WorkloadProfile};
-use super::quality::ChunkStats;
+use super::quality::{ChunkStats, Expected};
 use apex_core::pricing::{ModelPrice, PriceCatalog};
 
 /// Records per chunk. Part of the determinism contract: changing it changes every dataset.
@@ -336,9 +336,24 @@ impl Plan {
     }
 
     /// The log-space sigma of a workload's input (or output) token distribution.
-    pub fn workload_sigma(&self, workload: usize, input: bool) -> f64 {
-        let w = &self.workloads[workload];
-        if input { w.input.1 } else { w.output.1 }
+    /// What this plan makes the generation expect, for the quality report.
+    pub fn expected(&self) -> Expected<'_> {
+        Expected {
+            models: self
+                .models
+                .iter()
+                .map(|m| (m.name.as_str(), m.provider.as_str()))
+                .collect(),
+            model_weights: &self.model_weights,
+            workload_weights: &self.workload_weights,
+            hourly_mass: &self.hourly_mass,
+            workload_means: &self.workload_means,
+            workload_sigmas: self
+                .workloads
+                .iter()
+                .map(|w| (w.input.1, w.output.1))
+                .collect(),
+        }
     }
 
     pub fn chunks(&self) -> u64 {

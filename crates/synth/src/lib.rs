@@ -64,7 +64,7 @@ pub enum SynthError {
     Invalid { field: String, message: String },
     #[error("cannot write {path}: {message}")]
     Io { path: PathBuf, message: String },
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Dataset(#[from] apex_datasets::DatasetError),

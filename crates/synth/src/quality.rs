@@ -8,7 +8,6 @@
 
 use serde_json::{Value, json};
 
-use super::generator::Plan;
 use super::profile::WORKLOAD_KINDS;
 
 /// KS samples kept per workload and direction, and taken from each chunk.
@@ -83,6 +82,20 @@ impl Moments {
         let room = KS_CAP.saturating_sub(self.sample.len());
         self.sample.extend(o.sample.iter().take(room));
     }
+}
+
+/// What a profile makes a generation expect, for the quality report to compare the records
+/// with (the generator's plan gives it: [`super::generator::Plan::expected`]).
+pub struct Expected<'a> {
+    /// (model, provider), in the plan's order.
+    pub models: Vec<(&'a str, &'a str)>,
+    pub model_weights: &'a [f64],
+    pub workload_weights: &'a [f64],
+    pub hourly_mass: &'a [f64; 24],
+    /// Mean (input, output) tokens per workload kind.
+    pub workload_means: &'a [(f64, f64)],
+    /// Log-normal sigma (input, output) per workload kind.
+    pub workload_sigmas: Vec<(f64, f64)>,
 }
 
 /// Statistics of one chunk, or of everything merged so far.
@@ -206,17 +219,17 @@ impl ChunkStats {
         };
     }
 
-    /// The quality report against the plan's profile.
-    pub fn report(&self, plan: &Plan) -> Value {
-        let model_names: Vec<&str> = plan.models.iter().map(|m| m.name.as_str()).collect();
-        let model_mix = categorical(&model_names, &self.models, &plan.model_weights);
-        let workload_mix = categorical(WORKLOAD_KINDS, &self.workloads, &plan.workload_weights);
+    /// The quality report against what the profile makes the generation expect.
+    pub fn report(&self, plan: &Expected<'_>) -> Value {
+        let model_names: Vec<&str> = plan.models.iter().map(|m| m.0).collect();
+        let model_mix = categorical(&model_names, &self.models, plan.model_weights);
+        let workload_mix = categorical(WORKLOAD_KINDS, &self.workloads, plan.workload_weights);
         let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
         let hour_names: Vec<&str> = hours.iter().map(String::as_str).collect();
         // Records of one trace share its arrival time, so hourly counts are clustered: the
         // Pearson statistic is divided by the dispersion E[L^2]/E[L] of the trace sizes
         // (a Rao-Scott / quasi-Poisson correction; exactly 1 without traces).
-        let mut hourly = categorical(&hour_names, &self.hours, &plan.hourly_mass);
+        let mut hourly = categorical(&hour_names, &self.hours, plan.hourly_mass);
         let dispersion = if self.len_sum > 0 {
             self.len_sq_sum as f64 / self.len_sum as f64
         } else {
@@ -238,11 +251,10 @@ impl ChunkStats {
                 continue;
             }
             let (mi, mo) = plan.workload_means[i];
+            let (si, so) = plan.workload_sigmas[i];
             let mut entry = serde_json::Map::new();
-            let si = plan.workload_sigma(i, true);
             entry.insert("input".into(), mean_test(&self.input[i], mi, si));
             if self.output[i].n > 0 && mo >= 1.0 {
-                let so = plan.workload_sigma(i, false);
                 entry.insert("output".into(), mean_test(&self.output[i], mo, so));
             }
             tokens.insert(kind.to_string(), Value::Object(entry));
@@ -282,15 +294,15 @@ impl ChunkStats {
     }
 
     /// A short summary for the dataset registry: volume, time range, spend by model.
-    pub fn summary(&self, plan: &Plan) -> Value {
+    pub fn summary(&self, plan: &Expected<'_>) -> Value {
         let by_model: Vec<Value> = plan
             .models
             .iter()
             .enumerate()
-            .map(|(i, m)| {
+            .map(|(i, (name, provider))| {
                 json!({
-                    "model": m.name,
-                    "provider": m.provider,
+                    "model": name,
+                    "provider": provider,
                     "records": self.model_records[i],
                     "requests": self.models[i],
                     "cost_usd": self.model_cost_e10[i] as f64 / 1e10,

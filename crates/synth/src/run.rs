@@ -204,8 +204,8 @@ pub fn generate_with_part_rows(
     };
     let elapsed = started.elapsed();
     let records_per_sec = plan.total as f64 / elapsed.as_secs_f64().max(1e-9);
-    let quality = stats.report(&plan);
-    let mut summary = stats.summary(&plan);
+    let quality = stats.report(&plan.expected());
+    let mut summary = stats.summary(&plan.expected());
     if let (Some(parts), Target::File { display, .. }, Some(obj)) =
         (parts, &target, summary.as_object_mut())
     {
@@ -453,8 +453,7 @@ impl Run<'_> {
                 None => break,
             }
         }
-        let summary =
-            json!({"synthetic": stats.summary(self.plan), "quality": stats.report(self.plan)});
+        let summary = json!({"synthetic": stats.summary(&self.plan.expected()), "quality": stats.report(&self.plan.expected())});
         writer.commit("synthetic", params, &summary)?;
         Ok(stats)
     }

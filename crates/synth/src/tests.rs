@@ -190,12 +190,12 @@ fn the_quality_report_rejects_data_from_another_profile() {
         plan.chunk(c, &mut recs, &mut s);
         stats.merge(&s);
     }
-    assert_eq!(stats.report(&plan)["passed"], true);
+    assert_eq!(stats.report(&plan.expected())["passed"], true);
     let skewed = p
         .with_overrides(&json!({"models": {"gpt-4o-mini": 0.6}}))
         .unwrap();
     let other = Plan::new(&skewed, PriceCatalog::builtin(), 5, 1_767_225_600_000);
-    let report = stats.report(&other);
+    let report = stats.report(&other.expected());
     assert!(
         report["model_mix"]["p_value"].as_f64().unwrap() < 1e-6,
         "{report:#}"

@@ -540,9 +540,7 @@ fn install_pytest_plugin(ws: &Workspace) -> Result<PathBuf> {
     let file = dir.join("apex_pytest_plugin.py");
     if std::fs::read_to_string(&file).ok().as_deref() != Some(PYTEST_PLUGIN) {
         std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".apex_pytest_plugin.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, PYTEST_PLUGIN)?;
-        std::fs::rename(&tmp, &file)?;
+        apex_core::files::write_durable(&file, PYTEST_PLUGIN.as_bytes())?;
     }
     Ok(dir)
 }

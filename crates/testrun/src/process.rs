@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::parse::Stream;
+use super::parse::{Stream, strip_ansi};
 
 /// A command to run.
 #[derive(Debug, Clone)]
@@ -228,44 +228,6 @@ pub fn group_alive(pgid: u32) -> bool {
         let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
         pgrp == Some(pgid) && state != "Z" && state != "X"
     })
-}
-
-/// Remove ANSI escape sequences (colours, cursor moves) from a line.
-pub fn strip_ansi(s: &str) -> String {
-    if !s.contains('\u{1b}') {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                for d in chars.by_ref() {
-                    if ('@'..='~').contains(&d) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                chars.next();
-                while let Some(d) = chars.next() {
-                    if d == '\u{7}' || (d == '\u{1b}' && chars.peek() == Some(&'\\')) {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            _ => {
-                chars.next();
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

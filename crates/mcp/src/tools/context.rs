@@ -12,11 +12,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Parameters, fail, ok};
-use crate::resources;
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use crate::uris::{LIST_URI, bundle_uri};
 use apex_context::{self as context, Anchors, ContextError, ItemSpec, SaveRequest};
+use apex_search::SearchIndex;
 
 /// Arguments of `context_save`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -113,9 +114,13 @@ pub fn publish_bundle_change(state: &AppState, name: &str) {
     state.publish_bundle_change(name);
 }
 
-/// Anchoring over the server's workspace, with its search index to find symbols by name.
-fn anchors(state: &AppState) -> Anchors<'_> {
-    Anchors::with_index(&state.workspace, &state.search)
+/// Anchoring over the server's workspace, with its search index (when it is available) to
+/// find symbols by name.
+fn anchors<'a>(state: &'a AppState, index: &'a Option<SearchIndex>) -> Anchors<'a> {
+    match index {
+        Some(index) => Anchors::with_index(&state.workspace, index),
+        None => Anchors::new(&state.workspace),
+    }
 }
 
 #[tool_router(router = context_router, vis = "pub(crate)")]
@@ -135,7 +140,7 @@ impl ApexServer {
             items: args.items,
         };
         let out = blocking(&self.state, move |s| {
-            context::save(&s.store, &anchors(s), &req)
+            context::save(&s.store, &anchors(s, &s.search.get().ok()), &req)
         })
         .await?;
         let out = match out {
@@ -171,7 +176,7 @@ impl ApexServer {
         let view = blocking(&self.state, move |s| {
             context::get(
                 &s.store,
-                &anchors(s),
+                &anchors(s, &s.search.get().ok()),
                 &args.name,
                 args.version,
                 args.max_tokens,
@@ -267,7 +272,13 @@ impl ApexServer {
         };
         let name = args.name.clone();
         let view = blocking(&self.state, move |s| {
-            context::get(&s.store, &anchors(s), &name, None, max_tokens)
+            context::get(
+                &s.store,
+                &anchors(s, &s.search.get().ok()),
+                &name,
+                None,
+                max_tokens,
+            )
         })
         .await?
         .map_err(|e| match e {
@@ -301,8 +312,8 @@ impl ApexServer {
 
 /// `apex://contexts`: every bundle's newest version.
 pub fn read_list(state: &AppState) -> Result<ReadResourceResult, McpError> {
-    let list = context::list(&state.store, None).map_err(resources::internal)?;
-    resources::json(LIST_URI, &json!({ "bundles": list }))
+    let list = context::list(&state.store, None).map_err(reply::internal)?;
+    reply::json(LIST_URI, &json!({ "bundles": list }))
 }
 
 /// `apex://contexts/{name}`: the newest version re-resolved, as markdown and as JSON.
@@ -311,9 +322,15 @@ pub fn read_bundle(
     uri: &str,
     name: &str,
 ) -> Result<ReadResourceResult, McpError> {
-    let view = match context::get(&state.store, &anchors(state), name, None, None) {
+    let view = match context::get(
+        &state.store,
+        &anchors(state, &state.search.get().ok()),
+        name,
+        None,
+        None,
+    ) {
         Ok(v) => v,
-        Err(ContextError::Store(e)) => return Err(resources::internal(e)),
+        Err(ContextError::Store(e)) => return Err(reply::internal(e)),
         Err(e) => {
             return Err(McpError::resource_not_found(
                 format!("no resource at `{uri}`: {e}"),
@@ -321,7 +338,7 @@ pub fn read_bundle(
             ));
         }
     };
-    let body = serde_json::to_string_pretty(&view).map_err(resources::internal)?;
+    let body = serde_json::to_string_pretty(&view).map_err(reply::internal)?;
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(view.text.clone(), uri).with_mime_type("text/markdown"),
         ResourceContents::text(body, uri).with_mime_type("application/json"),

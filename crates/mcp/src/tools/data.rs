@@ -4,23 +4,24 @@
 
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolResult, ReadResourceResult, RequestMetaObject, Resource, ResourceTemplate,
+    CallToolResponse, CallToolResult, ReadResourceResult, Resource, ResourceTemplate,
 };
-use rmcp::{Peer, RoleServer, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, bad_field, fail, ok};
-use crate::resources;
+use crate::progress::LongCall;
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_agents::data as agent_data;
 use apex_agents::ingest::{self, IngestRequest};
 use apex_agents::requests::IngestLogsArgs;
 use apex_agents::{AgentError, dataset_names};
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_store::datasets;
 
@@ -66,6 +67,67 @@ fn agent_fail(e: AgentError) -> CallToolResult {
     }
 }
 
+/// What `ingest_logs` answers when its run ended well.
+fn render_ingest(run_id: &str, report: &ingest::IngestReport) -> CallToolResult {
+    let p = &report.parsed;
+    let mut text = format!(
+        "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
+        report.dataset,
+        p.accepted,
+        p.rejected,
+        p.format.name(),
+        p.spend_usd,
+        p.first.as_deref().unwrap_or("-"),
+        p.last.as_deref().unwrap_or("-")
+    );
+    if p.aggregated > 0 {
+        text.push_str(&format!(
+            "\n{} records are aggregated usage buckets standing for {} calls (per-call figures such as duplicate prompts and latency cannot be computed from them).",
+            p.aggregated, p.calls
+        ));
+    }
+    for r in p.rejections.iter().take(20) {
+        text.push_str(&format!(
+            "\n  line {}{}: {}",
+            r.line,
+            r.span.map(|s| format!(" item {s}")).unwrap_or_default(),
+            r.reason
+        ));
+    }
+    if p.rejected > 20 {
+        text.push_str(&format!(
+            "\n  ... {} more in structuredContent.rejections",
+            p.rejected - 20
+        ));
+    }
+    if p.flagged > 0 {
+        let flags: Vec<String> = p
+            .quality
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.count))
+            .collect();
+        text.push_str(&format!(
+            "\nKept but flagged (quality_flags column): {} records — {}.",
+            p.flagged,
+            flags.join(", ")
+        ));
+    }
+    if !p.skipped.is_empty() {
+        let skipped: Vec<String> = p.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        text.push_str(&format!(
+            "\nSkipped (not model work): {}.",
+            skipped.join(", ")
+        ));
+    }
+    if !p.filled.is_empty() {
+        let filled: Vec<String> = p.filled.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        text.push_str(&format!("\nFilled in: {}.", filled.join(", ")));
+    }
+    let mut structured = serde_json::to_value(report).unwrap_or_default();
+    structured["run_id"] = json!(run_id);
+    ok(text, &structured)
+}
+
 fn internal(e: impl std::fmt::Display) -> McpError {
     McpError::internal_error(e.to_string(), None)
 }
@@ -74,110 +136,56 @@ fn internal(e: impl std::fmt::Display) -> McpError {
 impl ApexServer {
     /// Load workload logs into a dataset.
     #[tool(
-        description = "Load LLM logs into a dataset: OTLP traces (JSON/protobuf), LiteLLM spend logs, Langfuse observations, OpenAI/Anthropic usage and cost reports, JSONL/CSV (any columns via a header map). Rejected lines come with numbers and reasons; bad values are kept and flagged."
+        description = "Load LLM logs into a dataset: OTLP traces (JSON/protobuf), LiteLLM spend logs, Langfuse observations, OpenAI/Anthropic usage and cost reports, JSONL/CSV (any columns via a header map). Rejected lines come with numbers and reasons; bad values are kept and flagged.",
+        meta = crate::tasks::task_support()
     )]
     async fn ingest_logs(
         &self,
         Parameters(args): Parameters<IngestLogsArgs>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
-        ct: CancellationToken,
-    ) -> Result<CallToolResult, McpError> {
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         let format = match args.log_format() {
             Ok(f) => f,
-            Err(e) => return Ok(agent_fail(e)),
+            Err(e) => return Ok(agent_fail(e).into()),
         };
         let columns = match args.column_map() {
             Ok(c) => c,
-            Err(e) => return Ok(agent_fail(e)),
+            Err(e) => return Ok(agent_fail(e).into()),
         };
         let path = match self.state.workspace.resolve(&args.path) {
             Ok(p) => p,
-            Err(e) => return Ok(bad_field("path", e)),
+            Err(e) => return Ok(bad_field("path", e).into()),
         };
         if let Err(e) = datasets::validate_name(&args.dataset) {
-            return Ok(bad_field("dataset", e));
+            return Ok(bad_field("dataset", e).into());
         }
+        let call = LongCall::new("ingest_logs", &ctx, false);
         let params = json!({"path": args.path, "format": format.name(), "dataset": args.dataset, "columns": columns});
-        let run = match self.begin_run(RunKind::Ingest, params, self.progress_target(&peer, &meta))
-        {
+        let run = match self.begin_call_run(RunKind::Ingest, params, &call) {
             Ok(r) => r,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let store = self.state.store.clone();
+        let prices = self.state.prices.clone();
         let name = args.dataset.clone();
-        let (run_id, outcome) = self
-            .run_blocking(run, &ct, move |sink, cancel| {
+        self.answer_blocking(
+            run,
+            &call,
+            move |sink, cancel| {
                 let req = IngestRequest {
                     path: &path,
                     format,
                     dataset: &name,
                     columns,
                 };
-                ingest::ingest(&store, PriceCatalog::builtin(), &req, sink, cancel)
-            })
-            .await?;
-        let report = match outcome {
-            Ok(r) => r,
-            Err(e) => return Ok(agent_fail(e)),
-        };
-        let p = &report.parsed;
-        let mut text = format!(
-            "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
-            report.dataset,
-            p.accepted,
-            p.rejected,
-            p.format.name(),
-            p.spend_usd,
-            p.first.as_deref().unwrap_or("-"),
-            p.last.as_deref().unwrap_or("-")
-        );
-        if p.aggregated > 0 {
-            text.push_str(&format!(
-                "\n{} records are aggregated usage buckets standing for {} calls (per-call figures such as duplicate prompts and latency cannot be computed from them).",
-                p.aggregated, p.calls
-            ));
-        }
-        for r in p.rejections.iter().take(20) {
-            text.push_str(&format!(
-                "\n  line {}{}: {}",
-                r.line,
-                r.span.map(|s| format!(" item {s}")).unwrap_or_default(),
-                r.reason
-            ));
-        }
-        if p.rejected > 20 {
-            text.push_str(&format!(
-                "\n  ... {} more in structuredContent.rejections",
-                p.rejected - 20
-            ));
-        }
-        if p.flagged > 0 {
-            let flags: Vec<String> = p
-                .quality
-                .iter()
-                .map(|(k, v)| format!("{k} {}", v.count))
-                .collect();
-            text.push_str(&format!(
-                "\nKept but flagged (quality_flags column): {} records — {}.",
-                p.flagged,
-                flags.join(", ")
-            ));
-        }
-        if !p.skipped.is_empty() {
-            let skipped: Vec<String> = p.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            text.push_str(&format!(
-                "\nSkipped (not model work): {}.",
-                skipped.join(", ")
-            ));
-        }
-        if !p.filled.is_empty() {
-            let filled: Vec<String> = p.filled.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            text.push_str(&format!("\nFilled in: {}.", filled.join(", ")));
-        }
-        let mut structured = serde_json::to_value(&report).unwrap_or_default();
-        structured["run_id"] = json!(run_id);
-        Ok(ok(text, &structured))
+                ingest::ingest(&store, &prices, &req, sink, cancel)
+            },
+            |run_id, outcome| match outcome {
+                Ok(report) => render_ingest(run_id, &report),
+                Err(e) => agent_fail(e),
+            },
+        )
+        .await
     }
 
     /// List the workload datasets.
@@ -357,7 +365,7 @@ pub async fn read_dataset(
     .await
     .map_err(internal)?;
     match outcome {
-        Ok(d) => resources::json(uri, &d),
+        Ok(d) => reply::json(uri, &d),
         Err(AgentError::UnknownDataset { .. }) | Err(AgentError::Store(_)) => {
             let names = dataset_names(&state.store).unwrap_or_default();
             Err(McpError::resource_not_found(

@@ -14,10 +14,10 @@ pub mod search;
 pub mod synth;
 pub mod testrun;
 
+pub use crate::reply::{bad_field, fail, ok};
+
 use rmcp::handler::server::common::FromContextPart;
 use rmcp::handler::server::tool::ToolCallContext;
-use rmcp::model::{CallToolResult, ContentBlock};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Tool arguments, deserialized so that a bad value names its field:
@@ -128,23 +128,6 @@ impl<P: schemars::JsonSchema> schemars::JsonSchema for Parameters<P> {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         P::json_schema(generator)
     }
-}
-
-/// A successful result: readable text plus the same data as `structuredContent`.
-pub fn ok(text: impl Into<String>, structured: &impl Serialize) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text.into())]);
-    result.structured_content = serde_json::to_value(structured).ok();
-    result
-}
-
-/// A failed result the client's model can read and act on.
-pub fn fail(message: impl std::fmt::Display) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(message.to_string())])
-}
-
-/// A failed result about one argument: "`field`: problem".
-pub fn bad_field(field: &str, problem: impl std::fmt::Display) -> CallToolResult {
-    fail(format!("invalid argument `{field}`: {problem}"))
 }
 
 #[cfg(test)]

@@ -9,13 +9,14 @@ use serde_json::json;
 
 use super::{Parameters, bad_field, ok};
 use crate::server::ApexServer;
+use crate::tasks::{self, Cancelled};
 use apex_store::runs;
 
 /// Arguments of `cancel_run`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRunArgs {
-    /// The run to cancel, as returned by run_tests, run_agent, generate_synthetic_data or reindex.
+    /// The run to cancel, as returned by run_tests, run_agent, generate_synthetic_data or reindex (or the task id of a run started as a task).
     pub run_id: String,
 }
 
@@ -29,32 +30,40 @@ impl ApexServer {
         &self,
         Parameters(args): Parameters<CancelRunArgs>,
     ) -> Result<CallToolResult, McpError> {
-        let run = runs::get_run(&self.state.store, &args.run_id)
-            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-        let Some(run) = run else {
-            let recent: Vec<String> = runs::list_runs(&self.state.store, None, 5)
+        let kind = |run_id: &str| {
+            runs::get_run(&self.state.store, run_id)
+                .ok()
+                .flatten()
+                .map(|r| r.kind)
                 .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.id)
-                .collect();
-            return Ok(bad_field(
-                "run_id",
-                format!(
-                    "no run `{}`; recent runs: {}",
-                    args.run_id,
-                    recent.join(", ")
-                ),
-            ));
         };
-        if self.state.runs.cancel(&args.run_id) {
-            return Ok(ok(
-                format!("Cancelling run {} ({}).", run.id, run.kind),
-                &json!({"run_id": run.id, "kind": run.kind, "status": "cancelling"}),
-            ));
+        match tasks::cancel(&self.state, &args.run_id)? {
+            Cancelled::Stopping { run_id } => {
+                let kind = kind(&run_id);
+                Ok(ok(
+                    format!("Cancelling run {run_id} ({kind})."),
+                    &json!({"run_id": run_id, "kind": kind, "status": "cancelling"}),
+                ))
+            }
+            Cancelled::NotRunning { run_id, status } => Ok(ok(
+                format!("Run {run_id} is not in progress: it is {status}."),
+                &json!({"run_id": run_id, "kind": kind(&run_id), "status": status}),
+            )),
+            Cancelled::Unknown => {
+                let recent: Vec<String> = runs::list_runs(&self.state.store, None, 5)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                Ok(bad_field(
+                    "run_id",
+                    format!(
+                        "no run `{}`; recent runs: {}",
+                        args.run_id,
+                        recent.join(", ")
+                    ),
+                ))
+            }
         }
-        Ok(ok(
-            format!("Run {} is not in progress: it is {}.", run.id, run.status),
-            &json!({"run_id": run.id, "kind": run.kind, "status": run.status}),
-        ))
     }
 }

@@ -6,7 +6,11 @@
 //! render text plus the same data as `structuredContent`. A query on a workspace that was
 //! never indexed first builds the index as an `index` run whose events stream as progress.
 
-use rmcp::model::{CallToolResult, ReadResourceResult, RequestMetaObject};
+use rmcp::handler::server::tool::InputResponses;
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ElicitationSchema, ReadResourceResult, RequestMetaObject,
+};
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, Peer, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -14,7 +18,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, fail, ok};
-use crate::resources;
+use crate::elicit;
+use crate::progress::LongCall;
+use crate::reply;
+use crate::served_index::IndexProblem;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_core::run::RunKind;
@@ -55,15 +62,7 @@ impl ApexServer {
         if req.query.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "query" }));
         }
-        if let Err(r) = self
-            .index_first(
-                req.mode == apex_search::SearchMode::Symbol,
-                &meta,
-                &peer,
-                &ct,
-            )
-            .await
-        {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         Ok(match self.blocking(move |s| s.search_code(&req)).await {
@@ -74,7 +73,7 @@ impl ApexServer {
 
     /// Find definitions by name.
     #[tool(
-        description = "Find definitions by name (exact, qualified like Store::open, or fuzzy), optionally by kind and language: name, kind, path, line, end_line, signature, container; include_body adds the code."
+        description = "Find definitions by name (exact, qualified like Store::open, or fuzzy), optionally by kind and language: name, kind, path, line, end_line, signature, container; include_body adds the code. Lines shaped like a definition that the symbol index lacks come as match text_fallback."
     )]
     async fn find_symbol(
         &self,
@@ -86,7 +85,7 @@ impl ApexServer {
         if req.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         Ok(match self.blocking(move |s| s.find_symbol(&req)).await {
@@ -109,7 +108,7 @@ impl ApexServer {
         if req.name.trim().is_empty() {
             return Ok(fail(SearchError::EmptyQuery { field: "name" }));
         }
-        if let Err(r) = self.index_first(true, &meta, &peer, &ct).await {
+        if let Err(r) = self.index_first(&meta, &peer, &ct).await {
             return Ok(r);
         }
         Ok(
@@ -157,68 +156,167 @@ impl ApexServer {
         &self,
         Parameters(_a): Parameters<IndexStatusArgs>,
     ) -> Result<CallToolResult, McpError> {
-        Ok(match self.state.search.index_status() {
-            Ok(s) => ok(render_status(&s), &s),
-            Err(e) => fail(e),
+        Ok(match self.state.search.get() {
+            Ok(index) => match index.index_status() {
+                Ok(s) => match self.state.search.problem() {
+                    Some(why) => ok(
+                        format!("{why}\n{}", render_status(&s)),
+                        &with_problem(&s, &why),
+                    ),
+                    None => ok(render_status(&s), &s),
+                },
+                Err(e) => fail(SearchFailure::from(e)),
+            },
+            Err(why) => ok(why.to_string(), &unavailable_status(&self.state, &why)),
         })
     }
 
     /// Update or rebuild the index.
     #[tool(
-        description = "Update the index (incremental: changed files only) or rebuild it (full: true), with progress per batch of files. Cancellable with cancel_run."
+        description = "Update the index (incremental: changed files only) or rebuild it (full: true), with progress per batch of files. Cancellable with cancel_run.",
+        meta = crate::tasks::task_support()
     )]
     async fn reindex(
         &self,
         Parameters(a): Parameters<apex_search::ReindexArgs>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
-        ct: CancellationToken,
-    ) -> Result<CallToolResult, McpError> {
+        InputResponses(answers): InputResponses,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         let full = a.full.unwrap_or(false);
-        Ok(
-            match self
-                .index_run(IndexWork::Reindex { full }, &meta, &peer, &ct)
-                .await
-            {
-                Ok(Some(report)) => {
-                    let text = format!(
-                        "Index {} in {} ms (run {}): {} added, {} updated, {} removed, {} unchanged content; {} MB read at {} MB/s; {} binary and {} oversized files skipped.",
-                        if full { "rebuilt" } else { "updated" },
-                        report.duration_ms,
-                        report.run_id,
-                        report.added,
-                        report.updated,
-                        report.removed,
-                        report.unchanged_content,
-                        report.bytes_indexed >> 20,
-                        report.mb_per_s,
-                        report.skipped_binary,
-                        report.skipped_large
-                    );
-                    let text = if report.symbol_files > 0 {
-                        format!(
-                            "{text} Text was searchable after {} ms; symbols of {} files were parsed in {} ms more.",
-                            report.text_ms, report.symbol_files, report.symbols_ms
-                        )
-                    } else {
-                        text
-                    };
-                    ok(text, &report)
-                }
-                Ok(None) => ok("The index is up to date.", &json!({"status": "up_to_date"})),
-                Err(r) => r,
-            },
+        if let Some(stop) = self.confirm_reindex(full, answers.as_ref(), &ctx).await {
+            return Ok(stop);
+        }
+        // A reindex writes: an index that cannot be written says why before any run starts.
+        let index = match self.state.search.writable() {
+            Ok(i) => i,
+            Err(why) => return Ok(fail(why).into()),
+        };
+        let call = LongCall::new("reindex", &ctx, false);
+        let params = json!({"full": full, "first_build": false, "wait_symbols": true});
+        let run = match self.begin_call_run(RunKind::Index, params, &call) {
+            Ok(r) => r,
+            Err(refused) => return Ok(refused.into()),
+        };
+        self.answer_blocking(
+            run,
+            &call,
+            move |sink, cancel| index.reindex(full, sink, cancel),
+            move |run_id, outcome| render_reindex(full, run_id, outcome),
         )
+        .await
     }
 }
 
+/// What `reindex` answers when its run ended.
+fn render_reindex(
+    full: bool,
+    run_id: &str,
+    outcome: Result<apex_search::IndexReport, SearchError>,
+) -> CallToolResult {
+    let mut report = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let status = if matches!(e, SearchError::Cancelled { .. }) {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            return fail(format!(
+                "indexing run {run_id} {status}: {}",
+                SearchFailure::from(e)
+            ));
+        }
+    };
+    report.run_id = run_id.to_string();
+    let text = format!(
+        "Index {} in {} ms (run {}): {} added, {} updated, {} removed, {} unchanged content; {} MB read at {} MB/s; {} binary and {} oversized files skipped.",
+        if full { "rebuilt" } else { "updated" },
+        report.duration_ms,
+        report.run_id,
+        report.added,
+        report.updated,
+        report.removed,
+        report.unchanged_content,
+        report.bytes_indexed >> 20,
+        report.mb_per_s,
+        report.skipped_binary,
+        report.skipped_large
+    );
+    let text = if report.symbol_files > 0 {
+        format!(
+            "{text} Text was searchable after {} ms; symbols of {} files were parsed in {} ms more.",
+            report.text_ms, report.symbol_files, report.symbols_ms
+        )
+    } else {
+        text
+    };
+    ok(text, &report)
+}
+
 impl ApexServer {
+    /// Before a reindex that reads the whole workspace and the workspace is larger than
+    /// `[search] confirm_reindex_over`, ask the person (where the client takes elicitation).
+    /// `None`: go on; `Some(answer)`: answer the call with it (the question, or "not
+    /// started").
+    async fn confirm_reindex(
+        &self,
+        full: bool,
+        answers: Option<&rmcp::model::InputResponses>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Option<CallToolResponse> {
+        const KEY: &str = "confirm_reindex";
+        let asked_before = answers.is_some_and(|a| a.contains_key(KEY));
+        if !asked_before && !elicit::can_ask(ctx) {
+            return None;
+        }
+        let limit = self.state.workspace.config().search.confirm_reindex_over;
+        let index = self.state.search.get().ok()?;
+        let bytes = tokio::task::spawn_blocking(move || index.reindex_bytes(full))
+            .await
+            .ok()
+            .flatten()?;
+        if bytes <= limit && !asked_before {
+            return None;
+        }
+        let message = format!(
+            "Reindexing reads the whole workspace: {} MB of files (more than the {} MB of [search] confirm_reindex_over in apex.toml). Start it now?",
+            bytes / 1_000_000,
+            limit / 1_000_000
+        );
+        let schema = ElicitationSchema::builder()
+            .required_bool_with("start", |b| {
+                b.title("Start the reindex")
+                    .description("Read every file of the workspace now")
+                    .with_default(true)
+            })
+            .build_unchecked();
+        let stopped = |why: &str| {
+            Some(
+                ok(
+                    format!("The reindex was not started: {why}. The index is unchanged."),
+                    &json!({"status": "not_started", "reason": why, "bytes": bytes}),
+                )
+                .into(),
+            )
+        };
+        match elicit::ask(ctx, answers, KEY, message, schema).await {
+            elicit::Asked::NotAsked => None,
+            elicit::Asked::Pending(question) => Some(question.into()),
+            elicit::Asked::Accepted(form) => match form.get("start").and_then(|v| v.as_bool()) {
+                Some(false) => stopped("the user chose not to start it"),
+                _ => None,
+            },
+            elicit::Asked::Declined => stopped("the user declined"),
+            elicit::Asked::Cancelled => stopped("the user cancelled"),
+        }
+    }
+
     /// Run `f` with the index on a blocking thread.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&SearchIndex) -> Result<T, SearchError> + Send + 'static,
-    ) -> Result<T, SearchError> {
-        let index = self.state.search.clone();
+    ) -> Result<T, SearchFailure> {
+        let index = self.state.search.get()?;
         tokio::task::spawn_blocking(move || f(&index))
             .await
             .unwrap_or_else(|e| {
@@ -227,83 +325,130 @@ impl ApexServer {
                     source: std::io::Error::other(e.to_string()),
                 })
             })
+            .map_err(SearchFailure::from)
     }
 
-    /// Build the index, with progress, when the workspace was never indexed; with `symbols`,
-    /// also finish extracting symbols that a large build left pending.
+    /// Build the index, with progress, when the workspace was never indexed. Symbols a large
+    /// build leaves pending are extracted in the background; queries do not wait for them.
     async fn index_first(
         &self,
-        symbols: bool,
         meta: &RequestMetaObject,
         peer: &Peer<RoleServer>,
         ct: &CancellationToken,
     ) -> Result<(), CallToolResult> {
-        let search = &self.state.search;
-        if search.is_indexed() && (!symbols || search.symbols_pending() == 0) {
+        let search = self.state.search.get().map_err(fail)?;
+        if search.is_indexed() {
             return Ok(());
         }
-        let work = if symbols {
-            IndexWork::FirstBuildWithSymbols
-        } else {
-            IndexWork::FirstBuild
-        };
-        self.index_run(work, meta, peer, ct).await.map(|_| ())
-    }
-
-    /// An `index` run: events stored and streamed as progress, cancellable by the request or
-    /// by `cancel_run`.
-    async fn index_run(
-        &self,
-        work: IndexWork,
-        meta: &RequestMetaObject,
-        peer: &Peer<RoleServer>,
-        ct: &CancellationToken,
-    ) -> Result<Option<apex_search::IndexReport>, CallToolResult> {
-        let params = json!({"full": work == IndexWork::Reindex { full: true },
-                "first_build": !matches!(work, IndexWork::Reindex { .. }),
-                "wait_symbols": work != IndexWork::FirstBuild});
+        // One first build at a time: a query that arrives while it runs waits for it, then
+        // finds the index built.
+        let _first = self.state.first_build.lock().await;
+        if search.is_indexed() {
+            return Ok(());
+        }
+        // An `index` run: events stored and streamed as progress, cancellable by the request
+        // or by `cancel_run`. Symbols follow in the background: queries never wait for them.
+        let params = json!({"full": false, "first_build": true, "wait_symbols": false});
+        // A first build writes, as a reindex does.
+        let index = self.state.search.writable().map_err(fail)?;
         let run = self.begin_run(RunKind::Index, params, self.progress_target(peer, meta))?;
-        let index = self.state.search.clone();
         let (run_id, result) = self
-            .run_blocking(run, ct, move |sink, cancel| match work {
-                IndexWork::FirstBuild => index.ensure_indexed(sink, cancel),
-                IndexWork::FirstBuildWithSymbols => index.ensure_symbols(sink, cancel),
-                IndexWork::Reindex { full } => index.reindex(full, sink, cancel).map(Some),
+            .run_blocking(run, ct, move |sink, cancel| {
+                index.ensure_indexed(sink, cancel)
             })
             .await
             .map_err(|e| fail(format!("indexing stopped on an internal error: {e}")))?;
-        match result {
-            Ok(report) => Ok(report.map(|mut r| {
-                r.run_id = run_id.clone();
-                r
-            })),
-            Err(e) => {
-                let status = if matches!(e, SearchError::Cancelled { .. }) {
-                    "cancelled"
-                } else {
-                    "failed"
-                };
-                Err(fail(format!("indexing run {run_id} {status}: {e}")))
-            }
-        }
+        result.map(|_| ()).map_err(|e| {
+            let status = if matches!(e, SearchError::Cancelled { .. }) {
+                "cancelled"
+            } else {
+                "failed"
+            };
+            fail(format!(
+                "indexing run {run_id} {status}: {}",
+                SearchFailure::from(e)
+            ))
+        })
     }
 }
 
 /// `apex://index/status`.
-/// What an index run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IndexWork {
-    /// Build when no complete index exists; symbols follow in the background.
-    FirstBuild,
-    /// The same, then wait for every pending symbol (queries over definitions).
-    FirstBuildWithSymbols,
-    /// The `reindex` tool: incremental or full, symbols included.
-    Reindex { full: bool },
+pub fn read_index_status(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
+    match state.search.get() {
+        Ok(index) => {
+            let status = index.index_status().map_err(reply::internal)?;
+            match state.search.problem() {
+                Some(why) => reply::json(uri, &with_problem(&status, &why)),
+                None => reply::json(uri, &status),
+            }
+        }
+        Err(why) => reply::json(uri, &unavailable_status(state, &why)),
+    }
 }
 
-pub fn read_index_status(state: &AppState, uri: &str) -> Result<ReadResourceResult, McpError> {
-    let status = state.search.index_status().map_err(resources::internal)?;
-    resources::json(uri, &status)
+/// `index_status` of an index that answers but cannot be written: the statistics, why, and
+/// what to do.
+fn with_problem(status: &IndexStatus, why: &IndexProblem) -> serde_json::Value {
+    let mut v = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("available".into(), json!(true));
+        o.insert("writable".into(), json!(false));
+        o.insert("reason".into(), json!(why.reason));
+        o.insert("message".into(), json!(why.message));
+    }
+    v
+}
+
+/// `index_status` of an index that cannot be opened: why, and what to do.
+fn unavailable_status(state: &AppState, why: &IndexProblem) -> serde_json::Value {
+    json!({
+        "indexed": false,
+        "available": false,
+        "reason": why.reason,
+        "message": why.message,
+        "root": state.workspace.root().display().to_string(),
+        "index_dir": why.index_dir.display().to_string(),
+    })
+}
+
+/// Why a search tool failed, as its client reads it: the index is unavailable, or the
+/// request failed (a full disk named as such, with what to do).
+#[derive(Debug)]
+pub enum SearchFailure {
+    Unavailable(IndexProblem),
+    Search(SearchError),
+}
+
+impl From<IndexProblem> for SearchFailure {
+    fn from(why: IndexProblem) -> Self {
+        SearchFailure::Unavailable(why)
+    }
+}
+
+impl From<SearchError> for SearchFailure {
+    fn from(e: SearchError) -> Self {
+        SearchFailure::Search(e)
+    }
+}
+
+impl std::fmt::Display for SearchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SearchFailure::Unavailable(why) => write!(f, "{why}"),
+            SearchFailure::Search(e) => {
+                let text = e.to_string();
+                match apex_core::files::DiskFault::in_message(&text) {
+                    Some(fault) => write!(
+                        f,
+                        "cannot write the search index: {}: {text}. To fix: {}; searches answer from the index as it was meanwhile",
+                        fault.label(),
+                        fault.remedy(std::path::Path::new("the index dir"))
+                    ),
+                    None => f.write_str(&text),
+                }
+            }
+        }
+    }
 }
 
 /// `apex://files/{path}`: a text file under the root.
@@ -320,7 +465,7 @@ pub fn read_file(state: &AppState, uri: &str, path: &str) -> Result<ReadResource
         ));
     }
     let limit = ws.config().search.max_file_size;
-    let bytes = std::fs::read(&abs).map_err(resources::internal)?;
+    let bytes = std::fs::read(&abs).map_err(reply::internal)?;
     if bytes.len() as u64 > limit {
         return Err(McpError::invalid_params(
             format!(
@@ -337,7 +482,7 @@ pub fn read_file(state: &AppState, uri: &str, path: &str) -> Result<ReadResource
         ));
     }
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(resources::text(uri, text, mime_for(&path)))
+    Ok(reply::text(uri, text, mime_for(&path)))
 }
 
 fn mime_for(path: &str) -> &'static str {
@@ -428,6 +573,12 @@ fn render_symbols(r: &SymbolResults) -> String {
         r.total,
         r.query
     );
+    if let Some(n) = &r.note {
+        out.push_str(&format!(" {n}."));
+    }
+    if !r.pending_files.is_empty() {
+        out.push_str(&format!(" Not parsed yet: {}.", r.pending_files.join(", ")));
+    }
     for d in &r.definitions {
         let container = d
             .container
@@ -543,8 +694,14 @@ fn render_status(s: &IndexStatus) -> String {
     );
     if s.symbols_pending > 0 {
         out.push_str(&format!(
-            " Symbols of {} files are still being extracted (text search already covers them; find_symbol and find_references wait for them).",
-            s.symbols_pending
+            " Symbols of {} files are still being extracted (text search already covers them; find_symbol searches them by text meanwhile): {}{}.",
+            s.symbols_pending,
+            s.pending_files.join(", "),
+            if s.symbols_pending as usize > s.pending_files.len() {
+                ", …"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(why) = &s.rebuilt_after_damage {

@@ -3,19 +3,19 @@
 //! call [`apex_synth::generate`] on a blocking thread with a [`RunReporter`], render.
 
 use rmcp::model::{
-    CallToolResult, ReadResourceResult, RequestMetaObject, Resource, ResourceTemplate,
+    CallToolResponse, CallToolResult, ReadResourceResult, Resource, ResourceTemplate,
 };
-use rmcp::{ErrorData as McpError, Peer, RoleServer, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, fail, ok};
-use crate::resources::{internal, json as json_body, not_found, text};
+use crate::progress::LongCall;
+use crate::reply::{internal, json as json_body, not_found, text};
 use crate::server::ApexServer;
 use crate::state::AppState;
-use apex_core::pricing::PriceCatalog;
 use apex_core::run::RunKind;
 use apex_synth::{self as synth, Format, GenerateRequest, profile};
 
@@ -28,56 +28,38 @@ pub struct ListProfilesArgs {}
 impl ApexServer {
     /// Generate synthetic LLM workload logs from a profile.
     #[tool(
-        description = "Generate realistic, deterministic LLM call logs (one record per model call; agent traces) from a workload profile into a dataset or a jsonl/csv/parquet/otlp-json file. Streams progress; returns a quality report."
+        description = "Generate realistic, deterministic LLM call logs (one record per model call; agent traces) from a workload profile into a dataset or a jsonl/csv/parquet/otlp-json file. Streams progress; returns a quality report.",
+        meta = crate::tasks::task_support()
     )]
     async fn generate_synthetic_data(
         &self,
         Parameters(req): Parameters<GenerateRequest>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
-        ct: CancellationToken,
-    ) -> Result<CallToolResult, McpError> {
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         // Refuse bad input before a run is registered.
         if let Err(e) = Format::parse(req.format_name()).and_then(|_| synth::resolve_profile(&req))
         {
-            return Ok(fail(e));
+            return Ok(fail(e).into());
         }
+        let call = LongCall::new("generate_synthetic_data", &ctx, false);
         let params = serde_json::to_value(&req).unwrap_or(Value::Null);
-        let run = match self.begin_run(
-            RunKind::Generation,
-            params,
-            self.progress_target(&peer, &meta),
-        ) {
+        let run = match self.begin_call_run(RunKind::Generation, params, &call) {
             Ok(r) => r,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let state = self.state.clone();
-        let (run_id, outcome) = self
-            .run_blocking(run, &ct, move |sink, cancel| {
+        self.answer_blocking(
+            run,
+            &call,
+            move |sink, cancel| {
                 synth::generate(&state.workspace, Some(&state.store), &req, sink, cancel)
-            })
-            .await?;
-        match outcome {
-            Ok(out) => {
-                let text = render(&out, &run_id);
-                let structured = json!({
-                    "run_id": run_id,
-                    "dataset": out.dataset,
-                    "records": out.records,
-                    "path": out.path,
-                    "seed": out.seed,
-                    "format": out.format,
-                    "profile": out.profile,
-                    "records_per_sec": out.records_per_sec.round(),
-                    "elapsed_ms": out.elapsed_ms,
-                    "bytes": out.bytes,
-                    "summary": out.summary,
-                    "quality": compact_quality(&out.quality),
-                });
-                Ok(ok(text, &structured))
-            }
-            Err(e) => Ok(fail(e)),
-        }
+            },
+            |run_id, outcome| match outcome {
+                Ok(out) => ok(render(&out, run_id), &generated(&out, run_id)),
+                Err(e) => fail(e),
+            },
+        )
+        .await
     }
 
     /// List the workload profiles and their main parameters.
@@ -127,6 +109,24 @@ fn profile_row(p: &profile::WorkloadProfile) -> Value {
         "cache_hit_rate": p.cache.hit_rate,
         "duplicate_prompt_rate": p.duplicate_prompt_rate,
         "uri": format!("apex://profiles/{}", p.name),
+    })
+}
+
+/// The structured answer of a finished generation.
+fn generated(out: &synth::GenerateOutcome, run_id: &str) -> Value {
+    json!({
+        "run_id": run_id,
+        "dataset": out.dataset,
+        "records": out.records,
+        "path": out.path,
+        "seed": out.seed,
+        "format": out.format,
+        "profile": out.profile,
+        "records_per_sec": out.records_per_sec.round(),
+        "elapsed_ms": out.elapsed_ms,
+        "bytes": out.bytes,
+        "summary": out.summary,
+        "quality": compact_quality(&out.quality),
     })
 }
 
@@ -222,7 +222,7 @@ pub fn resources() -> Vec<Resource> {
             .with_description("Workload profiles for generate_synthetic_data, with all their parameters")
             .with_mime_type("application/json"),
         Resource::new("apex://pricing", "pricing")
-            .with_description("Model price catalog: USD per million tokens (input, output, cache read/write, batch), tier, substitute, source and date")
+            .with_description("Model price catalog: USD per million tokens (input, output, cache read/write, batch), tier, substitute; each entry's source, date checked, whether verified, and origin (catalog or the user's --prices file)")
             .with_mime_type("application/json"),
     ]
 }
@@ -238,12 +238,11 @@ pub fn templates() -> Vec<ResourceTemplate> {
 
 /// Read `apex://profiles`, `apex://profiles/{name}` or `apex://pricing`; `None` when the URI
 /// is not this capability's.
-pub fn read(_state: &AppState, uri: &str) -> Option<Result<ReadResourceResult, McpError>> {
+pub fn read(state: &AppState, uri: &str) -> Option<Result<ReadResourceResult, McpError>> {
     if uri == "apex://pricing" {
-        let catalog = PriceCatalog::builtin();
         return Some(json_body(
             uri,
-            &json!({"unit": "USD per million tokens", "models": catalog.models()}),
+            &json!({"unit": "USD per million tokens", "models": state.prices.models()}),
         ));
     }
     if uri == "apex://profiles" {

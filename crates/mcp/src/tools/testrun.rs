@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ReadResourceResult, RequestMetaObject};
-use rmcp::{ErrorData as McpError, Peer, RoleServer, tool, tool_router};
+use rmcp::model::{CallToolResponse, CallToolResult, ReadResourceResult};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{Parameters, bad_field, fail, ok};
-use crate::progress::ProgressTarget;
-use crate::resources;
+use crate::progress::{Answer, LongCall};
+use crate::reply;
 use crate::server::ApexServer;
 use crate::state::AppState;
 use apex_core::events::EventSink;
@@ -47,46 +48,37 @@ pub struct ListTestRunsArgs {
 impl ApexServer {
     /// Run the workspace's tests and answer with structured results.
     #[tool(
-        description = "Run tests (cargo, pytest, go, jest, vitest or an apex.toml suite) and get counts and failures with messages and file:line. Streams per-test progress. background=true returns a run_id at once."
+        description = "Run tests (cargo, pytest, go, jest, vitest or an apex.toml suite) and get counts and failures with messages and file:line. Streams per-test progress. background=true returns a run_id at once.",
+        meta = crate::tasks::task_support()
     )]
     async fn run_tests(
         &self,
         Parameters(req): Parameters<TestRequest>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
-        ct: CancellationToken,
-    ) -> Result<CallToolResult, McpError> {
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         if req.max_tokens == Some(0) {
-            return Ok(bad_field(
-                "max_tokens",
-                "0 leaves no room; give 100 or more",
-            ));
+            return Ok(bad_field("max_tokens", "0 leaves no room; give 100 or more").into());
         }
         let (max_tokens, log_page) = (req.max_tokens, req.log_page_wanted());
         let plan = match testrun::prepare(&self.state.workspace, &req) {
             Ok(p) => p,
-            Err(e) => return Ok(fail(e)),
+            Err(e) => return Ok(fail(e).into()),
         };
-        let background = req.background.unwrap_or(false);
-        let target = if background {
-            // The request is answered at once; progress for it would arrive after its end.
-            ProgressTarget::silent(&peer)
-        } else {
-            self.progress_target(&peer, &meta)
-        };
+        let call = LongCall::new("run_tests", &ctx, req.background.unwrap_or(false));
+        let background = call.answer == Answer::Background;
         let params = json!({
             "path": plan.rel_path, "framework": plan.label(), "filter": plan.filter,
             "suite": plan.suite, "timeout_s": plan.timeout.as_secs(), "background": background,
         });
-        let run = match self.begin_run(RunKind::Test, params.clone(), target) {
+        let run = match self.begin_call_run(RunKind::Test, params.clone(), &call) {
             Ok(r) => r,
-            Err(refused) => return Ok(refused),
+            Err(refused) => return Ok(refused.into()),
         };
         let run_id = run.id().to_string();
         if let Err(e) = testrun::register(&self.state.workspace, &self.state.store, &run_id, &plan)
         {
             run.run.fail(&e);
-            return Ok(fail(e));
+            return Ok(fail(e).into());
         }
         let state = self.state.clone();
         let work = move |sink: Arc<dyn EventSink>, cancel: CancellationToken| async move {
@@ -110,13 +102,16 @@ impl ApexServer {
                     params["path"].as_str().unwrap_or(".")
                 ),
                 &json!({"run_id": run_id, "status": "running", "background": true}),
-            ));
+            )
+            .into());
         }
-        let (run_id, done) = self.run_async(run, &ct, work).await;
-        match done {
-            Ok(_) => Ok(self.render(&run_id, max_tokens, log_page)),
-            Err(e) => Ok(fail(e)),
-        }
+        let state = self.state.clone();
+        Ok(self
+            .answer_async(run, &call, work, move |run_id, done| match done {
+                Ok(_) => render_run(&state, run_id, max_tokens, log_page),
+                Err(e) => fail(e),
+            })
+            .await)
     }
 
     /// A stored test run: status, counts, failures first.
@@ -127,9 +122,12 @@ impl ApexServer {
         &self,
         Parameters(args): Parameters<GetTestRunArgs>,
     ) -> Result<CallToolResult, McpError> {
-        match testrun::get_test_run(&self.state.store, &args.run_id) {
-            Ok(Some(_)) => Ok(self.render(
-                &args.run_id,
+        // A task id names its run.
+        let run_id = crate::tasks::run_id_of(&self.state, &args.run_id);
+        match testrun::get_test_run(&self.state.store, &run_id) {
+            Ok(Some(_)) => Ok(render_run(
+                &self.state,
+                &run_id,
                 args.max_tokens,
                 testrun::log_page_wanted(args.include_log, args.log_page),
             )),
@@ -199,36 +197,34 @@ impl ApexServer {
     }
 }
 
-impl ApexServer {
-    /// The budgeted answer for a stored run, with a log page when asked.
-    fn render(
-        &self,
-        run_id: &str,
-        max_tokens: Option<usize>,
-        log_page: Option<usize>,
-    ) -> CallToolResult {
-        let outcome = match testrun::get_test_run(&self.state.store, run_id) {
-            Ok(Some(o)) => o,
-            Ok(None) => return fail(format!("test run {run_id} was not stored")),
-            Err(e) => return fail(e),
-        };
-        let summary = report::summarize(&outcome, max_tokens.unwrap_or(report::DEFAULT_MAX_TOKENS));
-        let mut text = report::render_text(&summary);
-        let mut structured = serde_json::to_value(&summary).unwrap_or(Value::Null);
-        if let Some(page) = log_page {
-            match testrun::read_log(&self.state.store, run_id, page) {
-                Ok(page) => {
-                    text.push_str(&format!(
-                        "\n\nconsole log, page {} of {} ({} lines):\n{}",
-                        page.page, page.pages, page.total_lines, page.text
-                    ));
-                    structured["log"] = serde_json::to_value(&page).unwrap_or(Value::Null);
-                }
-                Err(e) => return fail(e),
+/// The budgeted answer for a stored run, with a log page when asked.
+fn render_run(
+    state: &AppState,
+    run_id: &str,
+    max_tokens: Option<usize>,
+    log_page: Option<usize>,
+) -> CallToolResult {
+    let outcome = match testrun::get_test_run(&state.store, run_id) {
+        Ok(Some(o)) => o,
+        Ok(None) => return fail(format!("test run {run_id} was not stored")),
+        Err(e) => return fail(e),
+    };
+    let summary = report::summarize(&outcome, max_tokens.unwrap_or(report::DEFAULT_MAX_TOKENS));
+    let mut text = report::render_text(&summary);
+    let mut structured = serde_json::to_value(&summary).unwrap_or(Value::Null);
+    if let Some(page) = log_page {
+        match testrun::read_log(&state.store, run_id, page) {
+            Ok(page) => {
+                text.push_str(&format!(
+                    "\n\nconsole log, page {} of {} ({} lines):\n{}",
+                    page.page, page.pages, page.total_lines, page.text
+                ));
+                structured["log"] = serde_json::to_value(&page).unwrap_or(Value::Null);
             }
+            Err(e) => return fail(e),
         }
-        ok(text, &structured)
     }
+    ok(text, &structured)
 }
 
 /// `apex://test-runs/{id}`: the run with every result.
@@ -237,9 +233,10 @@ pub fn read_test_run(
     uri: &str,
     id: &str,
 ) -> Result<ReadResourceResult, McpError> {
-    match testrun::get_test_run(&state.store, id) {
-        Ok(Some(o)) => resources::json(uri, &o),
-        Ok(None) => Err(resources::not_found(uri)),
-        Err(e) => Err(resources::internal(e)),
+    let id = crate::tasks::run_id_of(state, id);
+    match testrun::get_test_run(&state.store, &id) {
+        Ok(Some(o)) => reply::json(uri, &o),
+        Ok(None) => Err(reply::not_found(uri)),
+        Err(e) => Err(reply::internal(e)),
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use tantivy::IndexReader;
 
-use super::{BINARY, MAX_SYMBOL_FILE_SIZE};
+use super::BINARY;
 use crate::symbols;
 
 /// What the index knows of one file.
@@ -27,9 +27,9 @@ impl FileMeta {
     }
 }
 
-/// Whether a file of this language label and size is parsed for symbols.
-pub(super) fn parsable(lang: &str, size: u64) -> bool {
-    size <= MAX_SYMBOL_FILE_SIZE && symbols::Language::from_name(lang).is_some()
+/// Whether a file of this language label is parsed for symbols (every one with a grammar).
+pub(super) fn parsable(lang: &str) -> bool {
+    symbols::Language::from_name(lang).is_some()
 }
 
 /// Stored with every commit.
@@ -118,7 +118,7 @@ pub(super) fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
     for (rel, meta) in files.iter_mut() {
         meta.symbols = match parsed.get(rel) {
             Some(&(h, n)) if h == meta.hash => Some(n),
-            _ if meta.lang != BINARY && parsable(&meta.lang, meta.size) => None,
+            _ if meta.lang != BINARY && parsable(&meta.lang) => None,
             _ => Some(0),
         };
     }

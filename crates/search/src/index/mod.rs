@@ -14,11 +14,17 @@
 //! (the workspace is searchable from then on), then the symbol pass parses the files with
 //! tree-sitter and adds their symbol and spans documents in small committed batches. Parsing
 //! is most of the cost of a build (tree-sitter reads ~8 MB per CPU-second; tantivy indexes
-//! ~25), so text search does not wait for it. A file without a spans document for its current
-//! hash is *pending*: the manifest knows it after a restart too, so a build killed between
-//! the passes finishes its symbols on the next run.
+//! ~25), so text search does not wait for it. Files over [`LARGE_SYMBOL_FILE`] always wait
+//! for the symbol pass, which parses them after the others, in batches of their own. A file
+//! without a spans document for its current hash is *pending*: the manifest knows it after a
+//! restart too, so a build killed between the passes finishes its symbols on the next run.
+//!
+//! The symbol pass parses outside the update lock and takes it only to commit what it parsed;
+//! while it runs, every update shares one writer with it (see [`Updater`]), so a watched edit
+//! waits for at most one small commit.
 
 mod manifest;
+mod origin;
 mod schema;
 mod storage;
 mod symbol_pass;
@@ -37,7 +43,7 @@ use crate::SearchError;
 use crate::walk::{PathFilter, WalkRules};
 use apex_core::events::EventSink;
 use manifest::Manifest;
-use storage::{Check, create_fresh, open_existing, spawn_check};
+use storage::{Check, create_fresh, io_err, open_existing, spawn_check};
 
 pub(crate) use schema::{Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash};
 pub use text_pass::language_label;
@@ -47,11 +53,11 @@ const LARGE_HEAP: usize = 192 << 20;
 const SMALL_HEAP: usize = 32 << 20;
 /// Updates over this many bytes use the multi-threaded writer.
 const LARGE_UPDATE: u64 = 16 << 20;
-/// Files larger than this are text-indexed but not parsed for symbols while indexing: they
-/// are nearly always generated (bindings, tables, amalgamations), their parse costs as much as
-/// the rest of a tree, and their symbols drown hand-written ones. `outline` and `read_code`
-/// still parse them on demand.
-pub const MAX_SYMBOL_FILE_SIZE: u64 = 256 << 10;
+/// Files larger than this are never parsed inline by the text pass: their symbols are left
+/// to the symbol pass, which parses them last, in batches of their own (a 1 MB file takes
+/// ~100 ms of tree-sitter). Generated and vendored code among them ranks below hand-written
+/// code ([`origin`]); nothing is left out.
+pub const LARGE_SYMBOL_FILE: u64 = 256 << 10;
 /// The language label of files skipped as binary; they stay in the manifest so that they
 /// are not read again while unchanged.
 pub const BINARY: &str = "binary";
@@ -79,9 +85,14 @@ pub struct IndexReport {
     /// When the text pass was committed: the workspace was searchable from then on.
     pub text_ms: u64,
     pub text_mb_per_s: f64,
-    /// The symbol pass, when this run did one (files parsed and time taken).
+    /// The symbol pass, when this run did one: files and bytes parsed, time until their
+    /// symbols were all searchable, and the merge of its segments after that.
     pub symbol_files: u64,
+    #[serde(default)]
+    pub symbol_bytes: u64,
     pub symbols_ms: u64,
+    #[serde(default)]
+    pub symbols_merge_ms: u64,
     /// Files still waiting for the symbol pass when this run returned.
     pub symbols_pending: u64,
 }
@@ -90,14 +101,32 @@ pub struct IndexReport {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SymbolPass {
     pub files: u64,
+    /// Bytes of the files parsed.
+    pub bytes: u64,
     pub symbols: u64,
+    /// Until the last symbols were committed (searchable).
     pub ms: u64,
+    /// Merging the pass's segments after that (searching works meanwhile).
+    pub merge_ms: u64,
 }
 
 /// What to look at in an update.
 pub(crate) enum Scope {
     All,
     Paths(Vec<PathBuf>),
+}
+
+/// What the update lock guards.
+#[derive(Default)]
+pub(crate) struct Updater {
+    /// Ignore rules for the paths a watcher reports, cached between updates.
+    filter: Option<PathFilter>,
+    /// The writer shared by every update while a symbol pass runs. Otherwise each update
+    /// opens a writer and closes it when done (other processes may write in between).
+    writer: Option<IndexWriter>,
+    /// Set while a symbol pass runs: the shared writer stays open, and merges of the pass's
+    /// segments run on it in the background.
+    pass_active: bool,
 }
 
 /// An open tantivy index and its reader; replaced whole when a damaged index is rebuilt.
@@ -117,7 +146,9 @@ pub(crate) struct Engine {
     rebuilt_reason: Mutex<Option<String>>,
     check: Arc<(Mutex<Check>, Condvar)>,
     /// One writer at a time in this process.
-    update_lock: Mutex<Option<PathFilter>>,
+    update_lock: Mutex<Updater>,
+    /// One symbol pass at a time; a second caller waits for the running one.
+    symbol_turn: Mutex<()>,
     /// Updates reading more bytes than this commit text first and parse symbols after.
     text_first_over: u64,
 }
@@ -144,9 +175,15 @@ impl Engine {
                         manifest: RwLock::new(manifest),
                         rebuilt_reason: Mutex::new(None),
                         check,
-                        update_lock: Mutex::new(None),
+                        update_lock: Mutex::new(Updater::default()),
+                        symbol_turn: Mutex::new(()),
                         text_first_over,
                     });
+                }
+                // A disk that cannot be read or written now (no permission, full) is not
+                // damage: rebuilding would throw a good index away.
+                Err(reason) if apex_core::files::DiskFault::in_message(&reason).is_some() => {
+                    return Err(io_err(dir, std::io::Error::other(reason)));
                 }
                 Err(reason) => {
                     tracing::warn!(index = %dir.display(), %reason, "search index damaged; rebuilding");
@@ -163,7 +200,8 @@ impl Engine {
             manifest: RwLock::new(Manifest::default()),
             rebuilt_reason: Mutex::new(rebuilt_reason),
             check: Arc::new((Mutex::new(Check::Passed), Condvar::new())),
-            update_lock: Mutex::new(None),
+            update_lock: Mutex::new(Updater::default()),
+            symbol_turn: Mutex::new(()),
             text_first_over,
         })
     }
@@ -195,7 +233,8 @@ impl Engine {
         };
         let reason = reason.clone();
         tracing::warn!(index = %self.dir.display(), %reason, "search index damaged; rebuilding");
-        let _writer = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+        let mut up = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+        up.writer = None; // it wrote the damaged index
         let fresh = create_fresh(&self.dir)?;
         if let Ok(mut h) = self.handle.write() {
             *h = Arc::new(fresh);
@@ -294,9 +333,11 @@ impl Engine {
                 }
             };
             report.symbol_files = pass.files;
+            report.symbol_bytes = pass.bytes;
             report.symbols_ms = pass.ms;
+            report.symbols_merge_ms = pass.merge_ms;
             report.symbols_indexed += pass.symbols;
-            report.duration_ms = report.text_ms + pass.ms;
+            report.duration_ms = report.text_ms + pass.ms + pass.merge_ms;
             report.mb_per_s = mb_per_s(report.bytes_indexed, report.duration_ms);
         }
         report.symbols_pending = self.symbols_pending();
@@ -354,6 +395,33 @@ impl Engine {
             }
             Err(tantivy::TantivyError::LockFailure(..)) => Err(SearchError::Locked),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The writer for an update: the shared one while a symbol pass runs, else a new one
+    /// sized for `bytes` of input.
+    fn take_writer(
+        &self,
+        up: &mut Updater,
+        index: &Index,
+        bytes: u64,
+        merge: bool,
+    ) -> Result<IndexWriter, SearchError> {
+        match up.writer.take() {
+            Some(w) => Ok(w),
+            None if up.pass_active => self.writer(index, 0, false),
+            None => self.writer(index, bytes, merge),
+        }
+    }
+
+    /// Give back a writer taken with [`Engine::take_writer`] after a successful commit: kept
+    /// for the symbol pass, otherwise closed once its merges are done.
+    fn return_writer(&self, up: &mut Updater, writer: IndexWriter) -> Result<(), SearchError> {
+        if up.pass_active {
+            up.writer = Some(writer);
+            Ok(())
+        } else {
+            writer.wait_merging_threads().map_err(SearchError::from)
         }
     }
 

@@ -9,7 +9,7 @@ use crate::symbols::Symbol;
 use crate::tokenizer::CODE_TOKENIZER;
 
 /// Bump when the schema or the tokenizer changes: an index of another version is rebuilt.
-pub(super) const INDEX_VERSION: &str = "apex-search-2";
+pub(super) const INDEX_VERSION: &str = "apex-search-3";
 
 pub(super) const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 
@@ -36,6 +36,8 @@ pub(crate) struct Fields {
     pub signature: Field,
     pub line: Field,
     pub end_line: Field,
+    /// `hand`, `vendored` or `generated` (see `origin.rs`), on file and symbol documents.
+    pub origin: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -70,6 +72,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         signature: b.add_text_field("signature", STORED),
         line: b.add_u64_field("line", STORED),
         end_line: b.add_u64_field("end_line", STORED),
+        origin: b.add_text_field("origin", STRING),
     };
     (b.build(), f)
 }

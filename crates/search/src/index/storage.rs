@@ -36,7 +36,8 @@ pub(super) fn create_fresh(dir: &Path) -> Result<Handle, SearchError> {
     }
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     let index = Index::create_in_dir(dir, schema)?;
-    std::fs::write(dir.join(VERSION_FILE), INDEX_VERSION).map_err(|e| io_err(dir, e))?;
+    apex_core::files::write_durable(&dir.join(VERSION_FILE), INDEX_VERSION.as_bytes())
+        .map_err(|e| io_err(dir, e))?;
     index.tokenizers().register(CODE_TOKENIZER, CodeTokenizer);
     let reader = index
         .reader_builder()

@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use serde_json::json;
-use tantivy::{IndexWriter, Term, doc};
+use tantivy::{IndexWriter, TantivyDocument, Term, doc};
 use tokio_util::sync::CancellationToken;
 
 use super::manifest::{CommitInfo, FileMeta};
+use super::origin::origin;
 use super::schema::{KIND_FILE, KIND_SYMBOL, path_hash};
 use super::*;
 use crate::symbols;
@@ -42,19 +43,18 @@ const BATCH_BYTES: u64 = 48 << 20;
 const BINARY_PROBE: usize = 8192;
 
 impl Engine {
-    /// The text pass of an update, under the update lock: find what changed in `scope`,
-    /// read and index it in batches, and commit. `filter` caches the ignore rules for
-    /// watcher updates between calls.
+    /// The text pass of an update, under the update lock (`up`): find what changed in
+    /// `scope`, read and index it in batches, and commit.
     pub(super) fn update_locked(
         &self,
-        filter: &mut Option<PathFilter>,
+        up: &mut Updater,
         scope: Scope,
         full: bool,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<IndexReport, SearchError> {
         let started = Instant::now();
-        let found = self.candidates(filter, scope)?;
+        let found = self.candidates(&mut up.filter, scope)?;
         let mut report = IndexReport {
             run_id: apex_core::events::new_run_id("index"),
             mode: if full { "full" } else { "incremental" }.into(),
@@ -83,7 +83,7 @@ impl Engine {
 
         let handle = self.handle();
         let text_first = total_bytes > self.text_first_over;
-        let mut writer = self.writer(&handle.index, total_bytes, !text_first)?;
+        let mut writer = self.take_writer(up, &handle.index, total_bytes, !text_first)?;
         if full {
             // Deletes apply to documents added before them, so the new ones survive.
             // (`delete_all_documents` would also drop what this run adds.)
@@ -113,7 +113,7 @@ impl Engine {
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&serde_json::to_string(&info).unwrap_or_default());
         prepared.commit()?;
-        writer.wait_merging_threads()?;
+        self.return_writer(up, writer)?;
         handle.reader.reload()?;
         self.apply(full, &found.removed, written.updates, info)?;
 
@@ -229,13 +229,18 @@ impl Engine {
                 .map(|file| {
                     // A full rebuild re-reads everything, same content or not.
                     let known = if full { None } else { prior.get(&file.rel) };
-                    let p = self.prepare(file, known, writer, text_first);
+                    let when = if text_first {
+                        SymbolsNow::Defer
+                    } else {
+                        SymbolsNow::IfSmall
+                    };
+                    let p = self.prepare(file, known, writer, when);
                     (file.rel.clone(), p)
                 })
                 .collect();
             for (rel, p) in results {
                 match p {
-                    Prepared::Indexed(meta, is_binary) => {
+                    Prepared::Indexed(meta, is_binary) | Prepared::Symbols(meta, is_binary) => {
                         if is_binary {
                             report.skipped_binary += 1;
                         } else {
@@ -395,8 +400,8 @@ impl Engine {
         &self,
         file: &WalkedFile,
         prior: Option<&FileMeta>,
-        writer: &IndexWriter,
-        text_first: bool,
+        out: &dyn DocSink,
+        when: SymbolsNow,
     ) -> Prepared {
         let Ok(bytes) = std::fs::read(&file.abs) else {
             return Prepared::Unreadable;
@@ -416,8 +421,7 @@ impl Engine {
             });
         }
         let f = &self.f;
-        let path_term = Term::from_field_text(f.path, &file.rel);
-        writer.delete_term(path_term);
+        out.delete(Term::from_field_text(f.path, &file.rel));
         let probe = &bytes[..bytes.len().min(BINARY_PROBE)];
         if probe.contains(&0) {
             let meta = FileMeta {
@@ -427,7 +431,7 @@ impl Engine {
                 lang: BINARY.into(),
                 symbols: Some(0),
             };
-            let _ = writer.add_document(doc!(
+            out.add(doc!(
                 f.kind => KIND_FILE, f.path => file.rel.as_str(), f.path_hash => path_hash(&file.rel),
                 f.lang => BINARY, f.mtime => meta.mtime_ns, f.size => size, f.hash => hash, f.nsym => 0u64,
             ));
@@ -443,14 +447,16 @@ impl Engine {
             .map(|l| l.name())
             .unwrap_or_else(|| language_label(path));
         let ph = path_hash(&file.rel);
-        let symbols = match grammar {
-            Some(_) if text_first && size <= MAX_SYMBOL_FILE_SIZE => None,
-            Some(l) if size <= MAX_SYMBOL_FILE_SIZE => {
+        let origin = origin(&file.rel, &text);
+        let symbols = match (grammar, when) {
+            (Some(_), SymbolsNow::Defer) => None,
+            (Some(_), SymbolsNow::IfSmall) if size > LARGE_SYMBOL_FILE => None,
+            (Some(l), _) => {
                 let syms = symbols::extract(l, &text);
-                self.add_symbols(writer, &file.rel, ph, lang, hash, &syms);
+                self.add_symbols(out, &file.rel, ph, lang, hash, origin, &syms);
                 Some(syms.len() as u32)
             }
-            _ => Some(0),
+            (None, _) => Some(0),
         };
         let meta = FileMeta {
             mtime_ns: file.mtime_ns,
@@ -459,18 +465,72 @@ impl Engine {
             lang: lang.to_string(),
             symbols,
         };
-        let _ = writer.add_document(doc!(
+        out.add(doc!(
             f.kind => KIND_FILE, f.path => file.rel.as_str(), f.path_hash => ph,
             f.path_text => file.rel.as_str(), f.lang => lang, f.content => text,
-            f.mtime => meta.mtime_ns, f.size => size, f.hash => hash,
+            f.mtime => meta.mtime_ns, f.size => size, f.hash => hash, f.origin => origin.name(),
         ));
         Prepared::Indexed(meta, false)
+    }
+}
+
+/// When a text pass parses a file's symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SymbolsNow {
+    /// Never: the symbol pass will (a large update commits text first).
+    Defer,
+    /// Unless the file is over [`LARGE_SYMBOL_FILE`].
+    IfSmall,
+    /// Always (the symbol pass re-indexing a file that changed since its text pass).
+    Always,
+}
+
+/// Where prepared documents go: straight to the writer (the text pass), or into a buffer
+/// that is committed later (the symbol pass parses before it takes the update lock).
+pub(super) trait DocSink {
+    fn delete(&self, term: Term);
+    fn add(&self, doc: TantivyDocument);
+}
+
+impl DocSink for IndexWriter {
+    fn delete(&self, term: Term) {
+        self.delete_term(term);
+    }
+    fn add(&self, doc: TantivyDocument) {
+        // Fails only when the writer's threads are gone; its commit then fails and says so.
+        let _ = self.add_document(doc);
+    }
+}
+
+/// Documents and deletes in the order they were prepared.
+#[derive(Default)]
+pub(super) struct Buffered(std::cell::RefCell<Vec<Op>>);
+
+pub(super) enum Op {
+    Delete(Term),
+    Add(TantivyDocument),
+}
+
+impl DocSink for Buffered {
+    fn delete(&self, term: Term) {
+        self.0.borrow_mut().push(Op::Delete(term));
+    }
+    fn add(&self, doc: TantivyDocument) {
+        self.0.borrow_mut().push(Op::Add(doc));
+    }
+}
+
+impl Buffered {
+    pub fn into_ops(self) -> Vec<Op> {
+        self.0.into_inner()
     }
 }
 
 pub(super) enum Prepared {
     /// New or changed: documents were added. The flag says the file is binary.
     Indexed(FileMeta, bool),
+    /// Symbols of a file whose text was indexed already (the symbol pass); the flag is false.
+    Symbols(FileMeta, bool),
     /// Touched but identical: only the mtime moves.
     SameContent(FileMeta),
     /// Vanished or grew past the limit between the walk and the read.

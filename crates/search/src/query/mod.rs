@@ -8,6 +8,7 @@
 //! module reads the index; writing it belongs to `index`. This file holds the request and
 //! answer types and what the three query kinds share: filters, terms, stored fields.
 
+mod fallback;
 mod lines;
 mod references;
 mod symbol;
@@ -233,7 +234,10 @@ pub struct Definition {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub language: String,
-    /// `exact`, `ignore_case` or `fuzzy`.
+    /// `exact`, `ignore_case` or `fuzzy` from the symbol index; `text_fallback` for a line
+    /// shaped like a definition of the name (`fn NAME`, `def NAME`, `NAME(…) {`…) found by text
+    /// search where the symbol index has none (a language without a grammar, or a file whose
+    /// symbols are still being extracted). Its kind is a guess and its span may be a line.
     #[serde(rename = "match")]
     pub match_kind: String,
     pub score: f32,
@@ -252,6 +256,20 @@ pub struct SymbolResults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     pub tokens: usize,
+    /// Files whose symbols are still being extracted, in the whole index (0 once done).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub symbols_pending: u64,
+    /// Those of them that contain the name (at most 20): their definition-shaped lines are
+    /// among the definitions as `text_fallback`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_files: Vec<String>,
+    /// Says when definitions come from text search, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A `find_references` request (the tool's arguments).

@@ -11,6 +11,7 @@ use super::lines::MAX_LINE_CHARS;
 use super::*;
 use crate::budget::{self, Budget};
 use crate::index::KIND_SYMBOL;
+use crate::symbols::shapes;
 use crate::tokenizer::{lower, next_identifier};
 
 impl SearchIndex {
@@ -33,7 +34,7 @@ impl SearchIndex {
         let max_tokens = budget::max_tokens(req.max_tokens)?;
         let fp = format!("refs\0{given}\0{:?}\0{:?}", req.path, req.language);
         let offset = budget::decode_cursor(req.cursor.as_deref(), &fp)?;
-        self.ready_symbols()?;
+        self.ready()?;
         let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         let f = *self.fields();
         let lowered = lower(base);
@@ -70,11 +71,28 @@ impl SearchIndex {
                 message: e.to_string(),
             }
         })?;
+        // Files whose symbols are pending: their definitions are recognised by shape.
+        let pending: HashSet<&str> = {
+            let m = self
+                .inner
+                .engine
+                .manifest
+                .read()
+                .map_err(|_| SearchError::Poisoned)?;
+            candidates
+                .iter()
+                .filter(|p| m.files.get(*p).is_some_and(|f| f.symbols_pending()))
+                .map(String::as_str)
+                .collect()
+        };
         let mut refs: Vec<Reference> = candidates
             .par_iter()
             .flat_map_iter(|rel| {
                 let text = self.read_text(rel).unwrap_or_default();
-                let def_lines = definition_lines(&text, rel, &defs);
+                let mut def_lines = definition_lines(&text, rel, &defs);
+                if pending.contains(rel.as_str()) {
+                    def_lines.extend(shaped_lines(&text, base));
+                }
                 let mut out = Vec::new();
                 for (i, line) in text.lines().enumerate() {
                     let n = i as u32 + 1;
@@ -124,6 +142,16 @@ impl SearchIndex {
             tokens: budget.used(),
         })
     }
+}
+
+/// The line numbers in `text` shaped like a definition of `name`.
+fn shaped_lines(text: &str, name: &str) -> Vec<u32> {
+    let lines: Vec<&str> = text.lines().collect();
+    (0..lines.len())
+        .filter(|&row| lines[row].contains(name))
+        .filter(|&row| shapes::classify(&lines, row).is_some_and(|s| s.name == name))
+        .map(|row| row as u32 + 1)
+        .collect()
 }
 
 /// The line numbers in `text` that carry the signature of one of `defs` in file `rel`.

@@ -1,5 +1,7 @@
 //! `find_symbol`: definitions by exact, qualified or approximate name, from the symbol
-//! documents of the index.
+//! documents of the index, completed by the text fallback (`fallback.rs`) where the index
+//! cannot answer: a name it has no definition of, and files whose symbols are pending. It
+//! never waits for the symbol pass.
 
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
@@ -7,6 +9,7 @@ use tantivy::query::{
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
+use super::fallback::{Fallback, TEXT_FALLBACK, Wanted};
 use super::lines::numbered;
 use super::*;
 use crate::budget::{self, Budget};
@@ -17,6 +20,11 @@ use crate::tokenizer::{lower, next_identifier, query_words};
 /// What a definition outside any type or class adds for an unqualified `find_symbol` name: a
 /// tie-breaker between exact matches (their scores are ~10-20).
 const FREE_DEFINITION_BOOST: f32 = 1.0;
+/// What a hand-written definition adds over a vendored or generated one: more than a free
+/// definition does, so that hand-written code comes first where names collide.
+pub(super) const HAND_BOOST: f32 = 2.0;
+/// Pending files named in an answer at most.
+const MAX_PENDING_NAMED: usize = 20;
 
 impl SearchIndex {
     /// Definitions by name: exact matches first, then case-insensitive, then fuzzy ones.
@@ -52,7 +60,7 @@ impl SearchIndex {
             req.kind, req.language, req.path, req.include_body
         );
         let offset = budget::decode_cursor(req.cursor.as_deref(), &fp)?;
-        self.ready_symbols()?;
+        self.ready()?;
         let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         let f = *self.fields();
         let lowered = lower(base);
@@ -115,10 +123,12 @@ impl SearchIndex {
                 )),
             )),
         }
+        clauses.push((Occur::Should, hand_boost(&f, HAND_BOOST)));
         clauses.push((Occur::Must, filter_term(f.kind, KIND_SYMBOL)));
         let query = with_filters(Box::new(BooleanQuery::new(clauses)), &f, &filters);
         let searcher = self.searcher();
-        let (top, total) = self.top_docs(&searcher, query.as_ref(), &filters, offset + limit)?;
+        let (top, index_total) =
+            self.top_docs(&searcher, query.as_ref(), &filters, offset + limit)?;
         let mut defs: Vec<Definition> = Vec::new();
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -148,10 +158,29 @@ impl SearchIndex {
                 body: None,
             });
         }
+        let wanted = Wanted {
+            name: base,
+            container,
+            kind,
+            only_pending: false,
+        };
+        let known = self.defined_in_index(&lowered, &wanted, &filters)?;
+        let (fallback, note) = self.fallback_for(&wanted, known, &filters)?;
+        let fallback_total = fallback.defs.len();
+        for d in fallback.defs {
+            let covered = defs.iter().any(|x| {
+                x.path == d.path && x.name == d.name && x.line <= d.line && d.line <= x.end_line
+            });
+            if !covered {
+                defs.push(d);
+            }
+        }
+        let total = index_total + fallback_total;
         let tier = |m: &str| match m {
             "exact" => 0,
             "ignore_case" => 1,
-            _ => 2,
+            TEXT_FALLBACK => 2,
+            _ => 3,
         };
         defs.sort_by(|a, b| {
             tier(&a.match_kind)
@@ -185,7 +214,105 @@ impl SearchIndex {
             definitions: out,
             total,
             remaining,
+            symbols_pending: self.symbols_pending(),
+            pending_files: fallback.pending_files,
+            note,
         })
+    }
+
+    /// Whether the symbol index holds a definition of the name (any case) that the request's
+    /// kind, container and filters allow.
+    fn defined_in_index(
+        &self,
+        lowered: &str,
+        w: &Wanted<'_>,
+        filters: &Filters,
+    ) -> Result<bool, SearchError> {
+        let f = *self.fields();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, filter_term(f.name_exact, lowered)),
+            (Occur::Must, filter_term(f.kind, KIND_SYMBOL)),
+        ];
+        if let Some(k) = w.kind {
+            clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
+        }
+        if let Some(c) = w.container {
+            clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c))));
+        }
+        let q = with_filters(Box::new(BooleanQuery::new(clauses)), &f, filters);
+        let (_, n) = self.top_docs(&self.searcher(), q.as_ref(), filters, 1)?;
+        Ok(n > 0)
+    }
+
+    /// The text fallback a request needs, and the note that explains it: over every file when
+    /// the index has no definition of the name, over the pending files when some are, else
+    /// none.
+    fn fallback_for(
+        &self,
+        w: &Wanted<'_>,
+        known: bool,
+        filters: &Filters,
+    ) -> Result<(Answered, Option<String>), SearchError> {
+        let pending = self.symbols_pending();
+        if known && pending == 0 {
+            return Ok((Answered::default(), None));
+        }
+        let only_pending = known;
+        let found: Fallback = self.text_fallback(&Wanted { only_pending, ..*w }, filters)?;
+        let pending_files: Vec<String> = if pending == 0 {
+            Vec::new()
+        } else if only_pending {
+            found.files.clone()
+        } else {
+            let m = self
+                .inner
+                .engine
+                .manifest
+                .read()
+                .map_err(|_| SearchError::Poisoned)?;
+            found
+                .files
+                .iter()
+                .filter(|p| m.files.get(*p).is_some_and(|meta| meta.symbols_pending()))
+                .cloned()
+                .collect()
+        };
+        let mut notes = Vec::new();
+        let name = w.name;
+        let n = found.defs.len();
+        if !known {
+            notes.push(if n > 0 {
+                format!(
+                    "`{name}` has no definition in the symbol index; {n} line(s) shaped like one, found by text search, are listed with match text_fallback"
+                )
+            } else {
+                format!(
+                    "`{name}` has no definition in the symbol index, and no line shaped like one holds it"
+                )
+            });
+        }
+        if pending > 0 {
+            notes.push(format!(
+                "symbols of {pending} files are still being extracted; {} of them hold `{name}` and were searched by text{}",
+                pending_files.len(),
+                if only_pending && n > 0 {
+                    " (their definitions have match text_fallback)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if found.skipped > 0 {
+            notes.push(format!(
+                "{} more files holding `{name}` were not searched",
+                found.skipped
+            ));
+        }
+        let answered = Answered {
+            defs: found.defs,
+            pending_files: pending_files.into_iter().take(MAX_PENDING_NAMED).collect(),
+        };
+        Ok((answered, Some(notes.join("; "))))
     }
 
     /// Numbered lines `from..=to` of a file, cut to `max_tokens`.
@@ -195,6 +322,24 @@ impl SearchIndex {
         let (body, _) = numbered(&lines, from, to, max_tokens);
         Some(body)
     }
+}
+
+/// What a fallback adds to an answer.
+#[derive(Default)]
+struct Answered {
+    defs: Vec<Definition>,
+    pending_files: Vec<String>,
+}
+
+/// A constant `boost` for documents of hand-written files (see `index/origin.rs`).
+pub(super) fn hand_boost(f: &Fields, boost: f32) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(
+        Box::new(TermQuery::new(
+            Term::from_field_text(f.origin, "hand"),
+            IndexRecordOption::Basic,
+        )),
+        boost,
+    ))
 }
 
 fn definition_cost(d: &Definition) -> usize {

@@ -9,6 +9,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query};
 use tantivy::{Searcher, TantivyDocument};
 
 use super::lines::{CONTEXT, LineMatcher, regex_lines, snippet};
+use super::symbol::hand_boost;
 use super::*;
 use crate::budget::{self, Budget};
 use crate::index::{KIND_SPANS, decode_spans};
@@ -17,6 +18,9 @@ use crate::tokenizer::{lower, query_words};
 
 /// How much more a definition weighs than a text match.
 const DEFINITION_BOOST: f32 = 1.5;
+/// What a hit in a hand-written file adds over one in vendored or generated code: a
+/// tie-breaker (text scores are ~5-30).
+const HAND_TEXT_BOOST: f32 = 0.5;
 
 impl SearchIndex {
     /// Full-text, regex or symbol search; see [`SearchRequest`].
@@ -41,11 +45,7 @@ impl SearchIndex {
             mode = SearchMode::Regex;
         }
         let offset = budget::decode_cursor(req.cursor.as_deref(), &req.fingerprint(mode))?;
-        if mode == SearchMode::Symbol {
-            self.ready_symbols()?;
-        } else {
-            self.ready()?;
-        }
+        self.ready()?;
         let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         if mode == SearchMode::Regex {
             let pattern = if req.mode == SearchMode::Regex {
@@ -60,6 +60,10 @@ impl SearchIndex {
         if mode == SearchMode::Auto && pending > 0 {
             res.note = Some(format!(
                 "symbols of {pending} files are still being extracted: their definitions are not ranked first yet"
+            ));
+        } else if mode == SearchMode::Symbol && pending > 0 {
+            res.note = Some(format!(
+                "symbols of {pending} files are still being extracted: their definitions are not listed yet (find_symbol searches them by text)"
             ));
         }
         Ok(res)
@@ -121,7 +125,15 @@ impl SearchIndex {
                 Box::new(BoostQuery::new(Box::new(sym), DEFINITION_BOOST)),
             ));
         }
-        let query = with_filters(Box::new(BooleanQuery::new(should)), &f, filters);
+        // Hand-written code before vendored and generated code, other things equal.
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+            ),
+            (Occur::Should, hand_boost(&f, HAND_TEXT_BOOST)),
+        ]);
+        let query = with_filters(Box::new(query), &f, filters);
         let searcher = self.searcher();
         let (top, total) = self.top_docs(&searcher, query.as_ref(), filters, offset + limit)?;
 

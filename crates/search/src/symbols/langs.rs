@@ -104,6 +104,56 @@ impl<'s> Walker<'s> {
             "type_alias_declaration" => self.def(node, "name", K::Type),
             "enum_declaration" => self.def(node, "name", K::Enum),
             "internal_module" | "module" => self.def(node, "name", K::Module),
+            // `{ render: function () {…} }` and `{ render: () => … }`.
+            "pair" => {
+                let value = node.child_by_field_name("value")?;
+                if !is_js_function(value.kind()) {
+                    return None;
+                }
+                let key = node.child_by_field_name("key")?;
+                let name = match key.kind() {
+                    "property_identifier" | "identifier" => self.text(key),
+                    "string" => self.text(key).trim_matches(['"', '\'', '`']),
+                    _ => return None,
+                };
+                (!name.is_empty()).then(|| Def {
+                    name: name.to_string(),
+                    kind: K::Method,
+                    container: None,
+                    name_row: key.start_position().row,
+                })
+            }
+            // `Foo.prototype.render = function () {…}`, `exports.run = () => …`.
+            "assignment_expression" => {
+                let right = node.child_by_field_name("right")?;
+                if !is_js_function(right.kind()) {
+                    return None;
+                }
+                let left = node.child_by_field_name("left")?;
+                if left.kind() != "member_expression" {
+                    return None;
+                }
+                let prop = left.child_by_field_name("property")?;
+                let object = left.child_by_field_name("object")?;
+                let object = self.text(object);
+                let owner = object.strip_suffix(".prototype").unwrap_or(object);
+                let container = owner
+                    .rsplit('.')
+                    .next()
+                    .filter(|o| !o.is_empty() && *o != "this" && *o != "exports" && *o != "module")
+                    .map(str::to_string);
+                let kind = if container.is_some() || parent.is_some_and(|(_, k)| k.is_type_like()) {
+                    K::Method
+                } else {
+                    K::Function
+                };
+                Some(Def {
+                    name: self.text(prop).to_string(),
+                    kind,
+                    container,
+                    name_row: prop.start_position().row,
+                })
+            }
             "variable_declarator" => {
                 let name_node = node.child_by_field_name("name")?;
                 if name_node.kind() != "identifier" {
@@ -414,6 +464,42 @@ fn main() {
         assert_eq!(
             syms[3].signature,
             "public String toString() { return \"\"; }"
+        );
+    }
+
+    #[test]
+    fn rust_items_inside_item_level_macro_blocks() {
+        let src = "cfg_rt! {\n    /// Runs on a blocking thread.\n    #[track_caller]\n    pub fn spawn_blocking<F>(f: F) {}\n    cfg_fs! { pub struct File; }\n}\npub struct Handle;\nimpl Handle {\n    cfg_rt! {\n        pub fn spawn_blocking(&self) {}\n    }\n}\nfn main() { println!(\"fn not_an_item() {{}}\"); }\n";
+        assert_eq!(
+            names(Language::Rust, src),
+            [
+                "function:spawn_blocking",
+                "struct:File",
+                "struct:Handle",
+                "impl:Handle",
+                "method:Handle.spawn_blocking",
+                "function:main",
+            ]
+        );
+        let t = table(Language::Rust, src);
+        assert_eq!((t[0].3, t[0].4), (4, 4));
+        assert_eq!((t[1].3, t[1].4), (5, 5));
+        let syms = extract(Language::Rust, src);
+        assert_eq!(syms[0].signature, "pub fn spawn_blocking<F>(f: F) {}");
+    }
+
+    #[test]
+    fn javascript_object_and_prototype_functions() {
+        let src = "var api = {\n  fetchAll: function (q) { return q; },\n  'save': (x) => x,\n  limit: 3,\n};\nFoo.prototype.render = function () {};\nexports.run = () => 1;\nthis.onReady = function () {};\nx.y = 2;\n";
+        assert_eq!(
+            names(Language::JavaScript, src),
+            [
+                "method:fetchAll",
+                "method:save",
+                "method:Foo.render",
+                "function:run",
+                "function:onReady",
+            ]
         );
     }
 }

@@ -9,6 +9,7 @@
 //! and Java, `c_family` for C and C++.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use tree_sitter::{Node, Parser, TreeCursor};
 
 mod c_family;
 mod langs;
+pub(crate) mod shapes;
 
 /// A language whose symbols we can extract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -257,6 +259,13 @@ thread_local! {
 /// assert_eq!(syms[2].container.as_deref(), Some("Point"));
 /// ```
 pub fn extract(language: Language, source: &str) -> Vec<Symbol> {
+    with_parser(language, Vec::new(), |parser| {
+        extract_with(parser, language, source, 0)
+    })
+}
+
+/// Run `f` with this thread's parser for `language` (`otherwise` when it cannot be had).
+fn with_parser<T>(language: Language, otherwise: T, f: impl FnOnce(&mut Parser) -> T) -> T {
     PARSERS.with(|cell| {
         let mut parsers = cell.borrow_mut();
         let idx = match parsers.iter().position(|(l, _)| *l == language) {
@@ -264,25 +273,78 @@ pub fn extract(language: Language, source: &str) -> Vec<Symbol> {
             None => {
                 let mut parser = Parser::new();
                 if parser.set_language(&language.grammar()).is_err() {
-                    return Vec::new();
+                    return otherwise;
                 }
                 parsers.push((language, parser));
                 parsers.len() - 1
             }
         };
-        let parser = &mut parsers[idx].1;
-        let Some(tree) = parser.parse(source, None) else {
-            return Vec::new();
-        };
-        let mut walker = Walker {
-            lang: language,
-            src: source.as_bytes(),
-            line_starts: None,
-            out: Vec::new(),
-        };
-        walker.walk(tree.root_node());
-        walker.out
+        f(&mut parsers[idx].1)
     })
+}
+
+/// Parse `source` and drop the tree: tree-sitter's own cost for a file, without extraction.
+/// Benchmarks measure the symbol pass against this yardstick. Returns whether it parsed.
+pub fn parse_only(language: Language, source: &str) -> bool {
+    with_parser(language, false, |parser| {
+        parser.parse(source, None).is_some()
+    })
+}
+
+/// Definitions recovered by shape in one file at most (a file that does not parse at all
+/// is nearly always generated or not really code).
+const MAX_RECOVERED: usize = 2000;
+
+/// How deep item-level macro blocks are parsed again (`cfg_rt! { cfg_net! { … } }`).
+const MACRO_DEPTH: u8 = 2;
+
+fn extract_with(parser: &mut Parser, language: Language, source: &str, depth: u8) -> Vec<Symbol> {
+    let parsed = match language {
+        Language::C | Language::Cpp => c_family::blank_macros(source),
+        _ => std::borrow::Cow::Borrowed(source),
+    };
+    let Some(tree) = parser.parse(parsed.as_ref(), None) else {
+        return Vec::new();
+    };
+    let mut walker = Walker {
+        lang: language,
+        src: source.as_bytes(),
+        line_starts: None,
+        out: Vec::new(),
+        errors: Vec::new(),
+        macro_blocks: Vec::new(),
+    };
+    walker.walk(tree.root_node());
+    drop(tree);
+    let mut added = false;
+    if depth < MACRO_DEPTH {
+        for block in std::mem::take(&mut walker.macro_blocks) {
+            let inner = source.get(block.start..block.end).unwrap_or_default();
+            for mut s in extract_with(parser, language, inner, depth + 1) {
+                let row = s.line as usize - 1 + block.row;
+                s.end_line += block.row as u32;
+                s.line = row as u32 + 1;
+                if s.line as usize == block.row + 1 {
+                    s.signature = walker.line_text(row, None);
+                }
+                if s.container.is_none() {
+                    s.container = block.container.clone();
+                    if s.kind == SymbolKind::Function
+                        && block.container_kind.is_some_and(SymbolKind::is_type_like)
+                    {
+                        s.kind = SymbolKind::Method;
+                    }
+                }
+                walker.out.push(s);
+                added = true;
+            }
+        }
+    }
+    added |= walker.recover(source);
+    if added {
+        walker.out.sort_by_key(|s| s.line);
+    }
+    walker.out
 }
 
 /// A definition recognised at one node.
@@ -300,6 +362,21 @@ struct Walker<'s> {
     src: &'s [u8],
     line_starts: Option<Vec<usize>>,
     out: Vec<Symbol>,
+    /// Row ranges of the regions the parse gave up on (ERROR nodes), outermost only.
+    errors: Vec<(usize, usize)>,
+    /// Rust item-level macro blocks to parse again as items.
+    macro_blocks: Vec<MacroBlock>,
+}
+
+/// The inside of `name! { … }` at item level, which may define items.
+struct MacroBlock {
+    /// Byte range of the text between the braces.
+    start: usize,
+    end: usize,
+    /// The row where that text starts.
+    row: usize,
+    container: Option<String>,
+    container_kind: Option<SymbolKind>,
 }
 
 /// An open definition on the walk's stack: children see it as their container.
@@ -317,6 +394,15 @@ impl<'s> Walker<'s> {
         loop {
             let node = cursor.node();
             let mut descend = true;
+            if node.is_error() {
+                let (from, to) = (node.start_position().row, node.end_position().row);
+                match self.errors.last_mut() {
+                    Some((_, end)) if *end >= from => *end = (*end).max(to),
+                    _ => self.errors.push((from, to)),
+                }
+            } else if self.lang == Language::Rust && node.kind() == "macro_invocation" {
+                self.macro_block(node, stack.last());
+            }
             if node.is_named() {
                 let parent = stack.last().map(|o| (o.name.as_str(), o.kind));
                 if let Some(def) = self.classify(node, parent) {
@@ -361,7 +447,8 @@ impl<'s> Walker<'s> {
         if end.column == 0 && end_row > start {
             end_row -= 1;
         }
-        let signature = self.line_text(def.name_row);
+        let from = (node.start_position().row == def.name_row).then(|| node.start_byte());
+        let signature = self.line_text(def.name_row, from);
         self.out.push(Symbol {
             name: def.name.clone(),
             kind: def.kind,
@@ -372,22 +459,146 @@ impl<'s> Walker<'s> {
         });
     }
 
-    fn line_text(&mut self, row: usize) -> String {
+    /// The trimmed text of line `row` (at most 240 characters). A long line (minified code)
+    /// is shown from `from`, the byte where the definition starts, when known.
+    fn line_text(&mut self, row: usize, from: Option<usize>) -> String {
+        const WINDOW: usize = 1024;
         let src = self.src;
         let starts = self.line_starts.get_or_insert_with(|| {
             let mut v = vec![0];
             v.extend(memchr_newlines(src).map(|i| i + 1));
             v
         });
-        let Some(&from) = starts.get(row) else {
+        let Some(&line_start) = starts.get(row) else {
             return String::new();
         };
         let to = starts
             .get(row + 1)
             .map(|&e| e.saturating_sub(1))
-            .unwrap_or(src.len());
-        let text = String::from_utf8_lossy(&src[from..to.max(from)]);
+            .unwrap_or(src.len())
+            .max(line_start);
+        let mut start = line_start;
+        if to - line_start > WINDOW
+            && let Some(f) = from.filter(|f| (line_start..to).contains(f))
+        {
+            start = f;
+        }
+        let end = to.min(start + WINDOW);
+        let text = String::from_utf8_lossy(&src[start..end]);
         apex_core::events::truncate_chars(text.trim(), 240)
+    }
+
+    /// Remember an item-level `name! { … }` whose block may hold items, to parse it again.
+    fn macro_block(&mut self, node: Node<'_>, open: Option<&Open>) {
+        let item_level = node
+            .parent()
+            .is_some_and(|p| matches!(p.kind(), "source_file" | "declaration_list"));
+        let Some(tt) = node
+            .named_child(node.named_child_count().saturating_sub(1) as u32)
+            .filter(|n| n.kind() == "token_tree")
+        else {
+            return;
+        };
+        let (start, end) = (tt.start_byte() + 1, tt.end_byte().saturating_sub(1));
+        if !item_level || self.src.get(tt.start_byte()) != Some(&b'{') || end <= start {
+            return;
+        }
+        let inner = &self.src[start..end];
+        let has_items = [
+            &b"fn "[..],
+            b"struct ",
+            b"enum ",
+            b"trait ",
+            b"impl",
+            b"mod ",
+            b"const ",
+            b"static ",
+            b"type ",
+            b"macro_rules!",
+        ]
+        .iter()
+        .any(|k| inner.windows(k.len()).any(|w| w == *k));
+        if has_items {
+            self.macro_blocks.push(MacroBlock {
+                start,
+                end,
+                row: tt.start_position().row,
+                container: open.map(|o| o.name.clone()),
+                container_kind: open.map(|o| o.kind),
+            });
+        }
+    }
+
+    /// Definitions by their shape inside the regions the parse gave up on, when the parse did
+    /// not find them already. Returns whether any was added.
+    fn recover(&mut self, source: &str) -> bool {
+        if self.errors.is_empty() {
+            return false;
+        }
+        let lines: Vec<&str> = source.lines().collect();
+        // Spans of what the parse found, by name: a shape there is already known.
+        let mut known: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
+        for s in &self.out {
+            known
+                .entry(s.name.as_str())
+                .or_default()
+                .push((s.line, s.end_line));
+        }
+        let mut found = Vec::new();
+        'regions: for &(from, to) in &self.errors {
+            for row in from..=to.min(lines.len().saturating_sub(1)) {
+                let Some(shape) = shapes::classify(&lines, row) else {
+                    continue;
+                };
+                let line = row as u32 + 1;
+                let is_known = known
+                    .get(shape.name.as_str())
+                    .is_some_and(|spans| spans.iter().any(|&(a, b)| a <= line && line <= b));
+                if is_known {
+                    continue;
+                }
+                let end = shapes::block_end(&lines, row, 20_000);
+                found.push((shape, row, end));
+                if found.len() >= MAX_RECOVERED {
+                    break 'regions;
+                }
+            }
+        }
+        let found: Vec<_> = found
+            .into_iter()
+            .map(|(shape, row, end)| {
+                let line = row as u32 + 1;
+                let enclosing = self
+                    .out
+                    .iter()
+                    .filter(|s| s.line < line && line <= s.end_line)
+                    .min_by_key(|s| s.end_line - s.line);
+                let kind = match enclosing {
+                    Some(e) if shape.kind == SymbolKind::Function && e.kind.is_type_like() => {
+                        SymbolKind::Method
+                    }
+                    _ => shape.kind,
+                };
+                let container = shape
+                    .container
+                    .clone()
+                    .or_else(|| enclosing.map(|e| e.name.clone()));
+                (shape.name, kind, container, row, end)
+            })
+            .collect();
+        let added = !found.is_empty();
+        for (name, kind, container, row, end) in found {
+            let signature = self.line_text(row, None);
+            self.out.push(Symbol {
+                name,
+                kind,
+                container,
+                signature,
+                line: row as u32 + 1,
+                end_line: end as u32 + 1,
+            });
+        }
+        added
     }
 
     fn text(&self, node: Node<'_>) -> &'s str {

@@ -8,8 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::{OutputParser, Parsed, Stream, test};
-use crate::process::strip_ansi;
+use super::{OutputParser, Parsed, Stream, strip_ansi, test};
 
 static VERBOSE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(✓|√|×|✗|↓) (.+? > .+?)(?: (\d+(?:\.\d+)?)ms)?$").expect("static regex")

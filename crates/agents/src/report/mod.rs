@@ -1,11 +1,15 @@
-//! The reporting agent: the report's JSON ([`Report`]) and its markdown — executive summary,
-//! cost breakdown, recommendations, action plan, confidence, and the SQL that reproduces
-//! each figure. The executive summary comes from the narrator when it answers with figures
+//! The reporting agent: the report's JSON ([`Report`]), its markdown — executive summary,
+//! charts, cost breakdown, recommendations, action plan, the prices used, confidence, and the
+//! SQL that reproduces each figure — and its HTML rendering with the charts inline
+//! ([`html`]). The executive summary comes from the narrator when it answers with figures
 //! taken from the analysis, otherwise from the deterministic text built here.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
+use serde_json::Value;
 
 use super::analysis::Dimension;
 use super::analysis::{CostAnalysis, WorkloadStats};
@@ -13,6 +17,8 @@ use super::narrator::{self, DETERMINISTIC, Narrator, SummaryPrompt};
 use super::optimize::Recommendation;
 use super::plan::ActionPlan;
 use super::triage::{Sufficiency, Triage};
+use crate::charts::{ChartError, ChartKind, Charts};
+use apex_core::pricing::{ModelPrice, PriceCatalog, PriceOrigin};
 
 /// How far to trust a report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,6 +59,95 @@ pub struct Report {
     pub confidence: Confidence,
     pub data_to_collect: Vec<String>,
     pub notes: Vec<String>,
+    /// The catalog entries whose prices this report used, each with its source, the date it
+    /// was checked and whether it was checked on the provider's page.
+    pub prices: Vec<PriceUsed>,
+}
+
+/// A catalog entry a report priced with, and what it priced.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PriceUsed {
+    #[serde(flatten)]
+    pub price: ModelPrice,
+    /// The dataset's model names this entry priced, or `<recommendation> (projected)` for an
+    /// entry only a recommendation priced (a right-sizing substitute).
+    pub used_for: Vec<String>,
+}
+
+/// The catalog entries a report uses: those of the dataset's `models` (in the order given),
+/// then those a recommendation priced that are not among them.
+pub fn prices_used<'a>(
+    models: impl IntoIterator<Item = &'a str>,
+    recommendations: &[Recommendation],
+    catalog: &PriceCatalog,
+) -> Vec<PriceUsed> {
+    fn add(used: &mut Vec<PriceUsed>, price: &ModelPrice, what: String) {
+        match used.iter_mut().find(|u| u.price.model == price.model) {
+            Some(u) => {
+                if !u.used_for.contains(&what) {
+                    u.used_for.push(what);
+                }
+            }
+            None => used.push(PriceUsed {
+                price: price.clone(),
+                used_for: vec![what],
+            }),
+        }
+    }
+    let mut used: Vec<PriceUsed> = Vec::new();
+    for m in models {
+        if let Some(p) = catalog.get(m) {
+            add(&mut used, p, m.to_string());
+        }
+    }
+    let before: BTreeSet<String> = used.iter().map(|u| u.price.model.clone()).collect();
+    for r in recommendations {
+        let mut named = Vec::new();
+        priced_models(&r.inputs, &mut named);
+        for m in named {
+            if let Some(p) = catalog.get(&m)
+                && !before.contains(&p.model)
+            {
+                add(&mut used, p, format!("{} (projected)", r.kind));
+            }
+        }
+    }
+    used
+}
+
+/// The models of the catalog prices a recommendation's inputs quote (objects with a `model`
+/// and its price's `source`).
+fn priced_models(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let (Some(Value::String(m)), Some(Value::String(_))) =
+                (o.get("model"), o.get("source"))
+            {
+                out.push(m.clone());
+            }
+            o.values().for_each(|x| priced_models(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| priced_models(x, out)),
+        _ => {}
+    }
+}
+
+/// The note a report carries when some of its prices were not checked on the provider's
+/// page; `None` when all were.
+pub fn unchecked_prices_note(prices: &[PriceUsed]) -> Option<String> {
+    let unchecked: Vec<&str> = prices
+        .iter()
+        .filter(|p| !p.price.verified)
+        .map(|p| p.price.model.as_str())
+        .collect();
+    (!unchecked.is_empty()).then(|| {
+        format!(
+            "{} of the {} prices this report uses were not checked against the provider's public page: {}. They are marked † under Prices used; confirm them at their source before budgeting.",
+            unchecked.len(),
+            prices.len(),
+            unchecked.join(", ")
+        )
+    })
 }
 
 /// Judge how far the analysis can be trusted.
@@ -134,7 +229,8 @@ pub fn confidence(
     }
 }
 
-fn money(x: f64) -> String {
+/// A USD amount as `$1,234.56` (negative as `-$1.00`).
+pub fn money(x: f64) -> String {
     let cents = (x.abs() * 100.0).round() as u64;
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
@@ -337,298 +433,11 @@ pub fn narrate_summary(
     }
 }
 
-fn table(out: &mut String, head: &[&str], rows: Vec<Vec<String>>) {
-    let _ = writeln!(out, "| {} |", head.join(" | "));
-    let _ = writeln!(out, "|{}", head.iter().map(|_| "---|").collect::<String>());
-    for r in rows {
-        let _ = writeln!(out, "| {} |", r.join(" | "));
-    }
-    out.push('\n');
-}
+mod html;
+mod markdown;
 
-/// The report as markdown.
-pub fn markdown(r: &Report) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# {}\n", r.title);
-    let _ = writeln!(
-        out,
-        "- request: {}\n- dataset: {}\n- agent: {} (stages: {})\n- narrator: {}",
-        if r.request.trim().is_empty() {
-            "(none)"
-        } else {
-            r.request.trim()
-        },
-        r.dataset.as_deref().unwrap_or("(none)"),
-        r.agent,
-        r.pipeline.join(" → "),
-        r.narrator
-    );
-    if let Some(t) = &r.triage {
-        let _ = writeln!(
-            out,
-            "- category: {} (classified by {})\n- data: {:?} — {}",
-            t.category,
-            t.classified_by,
-            t.data,
-            t.reasons.join("; ")
-        );
-    }
-    out.push('\n');
-    let _ = writeln!(out, "## Executive summary\n\n{}\n", r.executive_summary);
-    if let Some(note) = &r.narrator_note {
-        let _ = writeln!(out, "_Note: {note}._\n");
-    }
-    if let Some(a) = &r.cost_analysis {
-        let o = &a.overview;
-        let _ = writeln!(out, "## Cost breakdown\n");
-        let _ = writeln!(
-            out,
-            "{} records ({} model calls) from {} to {}: spend {}, {} input and {} output tokens, {} failed calls ({}%) costing {}.\n",
-            o.records,
-            o.model_calls,
-            o.first.as_deref().unwrap_or("-"),
-            o.last.as_deref().unwrap_or("-"),
-            money(o.spend_usd),
-            o.input_tokens,
-            o.output_tokens,
-            o.failed_calls,
-            o.error_rate_pct,
-            money(o.failed_cost_usd)
-        );
-        for b in &a.breakdowns {
-            if b.dimension == Dimension::Day {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "### By {}{}\n",
-                b.dimension.name(),
-                if b.groups > b.rows.len() {
-                    format!(" (top {} of {})", b.rows.len(), b.groups)
-                } else {
-                    String::new()
-                }
-            );
-            table(
-                &mut out,
-                &[b.dimension.name(), "calls", "spend", "share", "failed"],
-                b.rows
-                    .iter()
-                    .map(|x| {
-                        let key = match &x.provider {
-                            Some(p) => format!("{p}/{}", x.key),
-                            None => x.key.clone(),
-                        };
-                        vec![
-                            key,
-                            x.calls.to_string(),
-                            money(x.spend_usd),
-                            format!("{}%", x.share_pct),
-                            x.failed_calls.to_string(),
-                        ]
-                    })
-                    .collect(),
-            );
-        }
-        if let Some(days) = a.breakdown(Dimension::Day) {
-            let _ = writeln!(out, "### By day\n");
-            table(
-                &mut out,
-                &["day", "calls", "spend"],
-                days.rows
-                    .iter()
-                    .map(|d| vec![d.key.clone(), d.calls.to_string(), money(d.spend_usd)])
-                    .collect(),
-            );
-        }
-        let _ = writeln!(out, "### Percentiles\n");
-        table(
-            &mut out,
-            &[
-                "metric", "scope", "count", "p50", "p90", "p95", "p99", "max",
-            ],
-            a.percentiles
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.metric.clone(),
-                        p.scope.clone(),
-                        p.count.to_string(),
-                        p.p50.to_string(),
-                        p.p90.to_string(),
-                        p.p95.to_string(),
-                        p.p99.to_string(),
-                        p.max.to_string(),
-                    ]
-                })
-                .collect(),
-        );
-        if !a.failures.by_type.is_empty() {
-            let _ = writeln!(out, "### Failures\n");
-            table(
-                &mut out,
-                &["error type", "calls", "cost"],
-                a.failures
-                    .by_type
-                    .iter()
-                    .map(|e| vec![e.error_type.clone(), e.calls.to_string(), money(e.cost_usd)])
-                    .collect(),
-            );
-        }
-        let _ = writeln!(out, "### Anomalies\n");
-        match (&a.anomalies.skipped, a.anomalies.days.is_empty()) {
-            (Some(why), _) => {
-                let _ = writeln!(out, "Not analysed: {why}.\n");
-            }
-            (None, true) => {
-                let _ = writeln!(
-                    out,
-                    "No day's spend is unusual (median {}, MAD {}).\n",
-                    money(a.anomalies.median_daily_spend_usd),
-                    money(a.anomalies.mad_usd)
-                );
-            }
-            (None, false) => table(
-                &mut out,
-                &["day", "spend", "robust z"],
-                a.anomalies
-                    .days
-                    .iter()
-                    .map(|d| vec![d.day.clone(), money(d.spend_usd), d.robust_z.to_string()])
-                    .collect(),
-            ),
-        }
-        let d = &a.duplicates;
-        let _ = writeln!(
-            out,
-            "### Repeated prompts\n\n{} of {} successful calls with a prompt hash repeated an earlier prompt ({}%), costing {}.\n",
-            d.repeats,
-            d.ok_calls_with_prompt_hash,
-            d.duplicate_rate_pct,
-            money(d.repeat_cost_usd)
-        );
-    }
-    if r.pipeline.iter().any(|s| s == "optimization") {
-        let _ = writeln!(out, "## Recommendations\n");
-        if r.recommendations.is_empty() {
-            let _ = writeln!(
-                out,
-                "None: no optimization pattern was found in the data.\n"
-            );
-        } else {
-            table(
-                &mut out,
-                &[
-                    "recommendation",
-                    "calls",
-                    "current",
-                    "projected",
-                    "savings",
-                    "effort",
-                ],
-                r.recommendations
-                    .iter()
-                    .map(|x| {
-                        vec![
-                            x.title.clone(),
-                            x.affected_calls.to_string(),
-                            money(x.current_cost_usd),
-                            money(x.projected_cost_usd),
-                            format!("{} ({}%)", money(x.savings_usd), x.savings_pct_of_spend),
-                            format!("{:?}", x.effort).to_lowercase(),
-                        ]
-                    })
-                    .collect(),
-            );
-            for x in &r.recommendations {
-                let _ = writeln!(
-                    out,
-                    "### {}\n\n{}\n\nConfidence: {}.\n",
-                    x.title, x.description, x.confidence
-                );
-                for i in &x.items {
-                    let _ = writeln!(
-                        out,
-                        "- {}: {} calls, {} → {} (saves {}); {}",
-                        i.scope,
-                        i.calls,
-                        money(i.current_cost_usd),
-                        money(i.projected_cost_usd),
-                        money(i.savings_usd),
-                        i.detail
-                    );
-                }
-                out.push('\n');
-            }
-        }
-    }
-    if let Some(p) = &r.action_plan {
-        let _ = writeln!(out, "## Action plan\n");
-        if p.steps.is_empty() {
-            let _ = writeln!(out, "Nothing to do: no recommendation applies.\n");
-        } else {
-            for s in &p.steps {
-                let _ = writeln!(
-                    out,
-                    "{}. **{}** — effort {:?} (~{} days), saves {}, cumulative {}",
-                    s.step,
-                    s.title,
-                    s.effort,
-                    s.effort_days,
-                    money(s.savings_usd),
-                    money(s.cumulative_savings_usd)
-                );
-                for a in &s.actions {
-                    let _ = writeln!(out, "   - {a}");
-                }
-            }
-            let _ = writeln!(
-                out,
-                "\nCombined: {} ({}% of spend), ~{} days of effort.\n",
-                money(p.combined_savings_usd),
-                p.combined_savings_pct,
-                p.total_effort_days
-            );
-        }
-    }
-    if !r.data_to_collect.is_empty() {
-        let _ = writeln!(out, "## Data to collect\n");
-        for d in &r.data_to_collect {
-            let _ = writeln!(out, "- {d}");
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(
-        out,
-        "## Confidence\n\n{} ({})\n",
-        r.confidence.level, r.confidence.score
-    );
-    for f in &r.confidence.factors {
-        let _ = writeln!(out, "- {}: {} — {}", f.name, f.score, f.detail);
-    }
-    out.push('\n');
-    for n in &r.notes {
-        let _ = writeln!(out, "_{n}_\n");
-    }
-    if let Some(a) = &r.cost_analysis {
-        let _ = writeln!(
-            out,
-            "## Reproduce these figures\n\nEvery figure above comes from one of these queries (run them with query_data); the JSON report carries the query of each figure, percentiles included.\n"
-        );
-        let _ = writeln!(out, "- overview: `{}`", a.overview.sql);
-        for b in &a.breakdowns {
-            let _ = writeln!(out, "- by {}: `{}`", b.dimension.name(), b.sql);
-        }
-        let _ = writeln!(out, "- failures: `{}`", a.failures.sql);
-        let _ = writeln!(out, "- repeated prompts: `{}`", a.duplicates.sql);
-        for x in &r.recommendations {
-            for q in &x.sql {
-                let _ = writeln!(out, "- {}: `{}`", x.kind, q);
-            }
-        }
-    }
-    out
-}
+pub use html::{StoredReport, html};
+pub use markdown::markdown;
 
 #[cfg(test)]
 mod tests {
