@@ -329,3 +329,151 @@ async fn bad_input_is_refused_with_what_exists() {
     assert_eq!(agents["agents"].as_array().unwrap().len(), 6);
     client.cancel().await.unwrap();
 }
+
+/// `SELECT COUNT(*), ROUND(SUM(cost_usd), 2)` of `from` (a table or view) for one dataset,
+/// through query_data: (count, spend in cents).
+async fn count_and_cents(client: &Client, from: &str, dataset: &str) -> (u64, i64) {
+    let q = ok_json(
+        &call(
+            client,
+            "query_data",
+            json!({"sql": format!("SELECT COUNT(*) AS n, SUM(cost_usd) AS spend FROM {from} WHERE dataset = '{dataset}'")}),
+        )
+        .await,
+    );
+    let row = &q["rows"][0];
+    (
+        row[0].as_u64().unwrap(),
+        (row[1].as_f64().unwrap() * 100.0).round() as i64,
+    )
+}
+
+fn cents(v: &Value) -> i64 {
+    (v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")) * 100.0).round() as i64
+}
+
+/// Every dollar is counted once, and the four places that total a dataset agree to the cent:
+/// the ingest's answer, describe_dataset, query_data's `model_calls` view and the report (and
+/// the report's own overview query, run through query_data). Fixtures and their totals:
+/// tests/fixtures/agents/make_accounting.py.
+#[tokio::test]
+async fn spend_on_agent_spans_is_counted_once_and_every_total_agrees() {
+    let ws = Workspace::new();
+    for f in ["agent_spans.jsonl", "rollups.jsonl"] {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/agents")
+            .join(f);
+        ws.write(&format!("logs/{f}"), &std::fs::read_to_string(src).unwrap());
+    }
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    // (file, dataset, model calls, counted cents, rollups, rollup cents, recorded cents)
+    let cases = [
+        ("agent_spans.jsonl", "agents", 240, 2358, 0, 0, 2358),
+        ("rollups.jsonl", "rollups", 69, 500, 20, 300, 800),
+    ];
+    for (file, dataset, calls, spend, rollups, rollup_spend, recorded) in cases {
+        let ing = ok_json(
+            &call(
+                &client,
+                "ingest_logs",
+                json!({"path": format!("logs/{file}"), "dataset": dataset}),
+            )
+            .await,
+        );
+        assert_eq!(ing["model_calls"], calls, "{dataset}: {ing}");
+        assert_eq!(cents(&ing["spend_usd"]), spend, "{dataset}");
+        assert_eq!(ing["rollup_records"], rollups, "{dataset}");
+        assert_eq!(cents(&ing["rollup_spend_usd"]), rollup_spend, "{dataset}");
+        assert_eq!(cents(&ing["recorded_spend_usd"]), recorded, "{dataset}");
+
+        let described = call(&client, "describe_dataset", json!({"dataset": dataset})).await;
+        let d = ok_json(&described);
+        assert_eq!(d["overview"]["model_calls"], calls, "{dataset}: {d}");
+        assert_eq!(cents(&d["overview"]["spend_usd"]), spend, "{dataset}");
+        assert_eq!(d["overview"]["rollup_records"], rollups, "{dataset}");
+
+        assert_eq!(
+            count_and_cents(&client, "model_calls", dataset).await,
+            (calls, spend),
+            "{dataset}: query_data over model_calls"
+        );
+        assert_eq!(
+            count_and_cents(&client, "workload_records", dataset)
+                .await
+                .1,
+            recorded,
+            "{dataset}: every span's cost, rollups included"
+        );
+
+        let out = ok_json(
+            &call(
+                &client,
+                "run_agent",
+                json!({"agent": "supervisor", "request": "cut our LLM spend", "dataset": dataset}),
+            )
+            .await,
+        );
+        let overview = &out["report"]["cost_analysis"]["overview"];
+        assert_eq!(overview["model_calls"], calls, "{dataset}: {overview}");
+        assert_eq!(cents(&overview["spend_usd"]), spend, "{dataset}");
+        // The report's overview query reproduces its figures through query_data.
+        let q = ok_json(
+            &call(
+                &client,
+                "query_data",
+                json!({"sql": overview["sql"].as_str().unwrap()}),
+            )
+            .await,
+        );
+        let cols: Vec<&str> = q["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let at = |name: &str| &q["rows"][0][cols.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(at("model_calls"), &json!(calls), "{dataset}: {q}");
+        assert_eq!(cents(at("spend_usd")), spend, "{dataset}");
+    }
+
+    // The 240 agent spans are the whole workload: a full report, with totals by model.
+    let d = ok_json(&call(&client, "describe_dataset", json!({"dataset": "agents"})).await);
+    assert_eq!(d["by_model"]["rows"].as_array().unwrap().len(), 3, "{d}");
+    // The rollups say what was left out and why, and the spend no provider can be credited with.
+    let described = call(&client, "describe_dataset", json!({"dataset": "rollups"})).await;
+    let d = ok_json(&described);
+    assert_eq!(d["overview"]["other_records"], 20, "{d}");
+    assert_eq!(d["overview"]["unattributed_calls"], 4, "{d}");
+    assert_eq!(cents(&d["overview"]["unattributed_spend_usd"]), 100);
+    let text = common::text(&described);
+    for want in [
+        "20 spans were left out as rollups",
+        "$3.00",
+        "names no model or provider",
+    ] {
+        assert!(
+            text.contains(want),
+            "describe_dataset lacks {want:?}: {text}"
+        );
+    }
+    let out = ok_json(
+        &call(
+            &client,
+            "run_agent",
+            json!({"agent": "supervisor", "request": "cut our LLM spend", "dataset": "rollups"}),
+        )
+        .await,
+    );
+    let markdown = out["report"]["markdown"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+        + &out["report"]["notes"].to_string();
+    for want in ["left out as rollups", "names no model or provider"] {
+        assert!(
+            markdown.contains(want),
+            "the report lacks {want:?}: {markdown}"
+        );
+    }
+    client.cancel().await.unwrap();
+}

@@ -457,11 +457,13 @@ async fn prices_from_a_users_file_change_the_catalog_the_ingest_and_the_report()
         &[],
     );
     assert!(ok, "{err}");
-    assert!(out.contains("0 accepted, 20 rejected"), "{out}");
+    // Without the file the calls are kept, flagged and unpriced: nothing dropped, $0 counted.
     assert!(
-        err.contains("model `acme-large` is not in the price catalog"),
-        "{err}"
+        out.contains("20 accepted (20 flagged")
+            && out.contains("0 rejected, 20 model calls, spend $0.00"),
+        "{out}"
     );
+    assert!(err.contains("flagged unknown_model: 20 records"), "{err}");
     let (ok, out, err) = cli(
         ws.path(),
         &["ingest", "logs/acme.jsonl", "--dataset", "acme"],
@@ -470,7 +472,8 @@ async fn prices_from_a_users_file_change_the_catalog_the_ingest_and_the_report()
     assert!(ok, "{err}");
     // 20 calls x (1000 x $4 + 500 x $12) / 1M = $0.20.
     assert!(
-        out.contains("20 accepted, 0 rejected, spend $0.20"),
+        out.contains("20 accepted (0 flagged")
+            && out.contains("0 rejected, 20 model calls, spend $0.20"),
         "{out}"
     );
 

@@ -67,16 +67,23 @@ pub fn ingest(
         );
     }
     println!(
-        "dataset {}: {} accepted ({} flagged, {} aggregated buckets for {} calls), {} rejected, spend ${:.2}, {} ms (run {run_id})",
+        "dataset {}: {} accepted ({} flagged, {} aggregated buckets for {} calls), {} rejected, {} model calls, spend ${:.2}, {} ms (run {run_id})",
         report.dataset,
         p.accepted,
         p.flagged,
         p.aggregated,
         p.calls,
         p.rejected,
+        report.model_calls,
         p.spend_usd,
         report.elapsed_ms
     );
+    if report.rollup_records > 0 {
+        println!(
+            "{} spans are rollups: a child span carries their usage (${:.2}), counted once, in the children (${:.2} recorded in all)",
+            report.rollup_records, report.rollup_spend_usd, report.recorded_spend_usd
+        );
+    }
     Ok(())
 }
 

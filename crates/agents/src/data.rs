@@ -77,8 +77,12 @@ pub fn describe_dataset(
     })
 }
 
+/// The view of every dataset's model calls (rollup spans left out), whose sums agree with
+/// `describe_dataset` and the reports to the cent.
+pub const MODEL_CALLS_VIEW: &str = "model_calls";
+
 /// Run one read-only SELECT over the datasets (tables `workload_records` and `datasets`,
-/// and one view per dataset under its name).
+/// the view `model_calls`, and one view per dataset under its name).
 /// `limit` defaults to [`DEFAULT_ROWS`] (at most [`MAX_ROWS`]), `timeout_ms` to
 /// [`DEFAULT_TIMEOUT_MS`] (at most [`MAX_TIMEOUT_MS`]).
 pub fn query_data(
@@ -108,6 +112,7 @@ pub fn query_data(
     apex_datasets::engine::guard_select(sql).map_err(|e| AgentError::Invalid(e.to_string()))?;
     super::convert_pending(store, None)?;
     let engine = Engine::open(store, None)?;
+    engine.create_view(MODEL_CALLS_VIEW, &analysis::sql::model_calls_view())?;
     engine
         .query(
             sql,

@@ -45,8 +45,16 @@ pub struct IngestRequest<'a> {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct IngestReport {
     pub dataset: String,
+    /// The parse's tally; its `spend_usd` is the spend of the model calls (rollup spans left
+    /// out), the figure describe_dataset, query_data's `model_calls` and the reports total.
     #[serde(flatten)]
     pub parsed: Parsed,
+    pub model_calls: u64,
+    /// Every cost the accepted records carry, rollups included.
+    pub recorded_spend_usd: f64,
+    /// Spans whose usage a child span in the same trace carries, and the spend they repeat.
+    pub rollup_records: u64,
+    pub rollup_spend_usd: f64,
     pub elapsed_ms: u64,
 }
 
@@ -68,7 +76,7 @@ fn summary(p: &Parsed, format: &str) -> Value {
         .iter()
         .map(|(k, v)| (k.as_str(), v.count))
         .collect();
-    json!({"records": p.accepted, "spend_usd": super::analysis::usd(p.spend_usd), "first": p.first,
+    json!({"records": p.accepted, "recorded_spend_usd": super::analysis::usd(p.spend_usd), "first": p.first,
            "last": p.last, "rejected": p.rejected, "format": format, "calls": p.calls,
            "aggregated": p.aggregated, "flagged": p.flagged, "quality": quality,
            "skipped": p.skipped})
@@ -132,10 +140,17 @@ pub fn ingest(
         params["columns"] = json!(req.columns);
     }
     writer.commit("ingested", &params, &summary(&parsed, format.name()))?;
-    let outcome: Result<Parsed, AgentError> = Ok(parsed);
+    // The dataset as the reports count it: rollup spans repeat their children's usage.
+    let totals = super::analysis::totals(store, dataset)?;
+    let recorded_spend_usd = parsed.spend_usd;
+    parsed.spend_usd = totals.spend_usd;
     let report = IngestReport {
         dataset: dataset.to_string(),
-        parsed: outcome?,
+        parsed,
+        model_calls: totals.model_calls,
+        recorded_spend_usd,
+        rollup_records: totals.rollup_records,
+        rollup_spend_usd: totals.rollup_spend_usd,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let p = &report.parsed;
@@ -269,8 +284,9 @@ fn merge_summary(before: Option<&Value>, p: &Parsed) -> Value {
     for key in ["records", "rejected", "calls", "aggregated", "flagged"] {
         s[key] = json!(s[key].as_u64().unwrap_or(0) + b[key].as_u64().unwrap_or(0));
     }
-    s["spend_usd"] = json!(super::analysis::usd(
-        s["spend_usd"].as_f64().unwrap_or(0.0) + b["spend_usd"].as_f64().unwrap_or(0.0)
+    s["recorded_spend_usd"] = json!(super::analysis::usd(
+        s["recorded_spend_usd"].as_f64().unwrap_or(0.0)
+            + b["recorded_spend_usd"].as_f64().unwrap_or(0.0)
     ));
     for (key, pick_new) in [("first", true), ("last", false)] {
         let (old, new) = (b[key].as_str(), s[key].as_str());

@@ -179,7 +179,7 @@ fn right_sizing(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation>
         "medium: assumes the smaller model handles these short calls at acceptable quality; verify on a sample",
         items,
         vec![sql::short_calls(
-            &s.dataset,
+            s.scope(),
             SHORT_INPUT_TOKENS,
             SHORT_OUTPUT_TOKENS,
             &models,
@@ -235,7 +235,7 @@ fn prompt_caching(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendatio
         2,
         "medium: the shared prefix is estimated as the smallest prompt of each group; the real shared part may be shorter",
         items,
-        vec![sql::prefix_groups(&s.dataset)],
+        vec![sql::prefix_groups(s.scope())],
         json!({"min_calls": MIN_PREFIX_CALLS, "min_cacheable_tokens": MIN_CACHEABLE_TOKENS,
                "prefix_tokens": "MIN(input_tokens) of the group", "cache_ttl_minutes": CACHE_TTL_MINUTES,
                "cache_writes": "the group's distinct 5-minute windows (cache_windows): the first call of each writes the cache",
@@ -291,7 +291,7 @@ fn batch_api(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation> {
         4,
         "high: batch prices are published list prices; only latency changes",
         items,
-        vec![sql::non_interactive(&s.dataset, &models)],
+        vec![sql::non_interactive(s.scope(), &models)],
         json!({"non_interactive_markers": sql::NON_INTERACTIVE_MARKERS,
                "projected": "cost at batch_input / batch_output (cache reads at min(cache_read, batch_input))",
                "prices": prices}),
@@ -328,7 +328,7 @@ fn response_caching(s: &WorkloadStats) -> Option<Recommendation> {
         2,
         "high for deterministic prompts; lower where answers must vary (sampling temperature > 0 by design)",
         items,
-        vec![sql::duplicates(&s.dataset)],
+        vec![sql::duplicates(s.scope())],
         json!({"savings": "repeat_cost_usd: each repeated prompt's average cost per call times its repeats"}),
         s.total.spend,
     )
@@ -368,7 +368,7 @@ fn output_caps(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation> 
             ),
         ) {
             sql.push(sql::output_tail(
-                &s.dataset,
+                s.scope(),
                 &m.provider,
                 &m.model,
                 cap as u64,
@@ -427,7 +427,7 @@ fn retry_waste(s: &WorkloadStats) -> Option<Recommendation> {
         3,
         "medium: the savings assume the failures can be prevented, not just retried",
         items,
-        vec![sql::billed_failures(&s.dataset)],
+        vec![sql::billed_failures(s.scope())],
         json!({"savings": "the billed cost of failed calls (cost_usd > 0, status <> 'ok')"}),
         s.total.spend,
     )

@@ -262,6 +262,7 @@ fn build_report(req: &AgentRequest, stages: &[Stage], catalog: &PriceCatalog, st
     let mut notes: Vec<String> = report::unchecked_prices_note(&prices).into_iter().collect();
     if let Some(a) = &st.analysis {
         notes.extend(a.warnings.iter().map(|w| format!("Warning: {w}")));
+        notes.extend(report::accounting(&a.overview));
     }
     if !unpriced_models.is_empty() {
         notes.push(format!(

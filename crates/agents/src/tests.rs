@@ -451,7 +451,10 @@ async fn driven(
 
 #[tokio::test]
 async fn cancellation_ends_with_agent_error() {
-    let (_d, store) = store_with_fixture();
+    // The fixture's ingest queries the engine, which blocks: not on an async worker.
+    let (_d, store) = tokio::task::spawn_blocking(store_with_fixture)
+        .await
+        .unwrap();
     let req = AgentRequest {
         agent: AgentKind::Supervisor,
         request: "x".into(),
@@ -471,7 +474,10 @@ async fn cancellation_ends_with_agent_error() {
 
 #[tokio::test]
 async fn recorded_runs_keep_their_report() {
-    let (_d, store) = store_with_fixture();
+    // The fixture's ingest queries the engine, which blocks: not on an async worker.
+    let (_d, store) = tokio::task::spawn_blocking(store_with_fixture)
+        .await
+        .unwrap();
     let req = AgentRequest {
         agent: AgentKind::Optimization,
         request: "".into(),

@@ -163,6 +163,20 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Define (or replace) view `name` as trusted `select`, for the client queries that
+    /// follow (e.g. the analyses' definition of a model call).
+    pub fn create_view(&self, name: &str, select: &str) -> Result<()> {
+        let view = format!(
+            "CREATE OR REPLACE VIEW \"{}\" AS {select}",
+            name.replace('"', "\"\"")
+        );
+        block_on(async {
+            self.ctx.sql(&view).await?.collect().await?;
+            Ok::<_, DataFusionError>(())
+        })?
+        .map_err(df)
+    }
+
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
     }

@@ -9,7 +9,7 @@ use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use tokio_util::sync::CancellationToken;
 
-use super::sql::{self, calls_cte, quote};
+use super::sql::{self, Scope, quote};
 use super::{Agg, DuplicateRow, Histogram, ModelStats, PrefixGroup, WorkloadStats};
 use super::{SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS};
 use crate::AgentError;
@@ -53,8 +53,9 @@ const ERRORS: usize = 10;
 const DUPLICATES: usize = 11;
 
 /// The queries behind [`WorkloadStats`], in the order of the constants above.
-pub fn queries(dataset: &str, with_duplicates: bool) -> Vec<String> {
-    let cte = calls_cte(dataset);
+pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
+    let dataset = scope.dataset;
+    let cte = scope.cte();
     let by = |key: &str| {
         format!(
             "{cte} SELECT {key}, {} FROM calls GROUP BY {key}",
@@ -95,7 +96,7 @@ pub fn queries(dataset: &str, with_duplicates: bool) -> Vec<String> {
             "{cte} SELECT FLOOR(ttft_ms), COUNT(*) FROM calls WHERE ttft_ms IS NOT NULL \
              GROUP BY FLOOR(ttft_ms)"
         ),
-        sql::prefix_groups(dataset),
+        sql::prefix_groups(scope),
         format!(
             "{cte} SELECT provider, model, COALESCE(error_type, 'unknown'), COUNT(*), SUM(cost_usd), \
              SUM(CASE WHEN cost_usd > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN cost_usd > 0 THEN cost_usd ELSE 0 END) \
@@ -103,7 +104,7 @@ pub fn queries(dataset: &str, with_duplicates: bool) -> Vec<String> {
         ),
     ];
     if with_duplicates {
-        q.push(sql::duplicates(dataset));
+        q.push(sql::duplicates(scope));
     }
     q
 }
@@ -241,15 +242,40 @@ pub fn collect(
     cancel: &CancellationToken,
 ) -> Result<WorkloadStats, AgentError> {
     let started = std::time::Instant::now();
-    let sqls = queries(dataset, with_duplicates);
-    let results = engine
-        .collect_all(&sqls, Some(cancel))
-        .map_err(|e| match e {
-            apex_datasets::DatasetError::Cancelled => AgentError::Cancelled,
-            other => other.into(),
-        })?;
-    if cancel.is_cancelled() {
-        return Err(AgentError::Cancelled);
+    let run = |sqls: &[String]| {
+        let results = engine
+            .collect_all(sqls, Some(cancel))
+            .map_err(|e| match e {
+                apex_datasets::DatasetError::Cancelled => AgentError::Cancelled,
+                other => other.into(),
+            })?;
+        if cancel.is_cancelled() {
+            return Err(AgentError::Cancelled);
+        }
+        Ok(results)
+    };
+    // The figures with the plain definition of a model call, and whether the dataset has
+    // rollup spans, at once; with rollups (rare: most logs carry usage on one span per
+    // call) the figures are gathered again without them.
+    let mut sqls = queries(Scope::plain(dataset), with_duplicates);
+    sqls.push(sql::rollups(dataset));
+    let mut results = run(&sqls)?;
+    let rollups = Rows::new(&results.pop().unwrap_or_default())?;
+    let (rollup_records, rollup_spend) = if rollups.len > 0 {
+        (rollups.count(0)?[0], rollups.float(1)?[0])
+    } else {
+        (0, 0.0)
+    };
+    sqls.pop();
+    if rollup_records > 0 {
+        sqls = queries(
+            Scope {
+                dataset,
+                rollups: true,
+            },
+            with_duplicates,
+        );
+        results = run(&sqls)?;
     }
     let r: Vec<Rows> = results
         .iter()
@@ -257,6 +283,8 @@ pub fn collect(
         .collect::<Result<_, _>>()?;
     let mut s = WorkloadStats {
         dataset: dataset.to_string(),
+        rollup_records,
+        rollup_spend,
         ..Default::default()
     };
     let rec = &r[RECORDS];

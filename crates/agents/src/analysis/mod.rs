@@ -112,6 +112,10 @@ pub struct WorkloadStats {
     pub dataset: String,
     /// Every record, tool and agent spans included.
     pub records: u64,
+    /// Records left out of the model calls because a child span carries their usage
+    /// (rollups), and the spend they repeat.
+    pub rollup_records: u64,
+    pub rollup_spend: f64,
     pub total: Agg,
     pub first: Option<String>,
     pub last: Option<String>,
@@ -141,6 +145,14 @@ pub struct WorkloadStats {
 }
 
 impl WorkloadStats {
+    /// Which records the figures counted as model calls, for the SQL that reproduces them.
+    pub fn scope(&self) -> sql::Scope<'_> {
+        sql::Scope {
+            dataset: &self.dataset,
+            rollups: self.rollup_records > 0,
+        }
+    }
+
     /// The order reports show: most expensive first (ties by name), days by date.
     fn sort(&mut self) {
         let by_spend = |a: &(String, Agg), b: &(String, Agg)| {
@@ -182,6 +194,65 @@ pub fn collect(
     Ok(stats)
 }
 
+/// How a dataset's records count: model calls and their spend, rollups and theirs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub model_calls: u64,
+    /// Spend of the model calls (what every figure and report totals).
+    pub spend_usd: f64,
+    pub rollup_records: u64,
+    /// Spend the rollups repeat: recorded on them, counted in their children.
+    pub rollup_spend_usd: f64,
+}
+
+/// The model calls and spend of `dataset` by the reports' definition (two queries, or three
+/// when the dataset has rollups): what an ingest answers, agreeing with the reports.
+pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
+    let engine = crate::open_engine(store, &[dataset])?;
+    let sum = |scope: sql::Scope<'_>| -> String {
+        format!("{} SELECT COUNT(*), SUM(cost_usd) FROM calls", scope.cte())
+    };
+    let first = engine.collect_all(
+        &[sum(sql::Scope::plain(dataset)), sql::rollups(dataset)],
+        None,
+    )?;
+    let pair = |batches: &[arrow::array::RecordBatch]| -> Result<(u64, f64), AgentError> {
+        let b = batches.iter().find(|b| b.num_rows() > 0);
+        let Some(b) = b else { return Ok((0, 0.0)) };
+        let n = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)
+            .map_err(|e| AgentError::Invalid(format!("internal: {e}")))?;
+        let c = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Float64)
+            .map_err(|e| AgentError::Invalid(format!("internal: {e}")))?;
+        use arrow::array::{Array, AsArray};
+        let n = n.as_primitive::<arrow::datatypes::Int64Type>();
+        let c = c.as_primitive::<arrow::datatypes::Float64Type>();
+        Ok((
+            if n.is_null(0) {
+                0
+            } else {
+                n.value(0).max(0) as u64
+            },
+            if c.is_null(0) { 0.0 } else { c.value(0) },
+        ))
+    };
+    let (rollup_records, rollup_spend) = pair(&first[1])?;
+    let (model_calls, spend) = if rollup_records > 0 {
+        let again = engine.collect(&sum(sql::Scope {
+            dataset,
+            rollups: true,
+        }))?;
+        pair(&again)?
+    } else {
+        pair(&first[0])?
+    };
+    Ok(Totals {
+        model_calls,
+        spend_usd: usd(spend),
+        rollup_records,
+        rollup_spend_usd: usd(rollup_spend),
+    })
+}
+
 // ---------------------------------------------------------------- the cost analysis
 
 /// Round a USD amount to micro-dollars, so that reports and their SQL agree to the digit.
@@ -197,12 +268,25 @@ fn pct(part: f64, whole: f64) -> f64 {
     }
 }
 
-/// Dataset totals.
+/// Dataset totals. Every record is one of: a model call (counted in every figure), a rollup
+/// (a span whose children carry its usage: counted once, in the children), or another span
+/// (a tool or agent span without usage).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Overview {
     pub records: u64,
     pub model_calls: u64,
+    /// Spend of the model calls: what `SUM(cost_usd)` over `model_calls` answers.
     pub spend_usd: f64,
+    /// Spans left out because a child span in the same trace carries their usage.
+    pub rollup_records: u64,
+    /// The spend those rollups repeat (already in their children's).
+    pub rollup_spend_usd: f64,
+    /// Spans that are neither model calls nor rollups (tool and agent spans with no usage).
+    pub other_records: u64,
+    /// Spend of model calls with no model or provider named (empty or `unknown`): in the
+    /// totals, in no model's or provider's row of a recommendation.
+    pub unattributed_spend_usd: f64,
+    pub unattributed_calls: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub failed_calls: u64,
@@ -371,7 +455,7 @@ pub fn percentile_ranks(h: &Histogram, ps: &[u64]) -> (u64, Vec<(u64, i64)>, i64
 }
 
 fn percentiles(
-    dataset: &str,
+    calls: sql::Scope<'_>,
     metric: &str,
     scope: &str,
     expr: &str,
@@ -383,7 +467,7 @@ fn percentiles(
     let queries = names
         .iter()
         .zip(&ranks)
-        .map(|(n, (rank, _))| (n.to_string(), sql::percentile(dataset, expr, extra, *rank)))
+        .map(|(n, (rank, _))| (n.to_string(), sql::percentile(calls, expr, extra, *rank)))
         .collect();
     Percentiles {
         metric: metric.into(),
@@ -408,8 +492,8 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-fn anomalies(dataset: &str, days: &[(String, Agg)]) -> Anomalies {
-    let query = sql::spend_by(dataset, Dimension::Day);
+fn anomalies(calls: sql::Scope<'_>, days: &[(String, Agg)]) -> Anomalies {
+    let query = sql::spend_by(calls, Dimension::Day);
     let method = format!(
         "robust z = 0.6745 * (spend - median) / MAD over daily spend; |z| > {ANOMALY_Z} is an anomaly (MAD = 0 falls back to 1.2533 * mean absolute deviation)"
     );
@@ -462,6 +546,7 @@ fn anomalies(dataset: &str, days: &[(String, Agg)]) -> Anomalies {
 /// Turn the scan's aggregates into the cost analysis.
 pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
     let ds = stats.dataset.as_str();
+    let calls = stats.scope();
     let total = stats.total.spend;
     let mut providers: BTreeMap<&str, Agg> = BTreeMap::new();
     for m in &stats.models {
@@ -492,25 +577,25 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             dimension: Dimension::Provider,
             rows: spend_rows(&providers, total),
             groups: providers.len(),
-            sql: sql::spend_by(ds, Dimension::Provider),
+            sql: sql::spend_by(calls, Dimension::Provider),
         },
         Breakdown {
             dimension: Dimension::Model,
             rows: model_rows,
             groups: stats.models.len(),
-            sql: sql::spend_by(ds, Dimension::Model),
+            sql: sql::spend_by(calls, Dimension::Model),
         },
         Breakdown {
             dimension: Dimension::Feature,
             rows: spend_rows(&stats.features, total),
             groups: stats.features.len(),
-            sql: sql::spend_by(ds, Dimension::Feature),
+            sql: sql::spend_by(calls, Dimension::Feature),
         },
         Breakdown {
             dimension: Dimension::Tenant,
             rows: spend_rows(&stats.tenants, total),
             groups: stats.tenants.len(),
-            sql: sql::spend_by(ds, Dimension::Tenant),
+            sql: sql::spend_by(calls, Dimension::Tenant),
         },
         Breakdown {
             dimension: Dimension::Day,
@@ -529,14 +614,14 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 })
                 .collect(),
             groups: stats.days.len(),
-            sql: sql::spend_by(ds, Dimension::Day),
+            sql: sql::spend_by(calls, Dimension::Day),
         },
     ];
 
     let mut pcts = Vec::new();
     if stats.total.calls > 0 {
         pcts.push(percentiles(
-            ds,
+            calls,
             "latency_ms",
             "all",
             "FLOOR(latency_ms)",
@@ -545,7 +630,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         ));
         if !stats.ttft_hist.is_empty() {
             pcts.push(percentiles(
-                ds,
+                calls,
                 "ttft_ms",
                 "all",
                 "FLOOR(ttft_ms)",
@@ -556,7 +641,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
     }
     if stats.ok_calls > 0 {
         pcts.push(percentiles(
-            ds,
+            calls,
             "input_tokens",
             "successful calls",
             "input_tokens",
@@ -564,7 +649,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             &stats.input_hist,
         ));
         pcts.push(percentiles(
-            ds,
+            calls,
             "output_tokens",
             "successful calls",
             "output_tokens",
@@ -579,7 +664,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             sql::quote(&m.model)
         );
         pcts.push(percentiles(
-            ds,
+            calls,
             "latency_ms",
             &format!("{}/{}", m.provider, m.model),
             "FLOOR(latency_ms)",
@@ -588,10 +673,23 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         ));
     }
 
+    let unnamed = |v: &str| v.trim().is_empty() || v.eq_ignore_ascii_case("unknown");
+    let (unattributed_calls, unattributed_spend) = stats
+        .models
+        .iter()
+        .filter(|m| unnamed(&m.model) || unnamed(&m.provider))
+        .fold((0, 0.0), |(n, c), m| (n + m.all.calls, c + m.all.spend));
     let overview = Overview {
         records: stats.records,
         model_calls: stats.total.calls,
         spend_usd: usd(total),
+        rollup_records: stats.rollup_records,
+        rollup_spend_usd: usd(stats.rollup_spend),
+        other_records: stats
+            .records
+            .saturating_sub(stats.total.calls + stats.rollup_records),
+        unattributed_spend_usd: usd(unattributed_spend),
+        unattributed_calls,
         input_tokens: stats.total.input,
         output_tokens: stats.total.output,
         failed_calls: stats.total.failed,
@@ -600,7 +698,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         first: stats.first.clone(),
         last: stats.last.clone(),
         days: stats.days.len(),
-        sql: sql::overview(ds),
+        sql: sql::overview(calls),
     };
     let failures = Failures {
         failed_calls: stats.total.failed,
@@ -615,7 +713,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 cost_usd: usd(*c),
             })
             .collect(),
-        sql: sql::errors(ds),
+        sql: sql::errors(calls),
     };
     let repeats: u64 = stats.duplicates.iter().map(|d| d.repeats).sum();
     let repeat_cost: f64 = stats.duplicates.iter().map(|d| d.repeat_cost_usd).sum();
@@ -633,7 +731,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
                 ..d.clone()
             })
             .collect(),
-        sql: sql::duplicates(ds),
+        sql: sql::duplicates(calls),
     };
     CostAnalysis {
         dataset: ds.to_string(),
@@ -641,7 +739,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
         breakdowns,
         percentiles: pcts,
         failures,
-        anomalies: anomalies(ds, &stats.days),
+        anomalies: anomalies(calls, &stats.days),
         duplicates,
         warnings: stats.warnings.clone(),
         figures_sql: stats.queries_sql.clone(),

@@ -35,17 +35,99 @@ fn quote_list(items: &[&str]) -> String {
         .join(", ")
 }
 
-/// The predicate of a model call over one record.
+/// A record carries usage: tokens or a cost.
+pub fn usage_predicate(alias: &str) -> String {
+    format!("({alias}input_tokens > 0 OR {alias}output_tokens > 0 OR {alias}cost_usd > 0)")
+}
+
+/// The predicate of a model call over one record, before rollups: a model operation
+/// (`chat`, `text_completion`, ...) or any span that carries usage (an agent or tool span
+/// with tokens or a cost is where many agent frameworks record their model calls).
 pub fn model_call_predicate() -> String {
-    format!("operation NOT IN ({})", quote_list(NON_MODEL_OPERATIONS))
+    format!(
+        "(operation NOT IN ({}) OR {})",
+        quote_list(NON_MODEL_OPERATIONS),
+        usage_predicate("")
+    )
+}
+
+/// `EXISTS` a child span in the same trace that carries usage: the record `r` is then a
+/// rollup of its children's usage, not a model call of its own.
+fn child_with_usage(dataset: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM workload_records c WHERE c.dataset = {} AND c.trace_id = r.trace_id \
+         AND c.parent_span_id = r.span_id AND {})",
+        quote(dataset),
+        usage_predicate("c.")
+    )
+}
+
+/// Which records of a dataset are its model calls: the input of every figure.
+///
+/// A record is a model call when it is a model operation or carries usage, unless a child
+/// span in the same trace carries usage (then it is a rollup, and counting it would count
+/// its children's spend twice). Finding rollups takes a join; a dataset with none (every
+/// synthetic one) is read with the plain predicate, which then selects the same records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub dataset: &'a str,
+    /// The dataset has rollup spans: exclude them with the join.
+    pub rollups: bool,
+}
+
+impl<'a> Scope<'a> {
+    /// A dataset read with the plain predicate (no rollups known).
+    pub fn plain(dataset: &'a str) -> Self {
+        Scope {
+            dataset,
+            rollups: false,
+        }
+    }
+
+    /// `WITH calls AS (...)`: the dataset's model calls.
+    pub fn cte(&self) -> String {
+        calls_cte(*self)
+    }
 }
 
 /// `WITH calls AS (...)`: the dataset's model calls, the input of every figure.
-pub fn calls_cte(dataset: &str) -> String {
+pub fn calls_cte(scope: Scope<'_>) -> String {
+    let d = quote(scope.dataset);
+    if scope.rollups {
+        format!(
+            "WITH calls AS (SELECT r.* FROM workload_records r WHERE r.dataset = {d} AND {} AND NOT {})",
+            model_call_predicate(),
+            child_with_usage(scope.dataset)
+        )
+    } else {
+        format!(
+            "WITH calls AS (SELECT * FROM workload_records WHERE dataset = {d} AND {})",
+            model_call_predicate()
+        )
+    }
+}
+
+/// The rollup spans of a dataset (records that would be model calls but have a child that
+/// carries usage): how many, and the usage they repeat.
+pub fn rollups(dataset: &str) -> String {
     format!(
-        "WITH calls AS (SELECT * FROM workload_records WHERE dataset = {} AND {})",
+        "SELECT COUNT(*) AS rollup_records, SUM(cost_usd) AS rollup_spend_usd, \
+         SUM(input_tokens) AS rollup_input_tokens, SUM(output_tokens) AS rollup_output_tokens \
+         FROM workload_records r WHERE r.dataset = {} AND {} AND {}",
         quote(dataset),
-        model_call_predicate()
+        model_call_predicate(),
+        child_with_usage(dataset)
+    )
+}
+
+/// Every model call of every dataset, rollups excluded: the `model_calls` view of
+/// `query_data`, whose totals agree with the reports'.
+pub fn model_calls_view() -> String {
+    format!(
+        "SELECT r.* FROM workload_records r WHERE {} AND NOT EXISTS (SELECT 1 FROM workload_records c \
+         WHERE c.dataset = r.dataset AND c.trace_id = r.trace_id AND c.parent_span_id = r.span_id AND {})",
+        model_call_predicate(),
+        usage_predicate("c.")
     )
 }
 
@@ -74,14 +156,17 @@ fn sum_if(cond: &str, expr: &str) -> String {
 }
 
 /// Totals: records (every span), model calls, spend, tokens, failures, time range.
-pub fn overview(dataset: &str) -> String {
-    let all = format!("FROM workload_records WHERE dataset = {}", quote(dataset));
+pub fn overview(scope: Scope<'_>) -> String {
+    let all = format!(
+        "FROM workload_records WHERE dataset = {}",
+        quote(scope.dataset)
+    );
     format!(
         "{} SELECT (SELECT COUNT(*) {all}) AS records, COUNT(*) AS model_calls, SUM(cost_usd) AS spend_usd, \
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
          {} AS failed_calls, {} AS failed_cost_usd, \
          (SELECT MIN(timestamp) {all}) AS first, (SELECT MAX(timestamp) {all}) AS last FROM calls",
-        calls_cte(dataset),
+        scope.cte(),
         count_if("status <> 'ok'"),
         sum_if("status <> 'ok'", "cost_usd"),
     )
@@ -140,7 +225,7 @@ pub fn agg_columns() -> String {
 }
 
 /// Spend, calls, tokens and failures grouped by one dimension.
-pub fn spend_by(dataset: &str, dim: Dimension) -> String {
+pub fn spend_by(scope: Scope<'_>, dim: Dimension) -> String {
     let key = dim.key_sql();
     let order = if dim == Dimension::Day {
         key.to_string()
@@ -149,13 +234,13 @@ pub fn spend_by(dataset: &str, dim: Dimension) -> String {
     };
     format!(
         "{} SELECT {key}, {} FROM calls GROUP BY {key} ORDER BY {order}",
-        calls_cte(dataset),
+        scope.cte(),
         agg_columns()
     )
 }
 
 /// The nearest-rank percentile of `expr` over the calls matching `extra` (1-based `rank`).
-pub fn percentile(dataset: &str, expr: &str, extra: &str, rank: u64) -> String {
+pub fn percentile(scope: Scope<'_>, expr: &str, extra: &str, rank: u64) -> String {
     let filter = if extra.is_empty() {
         String::new()
     } else {
@@ -163,17 +248,17 @@ pub fn percentile(dataset: &str, expr: &str, extra: &str, rank: u64) -> String {
     };
     format!(
         "{} SELECT {expr} AS value FROM calls{filter} ORDER BY value LIMIT 1 OFFSET {}",
-        calls_cte(dataset),
+        scope.cte(),
         rank.saturating_sub(1)
     )
 }
 
 /// Failed model calls and what they cost, by error type.
-pub fn errors(dataset: &str) -> String {
+pub fn errors(scope: Scope<'_>) -> String {
     format!(
         "{} SELECT COALESCE(error_type, 'unknown') AS error_type, COUNT(*) AS calls, SUM(cost_usd) AS cost_usd \
          FROM calls WHERE status <> 'ok' GROUP BY COALESCE(error_type, 'unknown') ORDER BY cost_usd DESC, error_type",
-        calls_cte(dataset)
+        scope.cte()
     )
 }
 
@@ -188,22 +273,22 @@ pub fn short_condition(max_input: u64, max_output: u64) -> String {
 }
 
 /// Successful short calls (input and output at most the thresholds) per model.
-pub fn short_calls(dataset: &str, max_input: u64, max_output: u64, models: &[&str]) -> String {
+pub fn short_calls(scope: Scope<'_>, max_input: u64, max_output: u64, models: &[&str]) -> String {
     format!(
         "{} SELECT provider, model, {PRICED_COLUMNS} FROM calls WHERE {} AND model IN ({}) \
          GROUP BY provider, model ORDER BY provider, model",
-        calls_cte(dataset),
+        scope.cte(),
         short_condition(max_input, max_output),
         quote_list(models)
     )
 }
 
 /// Successful non-interactive calls per model.
-pub fn non_interactive(dataset: &str, models: &[&str]) -> String {
+pub fn non_interactive(scope: Scope<'_>, models: &[&str]) -> String {
     format!(
         "{} SELECT provider, model, {PRICED_COLUMNS} FROM calls WHERE status = 'ok' AND {} AND model IN ({}) \
          GROUP BY provider, model ORDER BY provider, model",
-        calls_cte(dataset),
+        scope.cte(),
         non_interactive_predicate(),
         quote_list(models)
     )
@@ -213,47 +298,47 @@ pub fn non_interactive(dataset: &str, models: &[&str]) -> String {
 pub const CACHE_WINDOW: &str = "FLOOR(EXTRACT(EPOCH FROM timestamp) / 300)";
 
 /// Successful calls per provider, model and feature with their smallest prompt and cache use.
-pub fn prefix_groups(dataset: &str) -> String {
+pub fn prefix_groups(scope: Scope<'_>) -> String {
     format!(
         "{} SELECT provider, model, feature, COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, \
          MIN(input_tokens) AS min_input_tokens, SUM(cache_read_tokens) AS cache_read_tokens, \
          COUNT(DISTINCT {CACHE_WINDOW}) AS cache_windows \
          FROM calls WHERE status = 'ok' GROUP BY provider, model, feature ORDER BY provider, model, feature",
-        calls_cte(dataset)
+        scope.cte()
     )
 }
 
 /// Successful calls of one model whose output exceeded `cap` tokens, with the excess.
-pub fn output_tail(dataset: &str, provider: &str, model: &str, cap: u64) -> String {
+pub fn output_tail(scope: Scope<'_>, provider: &str, model: &str, cap: u64) -> String {
     format!(
         "{} SELECT COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, SUM(output_tokens - {cap}) AS excess_output_tokens \
          FROM calls WHERE status = 'ok' AND provider = {} AND model = {} AND output_tokens > {cap}",
-        calls_cte(dataset),
+        scope.cte(),
         quote(provider),
         quote(model)
     )
 }
 
 /// Failed calls that were billed, per model and error type.
-pub fn billed_failures(dataset: &str) -> String {
+pub fn billed_failures(scope: Scope<'_>) -> String {
     format!(
         "{} SELECT provider, model, COALESCE(error_type, 'unknown') AS error_type, COUNT(*) AS calls, \
          SUM(cost_usd) AS cost_usd FROM calls WHERE status <> 'ok' AND cost_usd > 0 \
          GROUP BY provider, model, COALESCE(error_type, 'unknown') ORDER BY cost_usd DESC, provider, model, error_type",
-        calls_cte(dataset)
+        scope.cte()
     )
 }
 
 /// Repeated prompts of one model: successful calls whose `prompt_hash` was already seen on
 /// the same provider and model, with the cost of the repeats at each prompt's average cost.
-pub fn duplicates(dataset: &str) -> String {
+pub fn duplicates(scope: Scope<'_>) -> String {
     format!(
         "{} SELECT provider, model, COUNT(*) AS repeated_prompts, SUM(n) AS calls, SUM(n - 1) AS repeats, \
          SUM(cost * (n - 1) / n) AS repeat_cost_usd FROM (SELECT provider, model, prompt_hash, \
          COUNT(*) AS n, SUM(cost_usd) AS cost FROM calls WHERE status = 'ok' AND prompt_hash IS NOT NULL \
          AND prompt_hash <> '' GROUP BY provider, model, prompt_hash HAVING COUNT(*) > 1) repeated \
          GROUP BY provider, model ORDER BY repeat_cost_usd DESC, provider, model",
-        calls_cte(dataset)
+        scope.cte()
     )
 }
 

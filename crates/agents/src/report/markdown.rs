@@ -162,6 +162,9 @@ pub fn markdown(r: &Report) -> String {
             o.error_rate_pct,
             money(o.failed_cost_usd)
         );
+        if let Some(line) = super::accounting(o) {
+            let _ = writeln!(out, "{line}\n");
+        }
         for b in &a.breakdowns {
             if b.dimension == Dimension::Day {
                 continue;

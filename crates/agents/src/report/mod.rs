@@ -439,6 +439,47 @@ mod markdown;
 pub use html::{StoredReport, html};
 pub use markdown::markdown;
 
+/// How every record of the dataset was counted, when not every record is a model call:
+/// the rollups left out (and the spend they repeat), the other spans, and the spend that no
+/// model or provider can be credited with. `None` when every record is a named model call.
+pub fn accounting(o: &super::analysis::Overview) -> Option<String> {
+    let mut parts = Vec::new();
+    if o.rollup_records > 0 {
+        parts.push(format!(
+            "{} spans were left out as rollups: a child span in the same trace carries their usage ({} of it), which is counted once, in the children",
+            o.rollup_records,
+            money(o.rollup_spend_usd)
+        ));
+    }
+    if o.other_records > 0 {
+        parts.push(format!(
+            "{} spans are not model calls (tool and agent spans with no tokens and no cost)",
+            o.other_records
+        ));
+    }
+    if o.unattributed_calls > 0 {
+        parts.push(format!(
+            "{} of the spend ({} calls) names no model or provider: it is in the totals but in no model's figures or recommendation; collect `gen_ai.request.model` and `gen_ai.provider.name` (or the `model` and `provider` columns) to attribute it",
+            money(o.unattributed_spend_usd),
+            o.unattributed_calls
+        ));
+    }
+    if o.model_calls == 0 && o.records > 0 {
+        parts.push(format!(
+            "none of the {} records is a model call: collect the spans of model calls (an operation such as `chat`, or any span with tokens or a cost)",
+            o.records
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        let mut line = parts.join("; ");
+        line.push('.');
+        let mut c = line.chars();
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or(line)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ pub struct DescribeDatasetArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryDataArgs {
-    /// One read-only SELECT (or WITH ... SELECT) over workload_records and datasets.
+    /// One read-only SELECT (or WITH ... SELECT) over workload_records, model_calls and datasets.
     pub sql: String,
     /// Most rows to return: 1 to 10000, default 100.
     #[serde(default)]
@@ -71,15 +71,22 @@ fn agent_fail(e: AgentError) -> CallToolResult {
 fn render_ingest(run_id: &str, report: &ingest::IngestReport) -> CallToolResult {
     let p = &report.parsed;
     let mut text = format!(
-        "Dataset {}: {} records accepted, {} rejected ({}), spend ${:.2}, {} to {}.",
+        "Dataset {}: {} records accepted, {} rejected ({}), {} model calls, spend ${:.2}, {} to {}.",
         report.dataset,
         p.accepted,
         p.rejected,
         p.format.name(),
+        report.model_calls,
         p.spend_usd,
         p.first.as_deref().unwrap_or("-"),
         p.last.as_deref().unwrap_or("-")
     );
+    if report.rollup_records > 0 {
+        text.push_str(&format!(
+            "\n{} spans are rollups: a child span in the same trace carries their usage (${:.2}), counted once, in the children (${:.2} recorded in all).",
+            report.rollup_records, report.rollup_spend_usd, report.recorded_spend_usd
+        ));
+    }
     if p.aggregated > 0 {
         text.push_str(&format!(
             "\n{} records are aggregated usage buckets standing for {} calls (per-call figures such as duplicate prompts and latency cannot be computed from them).",
@@ -241,6 +248,9 @@ impl ApexServer {
                     o.first.as_deref().unwrap_or("-"),
                     o.last.as_deref().unwrap_or("-")
                 );
+                if let Some(line) = apex_agents::report::accounting(o) {
+                    text.push_str(&format!("\n  {line}"));
+                }
                 for r in &d.by_model.rows {
                     text.push_str(&format!(
                         "\n  {}/{}: {} calls, ${:.2} ({}%)",
@@ -282,7 +292,7 @@ impl ApexServer {
 
     /// Run one read-only SELECT over the datasets.
     #[tool(
-        description = "Run one read-only SELECT over the workload data (tables workload_records, datasets), with bounded rows and time. Anything but a single SELECT is refused."
+        description = "Run one read-only SELECT over the workload data (table workload_records: every span; view model_calls: the model calls that reports count, rollup spans left out; table datasets), with bounded rows and time. Anything but a single SELECT is refused."
     )]
     async fn query_data(
         &self,
