@@ -4,6 +4,7 @@
 //! Every call has a deadline: a call past it is counted as a hang, never waited for.
 //!
 //! Usage: soak URL --ingest PATH [--clients 50] [--seconds 600] [--pid SERVER_PID]
+//!        [--max-rss-growth PCT]: fail when RSS grows more than PCT (default 10) after warm-up
 //! Prints errors, hangs, p50/p99 per tool, notifications received, and the server's RSS
 //! every 30 s.
 
@@ -144,7 +145,7 @@ async fn timed(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: soak URL --ingest PATH [--clients N] [--seconds S] [--pid PID]";
+    let usage = "usage: soak URL --ingest PATH [--clients N] [--seconds S] [--pid PID] [--max-rss-growth PCT]";
     let url = args.get(1).cloned().ok_or_else(|| anyhow::anyhow!(usage))?;
     if !(url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost")) {
         anyhow::bail!("soak runs on loopback only");
@@ -160,6 +161,10 @@ async fn main() -> anyhow::Result<()> {
     let clients = num("--clients", 50).clamp(2, 200) as usize;
     let seconds = num("--seconds", 600).clamp(10, 3600);
     let pid: Option<u32> = value("--pid").and_then(|v| v.parse().ok());
+    // RSS after warm-up may grow at most this much by the end, or the soak fails.
+    let max_growth: f64 = value("--max-rss-growth")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10.0);
     let ingest = value("--ingest").ok_or_else(|| anyhow::anyhow!(usage))?;
 
     let tally: Shared = Arc::default();
@@ -290,15 +295,17 @@ async fn main() -> anyhow::Result<()> {
         .map(|(s, kb)| format!("{s}s {:.0}", *kb as f64 / 1024.0))
         .collect();
     println!("  server RSS (MB) over time: {}", line.join(", "));
+    let mut grew = false;
     if let (Some(&(_, warm)), Some(end)) = (series.iter().find(|(s, _)| *s >= 120), end_rss) {
+        let growth = (end as f64 - warm as f64) * 100.0 / warm as f64;
         println!(
-            "  RSS after warm-up (120 s) {:.1} MB, at the end {:.1} MB: {:+.1}%",
+            "  RSS after warm-up (120 s) {:.1} MB, at the end {:.1} MB: {growth:+.1}% (bound {max_growth}%)",
             warm as f64 / 1024.0,
             end as f64 / 1024.0,
-            (end as f64 - warm as f64) * 100.0 / warm as f64
         );
+        grew = growth > max_growth;
     }
-    if nerr > 0 {
+    if nerr > 0 || grew {
         std::process::exit(1);
     }
     Ok(())

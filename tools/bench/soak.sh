@@ -4,7 +4,8 @@
 # index_status and list_datasets while subscribed to a bundle the others save; a generation
 # (300k records) and an ingest (200k records) every two minutes, with progress. Every call
 # has a deadline (30 s; 240 s for runs): a call past it is a hang and fails the soak.
-# Reports errors, hangs, p50/p99 per tool, notifications, and the server's RSS every 30 s.
+# Reports errors, hangs, p50/p99 per tool, notifications, and the server's RSS every 30 s;
+# fails on any error or hang, or RSS growing more than 10 % after warm-up (MAX_RSS_GROWTH).
 # Usage: tools/bench/soak.sh [CLIENTS=50] [SECONDS=600]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +32,8 @@ for _ in $(seq 100); do url=$(grep -o 'http://[^ ]*/mcp' "$log" | head -1 || tru
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Under `set -e` a failing soak would end the script here: keep its status, print the rest.
 status=0
-"$target/release/examples/soak" "$url" --ingest logs/soak.jsonl --clients "$clients" --seconds "$seconds" --pid "$pid" || status=$?
+"$target/release/examples/soak" "$url" --ingest logs/soak.jsonl --clients "$clients" --seconds "$seconds" --pid "$pid" \
+    --max-rss-growth "${MAX_RSS_GROWTH:-10}" || status=$?
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -iE "panic|error" "$log" | head -20 || true
 exit $status
