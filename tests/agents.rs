@@ -330,14 +330,14 @@ async fn bad_input_is_refused_with_what_exists() {
     client.cancel().await.unwrap();
 }
 
-/// `SELECT COUNT(*), ROUND(SUM(cost_usd), 2)` of `from` (a table or view) for one dataset,
+/// `SELECT SUM(weight), SUM(cost_usd)` of `from` (a table or view) for one dataset,
 /// through query_data: (count, spend in cents).
 async fn count_and_cents(client: &Client, from: &str, dataset: &str) -> (u64, i64) {
     let q = ok_json(
         &call(
             client,
             "query_data",
-            json!({"sql": format!("SELECT COUNT(*) AS n, SUM(cost_usd) AS spend FROM {from} WHERE dataset = '{dataset}'")}),
+            json!({"sql": format!("SELECT SUM(weight) AS n, SUM(cost_usd) AS spend FROM {from} WHERE dataset = '{dataset}'")}),
         )
         .await,
     );

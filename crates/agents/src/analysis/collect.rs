@@ -15,10 +15,11 @@ use super::{SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS};
 use crate::AgentError;
 use apex_datasets::Engine;
 
-/// The eight sums of an [`Agg`], in its field order.
+/// The eight sums of an [`Agg`], in its field order. Calls are weights summed: an aggregated
+/// usage bucket stands for `weight` calls.
 fn agg_columns() -> String {
-    "COUNT(*), SUM(cost_usd), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), \
-     SUM(cache_write_tokens), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+    "SUM(weight), SUM(cost_usd), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), \
+     SUM(cache_write_tokens), SUM(CASE WHEN status <> 'ok' THEN weight ELSE 0 END), \
      SUM(CASE WHEN status <> 'ok' THEN cost_usd ELSE 0 END)"
         .to_string()
 }
@@ -27,13 +28,13 @@ fn agg_columns() -> String {
 fn agg_columns_if(cond: &str) -> String {
     let s = |e: &str| format!("SUM(CASE WHEN {cond} THEN {e} ELSE 0 END)");
     [
-        s("1"),
+        s("weight"),
         s("cost_usd"),
         s("input_tokens"),
         s("output_tokens"),
         s("cache_read_tokens"),
         s("cache_write_tokens"),
-        s("CASE WHEN status <> 'ok' THEN 1 ELSE 0 END"),
+        s("CASE WHEN status <> 'ok' THEN weight ELSE 0 END"),
         s("CASE WHEN status <> 'ok' THEN cost_usd ELSE 0 END"),
     ]
     .join(", ")
@@ -56,6 +57,7 @@ const DUPLICATES: usize = 11;
 pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
     let dataset = scope.dataset;
     let cte = scope.cte();
+    let per_call = sql::PER_CALL;
     let by = |key: &str| {
         format!(
             "{cte} SELECT {key}, {} FROM calls GROUP BY {key}",
@@ -70,7 +72,7 @@ pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
             quote(dataset)
         ),
         format!(
-            "{cte} SELECT provider, model, {}, SUM(CASE WHEN status = 'ok' THEN 1 ELSE 0 END), \
+            "{cte} SELECT provider, model, {}, SUM(CASE WHEN status = 'ok' THEN weight ELSE 0 END), \
              SUM(CASE WHEN status = 'ok' AND prompt_hash IS NOT NULL AND prompt_hash <> '' THEN 1 ELSE 0 END), \
              {}, {} FROM calls GROUP BY provider, model",
             agg_columns(),
@@ -82,24 +84,24 @@ pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
         by("day"),
         format!(
             "{cte} SELECT provider, model, FLOOR(latency_ms), COUNT(*), SUM(cost_usd) FROM calls \
-             GROUP BY provider, model, FLOOR(latency_ms)"
+             WHERE {per_call} GROUP BY provider, model, FLOOR(latency_ms)"
         ),
         format!(
             "{cte} SELECT provider, model, output_tokens, COUNT(*), SUM(cost_usd) FROM calls \
-             WHERE status = 'ok' GROUP BY provider, model, output_tokens"
+             WHERE status = 'ok' AND {per_call} GROUP BY provider, model, output_tokens"
         ),
         format!(
             "{cte} SELECT input_tokens, COUNT(*), SUM(cost_usd) FROM calls WHERE status = 'ok' \
-             GROUP BY input_tokens"
+             AND {per_call} GROUP BY input_tokens"
         ),
         format!(
             "{cte} SELECT FLOOR(ttft_ms), COUNT(*) FROM calls WHERE ttft_ms IS NOT NULL \
-             GROUP BY FLOOR(ttft_ms)"
+             AND {per_call} GROUP BY FLOOR(ttft_ms)"
         ),
         sql::prefix_groups(scope),
         format!(
-            "{cte} SELECT provider, model, COALESCE(error_type, 'unknown'), COUNT(*), SUM(cost_usd), \
-             SUM(CASE WHEN cost_usd > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN cost_usd > 0 THEN cost_usd ELSE 0 END) \
+            "{cte} SELECT provider, model, COALESCE(error_type, 'unknown'), SUM(weight), SUM(cost_usd), \
+             SUM(CASE WHEN cost_usd > 0 THEN weight ELSE 0 END), SUM(CASE WHEN cost_usd > 0 THEN cost_usd ELSE 0 END) \
              FROM calls WHERE status <> 'ok' GROUP BY provider, model, COALESCE(error_type, 'unknown')"
         ),
     ];

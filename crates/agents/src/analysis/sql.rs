@@ -145,10 +145,15 @@ pub fn non_interactive_predicate() -> String {
     format!("({})", parts.join(" OR "))
 }
 
-/// `1` when `cond` holds, else `0`, summed: a count of matching rows.
+/// The calls of the records where `cond` holds: their weights summed (an aggregated usage
+/// bucket stands for `weight` calls; every other record for one).
 fn count_if(cond: &str) -> String {
-    format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)")
+    format!("SUM(CASE WHEN {cond} THEN weight ELSE 0 END)")
 }
+
+/// The records that are single calls, the only input of per-call figures (percentiles): an
+/// aggregated bucket has no latency or size of its own.
+pub const PER_CALL: &str = "aggregated = false";
 
 /// `expr` summed over the rows where `cond` holds.
 fn sum_if(cond: &str, expr: &str) -> String {
@@ -162,7 +167,7 @@ pub fn overview(scope: Scope<'_>) -> String {
         quote(scope.dataset)
     );
     format!(
-        "{} SELECT (SELECT COUNT(*) {all}) AS records, COUNT(*) AS model_calls, SUM(cost_usd) AS spend_usd, \
+        "{} SELECT (SELECT COUNT(*) {all}) AS records, SUM(weight) AS model_calls, SUM(cost_usd) AS spend_usd, \
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, \
          {} AS failed_calls, {} AS failed_cost_usd, \
          (SELECT MIN(timestamp) {all}) AS first, (SELECT MAX(timestamp) {all}) AS last FROM calls",
@@ -218,7 +223,7 @@ impl Dimension {
 /// input_tokens, output_tokens, failed_calls.
 pub fn agg_columns() -> String {
     format!(
-        "COUNT(*) AS calls, SUM(cost_usd) AS spend_usd, SUM(input_tokens) AS input_tokens, \
+        "SUM(weight) AS calls, SUM(cost_usd) AS spend_usd, SUM(input_tokens) AS input_tokens, \
          SUM(output_tokens) AS output_tokens, {} AS failed_calls",
         count_if("status <> 'ok'")
     )
@@ -239,12 +244,13 @@ pub fn spend_by(scope: Scope<'_>, dim: Dimension) -> String {
     )
 }
 
-/// The nearest-rank percentile of `expr` over the calls matching `extra` (1-based `rank`).
+/// The nearest-rank percentile of `expr` over the single calls ([`PER_CALL`]) matching
+/// `extra` (1-based `rank`).
 pub fn percentile(scope: Scope<'_>, expr: &str, extra: &str, rank: u64) -> String {
     let filter = if extra.is_empty() {
-        String::new()
+        format!(" WHERE {PER_CALL}")
     } else {
-        format!(" WHERE {extra}")
+        format!(" WHERE {PER_CALL} AND {extra}")
     };
     format!(
         "{} SELECT {expr} AS value FROM calls{filter} ORDER BY value LIMIT 1 OFFSET {}",
@@ -256,14 +262,14 @@ pub fn percentile(scope: Scope<'_>, expr: &str, extra: &str, rank: u64) -> Strin
 /// Failed model calls and what they cost, by error type.
 pub fn errors(scope: Scope<'_>) -> String {
     format!(
-        "{} SELECT COALESCE(error_type, 'unknown') AS error_type, COUNT(*) AS calls, SUM(cost_usd) AS cost_usd \
+        "{} SELECT COALESCE(error_type, 'unknown') AS error_type, SUM(weight) AS calls, SUM(cost_usd) AS cost_usd \
          FROM calls WHERE status <> 'ok' GROUP BY COALESCE(error_type, 'unknown') ORDER BY cost_usd DESC, error_type",
         scope.cte()
     )
 }
 
 /// Columns summed per model for a recommendation: calls, cost and every token count.
-const PRICED_COLUMNS: &str = "COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, SUM(input_tokens) AS input_tokens, \
+const PRICED_COLUMNS: &str = "SUM(weight) AS calls, SUM(cost_usd) AS cost_usd, SUM(input_tokens) AS input_tokens, \
     SUM(output_tokens) AS output_tokens, SUM(cache_read_tokens) AS cache_read_tokens, \
     SUM(cache_write_tokens) AS cache_write_tokens";
 
@@ -300,7 +306,7 @@ pub const CACHE_WINDOW: &str = "FLOOR(EXTRACT(EPOCH FROM timestamp) / 300)";
 /// Successful calls per provider, model and feature with their smallest prompt and cache use.
 pub fn prefix_groups(scope: Scope<'_>) -> String {
     format!(
-        "{} SELECT provider, model, feature, COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, \
+        "{} SELECT provider, model, feature, SUM(weight) AS calls, SUM(cost_usd) AS cost_usd, \
          MIN(input_tokens) AS min_input_tokens, SUM(cache_read_tokens) AS cache_read_tokens, \
          COUNT(DISTINCT {CACHE_WINDOW}) AS cache_windows \
          FROM calls WHERE status = 'ok' GROUP BY provider, model, feature ORDER BY provider, model, feature",
@@ -311,7 +317,7 @@ pub fn prefix_groups(scope: Scope<'_>) -> String {
 /// Successful calls of one model whose output exceeded `cap` tokens, with the excess.
 pub fn output_tail(scope: Scope<'_>, provider: &str, model: &str, cap: u64) -> String {
     format!(
-        "{} SELECT COUNT(*) AS calls, SUM(cost_usd) AS cost_usd, SUM(output_tokens - {cap}) AS excess_output_tokens \
+        "{} SELECT SUM(weight) AS calls, SUM(cost_usd) AS cost_usd, SUM(output_tokens - {cap}) AS excess_output_tokens \
          FROM calls WHERE status = 'ok' AND provider = {} AND model = {} AND output_tokens > {cap}",
         scope.cte(),
         quote(provider),
@@ -322,7 +328,7 @@ pub fn output_tail(scope: Scope<'_>, provider: &str, model: &str, cap: u64) -> S
 /// Failed calls that were billed, per model and error type.
 pub fn billed_failures(scope: Scope<'_>) -> String {
     format!(
-        "{} SELECT provider, model, COALESCE(error_type, 'unknown') AS error_type, COUNT(*) AS calls, \
+        "{} SELECT provider, model, COALESCE(error_type, 'unknown') AS error_type, SUM(weight) AS calls, \
          SUM(cost_usd) AS cost_usd FROM calls WHERE status <> 'ok' AND cost_usd > 0 \
          GROUP BY provider, model, COALESCE(error_type, 'unknown') ORDER BY cost_usd DESC, provider, model, error_type",
         scope.cte()
