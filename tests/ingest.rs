@@ -120,7 +120,8 @@ fn every_fixture_ingests_through_the_cli_with_its_count_and_spend() {
             "{fixture}: wanted `{want}` in {stdout}"
         );
         assert!(
-            stdout.contains(&format!("{rejected} rejected, spend ${spend:.2}")),
+            stdout.contains(&format!("{rejected} rejected, "))
+                && stdout.contains(&format!("model calls, spend ${spend:.2}")),
             "{fixture}: {stdout}"
         );
         // Each rejection is printed with its line.

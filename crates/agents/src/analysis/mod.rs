@@ -210,7 +210,10 @@ pub struct Totals {
 pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
     let engine = crate::open_engine(store, &[dataset])?;
     let sum = |scope: sql::Scope<'_>| -> String {
-        format!("{} SELECT SUM(weight), SUM(cost_usd) FROM calls", scope.cte())
+        format!(
+            "{} SELECT SUM(weight), SUM(cost_usd) FROM calls",
+            scope.cte()
+        )
     };
     let first = engine.collect_all(
         &[sum(sql::Scope::plain(dataset)), sql::rollups(dataset)],
