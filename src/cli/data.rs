@@ -78,6 +78,9 @@ pub fn ingest(
         p.spend_usd,
         report.elapsed_ms
     );
+    if let Some(e) = &report.counting_error {
+        eprintln!("note: {e}");
+    }
     if report.rollup_records > 0 {
         println!(
             "{} spans are rollups: a child span carries their usage (${:.2}), counted once, in the children (${:.2} recorded in all)",

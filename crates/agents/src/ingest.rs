@@ -55,6 +55,9 @@ pub struct IngestReport {
     /// Spans whose usage a child span in the same trace carries, and the spend they repeat.
     pub rollup_records: u64,
     pub rollup_spend_usd: f64,
+    /// Why the model calls could not be counted after the (committed) write, if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counting_error: Option<String>,
     pub elapsed_ms: u64,
 }
 
@@ -140,8 +143,22 @@ pub fn ingest(
         params["columns"] = json!(req.columns);
     }
     writer.commit("ingested", &params, &summary(&parsed, format.name()))?;
-    // The dataset as the reports count it: rollup spans repeat their children's usage.
-    let totals = super::analysis::totals(store, dataset)?;
+    // The dataset as the reports count it: rollup spans repeat their children's usage. The
+    // dataset is committed by now: a count that fails (e.g. the engine's memory budget) must
+    // not turn a stored ingest into an error, so it falls back to what was read, and says so.
+    let (totals, counting_error) = match super::analysis::totals(store, dataset) {
+        Ok(t) => (t, None),
+        Err(e) => (
+            super::analysis::Totals {
+                model_calls: parsed.calls,
+                spend_usd: parsed.spend_usd,
+                ..Default::default()
+            },
+            Some(format!(
+                "the dataset is stored, but its model calls could not be counted ({e}); the figures above are every record read, rollup spans not told apart"
+            )),
+        ),
+    };
     let recorded_spend_usd = parsed.spend_usd;
     parsed.spend_usd = totals.spend_usd;
     let report = IngestReport {
@@ -151,6 +168,7 @@ pub fn ingest(
         recorded_spend_usd,
         rollup_records: totals.rollup_records,
         rollup_spend_usd: totals.rollup_spend_usd,
+        counting_error,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let p = &report.parsed;

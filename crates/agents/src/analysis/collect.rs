@@ -260,15 +260,17 @@ pub fn collect(
     // rollup spans, at once; with rollups (rare: most logs carry usage on one span per
     // call) the figures are gathered again without them.
     let mut sqls = queries(Scope::plain(dataset), with_duplicates);
-    sqls.push(sql::rollups(dataset));
+    sqls.push(sql::rollup_candidates(dataset));
     let mut results = run(&sqls)?;
-    let rollups = Rows::new(&results.pop().unwrap_or_default())?;
-    let (rollup_records, rollup_spend) = if rollups.len > 0 {
-        (rollups.count(0)?[0], rollups.float(1)?[0])
-    } else {
-        (0, 0.0)
-    };
+    let candidates = Rows::new(&results.pop().unwrap_or_default())?;
     sqls.pop();
+    let (mut rollup_records, mut rollup_spend) = (0, 0.0);
+    if candidates.len > 0 && candidates.count(0)?[0] > 0 {
+        let exact = Rows::new(&run(&[sql::rollups(dataset)])?.remove(0))?;
+        if exact.len > 0 {
+            (rollup_records, rollup_spend) = (exact.count(0)?[0], exact.float(1)?[0]);
+        }
+    }
     if rollup_records > 0 {
         sqls = queries(
             Scope {

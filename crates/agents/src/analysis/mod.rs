@@ -215,10 +215,6 @@ pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
             scope.cte()
         )
     };
-    let first = engine.collect_all(
-        &[sum(sql::Scope::plain(dataset)), sql::rollups(dataset)],
-        None,
-    )?;
     let pair = |batches: &[arrow::array::RecordBatch]| -> Result<(u64, f64), AgentError> {
         let b = batches.iter().find(|b| b.num_rows() > 0);
         let Some(b) = b else { return Ok((0, 0.0)) };
@@ -238,6 +234,19 @@ pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
             if c.is_null(0) { 0.0 } else { c.value(0) },
         ))
     };
+    let mut first = engine.collect_all(
+        &[
+            sum(sql::Scope::plain(dataset)),
+            sql::rollup_candidates(dataset),
+        ],
+        None,
+    )?;
+    // Candidates found: count the rollups exactly (a rare, costlier join).
+    if pair(&first[1])?.0 > 0 {
+        first[1] = engine.collect(&sql::rollups(dataset))?;
+    } else {
+        first[1] = Vec::new();
+    }
     let (rollup_records, rollup_spend) = pair(&first[1])?;
     let (model_calls, spend) = if rollup_records > 0 {
         let again = engine.collect(&sum(sql::Scope {

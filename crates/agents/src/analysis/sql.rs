@@ -120,6 +120,24 @@ pub fn rollups(dataset: &str) -> String {
     )
 }
 
+/// A bounded first look for rollups: records that would be model calls, carry usage, and
+/// whose `span_id` is the parent of some record with usage (in any trace). It joins against
+/// the distinct parent ids only, so its memory stays small where the exact join of
+/// [`rollups`] (every child's trace and parent) would not fit the engine's budget at 10M
+/// records. 0 proves there are no rollups; anything else is confirmed by [`rollups`].
+pub fn rollup_candidates(dataset: &str) -> String {
+    let d = quote(dataset);
+    format!(
+        "SELECT COUNT(*) AS candidates, SUM(r.cost_usd) AS candidate_spend_usd FROM workload_records r \
+         WHERE r.dataset = {d} AND {} AND {} \
+         AND r.span_id IN (SELECT DISTINCT c.parent_span_id FROM workload_records c WHERE c.dataset = {d} \
+         AND {} AND c.parent_span_id IS NOT NULL AND c.parent_span_id <> '')",
+        model_call_predicate(),
+        usage_predicate("r."),
+        usage_predicate("c.")
+    )
+}
+
 /// Every model call of every dataset, rollups excluded: the `model_calls` view of
 /// `query_data`, whose totals agree with the reports'.
 pub fn model_calls_view() -> String {

@@ -81,6 +81,9 @@ fn render_ingest(run_id: &str, report: &ingest::IngestReport) -> CallToolResult 
         p.first.as_deref().unwrap_or("-"),
         p.last.as_deref().unwrap_or("-")
     );
+    if let Some(e) = &report.counting_error {
+        text.push_str(&format!("\nNote: {e}."));
+    }
     if report.rollup_records > 0 {
         text.push_str(&format!(
             "\n{} spans are rollups: a child span in the same trace carries their usage (${:.2}), counted once, in the children (${:.2} recorded in all).",
