@@ -256,14 +256,9 @@ pub fn collect(
         }
         Ok(results)
     };
-    // The figures with the plain definition of a model call, and whether the dataset has
-    // rollup spans, at once; with rollups (rare: most logs carry usage on one span per
-    // call) the figures are gathered again without them.
-    let mut sqls = queries(Scope::plain(dataset), with_duplicates);
-    sqls.push(sql::rollup_candidates(dataset));
-    let mut results = run(&sqls)?;
-    let candidates = Rows::new(&results.pop().unwrap_or_default())?;
-    sqls.pop();
+    // First whether the dataset has rollups, alone: its join shares the engine's memory
+    // budget with nothing else (beside the dozen figure queries it ran out at 10M records).
+    let candidates = Rows::new(&run(&[sql::rollup_candidates(dataset)])?.remove(0))?;
     let (mut rollup_records, mut rollup_spend) = (0, 0.0);
     if candidates.len > 0 && candidates.count(0)?[0] > 0 {
         let exact = Rows::new(&run(&[sql::rollups(dataset)])?.remove(0))?;
@@ -271,16 +266,14 @@ pub fn collect(
             (rollup_records, rollup_spend) = (exact.count(0)?[0], exact.float(1)?[0]);
         }
     }
-    if rollup_records > 0 {
-        sqls = queries(
-            Scope {
-                dataset,
-                rollups: true,
-            },
-            with_duplicates,
-        );
-        results = run(&sqls)?;
-    }
+    let sqls = queries(
+        Scope {
+            dataset,
+            rollups: rollup_records > 0,
+        },
+        with_duplicates,
+    );
+    let results = run(&sqls)?;
     let r: Vec<Rows> = results
         .iter()
         .map(|b| Rows::new(b))
