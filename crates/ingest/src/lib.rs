@@ -29,7 +29,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use apex_core::pricing::PriceCatalog;
-use apex_core::workload::{QualityFlag, WorkloadRecord};
+use apex_core::workload::{COLUMNS, QualityFlag, WorkloadRecord};
 
 pub use detect::detect;
 pub use otlp::{OtlpEncoding, decode_body, error_status, export_response};
@@ -123,41 +123,19 @@ impl<'a> ParseOptions<'a> {
     }
 }
 
-/// The workload fields a header map may name (`columns={"our_field": "their column"}`).
-pub const MAPPABLE_FIELDS: &[&str] = &[
-    "event_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "timestamp",
-    "tenant",
-    "feature",
-    "workload_type",
-    "operation",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "latency_ms",
-    "ttft_ms",
-    "status",
-    "error_type",
-    "finish_reason",
-    "prompt_hash",
-    "cost_usd",
-    "weight",
-];
+/// The workload fields a header map may name (`columns={"our_field": "their column"}`):
+/// the per-call columns of the schema, and `weight`.
+fn mappable_fields() -> impl Iterator<Item = &'static str> {
+    COLUMNS.iter().copied().chain(["weight"])
+}
 
 /// Check a header map: every key must be a workload field and every value non-empty.
 pub fn check_columns(columns: &BTreeMap<String, String>) -> Result<(), String> {
     for (ours, theirs) in columns {
-        if !MAPPABLE_FIELDS.contains(&ours.as_str()) {
+        if !mappable_fields().any(|f| f == ours) {
             return Err(format!(
                 "columns: `{ours}` is not a workload field; map any of {}",
-                MAPPABLE_FIELDS.join(", ")
+                mappable_fields().collect::<Vec<_>>().join(", ")
             ));
         }
         if theirs.trim().is_empty() {
