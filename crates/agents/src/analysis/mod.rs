@@ -426,20 +426,24 @@ impl CostAnalysis {
     }
 }
 
+fn spend_row(k: &str, a: &Agg, total: f64) -> SpendRow {
+    SpendRow {
+        key: k.to_string(),
+        provider: None,
+        calls: a.calls,
+        spend_usd: usd(a.spend),
+        share_pct: pct(a.spend, total),
+        input_tokens: a.input,
+        output_tokens: a.output,
+        failed_calls: a.failed,
+    }
+}
+
 fn spend_rows(items: &[(String, Agg)], total: f64) -> Vec<SpendRow> {
     items
         .iter()
         .take(MAX_BREAKDOWN_ROWS)
-        .map(|(k, a)| SpendRow {
-            key: k.clone(),
-            provider: None,
-            calls: a.calls,
-            spend_usd: usd(a.spend),
-            share_pct: pct(a.spend, total),
-            input_tokens: a.input,
-            output_tokens: a.output,
-            failed_calls: a.failed,
-        })
+        .map(|(k, a)| spend_row(k, a, total))
         .collect()
 }
 
@@ -614,16 +618,7 @@ pub fn cost_analysis(stats: &WorkloadStats) -> CostAnalysis {
             rows: stats
                 .days
                 .iter()
-                .map(|(k, a)| SpendRow {
-                    key: k.clone(),
-                    provider: None,
-                    calls: a.calls,
-                    spend_usd: usd(a.spend),
-                    share_pct: pct(a.spend, total),
-                    input_tokens: a.input,
-                    output_tokens: a.output,
-                    failed_calls: a.failed,
-                })
+                .map(|(k, a)| spend_row(k, a, total))
                 .collect(),
             groups: stats.days.len(),
             sql: sql::spend_by(calls, Dimension::Day),
