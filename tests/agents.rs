@@ -477,3 +477,138 @@ async fn spend_on_agent_spans_is_counted_once_and_every_total_agrees() {
     }
     client.cancel().await.unwrap();
 }
+
+/// A report's figures without what names its dataset (its name and the SQL).
+fn figures_of(cost_analysis: &Value) -> Value {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "sql")
+                    .map(|(k, v)| (k.clone(), strip(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut v = strip(cost_analysis);
+    if let Some(m) = v.as_object_mut() {
+        for k in ["dataset", "figures_sql"] {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+fn cli(root: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "netra-apex {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Parquet a pipeline already wrote (synth's own `--format parquet`, moved out of the
+/// workspace) is attached and analysed in place: every figure of the report equals the same
+/// records' report as a dataset of our own, and the files are never written.
+#[tokio::test]
+async fn parquet_where_it_lies_is_analysed_in_place_like_our_own_dataset() {
+    let ws = Workspace::new();
+    let pipeline = tempfile::tempdir().unwrap();
+    let common = ["--count", "20000", "--seed", "7", "--days", "9"];
+    cli(
+        ws.path(),
+        &[
+            &[
+                "synth",
+                "--format",
+                "parquet",
+                "--output",
+                "out/calls.parquet",
+            ],
+            &common[..],
+        ]
+        .concat(),
+    );
+    cli(
+        ws.path(),
+        &[
+            &["synth", "--format", "dataset", "--dataset", "own"],
+            &common[..],
+        ]
+        .concat(),
+    );
+    let dir = pipeline.path().join("logs");
+    std::fs::create_dir_all(dir.join("_temporary")).unwrap();
+    std::fs::rename(
+        ws.path().join("out/calls.parquet"),
+        dir.join("calls.parquet"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("_SUCCESS"), "").unwrap();
+    let attached = cli(
+        ws.path(),
+        &["datasets", "attach", "pipeline", dir.to_str().unwrap()],
+    );
+    assert!(
+        attached.contains("20000 records") && attached.contains("1 file(s)"),
+        "{attached}"
+    );
+    let listed = cli(ws.path(), &["datasets", "list"]);
+    assert!(
+        listed.contains("pipeline") && listed.contains("external"),
+        "{listed}"
+    );
+
+    let client = stdio_client(ws.path(), Generation::Handshake).await;
+    let mut reports = Vec::new();
+    for dataset in ["own", "pipeline"] {
+        let d = ok_json(&call(&client, "describe_dataset", json!({"dataset": dataset})).await);
+        assert_eq!(d["overview"]["records"], 20000, "{dataset}: {d}");
+        let out = ok_json(
+            &call(
+                &client,
+                "run_agent",
+                json!({"agent": "supervisor", "request": "cut our LLM spend", "dataset": dataset}),
+            )
+            .await,
+        );
+        reports.push(figures_of(&out["report"]["cost_analysis"]));
+    }
+    let keys: Vec<&String> = reports[0].as_object().unwrap().keys().collect();
+    for key in [
+        "overview",
+        "breakdowns",
+        "percentiles",
+        "duplicates",
+        "failures",
+    ] {
+        assert!(keys.contains(&&key.to_string()), "{key} not in {keys:?}");
+    }
+    assert!(reports[0]["overview"]["model_calls"].as_u64() > Some(10_000));
+    assert_eq!(
+        reports[0], reports[1],
+        "the attached files' figures differ from the same records as a dataset"
+    );
+    // Read-only: an ingest into it is refused by name, and detaching keeps the files.
+    ws.write("logs/more.jsonl", "");
+    let refused = call(
+        &client,
+        "ingest_logs",
+        json!({"path": "logs/more.jsonl", "dataset": "pipeline"}),
+    )
+    .await;
+    assert_tool_error(&refused, &["pipeline", "attached from", "read-only"]);
+    client.cancel().await.unwrap();
+    let detached = cli(ws.path(), &["datasets", "delete", "pipeline"]);
+    assert!(detached.contains("detached"), "{detached}");
+    assert!(dir.join("calls.parquet").exists());
+}

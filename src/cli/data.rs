@@ -98,7 +98,17 @@ pub enum DatasetsCommand {
     /// Convert datasets of the old SQLite layout to Parquet (also done on first use), with
     /// progress; each is checked for every row and cent before its old rows are dropped.
     Migrate,
-    /// Remove a dataset and its files.
+    /// Analyse Parquet files where they already are (a pipeline's output directory, one
+    /// file, or a file:// or object-store URL) as dataset NAME: read in place at every
+    /// query, never written; files need the workload schema's per-call columns.
+    Attach {
+        /// The dataset name the files are analysed under.
+        name: String,
+        /// A directory (every *.parquet below it, skipping names starting with `_` or `.`),
+        /// a .parquet file, or a URL.
+        location: String,
+    },
+    /// Remove a dataset and its files (an attached dataset is only detached: its files stay).
     Delete {
         /// The dataset to remove.
         name: String,
@@ -112,8 +122,14 @@ pub fn datasets(at: &Place<'_>, command: DatasetsCommand) -> anyhow::Result<()> 
         DatasetsCommand::List => {
             for d in apex_store::datasets::list(store)? {
                 println!(
-                    "{}\t{}\t{} records\t${:.2}\t{} bytes\t{}",
-                    d.name, d.source, d.record_count, d.spend_usd, d.bytes, d.storage
+                    "{}\t{}\t{} records\t${:.2}\t{} bytes\t{}{}",
+                    d.name,
+                    d.source,
+                    d.record_count,
+                    d.spend_usd,
+                    d.bytes,
+                    d.storage,
+                    d.location().map(|l| format!(" {l}")).unwrap_or_default()
                 );
             }
         }
@@ -136,9 +152,34 @@ pub fn datasets(at: &Place<'_>, command: DatasetsCommand) -> anyhow::Result<()> 
                 );
             }
         }
+        DatasetsCommand::Attach { name, location } => {
+            let a = apex_datasets::external::attach(store, &name, &location)?;
+            for skipped in &a.skipped {
+                eprintln!("skipped: {skipped}");
+            }
+            println!(
+                "dataset {name} attached from {}: {} records (${:.2}) in {} file(s){}, {} to {}; read in place at every query",
+                a.info.location().unwrap_or(&location),
+                a.info.record_count,
+                a.info.spend_usd,
+                a.files,
+                if a.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} skipped", a.skipped.len())
+                },
+                a.info.first.as_deref().unwrap_or("?"),
+                a.info.last.as_deref().unwrap_or("?"),
+            );
+        }
         DatasetsCommand::Delete { name } => {
+            let attached = apex_store::datasets::get(store, &name)?
+                .and_then(|d| d.location().map(str::to_string));
             if apex_datasets::write::delete(store, &name)? {
-                println!("dataset {name} removed");
+                match attached {
+                    Some(at) => println!("dataset {name} detached; its files at {at} are kept"),
+                    None => println!("dataset {name} removed"),
+                }
             } else {
                 anyhow::bail!("dataset `{name}` does not exist");
             }

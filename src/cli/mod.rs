@@ -54,7 +54,8 @@ enum Command {
     },
     /// Load LLM logs (OTLP, LiteLLM, Langfuse, OpenAI/Anthropic usage, JSONL, CSV) into a dataset (CLI twin of ingest_logs).
     Ingest(data::IngestArgs),
-    /// Workload datasets: list, convert the old SQLite layout to Parquet, delete.
+    /// Workload datasets: list, attach Parquet where it lies, convert the old SQLite layout to
+    /// Parquet, delete.
     Datasets {
         #[command(subcommand)]
         command: data::DatasetsCommand,

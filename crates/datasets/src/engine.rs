@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::objects::{SnapshotStore, URL};
+use crate::objects::{EXTERNAL_URL, SnapshotStore, URL};
 use crate::schema;
 use crate::snapshot::Snapshot;
 use crate::{DatasetError, Result};
@@ -116,7 +116,11 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// A session over every dataset (or only `only`).
     pub fn open(store: &Store, only: Option<&[&str]>) -> Result<Engine> {
-        let snapshot = Snapshot::take(store, only)?;
+        Self::over(Snapshot::take(store, only)?)
+    }
+
+    /// A session over a snapshot already taken.
+    pub fn over(snapshot: Snapshot) -> Result<Engine> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(MEMORY_LIMIT, 1.0)
             .build_arc()
@@ -140,8 +144,19 @@ impl Engine {
             .with_listing_options(options)
             .with_schema(schema::arrow_schema());
         let table = ListingTable::try_new(config).map_err(df)?;
-        ctx.register_table("workload_records", Arc::new(table))
-            .map_err(df)?;
+        let attached: Vec<&str> = snapshot
+            .datasets
+            .iter()
+            .filter(|d| d.store.is_some())
+            .map(|d| d.info.name.as_str())
+            .collect();
+        if attached.is_empty() {
+            ctx.register_table("workload_records", Arc::new(table))
+                .map_err(df)?;
+        } else {
+            ctx.register_table(OWN_PARTS, Arc::new(table)).map_err(df)?;
+            register_attached(&ctx, &snapshot, &attached)?;
+        }
         let infos: Vec<DatasetInfo> = snapshot.datasets.iter().map(|d| d.info.clone()).collect();
         ctx.register_table("datasets", Arc::new(catalog_table(&infos)?))
             .map_err(df)?;
@@ -161,6 +176,18 @@ impl Engine {
             .map_err(df)?;
         }
         Ok(engine)
+    }
+
+    /// The session's table `workload_records` when datasets are attached: our own parts,
+    /// then each attached dataset's files with `dataset` and `day` (its UTC day) added.
+    fn union_view(attached: &[&str]) -> String {
+        let mut sql = format!("CREATE VIEW workload_records AS SELECT * FROM \"{OWN_PARTS}\"");
+        for (i, name) in attached.iter().enumerate() {
+            sql.push_str(&format!(
+                " UNION ALL SELECT *, '{name}' AS dataset, to_char(timestamp, '%Y-%m-%d') AS day FROM \"{ATTACHED}{i}\""
+            ));
+        }
+        sql
     }
 
     /// Define (or replace) view `name` as trusted `select`, for the client queries that
@@ -271,6 +298,40 @@ impl Engine {
             warnings: self.snapshot.warnings.clone(),
         })
     }
+}
+
+/// Our own parts, when attached datasets make `workload_records` a view over more tables.
+const OWN_PARTS: &str = "__apex_parts";
+/// The table of the i-th attached dataset: `__apex_attached_<i>`.
+const ATTACHED: &str = "__apex_attached_";
+
+/// One table per attached dataset over the external snapshot store, then the view.
+fn register_attached(ctx: &SessionContext, snapshot: &Snapshot, attached: &[&str]) -> Result<()> {
+    let url = ObjectStoreUrl::parse(EXTERNAL_URL.trim_end_matches('/')).map_err(df)?;
+    ctx.register_object_store(url.as_ref(), Arc::new(SnapshotStore::external(snapshot)));
+    for (i, name) in attached.iter().enumerate() {
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_target_partitions(threads())
+            // No file statistics at planning: a column a file lacks would have all-null
+            // statistics, which the scan takes for a constant NULL before the adapter's
+            // defaults apply. Row groups are still pruned by their own statistics.
+            .with_collect_stat(false);
+        let table_url = ListingTableUrl::parse(format!("{EXTERNAL_URL}{name}/")).map_err(df)?;
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(options)
+            .with_schema(schema::arrow_schema())
+            .with_expr_adapter_factory(Arc::new(crate::external::AccountingDefaults));
+        let table = ListingTable::try_new(config).map_err(df)?;
+        ctx.register_table(format!("{ATTACHED}{i}"), Arc::new(table))
+            .map_err(df)?;
+    }
+    let view = Engine::union_view(attached);
+    block_on(async {
+        ctx.sql(&view).await?.collect().await?;
+        Ok::<_, DataFusionError>(())
+    })?
+    .map_err(df)
 }
 
 fn df(e: impl std::fmt::Display) -> DatasetError {

@@ -8,6 +8,7 @@
 //! old SQLite layout. It parses no log format and computes no figure of a report.
 
 pub mod engine;
+pub mod external;
 pub mod layout;
 pub mod lock;
 pub mod migrate;

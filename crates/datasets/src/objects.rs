@@ -3,9 +3,14 @@
 //! them from the local files. DataFusion's listing table over it then sees one table with
 //! `dataset` and `day` partition columns (and prunes by them) while never seeing a part that
 //! is uncommitted, replaced or damaged.
+//!
+//! Attached datasets get a second store ([`SnapshotStore::external`]) under
+//! [`EXTERNAL_URL`], with the virtual paths `<name>/NNNNN.parquet`, each read from the store
+//! the dataset's location is in.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -18,14 +23,17 @@ use object_store::{
 
 use crate::snapshot::Snapshot;
 
-/// The URL the snapshot store is registered under.
+/// The URL the snapshot store of our own parts is registered under.
 pub const URL: &str = "apex-datasets://snapshot/";
+/// The URL the snapshot store of attached datasets is registered under.
+pub const EXTERNAL_URL: &str = "apex-external://snapshot/";
+
+/// Virtual path -> (the store the file is in, its path there, its metadata as listed).
+type Files = BTreeMap<String, (Arc<dyn ObjectStore>, Path, ObjectMeta)>;
 
 #[derive(Debug)]
 pub struct SnapshotStore {
-    /// Virtual path -> (the real file as an object path of the local store, its metadata).
-    files: BTreeMap<String, (Path, ObjectMeta)>,
-    local: LocalFileSystem,
+    files: Files,
 }
 
 impl fmt::Display for SnapshotStore {
@@ -35,9 +43,11 @@ impl fmt::Display for SnapshotStore {
 }
 
 impl SnapshotStore {
+    /// Our own datasets' parts, under `dataset=<name>/day=<day>/`.
     pub fn new(snapshot: &Snapshot) -> Self {
-        let mut files = BTreeMap::new();
-        for ds in &snapshot.datasets {
+        let mut files = Files::new();
+        let local: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        for ds in snapshot.datasets.iter().filter(|d| d.store.is_none()) {
             for p in &ds.parts {
                 let Ok(real) = Path::from_absolute_path(&p.path) else {
                     continue;
@@ -59,19 +69,37 @@ impl SnapshotStore {
                     e_tag: None,
                     version: None,
                 };
-                files.insert(virt, (real, meta));
+                files.insert(virt, (local.clone(), real, meta));
             }
         }
-        Self {
-            files,
-            local: LocalFileSystem::new(),
-        }
+        Self { files }
     }
 
-    fn real(&self, location: &Path) -> object_store::Result<&Path> {
+    /// Attached datasets' files, under `<name>/NNNNN.parquet`.
+    pub fn external(snapshot: &Snapshot) -> Self {
+        let mut files = Files::new();
+        for ds in &snapshot.datasets {
+            let Some(store) = &ds.store else { continue };
+            for p in &ds.parts {
+                let Some(real) = &p.object else { continue };
+                let virt = format!("{}/{:05}.parquet", ds.info.name, p.number);
+                let meta = ObjectMeta {
+                    location: Path::from(virt.as_str()),
+                    last_modified: chrono::DateTime::<chrono::Utc>::default(),
+                    size: p.size,
+                    e_tag: None,
+                    version: None,
+                };
+                files.insert(virt, (store.clone(), real.clone(), meta));
+            }
+        }
+        Self { files }
+    }
+
+    fn real(&self, location: &Path) -> object_store::Result<(&Arc<dyn ObjectStore>, &Path)> {
         self.files
             .get(location.as_ref())
-            .map(|(real, _)| real)
+            .map(|(store, real, _)| (store, real))
             .ok_or_else(|| object_store::Error::NotFound {
                 path: location.to_string(),
                 source: "not a part of this dataset snapshot".into(),
@@ -86,7 +114,7 @@ impl SnapshotStore {
         self.files
             .range(prefix.clone()..)
             .take_while(move |(k, _)| k.starts_with(&prefix))
-            .map(|(_, (_, meta))| meta)
+            .map(|(_, (_, _, meta))| meta)
     }
 }
 
@@ -120,8 +148,8 @@ impl ObjectStore for SnapshotStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
-        let real = self.real(location)?;
-        let mut result = self.local.get_opts(real, options).await?;
+        let (store, real) = self.real(location)?;
+        let mut result = store.get_opts(real, options).await?;
         result.meta.location = location.clone();
         Ok(result)
     }

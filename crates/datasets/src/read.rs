@@ -21,6 +21,11 @@ pub fn for_each_batch(
     let Some(ds) = snapshot.dataset(name) else {
         return Err(DatasetError::Invalid(format!("`{name}` does not exist")));
     };
+    if let Some(at) = ds.info.location() {
+        return Err(DatasetError::Invalid(format!(
+            "`{name}` is attached from {at}: read it with SQL (query_data) or from its files"
+        )));
+    }
     let mut total = 0;
     for part in &ds.parts {
         let file = std::fs::File::open(&part.path)

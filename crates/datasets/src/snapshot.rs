@@ -2,21 +2,26 @@
 //! checked to be a readable Parquet file in the stored schema. A part that is truncated, not
 //! Parquet or of another schema is left out and named in [`Snapshot::warnings`], never
 //! silently. Holding a snapshot keeps a replace from deleting the parts it reads.
+//!
+//! An attached dataset (storage `external`) is the Parquet files at its location as they are
+//! now ([`crate::external`]): listed and checked at every snapshot, so a pipeline's new files
+//! count as soon as they are there.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::SystemTime;
 
 use parquet::file::metadata::ParquetMetaDataReader;
 
+use crate::external;
 use crate::layout;
 use crate::lock::{self, FileLock, Mode};
 use crate::schema;
 use crate::write::lock_paths;
 use crate::{Result, root_of};
 use apex_store::Store;
-use apex_store::datasets::{self as catalog, DatasetInfo, STORAGE_PARQUET};
+use apex_store::datasets::{self as catalog, DatasetInfo, STORAGE_EXTERNAL, STORAGE_PARQUET};
 
 /// One readable part of a dataset.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +31,9 @@ pub struct Part {
     pub path: PathBuf,
     pub size: u64,
     pub rows: u64,
+    /// The file in its dataset's [`DatasetParts::store`] (attached datasets only; `path`
+    /// then names it for people). `day` is empty: it is computed from each timestamp.
+    pub object: Option<object_store::path::Path>,
 }
 
 /// A dataset as a query sees it.
@@ -33,6 +41,8 @@ pub struct Part {
 pub struct DatasetParts {
     pub info: DatasetInfo,
     pub parts: Vec<Part>,
+    /// Where an attached dataset's files are read from; `None` for our own parts (local).
+    pub store: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 impl DatasetParts {
@@ -59,6 +69,24 @@ impl Snapshot {
         let mut readers = Vec::new();
         for info in catalog::list(store)? {
             if only.is_some_and(|names| !names.contains(&info.name.as_str())) {
+                continue;
+            }
+            if info.storage == STORAGE_EXTERNAL {
+                match external_parts(&info) {
+                    Ok((ds, left_out)) => {
+                        warnings.extend(
+                            left_out
+                                .into_iter()
+                                .map(|w| format!("dataset {}: {w}", info.name)),
+                        );
+                        datasets.push(ds);
+                    }
+                    Err(e) => warnings.push(format!(
+                        "dataset {} (attached from {}) was not read: {e}",
+                        info.name,
+                        info.location().unwrap_or("?")
+                    )),
+                }
                 continue;
             }
             if info.storage != STORAGE_PARQUET {
@@ -91,6 +119,7 @@ impl Snapshot {
                         path: f.path,
                         size: f.size,
                         rows,
+                        object: None,
                     }),
                     Err(why) => warnings.push(format!(
                         "dataset {}: part {} was skipped: {why}",
@@ -99,7 +128,11 @@ impl Snapshot {
                     )),
                 }
             }
-            let ds = DatasetParts { info, parts };
+            let ds = DatasetParts {
+                info,
+                parts,
+                store: None,
+            };
             let rows = ds.rows();
             if rows != ds.info.record_count {
                 warnings.push(format!(
@@ -116,9 +149,36 @@ impl Snapshot {
         })
     }
 
+    /// A snapshot of datasets described by the caller (an attach checking its figures
+    /// before it registers them).
+    pub fn of(datasets: Vec<DatasetParts>) -> Snapshot {
+        Snapshot {
+            datasets,
+            warnings: Vec::new(),
+            _readers: Vec::new(),
+        }
+    }
+
     pub fn dataset(&self, name: &str) -> Option<&DatasetParts> {
         self.datasets.iter().find(|d| d.info.name == name)
     }
+}
+
+/// An attached dataset's files as they are now; its record count is theirs.
+fn external_parts(info: &DatasetInfo) -> Result<(DatasetParts, Vec<String>)> {
+    let loc = external::open(info.location().unwrap_or_default())?;
+    let (parts, left_out) = crate::engine::block_on(external::parts(&loc))??;
+    let mut info = info.clone();
+    info.record_count = parts.iter().map(|p| p.rows).sum();
+    info.bytes = parts.iter().map(|p| p.size).sum();
+    Ok((
+        DatasetParts {
+            info,
+            parts,
+            store: Some(loc.store),
+        },
+        left_out,
+    ))
 }
 
 type Checked = (u64, SystemTime, std::result::Result<u64, String>);

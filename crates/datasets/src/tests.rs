@@ -333,3 +333,186 @@ fn old_sqlite_datasets_convert_with_every_row_and_cent() {
             .is_empty()
     );
 }
+
+fn write_parquet(path: &std::path::Path, batch: &arrow::array::RecordBatch) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+fn figures(store: &Store, sql: &str) -> Vec<Vec<Value>> {
+    let engine = Engine::open(store, None).unwrap();
+    let b = engine.collect(sql).unwrap();
+    b.iter()
+        .flat_map(|b| engine::json_rows(b).unwrap())
+        .collect()
+}
+
+#[test]
+fn attached_parquet_is_read_in_place_with_single_call_defaults_and_bad_files_named() {
+    let (_dir, store) = store();
+    write(&store, "own", WriteMode::Replace, &records(0..20, 1));
+    let ext = tempfile::tempdir().unwrap();
+    let out = ext.path().join("out");
+    // A pipeline's file: the per-call columns only, two days in one file.
+    let mut calls = records(100..130, 2);
+    calls.extend(records(130..150, 3));
+    let calls: Vec<_> = calls.into_iter().map(clean).collect();
+    let per_call_columns: Vec<usize> = (0..schema::record_schema().fields().len()).collect();
+    let per_call = schema::records_to_batch(&calls)
+        .unwrap()
+        .project(&per_call_columns)
+        .unwrap();
+    write_parquet(&out.join("run-1.parquet"), &per_call);
+    // Our own layout (all columns, with accounting) in a day directory.
+    let full = records(150..160, 4);
+    write_parquet(
+        &out.join("day=2026-01-04/part-00000.parquet"),
+        &schema::records_to_batch(&full).unwrap(),
+    );
+    // What is not data, and what is broken.
+    std::fs::write(out.join("_SUCCESS"), b"").unwrap();
+    std::fs::create_dir_all(out.join("_temporary")).unwrap();
+    std::fs::write(out.join("_temporary/x.parquet"), b"half").unwrap();
+    std::fs::write(out.join("bad.parquet"), b"not parquet at all").unwrap();
+    let model = per_call.schema().index_of("model").unwrap();
+    let no_model: Vec<usize> = per_call_columns
+        .iter()
+        .copied()
+        .filter(|&i| i != model)
+        .collect();
+    write_parquet(
+        &out.join("no-model.parquet"),
+        &per_call.project(&no_model).unwrap(),
+    );
+
+    let a = external::attach(&store, "pipeline", out.to_str().unwrap()).unwrap();
+    assert_eq!(a.files, 2, "{a:?}");
+    assert_eq!(a.skipped.len(), 2, "{a:?}");
+    assert!(
+        a.skipped
+            .iter()
+            .any(|s| s.contains("bad.parquet") && s.contains("not a readable Parquet file")),
+        "{a:?}"
+    );
+    assert!(
+        a.skipped
+            .iter()
+            .any(|s| s.contains("no-model.parquet") && s.contains("no column `model`")),
+        "{a:?}"
+    );
+    assert_eq!(a.info.storage, catalog::STORAGE_EXTERNAL);
+    assert_eq!(a.info.record_count, 60);
+    let spend: f64 = calls.iter().chain(&full).map(|r| r.cost_usd).sum();
+    assert!((a.info.spend_usd - spend).abs() < 1e-9, "{a:?}");
+    assert_eq!(a.info.first.as_deref(), Some("2026-01-02T00:00:00.000Z"));
+
+    // Days come from the timestamps; the missing accounting is one clean call per record.
+    let days = figures(
+        &store,
+        "SELECT day, COUNT(*), SUM(weight), SUM(CASE WHEN aggregated THEN 1 ELSE 0 END), \
+         COUNT(quality_flags) FROM workload_records WHERE dataset = 'pipeline' GROUP BY day ORDER BY day",
+    );
+    let full_weight: i64 = full.iter().map(|r| r.weight as i64).sum();
+    let full_aggregated = full.iter().filter(|r| r.aggregated).count() as i64;
+    let full_flagged = full.iter().filter(|r| r.quality_flags.is_some()).count() as i64;
+    assert_eq!(
+        days,
+        vec![
+            vec![
+                json!("2026-01-02"),
+                json!(30),
+                json!(30),
+                json!(0),
+                json!(0)
+            ],
+            vec![
+                json!("2026-01-03"),
+                json!(20),
+                json!(20),
+                json!(0),
+                json!(0)
+            ],
+            vec![
+                json!("2026-01-04"),
+                json!(10),
+                json!(full_weight),
+                json!(full_aggregated),
+                json!(full_flagged)
+            ],
+        ]
+    );
+    // Our own datasets read as before, beside it; the dataset's own view works.
+    assert_eq!(count(&store, "own"), 20);
+    assert_eq!(
+        figures(&store, "SELECT COUNT(*) FROM pipeline"),
+        vec![vec![json!(60)]]
+    );
+    let snapshot = snapshot::Snapshot::take(&store, None).unwrap();
+    assert!(
+        snapshot
+            .warnings
+            .iter()
+            .any(|w| w.contains("pipeline") && w.contains("bad.parquet")),
+        "{:?}",
+        snapshot.warnings
+    );
+
+    // A pipeline's new file counts at the next read, without attaching again.
+    write_parquet(&out.join("run-2.parquet"), &per_call.slice(0, 5));
+    assert_eq!(count(&store, "pipeline"), 65);
+
+    // Never written, never deleted by us.
+    let refused = DatasetWrite::begin(&store, "pipeline", WriteMode::Append, WhenBusy::Refuse)
+        .err()
+        .map(|e| e.to_string())
+        .expect("a write to an attached dataset is refused");
+    assert!(
+        refused.contains("attached from") && refused.contains("read-only"),
+        "{refused}"
+    );
+    let again = external::attach(&store, "pipeline", out.to_str().unwrap())
+        .err()
+        .map(|e| e.to_string())
+        .expect("the name is taken");
+    assert!(again.contains("already exists"), "{again}");
+    assert!(write::delete(&store, "pipeline").unwrap());
+    assert!(out.join("run-1.parquet").exists());
+    assert!(catalog::get(&store, "pipeline").unwrap().is_none());
+}
+
+#[test]
+fn attach_names_what_it_cannot_read() {
+    let (_dir, store) = store();
+    let missing = external::attach(&store, "x", "/no/such/dir")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        missing.contains("/no/such/dir") && missing.contains("existing directory"),
+        "{missing}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let none = external::attach(&store, "x", empty.path().to_str().unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(none.contains("no .parquet file"), "{none}");
+    let cloud = external::attach(&store, "x", "s3://bucket/logs/")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(cloud.contains("s3://bucket/logs/"), "{cloud}");
+    let bad_name = external::attach(&store, ".x", empty.path().to_str().unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(bad_name.contains("not accepted"), "{bad_name}");
+    // A file URL is a path.
+    let f = empty.path().join("calls.parquet");
+    write_parquet(&f, &schema::records_to_batch(&records(0..3, 5)).unwrap());
+    let a = external::attach(&store, "one", &format!("file://{}", f.display())).unwrap();
+    assert_eq!((a.files, a.info.record_count), (1, 3));
+}

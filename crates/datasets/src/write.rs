@@ -141,6 +141,9 @@ impl<'s> DatasetWrite<'s> {
             .ok_or_else(|| DatasetError::Busy(name.to_string()))?;
         layout::remove_abandoned_staging(&root);
         let info = catalog::get(store, name)?;
+        if let Some(i) = info.as_ref().filter(|i| i.location().is_some()) {
+            return Err(catalog::external_is_read_only(i).into());
+        }
         let dir = layout::dataset_dir(&root, name);
         let (first, next) = match &info {
             Some(i) if i.storage == catalog::STORAGE_PARQUET => (i.first_part, i.next_part),
@@ -470,7 +473,8 @@ fn remove_replaced(root: &Path, name: &str, dir: &Path, first: u64, on_disk: &[P
     let _ = layout::sync_dir(dir);
 }
 
-/// Remove a dataset: unregister it, then delete its parts (when no query reads them).
+/// Remove a dataset: unregister it, then delete its parts (when no query reads them). An
+/// attached dataset is only unregistered: its files are the user's.
 pub fn delete(store: &Store, name: &str) -> Result<bool> {
     catalog::validate_name(name)?;
     let root = root_of(store);

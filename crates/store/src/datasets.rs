@@ -18,6 +18,9 @@ use apex_core::workload::WorkloadRecord;
 pub const STORAGE_PARQUET: &str = "parquet";
 /// Records still in the `workload_records` table, awaiting conversion.
 pub const STORAGE_SQLITE: &str = "sqlite";
+/// Parquet files that live where the user keeps them (a directory or an object-store URL,
+/// `params.location`), read in place and never written or deleted by us.
+pub const STORAGE_EXTERNAL: &str = "external";
 
 /// A registered dataset.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -44,6 +47,27 @@ pub struct DatasetInfo {
     pub first_part: u64,
     #[serde(skip)]
     pub next_part: u64,
+}
+
+impl DatasetInfo {
+    /// Where an attached (external) dataset's files are; `None` for our own datasets.
+    pub fn location(&self) -> Option<&str> {
+        if self.storage == STORAGE_EXTERNAL {
+            self.params.get("location").and_then(Value::as_str)
+        } else {
+            None
+        }
+    }
+}
+
+/// The refusal of a write to an attached dataset.
+pub fn external_is_read_only(info: &DatasetInfo) -> StoreError {
+    StoreError::Invalid(format!(
+        "dataset `{}` is attached from {} and is read-only here: its files are yours; write to another dataset name, or detach it first with `netra-apex datasets delete {}` (its files are kept)",
+        info.name,
+        info.location().unwrap_or("elsewhere"),
+        info.name
+    ))
 }
 
 /// Dataset names: `[A-Za-z0-9._-]`, 1 to 64 characters, not starting with '.'.
@@ -95,6 +119,9 @@ pub fn commit_parts(store: &Store, c: &PartsCommit<'_>) -> Result<DatasetInfo> {
     store.write(|conn| {
         let tx = conn.transaction()?;
         let old = get_in(&tx, c.name)?;
+        if let Some(o) = old.as_ref().filter(|o| o.storage == STORAGE_EXTERNAL) {
+            return Err(external_is_read_only(o));
+        }
         let found_next = old.as_ref().map_or(0, |o| o.next_part);
         if old.as_ref().is_some_and(|o| o.storage == STORAGE_PARQUET)
             && found_next != c.expected_next_part
@@ -171,6 +198,72 @@ pub fn commit_parts(store: &Store, c: &PartsCommit<'_>) -> Result<DatasetInfo> {
                 info.summary.to_string(),
                 info.first_part as i64,
                 info.next_part as i64
+            ],
+        )?;
+        tx.commit()?;
+        Ok(info)
+    })
+}
+
+/// What attaching a directory of Parquet files registers: its figures as found.
+#[derive(Debug, Clone)]
+pub struct ExternalAttach<'a> {
+    pub name: &'a str,
+    /// The directory, file or object-store URL, as the reader will open it.
+    pub location: &'a str,
+    pub records: u64,
+    pub spend_usd: f64,
+    pub bytes: u64,
+    pub first: Option<&'a str>,
+    pub last: Option<&'a str>,
+    pub summary: &'a Value,
+}
+
+/// Register an attached dataset (storage `external`). A name already in use is refused.
+pub fn attach_external(store: &Store, a: &ExternalAttach<'_>) -> Result<DatasetInfo> {
+    validate_name(a.name)?;
+    store.write(|conn| {
+        let tx = conn.transaction()?;
+        if let Some(old) = get_in(&tx, a.name)? {
+            return Err(StoreError::Invalid(format!(
+                "dataset `{}` already exists ({} records, {}); attach under another name, or remove it first with `netra-apex datasets delete {}`",
+                a.name, old.record_count, old.storage, a.name
+            )));
+        }
+        let now = now_ts();
+        let info = DatasetInfo {
+            name: a.name.to_string(),
+            source: "attached".to_string(),
+            created_at: now.clone(),
+            updated_at: now,
+            record_count: a.records,
+            spend_usd: a.spend_usd,
+            bytes: a.bytes,
+            first: a.first.map(str::to_string),
+            last: a.last.map(str::to_string),
+            storage: STORAGE_EXTERNAL.to_string(),
+            params: serde_json::json!({ "location": a.location }),
+            summary: a.summary.clone(),
+            first_part: 0,
+            next_part: 0,
+        };
+        tx.execute(
+            "INSERT INTO datasets (name, source, created_at, updated_at, record_count, spend_usd, bytes,
+                first_ts, last_ts, storage, params, summary, first_part, next_part)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, 0)",
+            params![
+                info.name,
+                info.source,
+                info.created_at,
+                info.updated_at,
+                info.record_count as i64,
+                info.spend_usd,
+                info.bytes as i64,
+                info.first,
+                info.last,
+                info.storage,
+                info.params.to_string(),
+                info.summary.to_string(),
             ],
         )?;
         tx.commit()?;
