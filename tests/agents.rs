@@ -502,10 +502,15 @@ fn figures_of(cost_analysis: &Value) -> Value {
 }
 
 fn cli(root: &std::path::Path, args: &[&str]) -> String {
+    cli_env(root, args, &[])
+}
+
+fn cli_env(root: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = std::process::Command::new(bin())
         .args(args)
         .arg("--root")
         .arg(root)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -611,4 +616,175 @@ async fn parquet_where_it_lies_is_analysed_in_place_like_our_own_dataset() {
     let detached = cli(ws.path(), &["datasets", "delete", "pipeline"]);
     assert!(detached.contains("detached"), "{detached}");
     assert!(dir.join("calls.parquet").exists());
+}
+
+/// The clients' venv Python when it has moto's S3 server and boto3 (CI installs them).
+fn moto_python() -> Option<std::path::PathBuf> {
+    let venv =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/clients/.venv/bin/python");
+    [venv, std::path::PathBuf::from("python3")]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new(p)
+                .args(["-c", "import moto.server, boto3"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// A moto S3 server on loopback; killed on drop.
+struct S3Server {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn s3_server(python: &std::path::Path) -> S3Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(python)
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = S3Server {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let up = eventually_async(Duration::from_secs(60), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    assert!(
+        up.is_some(),
+        "moto's S3 server did not start on port {port}"
+    );
+    server
+}
+
+/// An object-store URL is attached and analysed like a directory: synth's Parquet uploaded
+/// to an S3-compatible server (moto, on loopback), attached as `s3://…`, credentials and
+/// endpoint from the environment as object_store documents them; junk objects skipped.
+#[tokio::test]
+async fn an_s3_url_is_attached_and_analysed_through_object_store() {
+    let python = moto_python();
+    if !apex_testkit::tool_available(
+        "an_s3_url_is_attached_and_analysed_through_object_store",
+        python.is_some(),
+        "moto's S3 server (python: pip install 'moto[server]', in tools/clients/requirements.txt) is not installed",
+    ) {
+        return;
+    }
+    let python = python.unwrap();
+    let s3 = s3_server(&python).await;
+    let ws = Workspace::new();
+    let common = ["--count", "5000", "--seed", "11", "--days", "3"];
+    cli(
+        ws.path(),
+        &[
+            &[
+                "synth",
+                "--format",
+                "parquet",
+                "--output",
+                "out/calls.parquet",
+            ],
+            &common[..],
+        ]
+        .concat(),
+    );
+    cli(
+        ws.path(),
+        &[
+            &["synth", "--format", "dataset", "--dataset", "own"],
+            &common[..],
+        ]
+        .concat(),
+    );
+    let upload = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import boto3, sys\n\
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\n\
+s3.create_bucket(Bucket='llm')\n\
+s3.upload_file(sys.argv[2], 'llm', 'calls/dt=2026-01-01/part-0.parquet')\n\
+s3.put_object(Bucket='llm', Key='calls/_SUCCESS', Body=b'')\n\
+s3.put_object(Bucket='llm', Key='calls/broken.parquet', Body=b'not parquet')\n",
+            &s3.endpoint,
+            ws.path().join("out/calls.parquet").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        upload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    let env = [
+        ("AWS_ENDPOINT", s3.endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let attached = cli_env(
+        ws.path(),
+        &["datasets", "attach", "lake", "s3://llm/calls/"],
+        &env,
+    );
+    assert!(
+        attached.contains("5000 records") && attached.contains("1 file(s), 1 skipped"),
+        "{attached}"
+    );
+
+    let client = stdio_client_env(
+        TestClient::default(),
+        ws.path(),
+        Generation::Stateless,
+        &[],
+        &env,
+    )
+    .await;
+    let lake = ok_json(&call(&client, "describe_dataset", json!({"dataset": "lake"})).await);
+    let own = ok_json(&call(&client, "describe_dataset", json!({"dataset": "own"})).await);
+    assert_eq!(lake["overview"]["records"], 5000, "{lake}");
+    assert_eq!(
+        figures_of(&lake["overview"]),
+        figures_of(&own["overview"]),
+        "the S3 files' figures differ from the same records as a dataset"
+    );
+    assert!(
+        lake.to_string().contains("s3://llm/calls/broken.parquet"),
+        "the broken object is named: {lake}"
+    );
+    let q = ok_json(
+        &call(
+            &client,
+            "query_data",
+            json!({"sql": "SELECT day, COUNT(*) AS n FROM workload_records WHERE dataset = 'lake' GROUP BY day ORDER BY day"}),
+        )
+        .await,
+    );
+    assert_eq!(q["rows"].as_array().map(Vec::len), Some(3), "{q}");
+    client.cancel().await.unwrap();
 }

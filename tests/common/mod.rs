@@ -108,9 +108,21 @@ pub async fn stdio_client_with(
     generation: Generation,
     extra: &[&str],
 ) -> Client {
+    stdio_client_env(handler, root, generation, extra, &[]).await
+}
+
+/// Like [`stdio_client_with`], the server started with `env` added to its environment.
+pub async fn stdio_client_env(
+    handler: TestClient,
+    root: &Path,
+    generation: Generation,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Client {
     let mut cmd = tokio::process::Command::new(bin());
     cmd.arg("serve").arg("--root").arg(root).args(extra);
     cmd.env("RUST_LOG", "warn");
+    cmd.envs(env.iter().copied());
     let transport = TokioChildProcess::new(cmd).expect("spawn netra-apex");
     handler
         .serve_with_lifecycle(transport, lifecycle(generation))

@@ -51,9 +51,8 @@ pub struct Location {
 }
 
 /// Open `location`: a local directory or `.parquet` file (relative to the current directory
-/// when not absolute), or a URL (`file://…`; `s3://`, `gs://`, `az://` and `https://` where
-/// this build has object_store's cloud support, configured from the environment as
-/// object_store documents: `AWS_*`, `GOOGLE_*`, `AZURE_*`).
+/// when not absolute), or a URL: `file://…`, or `s3://`, `gs://`, `az://` (and the https
+/// forms object_store recognises for them) with credentials from the environment.
 pub fn open(location: &str) -> Result<Location> {
     let trimmed = location.trim();
     if trimmed.is_empty() {
@@ -76,13 +75,11 @@ pub fn open(location: &str) -> Result<Location> {
             })?;
             return open_local(&path);
         }
-        let (store, prefix) =
-            object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| {
-                DatasetError::Invalid(format!(
-                    "cannot open `{trimmed}` ({e}); this build reads local directories and file:// URLs{}",
-                    cloud_hint()
-                ))
-            })?;
+        let (store, prefix) = cloud_store(&url).map_err(|e| {
+            DatasetError::Invalid(format!(
+                "cannot open `{trimmed}` ({e}); a location is a local directory or file, a file:// URL, or an s3://, gs:// or az:// URL (with credentials in the environment: AWS_*, GOOGLE_*, AZURE_*)"
+            ))
+        })?;
         return Ok(Location {
             store: Arc::from(store),
             prefix,
@@ -93,8 +90,62 @@ pub fn open(location: &str) -> Result<Location> {
     open_local(std::path::Path::new(trimmed))
 }
 
-fn cloud_hint() -> &'static str {
-    "; s3://, gs://, az:// and https:// need object_store's cloud features, which are not compiled into this build"
+/// A store that does not answer fails a query in seconds, not after object_store's default
+/// three minutes of retries (every snapshot lists attached datasets).
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: std::time::Duration::from_secs(15),
+        ..Default::default()
+    }
+}
+
+/// Timeouts of a cloud store's requests, set as config keys so that what the environment
+/// configures (`AWS_ALLOW_HTTP`, proxies) is kept.
+const CONNECT: object_store::ClientConfigKey = object_store::ClientConfigKey::ConnectTimeout;
+const TIMEOUT: object_store::ClientConfigKey = object_store::ClientConfigKey::Timeout;
+
+/// The object store of a cloud URL, configured from the environment the way object_store's
+/// builders document it (`AWS_ACCESS_KEY_ID`, `AWS_REGION`, `AWS_ENDPOINT` for an
+/// S3-compatible server, `AWS_ALLOW_HTTP`; `GOOGLE_SERVICE_ACCOUNT`; `AZURE_STORAGE_*`).
+fn cloud_store(url: &url::Url) -> object_store::Result<(Box<dyn ObjectStore>, ObjPath)> {
+    use object_store::ObjectStoreScheme;
+    let (scheme, prefix) = ObjectStoreScheme::parse(url)?;
+    let store: Box<dyn ObjectStore> = match scheme {
+        ObjectStoreScheme::AmazonS3 => Box::new(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry())
+                .with_config(object_store::aws::AmazonS3ConfigKey::Client(CONNECT), "5s")
+                .with_config(
+                    object_store::aws::AmazonS3ConfigKey::Client(TIMEOUT),
+                    "120s",
+                )
+                .build()?,
+        ),
+        ObjectStoreScheme::GoogleCloudStorage => Box::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry())
+                .with_config(object_store::gcp::GoogleConfigKey::Client(CONNECT), "5s")
+                .with_config(object_store::gcp::GoogleConfigKey::Client(TIMEOUT), "120s")
+                .build()?,
+        ),
+        ObjectStoreScheme::MicrosoftAzure => Box::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .with_retry(retry())
+                .with_config(object_store::azure::AzureConfigKey::Client(CONNECT), "5s")
+                .with_config(object_store::azure::AzureConfigKey::Client(TIMEOUT), "120s")
+                .build()?,
+        ),
+        other => {
+            return Err(object_store::Error::NotSupported {
+                source: format!("{other:?} URLs are not read here").into(),
+            });
+        }
+    };
+    Ok((store, prefix))
 }
 
 fn open_local(path: &std::path::Path) -> Result<Location> {

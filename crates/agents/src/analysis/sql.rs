@@ -375,3 +375,17 @@ pub fn duckdb_view(datasets_dir: &str) -> String {
         datasets_dir.trim_end_matches('/').replace('\'', "''")
     )
 }
+
+/// How to define `workload_records` in DuckDB over an attached dataset's files (`glob`, e.g.
+/// `/data/calls/**/*.parquet`) whose files hold the per-call columns only: the accounting
+/// columns as single calls, `dataset` its name and `day` the UTC day of each timestamp, as
+/// netra-apex reads them.
+pub fn duckdb_attached_view(name: &str, glob: &str) -> String {
+    format!(
+        "CREATE VIEW workload_records AS SELECT *, CAST(1 AS BIGINT) AS weight, false AS aggregated, \
+         CAST(NULL AS VARCHAR) AS quality_flags, '{}' AS dataset, \
+         strftime(timezone('UTC', timestamp), '%Y-%m-%d') AS day FROM read_parquet('{}')",
+        name.replace('\'', "''"),
+        glob.replace('\'', "''")
+    )
+}
