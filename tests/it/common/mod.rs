@@ -20,7 +20,7 @@ use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
 /// Which protocol generation a client speaks.
@@ -325,4 +325,28 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Every acknowledged context save, `(name, version, marker)`, reads back as acknowledged:
+/// its notes start with `# marker`. Returns each version as read, for further checks.
+pub async fn assert_saves_kept(client: &Client, acked: &[(String, u64, String)]) -> Vec<Value> {
+    let mut got = Vec::with_capacity(acked.len());
+    for (name, version, marker) in acked {
+        let v = ok_json(
+            &call(
+                client,
+                "context_get",
+                json!({"name": name, "version": version}),
+            )
+            .await,
+        );
+        let notes = v["notes"].as_str().unwrap_or_default();
+        assert!(
+            notes.starts_with(&format!("# {marker}\n")),
+            "{name} v{version} was acknowledged as `{marker}`, found {:?}",
+            notes.lines().next()
+        );
+        got.push(v);
+    }
+    got
 }

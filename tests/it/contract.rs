@@ -3,11 +3,9 @@
 //! schema fails here until the snapshot is updated on purpose:
 //! `UPDATE_SNAPSHOTS=1 cargo test --test contract`.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn snapshot_path(name: &str) -> PathBuf {

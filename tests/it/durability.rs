@@ -8,14 +8,12 @@
 //! no obstacle to root); `strace` and `fiu-run` (Debian `strace`, `fiu-utils`). A test
 //! whose tool or privilege is missing prints `SKIPPED <test>: <why>` and returns.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
@@ -807,22 +805,7 @@ async fn random_io_failures_lose_no_acknowledged_save_libfiu() {
 
     // Without faults: the store opens and every acknowledged save is there, as acknowledged.
     let (_server, client, _log) = serve(ws.path(), Serve::default()).await;
-    for (name, version, marker) in &acked {
-        let got = ok_json(
-            &call(
-                &client,
-                "context_get",
-                json!({"name": name, "version": version}),
-            )
-            .await,
-        );
-        let notes = got["notes"].as_str().unwrap_or_default();
-        assert!(
-            notes.starts_with(&format!("# {marker}\n")),
-            "{name} v{version} was acknowledged as `{marker}`, found {:?}",
-            notes.lines().next()
-        );
-    }
+    assert_saves_kept(&client, &acked).await;
     // And it still takes writes.
     ok_json(
         &call(

@@ -3,12 +3,10 @@
 //! running server's `/v1/traces` — by hand (protobuf, JSON, gzip, a broken body) and by the
 //! OpenTelemetry Python SDK's own exporter.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use apex_core::pricing::PriceCatalog;
-use common::*;
 use serde_json::{Value, json};
 
 fn fixtures() -> PathBuf {

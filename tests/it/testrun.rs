@@ -1,11 +1,9 @@
 //! Test execution end to end: the real binary, a real MCP client, the real cargo on the
 //! fixture crate in tests/fixtures/testrun/cargo.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolRequestParams, NumberOrString, ProgressToken, ReadResourceRequestParams,
     RequestMetaObject,

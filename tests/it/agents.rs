@@ -1,11 +1,9 @@
 //! Agents and data tools end to end: the real binary, a real rmcp client, the hand-made
 //! dataset of tests/fixtures/agents/ (totals known by construction, see make_workload.py).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const EVENTS: [&str; 4] = [
@@ -445,7 +443,7 @@ async fn spend_on_agent_spans_is_counted_once_and_every_total_agrees() {
     assert_eq!(d["overview"]["other_records"], 20, "{d}");
     assert_eq!(d["overview"]["unattributed_calls"], 4, "{d}");
     assert_eq!(cents(&d["overview"]["unattributed_spend_usd"]), 100);
-    let text = common::text(&described);
+    let text = crate::common::text(&described);
     for want in [
         "20 spans were left out as rollups",
         "$3.00",
@@ -521,6 +519,22 @@ fn cli_env(root: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Strin
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The same synthetic records twice: as synth's Parquet file `out/calls.parquet` (as a
+/// pipeline would write them) and as our own dataset `own`.
+fn synth_both(ws: &Workspace, count: &str, seed: &str, days: &str) {
+    let same = ["--count", count, "--seed", seed, "--days", days];
+    let parquet = [
+        "synth",
+        "--format",
+        "parquet",
+        "--output",
+        "out/calls.parquet",
+    ];
+    cli(ws.path(), &[&parquet[..], &same[..]].concat());
+    let dataset = ["synth", "--format", "dataset", "--dataset", "own"];
+    cli(ws.path(), &[&dataset[..], &same[..]].concat());
+}
+
 /// Parquet a pipeline already wrote (synth's own `--format parquet`, moved out of the
 /// workspace) is attached and analysed in place: every figure of the report equals the same
 /// records' report as a dataset of our own, and the files are never written.
@@ -528,29 +542,7 @@ fn cli_env(root: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Strin
 async fn parquet_where_it_lies_is_analysed_in_place_like_our_own_dataset() {
     let ws = Workspace::new();
     let pipeline = tempfile::tempdir().unwrap();
-    let common = ["--count", "20000", "--seed", "7", "--days", "9"];
-    cli(
-        ws.path(),
-        &[
-            &[
-                "synth",
-                "--format",
-                "parquet",
-                "--output",
-                "out/calls.parquet",
-            ],
-            &common[..],
-        ]
-        .concat(),
-    );
-    cli(
-        ws.path(),
-        &[
-            &["synth", "--format", "dataset", "--dataset", "own"],
-            &common[..],
-        ]
-        .concat(),
-    );
+    synth_both(&ws, "20000", "7", "9");
     let dir = pipeline.path().join("logs");
     std::fs::create_dir_all(dir.join("_temporary")).unwrap();
     std::fs::rename(
@@ -698,29 +690,7 @@ async fn an_s3_url_is_attached_and_analysed_through_object_store() {
     let python = python.unwrap();
     let s3 = s3_server(&python).await;
     let ws = Workspace::new();
-    let common = ["--count", "5000", "--seed", "11", "--days", "3"];
-    cli(
-        ws.path(),
-        &[
-            &[
-                "synth",
-                "--format",
-                "parquet",
-                "--output",
-                "out/calls.parquet",
-            ],
-            &common[..],
-        ]
-        .concat(),
-    );
-    cli(
-        ws.path(),
-        &[
-            &["synth", "--format", "dataset", "--dataset", "own"],
-            &common[..],
-        ]
-        .concat(),
-    );
+    synth_both(&ws, "5000", "11", "3");
     let upload = std::process::Command::new(&python)
         .args([
             "-c",

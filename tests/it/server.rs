@@ -4,11 +4,9 @@
 // Logging notifications are deprecated in 2026-07-28; handshake-era clients still use them.
 #![allow(deprecated)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -2,13 +2,11 @@
 //! format, read back with the parquet, csv and serde crates; determinism across thread
 //! counts; realized statistics against the profile; progress; cancellation; bad input.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolRequestParams, NumberOrString, ProgressToken, ReadResourceRequestParams,
     RequestMetaObject,
@@ -492,7 +490,7 @@ async fn cancelling_mid_way_leaves_nothing_registered() {
     })
     .await
     .expect("a generation in progress");
-    let v = ok_json(&common::call(&client, "cancel_run", json!({"run_id": run_id})).await);
+    let v = ok_json(&crate::common::call(&client, "cancel_run", json!({"run_id": run_id})).await);
     assert_eq!(v["status"], "cancelling");
     let result = call.await.unwrap().unwrap();
     assert_tool_error(&result, &["cancelled", "nothing was written or registered"]);
@@ -563,7 +561,7 @@ async fn bad_input_is_an_error_naming_the_field() {
         ),
     ];
     for (args, needles) in cases {
-        let result = common::call(&client, "generate_synthetic_data", args).await;
+        let result = crate::common::call(&client, "generate_synthetic_data", args).await;
         assert_tool_error(&result, &needles);
     }
     client.cancel().await.unwrap();

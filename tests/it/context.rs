@@ -2,11 +2,9 @@
 //! protocol generations; anchoring against real edits; versions; export/import through the
 //! CLI; redaction; concurrent saves.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     GetPromptRequestParams, ReadResourceRequestParams, ServerNotification, SubscribeRequestParams,
     SubscriptionFilter,

@@ -5,14 +5,12 @@
 //! The kill moment is chosen by waiting for the run's own progress notifications (or, for
 //! ingest, which has none, for its transaction to spill into the WAL), never by sleeping.
 
-mod common;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, NumberOrString, ProgressToken, RequestMetaObject,
 };
@@ -219,11 +217,11 @@ async fn kill_during_reindex_then_restart_repairs_a_searchable_index() {
 
     let (_server, client, _h) = start(ws.path(), None).await;
     // The store opens and the index answers (possibly partial) without an error.
-    let status = structured(&common::call(&client, "index_status", json!({})).await);
+    let status = structured(&crate::common::call(&client, "index_status", json!({})).await);
     let before = status["files"].as_u64().expect("index_status counts files");
     assert!(before <= FILES as u64, "{status}");
     // An incremental update repairs it: every file is there and searchable.
-    let report = structured(&common::call(&client, "reindex", json!({})).await);
+    let report = structured(&crate::common::call(&client, "reindex", json!({})).await);
     if report["status"] != "up_to_date" {
         let touched =
             report["added"].as_u64().unwrap_or(0) + report["updated"].as_u64().unwrap_or(0);
@@ -235,10 +233,10 @@ async fn kill_during_reindex_then_restart_repairs_a_searchable_index() {
             "{report}"
         );
     }
-    let status = structured(&common::call(&client, "index_status", json!({})).await);
+    let status = structured(&crate::common::call(&client, "index_status", json!({})).await);
     assert_eq!(status["files"].as_u64(), Some(FILES as u64), "{status}");
     for i in [0, FILES / 2, FILES - 1] {
-        let hits = common::call(
+        let hits = crate::common::call(
             &client,
             "search_code",
             json!({"query": format!("fault_marker_{i}")}),
@@ -474,21 +472,7 @@ async fn kill_with_context_saves_in_flight_loses_no_acknowledged_save() {
     assert!(acked.len() < 4000, "the kill cut the saves short");
 
     let (_server, client, _h) = start(ws.path(), None).await;
-    for (name, version, marker) in &acked {
-        let got = structured(
-            &call(
-                &client,
-                "context_get",
-                json!({"name": name, "version": version}),
-            )
-            .await,
-        );
-        let notes = got["notes"].as_str().unwrap_or_default();
-        assert!(
-            notes.starts_with(&format!("# {marker}\n")),
-            "{name} v{version}: acknowledged as `{marker}`, got notes {:?}",
-            notes.lines().next()
-        );
+    for (got, (name, ..)) in assert_saves_kept(&client, &acked).await.iter().zip(&acked) {
         assert_eq!(got["items"].as_array().map(Vec::len), Some(3), "{name}");
     }
     // Every listed bundle is whole: its newest version loads with all its items and notes.

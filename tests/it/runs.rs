@@ -5,12 +5,10 @@
 // Logging notifications are deprecated in 2026-07-28; handshake-era clients still use them.
 #![allow(deprecated)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     LoggingLevel, ReadResourceRequestParams, ResourceContents, SetLevelRequestParams,
 };

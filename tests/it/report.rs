@@ -4,12 +4,10 @@
 //! The dataset is the hand-made fixture of tests/fixtures/agents/ (14 days, 2026-01-10
 //! anomalous, three models).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};
 

@@ -1,8 +1,6 @@
 //! Codebase search: the library over a real index of fixture projects copied into temporary
 //! directories, then the MCP tools, resources and CLI twins through the real binary.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -897,7 +895,7 @@ fn an_edit_during_a_symbol_pass_is_indexed_once_and_the_pass_completes() {
 // ---------------------------------------------------------------------------------------
 // The MCP face and the CLI, through the real binary.
 
-use common::{Generation, assert_tool_error, call, eventually, ok_json, stdio_client};
+use crate::common::{Generation, assert_tool_error, call, eventually, ok_json, stdio_client};
 use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
 use serde_json::json;
 
@@ -911,8 +909,8 @@ const TOOLS: [&str; 7] = [
     "reindex",
 ];
 
-fn poly_root() -> common::Workspace {
-    common::Workspace::from_fixture("search/poly")
+fn poly_root() -> crate::common::Workspace {
+    crate::common::Workspace::from_fixture("search/poly")
 }
 
 #[tokio::test]
@@ -940,7 +938,7 @@ async fn the_seven_tools_are_listed_with_short_descriptions_and_documented_field
 
 #[tokio::test]
 async fn search_tools_answer_over_stdio_in_both_generations() {
-    for generation in common::BOTH {
+    for generation in crate::common::BOTH {
         let ws = poly_root();
         let client = stdio_client(ws.path(), generation).await;
         // The first query on a never-indexed workspace builds the index, not an empty answer.
@@ -951,7 +949,7 @@ async fn search_tools_answer_over_stdio_in_both_generations() {
             "{generation:?}: {v}"
         );
         assert_eq!(v["hits"][0]["line"], 31);
-        assert!(common::text(&r).contains("rust/src/lib.rs:31-37 method add_item"));
+        assert!(crate::common::text(&r).contains("rust/src/lib.rs:31-37 method add_item"));
 
         let v = ok_json(
             &call(
@@ -975,9 +973,9 @@ async fn search_tools_answer_over_stdio_in_both_generations() {
         )
         .await;
         assert!(
-            common::text(&r).contains("16  func NewServer(addr string) *Server {"),
+            crate::common::text(&r).contains("16  func NewServer(addr string) *Server {"),
             "{}",
-            common::text(&r)
+            crate::common::text(&r)
         );
 
         let v = ok_json(&call(&client, "outline", json!({"path": "java/src/Account.java"})).await);
@@ -1094,9 +1092,10 @@ async fn concurrent_first_queries_share_one_index_build() {
 #[tokio::test]
 async fn reindex_streams_progress_and_is_recorded_as_a_run() {
     let ws = poly_root();
-    let handler = common::TestClient::default();
+    let handler = crate::common::TestClient::default();
     let received = handler.received.clone();
-    let client = common::stdio_client_with(handler, ws.path(), Generation::Handshake, &[]).await;
+    let client =
+        crate::common::stdio_client_with(handler, ws.path(), Generation::Handshake, &[]).await;
     let mut params = CallToolRequestParams::new("reindex")
         .with_arguments(json!({"full": true}).as_object().cloned().unwrap());
     params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
@@ -1190,8 +1189,8 @@ async fn a_symbol_query_on_a_fresh_large_workspace_answers_at_once_then_reindex_
 /// JNICALL`), a gtest file with `TEST_F`, a Qt-style class behind an export macro and
 /// `Q_OBJECT`, an `extern "C"` header, a large JS module, and a generated and a vendored file
 /// that define a name the hand-written code defines too.
-fn large_fixture() -> common::Workspace {
-    common::Workspace::from_fixture("search/large")
+fn large_fixture() -> crate::common::Workspace {
+    crate::common::Workspace::from_fixture("search/large")
 }
 
 #[tokio::test]
@@ -1294,7 +1293,7 @@ async fn a_name_the_symbol_index_lacks_is_found_by_its_shape_and_labelled() {
             .is_some_and(|n| n.contains("no definition in the symbol index")),
         "{v}"
     );
-    let text = common::text(&result);
+    let text = crate::common::text(&result);
     assert!(text.contains("[text_fallback]"), "{text}");
     // A name that is only used, never defined, is a plain miss, with the reason.
     let v = ok_json(&call(&client, "find_symbol", json!({"name": "ship"})).await);
@@ -1367,8 +1366,8 @@ async fn serve_keeps_the_index_fresh() {
 #[tokio::test]
 async fn search_works_over_http_too() {
     let ws = poly_root();
-    let server = common::http_server(ws.path(), &[]).await;
-    let client = common::http_client(&server.url, Generation::Stateless).await;
+    let server = crate::common::http_server(ws.path(), &[]).await;
+    let client = crate::common::http_client(&server.url, Generation::Stateless).await;
     let v = ok_json(&call(&client, "find_symbol", json!({"name": "Circle::area"})).await);
     assert_eq!(v["definitions"][0]["path"], "cpp/shape.cpp");
     client.cancel().await.unwrap();
@@ -1378,7 +1377,7 @@ async fn search_works_over_http_too() {
 fn cli_twins_index_and_search() {
     let ws = poly_root();
     let run = |args: &[&str]| {
-        std::process::Command::new(common::bin())
+        std::process::Command::new(crate::common::bin())
             .arg("--root")
             .arg(ws.path())
             .args(args)

@@ -1,9 +1,7 @@
 //! The per-client concurrency limit of `serve --http --max-in-flight N`, over raw HTTP so the
 //! test controls exactly which requests are in flight at once.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,12 +7,10 @@
 
 #![allow(deprecated)] // sampling is deprecated in 2026-07-28; 2025-11-25 clients use it
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ClientCapabilities,
     ClientConfig, CreateMessageRequestParams, CreateMessageResult, CreateTaskResult,
