@@ -172,18 +172,13 @@ pub fn datasets(at: &Place<'_>, command: DatasetsCommand) -> anyhow::Result<()> 
                 a.info.last.as_deref().unwrap_or("?"),
             );
         }
-        DatasetsCommand::Delete { name } => {
-            let attached = apex_store::datasets::get(store, &name)?
-                .and_then(|d| d.location().map(str::to_string));
-            if apex_datasets::write::delete(store, &name)? {
-                match attached {
-                    Some(at) => println!("dataset {name} detached; its files at {at} are kept"),
-                    None => println!("dataset {name} removed"),
-                }
-            } else {
-                anyhow::bail!("dataset `{name}` does not exist");
-            }
-        }
+        DatasetsCommand::Delete { name } => match apex_datasets::write::delete(store, &name)? {
+            Some(d) => match d.location() {
+                Some(at) => println!("dataset {name} detached; its files at {at} are kept"),
+                None => println!("dataset {name} removed"),
+            },
+            None => anyhow::bail!("dataset `{name}` does not exist"),
+        },
     }
     Ok(())
 }

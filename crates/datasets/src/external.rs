@@ -12,9 +12,8 @@
 //! The `day` of a record is its UTC calendar day, computed from its timestamp, since a
 //! pipeline's files need not be partitioned by day.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
@@ -34,7 +33,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 
 use crate::schema;
-use crate::snapshot::{DatasetParts, Part, Snapshot};
+use crate::snapshot::{self, DatasetParts, Part, Snapshot};
 use crate::{DatasetError, Engine, Result};
 use apex_store::Store;
 use apex_store::datasets::{self as catalog, DatasetInfo};
@@ -178,11 +177,9 @@ pub struct Attached {
 /// `external`). Refused when the name is taken or no file is readable.
 pub fn attach(store: &Store, name: &str, location: &str) -> Result<Attached> {
     catalog::validate_name(name)?;
+    // Before reading any file: a taken name is refused at once (and again at the commit).
     if let Some(old) = catalog::get(store, name)? {
-        return Err(DatasetError::Invalid(format!(
-            "`{name}` already exists ({} records, {}); attach under another name, or remove it first with `netra-apex datasets delete {name}`",
-            old.record_count, old.storage
-        )));
+        return Err(catalog::name_taken(&old).into());
     }
     let loc = open(location)?;
     let (parts, skipped) = crate::engine::block_on(parts(&loc))??;
@@ -298,12 +295,6 @@ pub async fn list(loc: &Location) -> Result<Vec<ExternalFile>> {
     Ok(files)
 }
 
-type Checked = (u64, i64, std::result::Result<u64, String>);
-
-/// Footers already checked: location text + path -> (size, mtime, rows or why not).
-static CHECKED: LazyLock<Mutex<HashMap<String, Checked>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
 /// The files of `loc` as parts of a snapshot, each checked (footer readable, columns
 /// convertible), with a line for each file left out and why.
 pub async fn parts(loc: &Location) -> Result<(Vec<Part>, Vec<String>)> {
@@ -312,22 +303,12 @@ pub async fn parts(loc: &Location) -> Result<(Vec<Part>, Vec<String>)> {
     let mut left_out = Vec::new();
     for (number, f) in files.into_iter().enumerate() {
         let key = format!("{}\u{0}{}", loc.text, f.meta.location);
-        let stamp = f.meta.last_modified.timestamp_millis();
-        let cached = CHECKED.lock().ok().and_then(|c| {
-            c.get(&key)
-                .filter(|(size, m, _)| *size == f.meta.size && *m == stamp)
-                .map(|(_, _, r)| r.clone())
-        });
-        let checked = match cached {
+        let stamp = i128::from(f.meta.last_modified.timestamp_millis()) * 1_000_000;
+        let checked = match snapshot::checked_before(&key, f.meta.size, stamp) {
             Some(r) => r,
             None => {
                 let r = check(loc, &f.meta).await;
-                if let Ok(mut c) = CHECKED.lock() {
-                    if c.len() > 100_000 {
-                        c.clear();
-                    }
-                    c.insert(key, (f.meta.size, stamp, r.clone()));
-                }
+                snapshot::remember(key, f.meta.size, stamp, &r);
                 r
             }
         };

@@ -181,11 +181,39 @@ fn external_parts(info: &DatasetInfo) -> Result<(DatasetParts, Vec<String>)> {
     ))
 }
 
-type Checked = (u64, SystemTime, std::result::Result<u64, String>);
+type Checked = (u64, i128, std::result::Result<u64, String>);
 
-/// Footers already checked: path -> (size, mtime, rows or why not readable).
-static CHECKED: LazyLock<Mutex<HashMap<PathBuf, Checked>>> =
+/// Footers already checked (our parts and attached files): a file's key -> (size, mtime in
+/// ns since the epoch, rows or why not readable). A changed size or mtime checks it again.
+static CHECKED: LazyLock<Mutex<HashMap<String, Checked>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// What was found when the file under `key` last had this size and mtime.
+pub(crate) fn checked_before(
+    key: &str,
+    size: u64,
+    mtime_ns: i128,
+) -> Option<std::result::Result<u64, String>> {
+    let cache = CHECKED.lock().ok()?;
+    let (s, m, r) = cache.get(key)?;
+    (*s == size && *m == mtime_ns).then(|| r.clone())
+}
+
+/// Remember what checking the file under `key` found (the cache is bounded: cleared past
+/// 100,000 files).
+pub(crate) fn remember(
+    key: String,
+    size: u64,
+    mtime_ns: i128,
+    r: &std::result::Result<u64, String>,
+) {
+    if let Ok(mut cache) = CHECKED.lock() {
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(key, (size, mtime_ns, r.clone()));
+    }
+}
 
 /// The row count of a part, or why it cannot be read: a missing or damaged footer, or
 /// columns that are not the stored schema's.
@@ -193,20 +221,15 @@ pub fn check_part(path: &std::path::Path, size: u64) -> std::result::Result<u64,
     let mtime = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .map_err(|e| e.to_string())?;
-    if let Ok(cache) = CHECKED.lock()
-        && let Some((s, m, r)) = cache.get(path)
-        && *s == size
-        && *m == mtime
-    {
-        return r.clone();
+    let mtime_ns = mtime
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let key = path.display().to_string();
+    if let Some(r) = checked_before(&key, size, mtime_ns) {
+        return r;
     }
     let result = read_footer(path);
-    if let Ok(mut cache) = CHECKED.lock() {
-        if cache.len() > 100_000 {
-            cache.clear();
-        }
-        cache.insert(path.to_path_buf(), (size, mtime, result.clone()));
-    }
+    remember(key, size, mtime_ns, &result);
     result
 }
 

@@ -478,7 +478,8 @@ fn attached_parquet_is_read_in_place_with_single_call_defaults_and_bad_files_nam
         .map(|e| e.to_string())
         .expect("the name is taken");
     assert!(again.contains("already exists"), "{again}");
-    assert!(write::delete(&store, "pipeline").unwrap());
+    let detached = write::delete(&store, "pipeline").unwrap().unwrap();
+    assert!(detached.location().is_some());
     assert!(out.join("run-1.parquet").exists());
     assert!(catalog::get(&store, "pipeline").unwrap().is_none());
 }

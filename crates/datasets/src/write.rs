@@ -474,19 +474,25 @@ fn remove_replaced(root: &Path, name: &str, dir: &Path, first: u64, on_disk: &[P
 }
 
 /// Remove a dataset: unregister it, then delete its parts (when no query reads them). An
-/// attached dataset is only unregistered: its files are the user's.
-pub fn delete(store: &Store, name: &str) -> Result<bool> {
+/// attached dataset is only unregistered: its files are the user's. Returns what was
+/// removed (`location()` set for a detached one), or `None` when there was no such dataset.
+pub fn delete(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
     catalog::validate_name(name)?;
     let root = root_of(store);
     let (write_lock, read_lock) = lock_paths(&root, name);
     let _writer = lock::lock(&write_lock, Mode::Exclusive, false)
         .map_err(|e| io(&write_lock, e))?
         .ok_or_else(|| DatasetError::Busy(name.to_string()))?;
-    let existed = catalog::delete(store, name)?;
-    if let Ok(Some(_readers_out)) = lock::lock(&read_lock, Mode::Exclusive, false) {
+    let Some(info) = catalog::get(store, name)? else {
+        return Ok(None);
+    };
+    catalog::delete(store, name)?;
+    if info.location().is_none()
+        && let Ok(Some(_readers_out)) = lock::lock(&read_lock, Mode::Exclusive, false)
+    {
         let _ = std::fs::remove_dir_all(layout::dataset_dir(&root, name));
     }
-    Ok(existed)
+    Ok(Some(info))
 }
 
 fn unique() -> u64 {

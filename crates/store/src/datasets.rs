@@ -174,35 +174,49 @@ pub fn commit_parts(store: &Store, c: &PartsCommit<'_>) -> Result<DatasetInfo> {
                 }
             }
         };
-        tx.execute(
-            "INSERT INTO datasets (name, source, created_at, updated_at, record_count, spend_usd, bytes,
-                first_ts, last_ts, storage, params, summary, first_part, next_part)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT(name) DO UPDATE SET source = excluded.source, created_at = excluded.created_at,
-                updated_at = excluded.updated_at, record_count = excluded.record_count,
-                spend_usd = excluded.spend_usd, bytes = excluded.bytes, first_ts = excluded.first_ts,
-                last_ts = excluded.last_ts, storage = excluded.storage, params = excluded.params,
-                summary = excluded.summary, first_part = excluded.first_part, next_part = excluded.next_part",
-            params![
-                info.name,
-                info.source,
-                info.created_at,
-                info.updated_at,
-                info.record_count as i64,
-                info.spend_usd,
-                info.bytes as i64,
-                info.first,
-                info.last,
-                info.storage,
-                info.params.to_string(),
-                info.summary.to_string(),
-                info.first_part as i64,
-                info.next_part as i64
-            ],
-        )?;
+        put(&tx, &info)?;
         tx.commit()?;
         Ok(info)
     })
+}
+
+/// Write a catalog row, inserting or replacing the dataset's.
+fn put(tx: &Transaction<'_>, info: &DatasetInfo) -> Result<()> {
+    tx.execute(
+        "INSERT INTO datasets (name, source, created_at, updated_at, record_count, spend_usd, bytes,
+            first_ts, last_ts, storage, params, summary, first_part, next_part)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT(name) DO UPDATE SET source = excluded.source, created_at = excluded.created_at,
+            updated_at = excluded.updated_at, record_count = excluded.record_count,
+            spend_usd = excluded.spend_usd, bytes = excluded.bytes, first_ts = excluded.first_ts,
+            last_ts = excluded.last_ts, storage = excluded.storage, params = excluded.params,
+            summary = excluded.summary, first_part = excluded.first_part, next_part = excluded.next_part",
+        params![
+            info.name,
+            info.source,
+            info.created_at,
+            info.updated_at,
+            info.record_count as i64,
+            info.spend_usd,
+            info.bytes as i64,
+            info.first,
+            info.last,
+            info.storage,
+            info.params.to_string(),
+            info.summary.to_string(),
+            info.first_part as i64,
+            info.next_part as i64
+        ],
+    )?;
+    Ok(())
+}
+
+/// The refusal of an attach under a name already in use.
+pub fn name_taken(old: &DatasetInfo) -> StoreError {
+    StoreError::Invalid(format!(
+        "dataset `{}` already exists ({} records, {}); attach under another name, or remove it first with `netra-apex datasets delete {}`",
+        old.name, old.record_count, old.storage, old.name
+    ))
 }
 
 /// What attaching a directory of Parquet files registers: its figures as found.
@@ -225,10 +239,7 @@ pub fn attach_external(store: &Store, a: &ExternalAttach<'_>) -> Result<DatasetI
     store.write(|conn| {
         let tx = conn.transaction()?;
         if let Some(old) = get_in(&tx, a.name)? {
-            return Err(StoreError::Invalid(format!(
-                "dataset `{}` already exists ({} records, {}); attach under another name, or remove it first with `netra-apex datasets delete {}`",
-                a.name, old.record_count, old.storage, a.name
-            )));
+            return Err(name_taken(&old));
         }
         let now = now_ts();
         let info = DatasetInfo {
@@ -247,25 +258,7 @@ pub fn attach_external(store: &Store, a: &ExternalAttach<'_>) -> Result<DatasetI
             first_part: 0,
             next_part: 0,
         };
-        tx.execute(
-            "INSERT INTO datasets (name, source, created_at, updated_at, record_count, spend_usd, bytes,
-                first_ts, last_ts, storage, params, summary, first_part, next_part)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0, 0)",
-            params![
-                info.name,
-                info.source,
-                info.created_at,
-                info.updated_at,
-                info.record_count as i64,
-                info.spend_usd,
-                info.bytes as i64,
-                info.first,
-                info.last,
-                info.storage,
-                info.params.to_string(),
-                info.summary.to_string(),
-            ],
-        )?;
+        put(&tx, &info)?;
         tx.commit()?;
         Ok(info)
     })

@@ -237,6 +237,30 @@ fn model_key(provider: &str, model: &str) -> String {
 }
 
 /// Run every query of `dataset` and gather the aggregates. `engine` must see the dataset.
+/// Runs trusted queries on the caller's engine: each query's batches, in order.
+pub type RunQueries<'a> = dyn Fn(&[String]) -> Result<Vec<Vec<RecordBatch>>, AgentError> + 'a;
+
+/// A one-row result of a count (column 0) and a sum (column 1); no row, or nulls, are 0.
+pub fn count_and_sum(batches: &[RecordBatch]) -> Result<(u64, f64), AgentError> {
+    let rows = Rows::new(batches)?;
+    if rows.len == 0 {
+        return Ok((0, 0.0));
+    }
+    Ok((rows.count(0)?[0], rows.float(1)?[0]))
+}
+
+/// The rollup spans of `dataset` and the spend they repeat, each query run by `run` (the
+/// caller's engine and cancellation). First a bounded look for candidates, alone: the exact
+/// join shares the engine's memory budget with nothing else (beside the dozen figure queries
+/// it ran out at 10M records); the exact count only when there are candidates (rare).
+pub fn rollups(dataset: &str, run: &RunQueries<'_>) -> Result<(u64, f64), AgentError> {
+    let one = |sql: String| count_and_sum(&run(&[sql])?.remove(0));
+    if one(sql::rollup_candidates(dataset))?.0 == 0 {
+        return Ok((0, 0.0));
+    }
+    one(sql::rollups(dataset))
+}
+
 pub fn collect(
     engine: &Engine,
     dataset: &str,
@@ -256,16 +280,7 @@ pub fn collect(
         }
         Ok(results)
     };
-    // First whether the dataset has rollups, alone: its join shares the engine's memory
-    // budget with nothing else (beside the dozen figure queries it ran out at 10M records).
-    let candidates = Rows::new(&run(&[sql::rollup_candidates(dataset)])?.remove(0))?;
-    let (mut rollup_records, mut rollup_spend) = (0, 0.0);
-    if candidates.len > 0 && candidates.count(0)?[0] > 0 {
-        let exact = Rows::new(&run(&[sql::rollups(dataset)])?.remove(0))?;
-        if exact.len > 0 {
-            (rollup_records, rollup_spend) = (exact.count(0)?[0], exact.float(1)?[0]);
-        }
-    }
+    let (rollup_records, rollup_spend) = rollups(dataset, &run)?;
     let sqls = queries(
         Scope {
             dataset,

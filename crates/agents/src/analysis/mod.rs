@@ -205,58 +205,23 @@ pub struct Totals {
     pub rollup_spend_usd: f64,
 }
 
-/// The model calls and spend of `dataset` by the reports' definition (two queries, or three
-/// when the dataset has rollups): what an ingest answers, agreeing with the reports.
+/// The model calls and spend of `dataset` by the reports' definition (the rollup look-up of
+/// [`collect::rollups`], then one sum): what an ingest answers, agreeing with the reports.
 pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
     let engine = crate::open_engine(store, &[dataset])?;
-    let sum = |scope: sql::Scope<'_>| -> String {
-        format!(
-            "{} SELECT SUM(weight), SUM(cost_usd) FROM calls",
-            scope.cte()
-        )
+    let run = |sqls: &[String]| -> Result<Vec<Vec<arrow::array::RecordBatch>>, AgentError> {
+        Ok(engine.collect_all(sqls, None)?)
     };
-    let pair = |batches: &[arrow::array::RecordBatch]| -> Result<(u64, f64), AgentError> {
-        let b = batches.iter().find(|b| b.num_rows() > 0);
-        let Some(b) = b else { return Ok((0, 0.0)) };
-        let n = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)
-            .map_err(|e| AgentError::Invalid(format!("internal: {e}")))?;
-        let c = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Float64)
-            .map_err(|e| AgentError::Invalid(format!("internal: {e}")))?;
-        use arrow::array::{Array, AsArray};
-        let n = n.as_primitive::<arrow::datatypes::Int64Type>();
-        let c = c.as_primitive::<arrow::datatypes::Float64Type>();
-        Ok((
-            if n.is_null(0) {
-                0
-            } else {
-                n.value(0).max(0) as u64
-            },
-            if c.is_null(0) { 0.0 } else { c.value(0) },
-        ))
+    let (rollup_records, rollup_spend) = collect::rollups(dataset, &run)?;
+    let calls = sql::Scope {
+        dataset,
+        rollups: rollup_records > 0,
     };
-    let mut first = engine.collect_all(
-        &[
-            sum(sql::Scope::plain(dataset)),
-            sql::rollup_candidates(dataset),
-        ],
-        None,
-    )?;
-    // Candidates found: count the rollups exactly (a rare, costlier join).
-    if pair(&first[1])?.0 > 0 {
-        first[1] = engine.collect(&sql::rollups(dataset))?;
-    } else {
-        first[1] = Vec::new();
-    }
-    let (rollup_records, rollup_spend) = pair(&first[1])?;
-    let (model_calls, spend) = if rollup_records > 0 {
-        let again = engine.collect(&sum(sql::Scope {
-            dataset,
-            rollups: true,
-        }))?;
-        pair(&again)?
-    } else {
-        pair(&first[0])?
-    };
+    let sum = format!(
+        "{} SELECT SUM(weight), SUM(cost_usd) FROM calls",
+        calls.cte()
+    );
+    let (model_calls, spend) = collect::count_and_sum(&engine.collect(&sum)?)?;
     Ok(Totals {
         model_calls,
         spend_usd: usd(spend),

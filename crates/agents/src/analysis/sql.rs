@@ -76,14 +76,6 @@ pub struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
-    /// A dataset read with the plain predicate (no rollups known).
-    pub fn plain(dataset: &'a str) -> Self {
-        Scope {
-            dataset,
-            rollups: false,
-        }
-    }
-
     /// `WITH calls AS (...)`: the dataset's model calls.
     pub fn cte(&self) -> String {
         calls_cte(*self)
