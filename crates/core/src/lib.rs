@@ -9,5 +9,6 @@ pub mod events;
 pub mod files;
 pub mod pricing;
 pub mod run;
+pub mod time;
 pub mod workload;
 pub mod workspace;

@@ -17,6 +17,8 @@ use parquet::schema::types::ColumnPath;
 
 use apex_core::workload::WorkloadRecord;
 
+pub use apex_core::time::{day_name, days_from_civil, parse_timestamp_ms};
+
 /// Rows per Parquet row group: small enough that the group being written (buffered until it
 /// is complete) stays a few MB, large enough for fast scans.
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -124,76 +126,6 @@ pub fn writer_properties() -> WriterProperties {
             .set_column_dictionary_enabled(ColumnPath::from(*col), false);
     }
     props.build()
-}
-
-/// Milliseconds since the Unix epoch of an RFC 3339 time; fast for the stored UTC form
-/// (`YYYY-MM-DDTHH:MM:SS[.fff]Z`), chrono for anything else.
-pub fn parse_timestamp_ms(ts: &str) -> Option<i64> {
-    let b = ts.as_bytes();
-    let utc_form = b.len() >= 20
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b'T'
-        && b[13] == b':'
-        && b[16] == b':'
-        && b[b.len() - 1] == b'Z'
-        && (b.len() == 20 || (b[19] == b'.' && b.len() <= 30));
-    if !utc_form {
-        return chrono::DateTime::parse_from_rfc3339(ts.trim())
-            .ok()
-            .map(|t| t.timestamp_millis());
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + i64::from(c - b'0');
-        }
-        Some(v)
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let mut millis = 0i64;
-    if b.len() > 20 {
-        let frac = &b[20..b.len() - 1];
-        if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        for (i, &c) in frac.iter().take(3).enumerate() {
-            millis += i64::from(c - b'0') * [100, 10, 1][i];
-        }
-    }
-    Some(days_from_civil(y, m, d) * 86_400_000 + ((hh * 60 + mm) * 60 + ss) * 1000 + millis)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `YYYY-MM-DD` of a day number (days since 1970-01-01).
-pub fn day_name(day: i64) -> String {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// RFC 3339 (UTC, milliseconds) of a millisecond timestamp, the form reports show.
@@ -369,37 +301,4 @@ pub fn batch_to_records(batch: &RecordBatch) -> Result<Vec<WorkloadRecord>, Stri
             quality_flags: opt(flags, i),
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_parse_like_chrono_and_days_round_trip() {
-        for ts in [
-            "2026-01-01T00:00:00.000Z",
-            "2024-02-29T23:59:59.999Z",
-            "1999-12-31T12:34:56Z",
-            "2026-03-01T10:00:00.5Z",
-            "2026-03-01T10:00:00+02:00",
-        ] {
-            let want = chrono::DateTime::parse_from_rfc3339(ts)
-                .unwrap()
-                .timestamp_millis();
-            assert_eq!(parse_timestamp_ms(ts), Some(want), "{ts}");
-        }
-        assert_eq!(parse_timestamp_ms("yesterday"), None);
-        assert_eq!(parse_timestamp_ms("2026-13-01T00:00:00Z"), None);
-        for day in [-1000, 0, 1, 19_000, 20_454, 60_000] {
-            let name = day_name(day);
-            let (y, m, d) = (
-                name[0..4].parse().unwrap(),
-                name[5..7].parse().unwrap(),
-                name[8..10].parse().unwrap(),
-            );
-            assert_eq!(days_from_civil(y, m, d), day, "{name}");
-        }
-        assert_eq!(day_name(20_454), "2026-01-01");
-    }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{Collector, IngestError};
+use super::{Collector, IngestError, ParseOptions};
 use apex_core::workload::{NON_MODEL_OPERATIONS, QualityFlag, WorkloadRecord};
 
 /// Field values of one input record, whatever the format.
@@ -127,6 +127,15 @@ fn non_negative(f: &dyn Fields, name: &str) -> Result<Option<f64>, String> {
 /// Normalize an RFC 3339 time (or `YYYY-MM-DD HH:MM:SS[.fff]`, taken as UTC, as SQL
 /// exports write it) to UTC with milliseconds.
 pub fn normalize_timestamp(s: &str) -> Result<String, String> {
+    normalized_ms(s).map(|(t, _)| t)
+}
+
+/// [`normalize_timestamp`] and the time's milliseconds since the epoch. A time already in
+/// the stored form is taken as it is, without chrono.
+fn normalized_ms(s: &str) -> Result<(String, i64), String> {
+    if let Some(ms) = apex_core::time::canonical_ms(s) {
+        return Ok((s.to_string(), ms));
+    }
     let t = s.trim();
     let parsed = chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| d.with_timezone(&chrono::Utc))
@@ -139,7 +148,12 @@ pub fn normalize_timestamp(s: &str) -> Result<String, String> {
                 .map(|d| d.with_timezone(&chrono::Utc))
         });
     parsed
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map(|d| {
+            (
+                d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                d.timestamp_millis(),
+            )
+        })
         .map_err(|_| {
             format!("field `timestamp`: `{s}` is not an RFC 3339 time (e.g. 2026-01-01T12:00:00Z)")
         })
@@ -167,22 +181,33 @@ fn disagrees(given: f64, expected: f64) -> bool {
     hi > 1e-6 && hi > 10.0 * lo
 }
 
-/// Turn one input record into a workload record and the flags raised on it, filling what
-/// may be filled. `default_id` is the event id when the input has none. Err is the reason
+/// A record converted: the record, the quality flags raised on it, the fields filled in.
+pub(crate) struct Converted {
+    pub record: WorkloadRecord,
+    pub flags: Vec<(QualityFlag, String)>,
+    pub filled: Vec<&'static str>,
+}
+
+/// The event id of a record that has none: `<id_prefix>-<line>[-<span>]`.
+fn default_id(opts: &ParseOptions<'_>, line: u64, span: Option<usize>) -> String {
+    match span {
+        Some(s) => format!("{}-{line}-{s}", opts.id_prefix),
+        None => format!("{}-{line}", opts.id_prefix),
+    }
+}
+
+/// Turn one input record, in our field names (see [`Mapped`] for inputs in another
+/// vocabulary), into a workload record and the flags raised on it, filling what may be
+/// filled. `line` and `span` make the event id of a record without one. Err is the reason
 /// the record cannot be kept at all (no usable timestamp, no model on a model call...).
-pub(crate) fn convert<E>(
-    raw: &dyn Fields,
-    default_id: String,
-    c: &mut Collector<'_, '_, E>,
-) -> Result<(WorkloadRecord, Vec<(QualityFlag, String)>), String> {
-    let opts = c.opts;
-    let mapped = Mapped {
-        inner: raw,
-        columns: &opts.columns,
-    };
-    let f: &dyn Fields = &mapped;
+pub(crate) fn convert(
+    f: &dyn Fields,
+    opts: &ParseOptions<'_>,
+    line: u64,
+    span: Option<usize>,
+) -> Result<Converted, String> {
     let catalog = opts.catalog;
-    let mut filled: Vec<&str> = Vec::new();
+    let mut filled: Vec<&'static str> = Vec::new();
     let mut flags: Vec<(QualityFlag, String)> = Vec::new();
     let weight = match f.number("weight")? {
         None => 1,
@@ -202,21 +227,20 @@ pub(crate) fn convert<E>(
         }
     };
     let model_call = !NON_MODEL_OPERATIONS.contains(&operation.as_str());
-    let timestamp =
-        normalize_timestamp(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?;
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&timestamp) {
-        if t.timestamp() > opts.now.timestamp() + super::FUTURE_SLACK_S {
-            flags.push((
-                QualityFlag::FutureTimestamp,
-                format!("{timestamp} is after the time of ingest"),
-            ));
-        }
-        if t.timestamp() < 1_420_070_400 {
-            flags.push((
-                QualityFlag::AncientTimestamp,
-                format!("{timestamp} is before 2015-01-01"),
-            ));
-        }
+    let (timestamp, ms) =
+        normalized_ms(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?;
+    let secs = ms.div_euclid(1000);
+    if secs > opts.now.timestamp() + super::FUTURE_SLACK_S {
+        flags.push((
+            QualityFlag::FutureTimestamp,
+            format!("{timestamp} is after the time of ingest"),
+        ));
+    }
+    if secs < 1_420_070_400 {
+        flags.push((
+            QualityFlag::AncientTimestamp,
+            format!("{timestamp} is before 2015-01-01"),
+        ));
     }
     let model = match f.text("model") {
         Some(m) => m,
@@ -342,7 +366,7 @@ pub(crate) fn convert<E>(
         Some(e) => e,
         None => {
             filled.push("event_id");
-            default_id
+            default_id(opts, line, span)
         }
     };
     let mut text_or = |name: &'static str, default: &str| match f.text(name) {
@@ -385,29 +409,72 @@ pub(crate) fn convert<E>(
         aggregated,
         quality_flags: None,
     };
-    for name in filled {
-        c.fill(name);
-    }
-    Ok((record, flags))
+    Ok(Converted {
+        record,
+        flags,
+        filled,
+    })
 }
 
-/// Convert and keep (or reject) one record of workload fields.
+/// Keep (or reject) one converted record.
+pub(crate) fn collect<E>(
+    c: &mut Collector<'_, '_, E>,
+    line: u64,
+    span: Option<usize>,
+    converted: Result<Converted, String>,
+) -> Result<(), IngestError<E>> {
+    match converted {
+        Ok(Converted {
+            record,
+            flags,
+            filled,
+        }) => {
+            for name in filled {
+                c.fill(name);
+            }
+            c.accept(line, span, record, flags)
+        }
+        Err(e) => {
+            c.reject(line, span, e);
+            Ok(())
+        }
+    }
+}
+
+/// Convert (through the header map) and keep (or reject) one record of workload fields.
 pub(crate) fn keep<E>(
     c: &mut Collector<'_, '_, E>,
     line: u64,
     span: Option<usize>,
     fields: &dyn Fields,
 ) -> Result<(), IngestError<E>> {
-    let default_id = match span {
-        Some(s) => format!("{}-{line}-{s}", c.opts.id_prefix),
-        None => format!("{}-{line}", c.opts.id_prefix),
+    let opts = c.opts;
+    let mapped = Mapped {
+        inner: fields,
+        columns: &opts.columns,
     };
-    match convert(fields, default_id, c) {
-        Ok((rec, flags)) => c.accept(line, span, rec, flags),
-        Err(e) => {
-            c.reject(line, span, e);
-            Ok(())
+    collect(c, line, span, convert(&mapped, opts, line, span))
+}
+
+/// One JSON line (or array element) as the whole-value path reads it: the reason it is
+/// rejected, or the record. The fast path ([`super::fast`]) falls back to this for any line
+/// it does not read itself, so messages are the same either way.
+pub(crate) fn json_line(
+    opts: &ParseOptions<'_>,
+    line: u64,
+    text: &str,
+) -> Result<Converted, String> {
+    let raw = serde_json::from_str::<&serde_json::value::RawValue>(text)
+        .map_err(|e| format!("invalid JSON: {e}"))?;
+    match serde_json::from_str::<Value>(raw.get()).map_err(|e| format!("invalid JSON: {e}"))? {
+        Value::Object(map) => {
+            let mapped = Mapped {
+                inner: &JsonFields(&map),
+                columns: &opts.columns,
+            };
+            convert(&mapped, opts, line, None)
         }
+        _ => Err("expected a JSON object (one record per line)".into()),
     }
 }
 

@@ -46,13 +46,8 @@ fn open(path: &Path) -> Result<File, String> {
     File::open(path).map_err(|e| format!("path: cannot open {}: {e}", path.display()))
 }
 
-/// Call `each` on every top-level document of the file: each line of JSON lines, each
-/// element of a top-level array, or the one document.
-pub(crate) fn documents<E>(
-    path: &Path,
-    c: &mut Collector<'_, '_, E>,
-    mut each: impl FnMut(&mut Collector<'_, '_, E>, &Doc<'_>) -> Result<(), IngestError<E>>,
-) -> Result<(), IngestError<E>> {
+/// Whether the file is JSON lines: its first line is a whole JSON object.
+pub(crate) fn is_jsonl<E>(path: &Path) -> Result<bool, IngestError<E>> {
     let mut head = Vec::new();
     open(path)
         .map_err(IngestError::Io)?
@@ -61,10 +56,20 @@ pub(crate) fn documents<E>(
         .map_err(|e| IngestError::Io(format!("path: cannot read {}: {e}", path.display())))?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
     let first_line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
-    let jsonl = first == Some(b'{')
+    Ok(first == Some(b'{')
         && std::str::from_utf8(first_line)
             .ok()
-            .is_some_and(|l| serde_json::from_str::<&RawValue>(l.trim()).is_ok());
+            .is_some_and(|l| serde_json::from_str::<&RawValue>(l.trim()).is_ok()))
+}
+
+/// Call `each` on every top-level document of the file: each line of JSON lines, each
+/// element of a top-level array, or the one document.
+pub(crate) fn documents<E>(
+    path: &Path,
+    c: &mut Collector<'_, '_, E>,
+    mut each: impl FnMut(&mut Collector<'_, '_, E>, &Doc<'_>) -> Result<(), IngestError<E>>,
+) -> Result<(), IngestError<E>> {
+    let jsonl = is_jsonl(path)?;
     if jsonl {
         return lines(path, c, |c, line, text| {
             match serde_json::from_str::<&RawValue>(text) {

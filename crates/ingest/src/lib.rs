@@ -15,6 +15,7 @@
 
 mod convert;
 mod detect;
+mod fast;
 mod json;
 mod otlp;
 mod providers;
@@ -360,6 +361,7 @@ pub fn parse_file<E>(
     let mut c = Collector::new(opts, format, &mut write);
     match format {
         Format::Csv => convert::csv_file(path, &mut c)?,
+        Format::Jsonl if json::is_jsonl(path)? => fast::jsonl_file(path, &mut c)?,
         Format::Jsonl => json::records_file(path, &mut c, false, convert::json_record)?,
         Format::OtlpJson => otlp::json_file(path, &mut c)?,
         Format::OtlpProto => otlp::proto_file(path, &mut c)?,

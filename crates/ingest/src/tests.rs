@@ -448,3 +448,116 @@ fn format_names_parse_and_unknown_ones_list_the_choices() {
         "{e}"
     );
 }
+
+/// Read a JSON-lines file through the whole-value path (the reference the fast reader is
+/// held to).
+fn read_whole_value(
+    path: &std::path::Path,
+    opts: &ParseOptions<'_>,
+) -> (Parsed, Vec<WorkloadRecord>) {
+    let mut records = Vec::new();
+    let mut write = |b: &[WorkloadRecord]| -> Result<(), ()> {
+        records.extend_from_slice(b);
+        Ok(())
+    };
+    let mut c = Collector::new(opts, Format::Jsonl, &mut write);
+    json::records_file(path, &mut c, false, convert::json_record).unwrap();
+    let parsed = c.finish().unwrap();
+    (parsed, records)
+}
+
+#[test]
+fn the_fast_jsonl_reader_agrees_with_the_whole_value_path_line_for_line() {
+    // Every shape a line can take, repeated past several chunks, with a line longer than a
+    // chunk in the middle: kept, flagged, filled, rejected (and why) must all be the same.
+    let odd = [
+        r#"{"timestamp":"2026-01-01T00:00:05.075Z","tenant":"a","feature":"f","model":"gpt-4o-mini","provider":"openai","input_tokens":1000,"output_tokens":100,"latency_ms":500.5,"ttft_ms":null,"status":"ok","cost_usd":0.00021,"event_id":"e1","unknown":{"nested":[1,2]}}"#,
+        r#"{"timestamp":"2026-01-01 00:00:05","model":"gpt-4o-mini","input_tokens":"12","output_tokens":"lots","latency_ms":"7"}"#,
+        r#"{"timestamp":"2026-01-01T00:00:05+02:00","model":"claude-x","input_tokens":-5,"output_tokens":1.5,"latency_ms":1,"cost_usd":"0.5","status":"FAILED","error_type":"timeout"}"#,
+        r#"{"timestamp":"2026-02-30T00:00:05.000Z","model":"gpt-4o-mini","input_tokens":1,"output_tokens":1,"latency_ms":1}"#,
+        r#"{"timestamp":"2036-01-01T00:00:05.000Z","model":"gpt-4o-mini","input_tokens":1,"output_tokens":1,"latency_ms":1,"event_id":12345,"tenant":true,"feature":{"a":1},"weight":3,"aggregated":true}"#,
+        r#"{"timestamp":"2014-01-01T00:00:05.000Z","model":"gpt-4o-mini","input_tokens":1e3,"output_tokens":18446744073709551615,"latency_ms":-1}"#,
+        r#"{"timestamp":"2026-01-01T00:00:05.000Z","model":"gpt-4o-mini","input_tokens":1,"output_tokens":1,"latency_ms":[1]}"#,
+        r#"{"timestamp":"2026-01-01T00:00:05.000Z","model":"gpt-\u00e9o","tenant":"t\"q\\","input_tokens":1,"output_tokens":1,"latency_ms":1,"model":"gpt-4o"}"#,
+        r#"{"operation":"execute_tool","timestamp":"2026-01-01T00:00:05.000Z"}"#,
+        r#"{"timestamp":"2026-01-01T00:00:05.000Z","model":"gpt-4o-mini","input_tokens":1,"output_tokens":1,"latency_ms":1,"weight":-1}"#,
+        r#"{"timestamp":"2026-01-01T00:00:05.000Z","model":"gpt-4o-mini"} trailing"#,
+        r#"{"timestamp": "2026-01-01T00:00:05.000Z", "model": "gpt-4o-mini", "#,
+        r#"[1, 2, 3]"#,
+        r#"42"#,
+        r#"   "#,
+        "",
+        "{\"timestamp\":\"2026-01-01T00:00:05.000Z\",\"model\":\"gpt-4o-mini\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1}\r",
+    ];
+    let mut text = String::new();
+    for i in 0..9_000 {
+        text.push_str(odd[i % odd.len()]);
+        text.push('\n');
+        if i == 4_000 {
+            let long = "x".repeat(3 << 20);
+            text.push_str(&format!(
+                "{{\"timestamp\":\"2026-01-01T00:00:05.000Z\",\"model\":\"gpt-4o-mini\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1,\"prompt_hash\":\"{long}\"}}\n"
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.jsonl");
+    let mut bytes = text.into_bytes();
+    bytes.extend_from_slice(b"{\"timestamp\":\"\xff\"}\n");
+    bytes.extend_from_slice(odd[0].as_bytes()); // the last line without a line end
+    std::fs::write(&path, &bytes).unwrap();
+
+    for columns in [
+        BTreeMap::new(),
+        BTreeMap::from([
+            ("tenant".to_string(), "feature".to_string()),
+            ("feature".to_string(), "feature".to_string()),
+            ("output_tokens".to_string(), "input_tokens".to_string()),
+        ]),
+    ] {
+        let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+        opts.columns = columns.clone();
+        let mut fast = Vec::new();
+        let fast_parsed = parse_file(&path, Format::Jsonl, &opts, |b| -> Result<(), ()> {
+            fast.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        let (whole_parsed, whole) = read_whole_value(&path, &opts);
+        assert_eq!(fast_parsed, whole_parsed, "columns {columns:?}");
+        assert_eq!(fast.len(), whole.len());
+        for (a, b) in fast.iter().zip(&whole) {
+            assert_eq!(a, b, "columns {columns:?}");
+        }
+        assert!(
+            fast_parsed.accepted > 3_000 && fast_parsed.rejected > 3_000,
+            "{} accepted, {} rejected",
+            fast_parsed.accepted,
+            fast_parsed.rejected
+        );
+        assert_eq!(
+            fast_parsed.last.as_deref(),
+            Some("2036-01-01T00:00:05.000Z")
+        );
+    }
+}
+
+#[test]
+fn a_write_error_stops_the_fast_reader_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.jsonl");
+    let line = r#"{"timestamp":"2026-01-01T00:00:05.000Z","model":"gpt-4o-mini","input_tokens":1,"output_tokens":1,"latency_ms":1}"#;
+    std::fs::write(&path, format!("{line}\n").repeat(50_000)).unwrap();
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let mut batches = 0;
+    let got = parse_file(&path, Format::Jsonl, &opts, |_| {
+        batches += 1;
+        if batches == 3 {
+            Err("stop here")
+        } else {
+            Ok(())
+        }
+    });
+    assert!(matches!(got, Err(IngestError::Write("stop here"))));
+    assert_eq!(batches, 3);
+}

@@ -132,8 +132,9 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&edit_dir);
     let mb = |b: u64| b as f64 / 1e6;
     println!(
-        "text searchable: {} files, {:.0} MB of text in {:.1} s = {:.1} MB/s",
-        report.added,
+        "text searchable: {} text files (+{} binary, listed by name only, as index_status counts them apart), {:.0} MB of text in {:.1} s = {:.1} MB/s",
+        report.added.saturating_sub(report.skipped_binary),
+        report.skipped_binary,
         mb(report.bytes_indexed),
         report.text_ms as f64 / 1e3,
         mb(report.bytes_indexed) / (report.text_ms as f64 / 1e3)

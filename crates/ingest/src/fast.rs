@@ -1,0 +1,520 @@
+//! JSON lines, fast: the file is read in chunks cut at line ends, the chunks are parsed on
+//! every core, and the records come back to the caller in file order.
+//!
+//! A line is read straight into the fields [`convert`] asks for (strings borrowed from the
+//! line, other keys skipped unparsed) instead of a `serde_json::Value` map: that map was
+//! most of the cost of an ingest. Whatever this reader does not take as it is (invalid
+//! JSON, a line that is not an object...) goes through [`json_line`], the whole-value path,
+//! so what is kept, rejected and said is the same either way; the tests hold both to it.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::convert::{Converted, Fields, collect, convert, json_line};
+use super::{Collector, IngestError, ParseOptions};
+
+/// Every field [`convert`] reads, in slot order.
+const FIELDS: [&str; 25] = [
+    "event_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "timestamp",
+    "tenant",
+    "feature",
+    "workload_type",
+    "operation",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "status",
+    "error_type",
+    "finish_reason",
+    "prompt_hash",
+    "cost_usd",
+    "weight",
+    "aggregated",
+];
+
+/// The slot of one of our field names.
+fn slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "event_id" => 0,
+        "trace_id" => 1,
+        "span_id" => 2,
+        "parent_span_id" => 3,
+        "timestamp" => 4,
+        "tenant" => 5,
+        "feature" => 6,
+        "workload_type" => 7,
+        "operation" => 8,
+        "provider" => 9,
+        "model" => 10,
+        "input_tokens" => 11,
+        "output_tokens" => 12,
+        "cache_read_tokens" => 13,
+        "cache_write_tokens" => 14,
+        "reasoning_tokens" => 15,
+        "latency_ms" => 16,
+        "ttft_ms" => 17,
+        "status" => 18,
+        "error_type" => 19,
+        "finish_reason" => 20,
+        "prompt_hash" => 21,
+        "cost_usd" => 22,
+        "weight" => 23,
+        "aggregated" => 24,
+        _ => return None,
+    })
+}
+
+/// Bytes read per chunk (a chunk ends at the last line end within it).
+const CHUNK: usize = 2 << 20;
+
+/// One value of a line, as much as [`Fields`] needs of it.
+#[derive(Clone)]
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str(Cow<'a, str>),
+    /// An object or array.
+    Other(Value),
+}
+
+impl Scalar<'_> {
+    /// The value as `serde_json::Value` prints it (numbers, booleans, nested values).
+    fn printed(&self) -> String {
+        match self {
+            Scalar::Null => "null".into(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::U64(n) => serde_json::Number::from(*n).to_string(),
+            Scalar::I64(n) => serde_json::Number::from(*n).to_string(),
+            Scalar::F64(f) => serde_json::Number::from_f64(*f)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "null".into()),
+            Scalar::Str(s) => Value::String(s.to_string()).to_string(),
+            Scalar::Other(v) => v.to_string(),
+        }
+    }
+}
+
+/// Where each input key goes: our names as they are, or through the header map (one input
+/// key may feed several of our fields).
+enum Keys {
+    Plain,
+    Mapped(HashMap<String, Vec<usize>>),
+}
+
+/// What the lines of one parse share: the key table and, per slot, the input's name for
+/// messages.
+struct Layout {
+    keys: Keys,
+    theirs: Vec<String>,
+}
+
+impl Layout {
+    fn new(opts: &ParseOptions<'_>) -> Self {
+        let theirs: Vec<String> = FIELDS
+            .iter()
+            .map(|ours| opts.columns.get(*ours).cloned().unwrap_or(ours.to_string()))
+            .collect();
+        let keys = if opts.columns.is_empty() {
+            Keys::Plain
+        } else {
+            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, key) in theirs.iter().enumerate() {
+                map.entry(key.clone()).or_default().push(i);
+            }
+            Keys::Mapped(map)
+        };
+        Self { keys, theirs }
+    }
+}
+
+/// The fields of one line, by slot.
+struct Row<'a, 'l> {
+    values: Vec<Option<Scalar<'a>>>,
+    layout: &'l Layout,
+}
+
+impl<'a> Row<'a, '_> {
+    fn get<'s>(&'s self, name: &'s str) -> (Option<&'s Scalar<'a>>, &'s str) {
+        match slot(name) {
+            Some(i) => (self.values[i].as_ref(), self.layout.theirs[i].as_str()),
+            None => (None, name),
+        }
+    }
+}
+
+impl Fields for Row<'_, '_> {
+    fn text(&self, name: &str) -> Option<String> {
+        match self.get(name).0? {
+            Scalar::Null => None,
+            Scalar::Str(s) if s.is_empty() => None,
+            Scalar::Str(s) => Some(s.to_string()),
+            other => Some(other.printed()),
+        }
+    }
+
+    /// As [`super::convert::JsonFields`] reads a number, with the input's name in messages
+    /// and, for a mapped field, ours after it (as the header map's wrapper says it).
+    fn number(&self, name: &str) -> Result<Option<f64>, String> {
+        let (value, theirs) = self.get(name);
+        let mapped = |e: String| {
+            if theirs == name {
+                e
+            } else {
+                format!("{e} (mapped to `{name}`)")
+            }
+        };
+        match value {
+            None | Some(Scalar::Null) => Ok(None),
+            Some(Scalar::U64(n)) => Ok(Some(*n as f64)),
+            Some(Scalar::I64(n)) => Ok(Some(*n as f64)),
+            Some(Scalar::F64(f)) => Ok(Some(*f)),
+            Some(Scalar::Str(s)) if s.trim().is_empty() => Ok(None),
+            Some(Scalar::Str(s)) => s
+                .trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| mapped(format!("field `{theirs}`: `{s}` is not a number"))),
+            Some(other) => Err(mapped(format!(
+                "field `{theirs}`: expected a number, got {}",
+                other.printed()
+            ))),
+        }
+    }
+}
+
+/// Reads one line's object into a [`Row`].
+struct RowSeed<'r, 'a, 'l>(&'r mut Row<'a, 'l>);
+
+impl<'de, 'l> DeserializeSeed<'de> for RowSeed<'_, 'de, 'l> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'l> Visitor<'de> for RowSeed<'_, 'de, 'l> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let layout = self.0.layout;
+        while let Some(slots) = map.next_key_seed(KeySeed(layout))? {
+            match slots {
+                Slots::None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Slots::One(i) => self.0.values[i] = Some(map.next_value_seed(ScalarSeed)?),
+                Slots::Many(all) => {
+                    let v = map.next_value_seed(ScalarSeed)?;
+                    for &i in all {
+                        self.0.values[i] = Some(v.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Slots<'l> {
+    None,
+    One(usize),
+    Many(&'l [usize]),
+}
+
+/// A key, looked up without allocating.
+struct KeySeed<'l>(&'l Layout);
+
+impl<'de, 'l> DeserializeSeed<'de> for KeySeed<'l> {
+    type Value = Slots<'l>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Slots<'l>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'l> Visitor<'de> for KeySeed<'l> {
+    type Value = Slots<'l>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Slots<'l>, E> {
+        Ok(match &self.0.keys {
+            Keys::Plain => slot(key).map_or(Slots::None, Slots::One),
+            Keys::Mapped(map) => match map.get(key).map(Vec::as_slice) {
+                Some([one]) => Slots::One(*one),
+                Some(all) => Slots::Many(all),
+                None => Slots::None,
+            },
+        })
+    }
+}
+
+struct ScalarSeed;
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::U64(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::I64(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::F64(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar<'de>, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Scalar::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Scalar::Other)
+    }
+}
+
+/// One non-blank line: read directly when it is a plain JSON object, else by the
+/// whole-value path (which says why it is rejected).
+fn line(
+    opts: &ParseOptions<'_>,
+    layout: &Layout,
+    number: u64,
+    text: &str,
+) -> Result<Converted, String> {
+    let mut row = Row {
+        values: vec![None; FIELDS.len()],
+        layout,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = RowSeed(&mut row)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    match read {
+        Ok(()) => convert(&row, opts, number, None),
+        Err(_) => json_line(opts, number, text),
+    }
+}
+
+/// What one line came to, with its line number.
+type Outcome = (u64, Result<Converted, String>);
+
+/// Parse one chunk (whole lines; `first` is the number of its first line).
+fn chunk(opts: &ParseOptions<'_>, layout: &Layout, first: u64, bytes: &[u8]) -> Vec<Outcome> {
+    let mut out = Vec::with_capacity(bytes.len() / 400 + 1);
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
+        let number = first + i as u64;
+        match std::str::from_utf8(raw) {
+            Ok(text) => {
+                let text = text.trim_end_matches('\r');
+                let text = if number == 1 {
+                    text.trim_start_matches('\u{feff}')
+                } else {
+                    text
+                };
+                if !text.trim().is_empty() {
+                    out.push((number, line(opts, layout, number, text)));
+                }
+            }
+            Err(_) => out.push((number, Err("the line is not valid UTF-8".into()))),
+        }
+    }
+    out
+}
+
+/// Read `path` in chunks of whole lines, each with the number of its first line.
+fn read_chunks(path: &Path, mut send: impl FnMut(u64, Vec<u8>) -> bool) -> Result<(), String> {
+    let mut file =
+        File::open(path).map_err(|e| format!("path: cannot open {}: {e}", path.display()))?;
+    let mut line = 1u64;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let scanned = buf.len();
+        buf.reserve(CHUNK);
+        let target = scanned + CHUNK;
+        let mut eof = false;
+        while buf.len() < target {
+            let n = (&mut file)
+                .take((target - buf.len()) as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| {
+                    format!(
+                        "path: read error in {} after line {}: {e}",
+                        path.display(),
+                        line.saturating_sub(1)
+                    )
+                })?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+        }
+        if eof {
+            if !buf.is_empty() {
+                send(line, buf);
+            }
+            return Ok(());
+        }
+        match buf.iter().rposition(|b| *b == b'\n') {
+            // A line longer than a chunk: read on until it ends.
+            None => carry = buf,
+            Some(end) => {
+                carry = buf.split_off(end + 1);
+                let lines = buf.iter().filter(|b| **b == b'\n').count() as u64;
+                let first = line;
+                line += lines;
+                if !send(first, buf) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Every record of a JSON-lines file in the workload schema (or another vocabulary through
+/// the header map), parsed on all cores, handed to the collector in file order.
+pub(crate) fn jsonl_file<E>(
+    path: &Path,
+    c: &mut Collector<'_, '_, E>,
+) -> Result<(), IngestError<E>> {
+    let opts = c.opts;
+    let layout = Layout::new(opts);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let (job_tx, job_rx) = sync_channel::<(u64, u64, Vec<u8>)>(workers);
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (done_tx, done_rx) = sync_channel::<(u64, Vec<Outcome>)>(workers);
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut seq = 0u64;
+            read_chunks(path, |first, bytes| {
+                seq += 1;
+                job_tx.send((seq - 1, first, bytes)).is_ok()
+            })
+        });
+        let parsers: Vec<_> = (0..workers)
+            .map(|_| {
+                let (jobs, done, layout) = (Arc::clone(&job_rx), done_tx.clone(), &layout);
+                s.spawn(move || {
+                    while let Some((seq, first, bytes)) = next_job(&jobs) {
+                        if done
+                            .send((seq, chunk(opts, layout, first, &bytes)))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop((job_rx, done_tx));
+        let collected = in_order(done_rx, |outcomes| {
+            for (number, converted) in outcomes {
+                collect(c, number, None, converted)?;
+            }
+            Ok(())
+        });
+        // On an early stop the workers end at their next send and the reader at its next
+        // chunk. A thread that panicked lost lines: that is an error, never a short ingest.
+        let parsed = parsers.into_iter().all(|p| p.join().is_ok());
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err("internal: the reading thread panicked".into()));
+        collected?;
+        if !parsed {
+            return Err(IngestError::Io(
+                "internal: a parsing thread panicked; the ingest stopped".into(),
+            ));
+        }
+        read.map_err(IngestError::Io)
+    })
+}
+
+fn next_job(jobs: &Mutex<Receiver<(u64, u64, Vec<u8>)>>) -> Option<(u64, u64, Vec<u8>)> {
+    jobs.lock().ok()?.recv().ok()
+}
+
+/// Hand each chunk's outcomes to `each` in chunk order; the receiver is dropped on the
+/// first error, which stops the workers.
+fn in_order<E>(
+    done: Receiver<(u64, Vec<Outcome>)>,
+    mut each: impl FnMut(Vec<Outcome>) -> Result<(), IngestError<E>>,
+) -> Result<(), IngestError<E>> {
+    let mut next = 0u64;
+    let mut waiting: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
+    for (seq, outcomes) in done.iter() {
+        waiting.insert(seq, outcomes);
+        while let Some(outcomes) = waiting.remove(&next) {
+            each(outcomes)?;
+            next += 1;
+        }
+    }
+    if waiting.is_empty() {
+        Ok(())
+    } else {
+        Err(IngestError::Io(format!(
+            "internal: chunk {next} of the file was never parsed; the ingest stopped"
+        )))
+    }
+}
