@@ -40,8 +40,9 @@ fn said_once(e: &anyhow::Error) -> String {
 /// over ten minutes, `malloc_trim` at each run's end included). Capped, it stays flat
 /// (BENCHMARKS.md, issue 20); mimalloc was measured too and held 2.5x the memory.
 fn cap_malloc_arenas() {
+    // glibc reads MALLOC_ARENA_MAX itself: a value the user set wins.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let arenas = i32::try_from(cores.max(1)).unwrap_or(i32::MAX).max(2);
         // SAFETY: mallopt takes two integers and only sets the allocator's own parameter;
