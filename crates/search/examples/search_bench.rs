@@ -83,6 +83,53 @@ fn main() -> Result<()> {
     }
 }
 
+/// Peaks of this process's resident memory, in kB, from `/proc/self/status`: all of it, and
+/// its anonymous (heap) and file-backed (mapped index segments) parts, which the kernel can
+/// drop and re-read at will.
+#[derive(Default, Clone, Copy)]
+struct Peaks {
+    rss: u64,
+    anon: u64,
+    file: u64,
+}
+
+struct MemoryPeaks {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<Peaks>,
+}
+
+impl MemoryPeaks {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peaks = Peaks::default();
+            while !flag.load(Ordering::Relaxed) {
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let kb = |key: &str| {
+                    status
+                        .lines()
+                        .find(|l| l.starts_with(key))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                peaks.rss = peaks.rss.max(kb("VmRSS:"));
+                peaks.anon = peaks.anon.max(kb("RssAnon:"));
+                peaks.file = peaks.file.max(kb("RssFile:"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peaks
+        });
+        Self { stop, sampler }
+    }
+
+    fn stop(self) -> Peaks {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler.join().unwrap_or_default()
+    }
+}
+
 /// A full build with a watcher running and edits saved during the symbol pass, then the
 /// parse-only ceiling over the same files.
 fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
@@ -91,6 +138,7 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
     std::fs::create_dir_all(&edit_dir)?;
     let ws = Workspace::open(root, Some(data))?;
     let index = SearchIndex::open(&ws)?;
+    let memory = MemoryPeaks::start();
     let builder = {
         let index = index.clone();
         std::thread::spawn(move || {
@@ -129,6 +177,7 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(1500));
     }
     let report = builder.join().map_err(|_| "the build thread panicked")??;
+    let peaks = memory.stop();
     let _ = std::fs::remove_dir_all(&edit_dir);
     let mb = |b: u64| b as f64 / 1e6;
     println!(
@@ -158,6 +207,12 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
         mb(status.index_size_bytes),
         status.index_size_bytes as f64 / status.bytes.max(1) as f64,
         mb(status.bytes)
+    );
+    println!(
+        "memory while building (sampled every 100 ms): peak RSS {:.0} MB = heap and other anonymous memory, peak {:.0} MB + mapped files (index segments), peak {:.0} MB",
+        peaks.rss as f64 / 1024.0,
+        peaks.anon as f64 / 1024.0,
+        peaks.file as f64 / 1024.0
     );
     if latencies.is_empty() {
         println!(

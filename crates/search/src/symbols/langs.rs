@@ -489,6 +489,28 @@ fn main() {
     }
 
     #[test]
+    fn javascript_modules_passed_as_arguments_are_read() {
+        // AMD (monaco's dev build), UMD and test suites wrap a module in a call.
+        let src = "define(\"vs/m\", [\"require\"], (require) => {\n  var moduleExports = (() => {\n    function collectTags(a) { return a; }\n    class Scanner {}\n    return { collectTags };\n  })();\n});\n(function (root, factory) { factory(); })(this, function () {\n  function umdHelper() {}\n});\ndescribe(\"suite\", () => {\n  function makeFixture() {}\n});\n";
+        assert_eq!(
+            names(Language::JavaScript, src),
+            [
+                "function:collectTags",
+                "class:Scanner",
+                "function:umdHelper",
+                "function:makeFixture",
+            ]
+        );
+        assert_eq!(
+            names(
+                Language::TypeScript,
+                "register(() => { function setup(): void {} });\n"
+            ),
+            ["function:setup"]
+        );
+    }
+
+    #[test]
     fn javascript_object_and_prototype_functions() {
         let src = "var api = {\n  fetchAll: function (q) { return q; },\n  'save': (x) => x,\n  limit: 3,\n};\nFoo.prototype.render = function () {};\nexports.run = () => 1;\nthis.onReady = function () {};\nx.y = 2;\n";
         assert_eq!(

@@ -416,7 +416,7 @@ impl<'s> Walker<'s> {
                         name: def.name,
                         kind: def.kind,
                     });
-                } else if skip_subtree(node.kind()) {
+                } else if skip_subtree(self.lang, node.kind()) {
                     descend = false;
                 }
             }
@@ -642,7 +642,16 @@ impl<'s> Walker<'s> {
 }
 
 /// Subtrees that never hold definitions we report; skipping them saves walk time.
-fn skip_subtree(kind: &str) -> bool {
+fn skip_subtree(lang: Language, kind: &str) -> bool {
+    if kind == "arguments" {
+        // A JavaScript module is often one call's argument: AMD's `define([…], (require) =>
+        // {…})`, UMD factories, a bundle's module table, a test suite's `describe("…", () =>
+        // {…})`. Their functions and classes are definitions like any other.
+        return !matches!(
+            lang,
+            Language::JavaScript | Language::TypeScript | Language::Tsx
+        );
+    }
     matches!(
         kind,
         "string"
@@ -652,7 +661,6 @@ fn skip_subtree(kind: &str) -> bool {
             | "line_comment"
             | "block_comment"
             | "template_string"
-            | "arguments"
             | "argument_list"
             | "parameters"
             | "formal_parameters"
