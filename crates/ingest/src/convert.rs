@@ -326,8 +326,12 @@ pub(crate) fn convert(
     });
     let cost_usd = match non_negative(f, "cost_usd")? {
         Some(given) => {
+            // A failed call that was not billed is not a disagreement: providers do not charge
+            // for most failed requests, though the log still counts the prompt's tokens.
+            let unbilled_failure = given == 0.0 && status == "error";
             if let Some(expected) = priced
                 && token_seen
+                && !unbilled_failure
                 && disagrees(given, expected)
             {
                 flags.push((

@@ -561,3 +561,36 @@ fn a_write_error_stops_the_fast_reader_and_comes_back() {
     assert!(matches!(got, Err(IngestError::Write("stop here"))));
     assert_eq!(batches, 3);
 }
+
+#[test]
+fn a_failed_call_that_was_not_billed_is_not_a_cost_mismatch() {
+    // synth's failed calls carry their prompt's tokens and cost 0, as providers bill them:
+    // 3 % of its records were flagged cost_mismatch for that. A successful call at 0 still is.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("failed.jsonl");
+    let line = |status: &str, cost: f64| {
+        format!(
+            r#"{{"timestamp":"2026-01-01T00:00:05.000Z","model":"gpt-4o","input_tokens":5000,"output_tokens":0,"latency_ms":30,"status":"{status}","cost_usd":{cost}}}"#
+        )
+    };
+    let text = [line("error", 0.0), line("ok", 0.0), line("error", 5.0)].join("\n");
+    std::fs::write(&path, text).unwrap();
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let mut recs = Vec::new();
+    let p = parse_file(&path, Format::Jsonl, &opts, |b| -> Result<(), ()> {
+        recs.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(p.accepted, 3);
+    assert_eq!(
+        p.quality["cost_mismatch"]
+            .examples
+            .iter()
+            .map(|e| e.line)
+            .collect::<Vec<_>>(),
+        vec![2, 3],
+        "an unbilled failure (line 1) is not flagged; a free success and an overbilled failure are"
+    );
+    assert_eq!(recs[0].quality_flags, None);
+}
