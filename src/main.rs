@@ -44,7 +44,7 @@ fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let arenas = i32::try_from(cores.max(1)).unwrap_or(i32::MAX).max(2);
+        let arenas = i32::try_from(cores).unwrap_or(i32::MAX).max(2);
         // SAFETY: mallopt takes two integers and only sets the allocator's own parameter;
         // no other thread exists yet.
         unsafe {

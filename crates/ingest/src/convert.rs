@@ -445,6 +445,20 @@ pub(crate) fn collect<E>(
     }
 }
 
+/// [`convert`] of a record in the input's vocabulary, through the header map.
+fn convert_mapped(
+    fields: &dyn Fields,
+    opts: &ParseOptions<'_>,
+    line: u64,
+    span: Option<usize>,
+) -> Result<Converted, String> {
+    let mapped = Mapped {
+        inner: fields,
+        columns: &opts.columns,
+    };
+    convert(&mapped, opts, line, span)
+}
+
 /// Convert (through the header map) and keep (or reject) one record of workload fields.
 pub(crate) fn keep<E>(
     c: &mut Collector<'_, '_, E>,
@@ -453,16 +467,25 @@ pub(crate) fn keep<E>(
     fields: &dyn Fields,
 ) -> Result<(), IngestError<E>> {
     let opts = c.opts;
-    let mapped = Mapped {
-        inner: fields,
-        columns: &opts.columns,
-    };
-    collect(c, line, span, convert(&mapped, opts, line, span))
+    collect(c, line, span, convert_mapped(fields, opts, line, span))
 }
 
-/// One JSON line (or array element) as the whole-value path reads it: the reason it is
-/// rejected, or the record. The fast path ([`super::fast`]) falls back to this for any line
-/// it does not read itself, so messages are the same either way.
+/// One JSON value of a JSONL (or JSON array) input in the workload schema: the record, or
+/// why it is rejected.
+fn json_value(
+    opts: &ParseOptions<'_>,
+    line: u64,
+    span: Option<usize>,
+    value: &Value,
+) -> Result<Converted, String> {
+    match value {
+        Value::Object(map) => convert_mapped(&JsonFields(map), opts, line, span),
+        _ => Err("expected a JSON object (one record per line)".into()),
+    }
+}
+
+/// One JSON line as the whole-value path reads it. The fast path ([`super::fast`]) falls
+/// back to this for any line it does not read itself, so messages are the same either way.
 pub(crate) fn json_line(
     opts: &ParseOptions<'_>,
     line: u64,
@@ -470,36 +493,20 @@ pub(crate) fn json_line(
 ) -> Result<Converted, String> {
     let raw = serde_json::from_str::<&serde_json::value::RawValue>(text)
         .map_err(|e| format!("invalid JSON: {e}"))?;
-    match serde_json::from_str::<Value>(raw.get()).map_err(|e| format!("invalid JSON: {e}"))? {
-        Value::Object(map) => {
-            let mapped = Mapped {
-                inner: &JsonFields(&map),
-                columns: &opts.columns,
-            };
-            convert(&mapped, opts, line, None)
-        }
-        _ => Err("expected a JSON object (one record per line)".into()),
-    }
+    let value =
+        serde_json::from_str::<Value>(raw.get()).map_err(|e| format!("invalid JSON: {e}"))?;
+    json_value(opts, line, None, &value)
 }
 
-/// One JSON value of a JSONL (or JSON array) input in the workload schema.
+/// [`json_value`], kept (or rejected) by the collector.
 pub(crate) fn json_record<E>(
     c: &mut Collector<'_, '_, E>,
     line: u64,
     span: Option<usize>,
     value: &Value,
 ) -> Result<(), IngestError<E>> {
-    match value {
-        Value::Object(map) => keep(c, line, span, &JsonFields(map)),
-        _ => {
-            c.reject(
-                line,
-                span,
-                "expected a JSON object (one record per line)".into(),
-            );
-            Ok(())
-        }
-    }
+    let opts = c.opts;
+    collect(c, line, span, json_value(opts, line, span, value))
 }
 
 const REQUIRED_CSV: &[&str] = &[

@@ -21,35 +21,16 @@ use serde_json::Value;
 
 use super::convert::{Converted, Fields, collect, convert, json_line};
 use super::{Collector, IngestError, ParseOptions};
+use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS};
 
-/// Every field [`convert`] reads, in slot order.
-const FIELDS: [&str; 25] = [
-    "event_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "timestamp",
-    "tenant",
-    "feature",
-    "workload_type",
-    "operation",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "latency_ms",
-    "ttft_ms",
-    "status",
-    "error_type",
-    "finish_reason",
-    "prompt_hash",
-    "cost_usd",
-    "weight",
-    "aggregated",
-];
+/// Every field [`convert`] reads, in slot order: the per-call columns, then the accounting
+/// columns a record may carry (`quality_flags` is ours to set, not read).
+fn fields() -> impl Iterator<Item = &'static str> {
+    COLUMNS.iter().chain(&ACCOUNTING_COLUMNS[..2]).copied()
+}
+
+/// How many fields [`fields`] lists; [`slot`] numbers them (a test holds the three together).
+const SLOTS: usize = 25;
 
 /// The slot of one of our field names.
 fn slot(name: &str) -> Option<usize> {
@@ -132,9 +113,8 @@ struct Layout {
 
 impl Layout {
     fn new(opts: &ParseOptions<'_>) -> Self {
-        let theirs: Vec<String> = FIELDS
-            .iter()
-            .map(|ours| opts.columns.get(*ours).cloned().unwrap_or(ours.to_string()))
+        let theirs: Vec<String> = fields()
+            .map(|ours| opts.columns.get(ours).cloned().unwrap_or(ours.to_string()))
             .collect();
         let keys = if opts.columns.is_empty() {
             Keys::Plain
@@ -340,7 +320,7 @@ fn line(
     text: &str,
 ) -> Result<Converted, String> {
     let mut row = Row {
-        values: vec![None; FIELDS.len()],
+        values: vec![None; SLOTS],
         layout,
     };
     let mut de = serde_json::Deserializer::from_str(text);
@@ -516,5 +496,21 @@ fn in_order<E>(
         Err(IngestError::Io(format!(
             "internal: chunk {next} of the file was never parsed; the ingest stopped"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_number_the_fields_in_order() {
+        let all: Vec<&str> = fields().collect();
+        assert_eq!(all.len(), SLOTS);
+        assert_eq!(&all[SLOTS - 2..], ["weight", "aggregated"]);
+        for (i, name) in all.iter().enumerate() {
+            assert_eq!(slot(name), Some(i), "{name}");
+        }
+        assert_eq!(slot("quality_flags"), None);
     }
 }
