@@ -6,7 +6,7 @@ use clap::Parser;
 mod cli;
 
 fn main() -> std::process::ExitCode {
-    cap_malloc_arenas();
+    apex_core::memory::cap_malloc_arenas();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -32,25 +32,6 @@ fn said_once(e: &anyhow::Error) -> String {
         out.push_str(&text);
     }
     out
-}
-
-/// One glibc malloc arena per core (at least two). glibc gives each thread that allocates under
-/// contention an arena of its own (up to 8 per core) and keeps what is freed there: under the
-/// soak's 50 clients the server's RSS stepped up after every generation and ingest (+20 %
-/// over ten minutes, `malloc_trim` at each run's end included). Capped, it stays flat
-/// (BENCHMARKS.md, issue 20); mimalloc was measured too and held 2.5x the memory.
-fn cap_malloc_arenas() {
-    // glibc reads MALLOC_ARENA_MAX itself: a value the user set wins.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let arenas = i32::try_from(cores).unwrap_or(i32::MAX).max(2);
-        // SAFETY: mallopt takes two integers and only sets the allocator's own parameter;
-        // no other thread exists yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
-    }
 }
 
 #[cfg(test)]

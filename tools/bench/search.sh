@@ -6,7 +6,8 @@
 #   2. a full build with a watcher running (crates/search/examples/search_bench.rs --phase
 #      build, the library calls `netra-apex index --full` makes): text
 #      searchable after, symbols after, a saved file's latency while the symbol pass runs,
-#      tree-sitter's own parse rate on the same files (the ceiling), peak RSS (/usr/bin/time);
+#      peak RSS (/usr/bin/time), memory of the text and symbol passes apart (sampled);
+#      then tree-sitter's own parse rate on the same files (--phase ceiling, a run of its own);
 #   3. queries (--phase query): search_code and find_symbol p50/p95 over identifiers sampled
 #      from the corpus, `rg -n -w -F` on the same queries, a no-change re-index;
 #   4. recall of find_symbol against ctags on sampled definitions (search_recall.py).
@@ -43,11 +44,15 @@ echo "corpus: $corpus ($(du -sh "$corpus" | cut -f1) on disk)"
 find "$corpus" -type f -size -1M -print0 | xargs -0 cat >/dev/null 2>&1 || true
 
 echo "== build"
-/usr/bin/time -v "$bench" --phase build --root "$corpus" --data-dir "$data" 2>"$out/build.time"
+/usr/bin/time -v "$bench" --phase build --root "$corpus" --data-dir "$data" 2>"$out/build.time" | tee "$out/build.txt"
 rss=$(grep 'Maximum resident set size' "$out/build.time" | grep -o '[0-9]*$')
 cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.0f", s}' "$out/build.time")
 echo "peak RSS while building: $((rss / 1024)) MB; $cpu CPU-seconds"
 echo "load after the build: $(uptime | sed 's/.*load average: //')"
+
+echo "== the ceiling: tree-sitter alone on the same files"
+symbol_rate=$(sed -n 's/^symbols: .* = \([0-9.]*\) MB\/s.*/\1/p' "$out/build.txt")
+"$bench" --phase ceiling --root "$corpus" --data-dir "$data" ${symbol_rate:+--symbol-rate "$symbol_rate"}
 
 echo "== queries"
 "$bench" --phase query --root "$corpus" --data-dir "$data" --queries "$queries" --rg "$(command -v rg)"

@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod files;
+pub mod memory;
 pub mod pricing;
 pub mod run;
 pub mod time;

@@ -1,10 +1,13 @@
-//! The search benchmark's measuring half, driven by tools/bench/search.sh. Two phases, each a
-//! separate run so that `/usr/bin/time` sees the build's peak memory alone:
+//! The search benchmark's measuring half, driven by tools/bench/search.sh. Its phases are
+//! separate runs so that `/usr/bin/time` sees each one's peak memory alone:
 //!
 //! `--phase build`: a full build of a fresh index as `netra-apex index --full` runs it, with a
 //! watcher running; while the symbol pass runs, a file is saved every 1.5 s and the time until
-//! `search_code` finds it is measured. Then tree-sitter's own parse rate over the same files
-//! (parse only, same threads): the ceiling the symbol pass is compared with.
+//! `search_code` finds it is measured. Memory is sampled during the text pass and the symbol
+//! pass apart.
+//!
+//! `--phase ceiling`: tree-sitter's own parse rate over the same files (parse only, same
+//! threads): the ceiling the symbol pass is compared with (`--symbol-rate MB/s`).
 //!
 //! `--phase query`: over the built index, `search_code` and `find_symbol` latency for
 //! identifiers sampled from the corpus, side by side with `rg` on the same queries (each runs
@@ -13,7 +16,7 @@
 //! `--phase lookup`: one name per line on stdin, the `find_symbol` answer as one JSON line on
 //! stdout (tools/bench/search_recall.py asks it, or the binary over MCP).
 //!
-//! Usage: search_bench --phase build|query|lookup --root CORPUS --data-dir DIR [--queries 60]
+//! Usage: search_bench --phase build|ceiling|query|lookup --root CORPUS --data-dir DIR [--queries 60]
 //!        [--seed 7] [--rg PATH] [--only QUERY,QUERY] [--edit-dir DIR]
 
 use std::path::{Path, PathBuf};
@@ -72,14 +75,17 @@ fn sorted(v: &[Duration]) -> Vec<Duration> {
 }
 
 fn main() -> Result<()> {
+    // As `netra-apex` does first thing: the memory figures are the binary's.
+    apex_core::memory::cap_malloc_arenas();
     let args: Vec<String> = std::env::args().collect();
     let root = PathBuf::from(arg(&args, "--root").expect("--root CORPUS"));
     let data = PathBuf::from(arg(&args, "--data-dir").expect("--data-dir DIR"));
     match arg(&args, "--phase").as_deref() {
         Some("build") => build(&args, &root, &data),
         Some("query") => query(&args, &root, &data),
+        Some("ceiling") => ceiling(&args, &root, &data),
         Some("lookup") => lookup(&root, &data),
-        other => Err(format!("--phase build|query|lookup, not {other:?}").into()),
+        other => Err(format!("--phase build|ceiling|query|lookup, not {other:?}").into()),
     }
 }
 
@@ -93,18 +99,23 @@ struct Peaks {
     file: u64,
 }
 
+/// Samples memory until stopped, keeping the peaks of the text pass and of the symbol pass
+/// apart (the phase flips when `text_done` is set).
 struct MemoryPeaks {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    sampler: std::thread::JoinHandle<Peaks>,
+    text_done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<[Peaks; 2]>,
 }
 
 impl MemoryPeaks {
     fn start() -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
+        let text_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, phase) = (stop.clone(), text_done.clone());
         let sampler = std::thread::spawn(move || {
-            let mut peaks = Peaks::default();
+            let mut both = [Peaks::default(); 2];
             while !flag.load(Ordering::Relaxed) {
+                let peaks = &mut both[usize::from(phase.load(Ordering::Relaxed))];
                 let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
                 let kb = |key: &str| {
                     status
@@ -119,12 +130,20 @@ impl MemoryPeaks {
                 peaks.file = peaks.file.max(kb("RssFile:"));
                 std::thread::sleep(Duration::from_millis(100));
             }
-            peaks
+            both
         });
-        Self { stop, sampler }
+        Self {
+            stop,
+            text_done,
+            sampler,
+        }
     }
 
-    fn stop(self) -> Peaks {
+    fn text_done(&self) {
+        self.text_done.store(true, Ordering::Relaxed);
+    }
+
+    fn stop(self) -> [Peaks; 2] {
         self.stop.store(true, Ordering::Relaxed);
         self.sampler.join().unwrap_or_default()
     }
@@ -136,6 +155,14 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
     let edit_dir =
         arg(args, "--edit-dir").map_or_else(|| root.join("zz-bench-edits"), PathBuf::from);
     std::fs::create_dir_all(&edit_dir)?;
+    if !edit_dir.canonicalize()?.starts_with(root.canonicalize()?) {
+        return Err(format!(
+            "--edit-dir {} is outside --root {}: the watcher would never see the edits",
+            edit_dir.display(),
+            root.display()
+        )
+        .into());
+    }
     let ws = Workspace::open(root, Some(data))?;
     let index = SearchIndex::open(&ws)?;
     let memory = MemoryPeaks::start();
@@ -150,6 +177,7 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
     while !index.is_indexed() && !builder.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
     }
+    memory.text_done();
     let _watcher = index.watch()?;
     std::thread::sleep(Duration::from_secs(3));
     let mut latencies = Vec::new();
@@ -208,15 +236,22 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
         status.index_size_bytes as f64 / status.bytes.max(1) as f64,
         mb(status.bytes)
     );
-    println!(
-        "memory while building (sampled every 100 ms): peak RSS {:.0} MB = heap and other anonymous memory, peak {:.0} MB + mapped files (index segments), peak {:.0} MB",
-        peaks.rss as f64 / 1024.0,
-        peaks.anon as f64 / 1024.0,
-        peaks.file as f64 / 1024.0
-    );
+    for (pass, p) in ["text pass", "symbol pass"].iter().zip(peaks) {
+        println!(
+            "memory during the {pass} (sampled every 100 ms): peak RSS {:.0} MB = heap and other anonymous memory, peak {:.0} MB + mapped files (index segments), peak {:.0} MB",
+            p.rss as f64 / 1024.0,
+            p.anon as f64 / 1024.0,
+            p.file as f64 / 1024.0
+        );
+    }
     if latencies.is_empty() {
         println!(
-            "saved file searchable during the symbol pass: no edit was made (the pass ended first)"
+            "saved file searchable during the symbol pass: none of {misses} edits found within 10 s{}",
+            if misses == 0 {
+                " (no edit was made: the pass ended first)"
+            } else {
+                ""
+            }
         );
     } else {
         let s = sorted(&latencies);
@@ -230,7 +265,14 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
         );
     }
 
-    // The ceiling: tree-sitter parsing the same files alone, on the same threads.
+    Ok(())
+}
+
+/// The ceiling: tree-sitter parsing the files of the build alone, on as many threads as the
+/// symbol pass has (a phase of its own, so that the build's peak memory is the build's).
+/// `--symbol-rate MB/s` (the build's) adds how close the symbol pass came to it.
+fn ceiling(args: &[String], root: &Path, data: &Path) -> Result<()> {
+    let ws = Workspace::open(root, Some(data))?;
     let cfg = &ws.config().search;
     let files = WalkRules::new(ws.root(), ws.data_dir(), cfg.max_file_size, &cfg.exclude)?
         .walk()
@@ -268,13 +310,15 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
         workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     });
     let secs = started.elapsed().as_secs_f64();
+    let mb = |b: u64| b as f64 / 1e6;
+    let rate = mb(bytes) / secs;
+    let of_it = match arg(args, "--symbol-rate").and_then(|r| r.parse::<f64>().ok()) {
+        Some(r) => format!("; the symbol pass ran at {:.0}% of that", 100.0 * r / rate),
+        None => String::new(),
+    };
     println!(
-        "tree-sitter alone (parse only, {} threads): {:.0} MB in {:.1} s = {:.1} MB/s; the symbol pass ran at {:.0}% of that",
-        threads,
+        "tree-sitter alone (parse only, {threads} threads): {:.0} MB in {secs:.1} s = {rate:.1} MB/s{of_it}",
         mb(bytes),
-        secs,
-        mb(bytes) / secs,
-        100.0 * sym_rate / (mb(bytes) / secs)
     );
     Ok(())
 }

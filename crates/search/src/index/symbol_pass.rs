@@ -119,6 +119,7 @@ impl Engine {
         let merge_started = Instant::now();
         let closed = self.finish_merges(merges);
         pass.merge_ms = merge_started.elapsed().as_millis() as u64;
+        apex_core::memory::release_free_memory();
         result?;
         closed?;
         Ok(pass)

@@ -117,6 +117,11 @@ impl Engine {
         handle.reader.reload()?;
         self.apply(full, &found.removed, written.updates, info)?;
 
+        if text_first {
+            // The batches and the writer's buffers are freed; give them back before the
+            // symbol pass allocates its own (glibc would keep them in the threads' arenas).
+            apex_core::memory::release_free_memory();
+        }
         report.removed += found.removed.len() as u64;
         report.duration_ms = started.elapsed().as_millis() as u64;
         report.mb_per_s = mb_per_s(report.bytes_indexed, report.duration_ms);
