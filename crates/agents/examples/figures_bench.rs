@@ -1,0 +1,75 @@
+//! Where a report's time goes: each figure query of `collect` timed alone, then all of them
+//! at once as a report runs them, over one dataset of a workspace.
+//! Usage: figures_bench ROOT DATASET [--only N,N] [--sql QUERY]  (`{calls}` in QUERY: the CTE)
+
+use std::time::Instant;
+
+use apex_agents::analysis::collect::queries;
+use apex_agents::analysis::sql::Scope;
+use apex_core::workspace::Workspace;
+use apex_store::Store;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(root), Some(dataset)) = (args.get(1), args.get(2)) else {
+        return Err("usage: figures_bench ROOT DATASET [--only N,N]".into());
+    };
+    let only: Option<Vec<usize>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect());
+    let ws = Workspace::open(std::path::Path::new(root), None)?;
+    let store = Store::open(&ws.db_path())?;
+    let engine = apex_agents::open_engine(&store, &[dataset.as_str()])?;
+    let sqls = queries(
+        Scope {
+            dataset,
+            rollups: false,
+        },
+        true,
+    );
+    if let Some(q) = args
+        .iter()
+        .position(|a| a == "--sql")
+        .and_then(|i| args.get(i + 1))
+    {
+        let cte = Scope {
+            dataset,
+            rollups: false,
+        }
+        .cte();
+        let t = Instant::now();
+        let batches = engine.collect(&q.replace("{calls}", &cte))?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        println!("{:.3} s, {rows} rows", t.elapsed().as_secs_f64());
+        return Ok(());
+    }
+    let mut alone = 0.0;
+    for (i, sql) in sqls.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        let t = Instant::now();
+        let batches = engine.collect(sql)?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let s = t.elapsed().as_secs_f64();
+        alone += s;
+        println!(
+            "q{i:<2} {s:7.3} s  {rows:>8} rows  {}",
+            &sql[sql.len().saturating_sub(110)..]
+        );
+    }
+    println!("one after another: {alone:.3} s");
+    if only.is_none() {
+        let t = Instant::now();
+        engine.collect_all(&sqls, None)?;
+        println!(
+            "all at once (as a report runs them): {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
