@@ -1,7 +1,7 @@
-//! Gathering a dataset's aggregates: five grouped queries over the `calls` CTE (grouping sets), run at
-//! once by the columnar engine over the dataset's Parquet parts, read back into
-//! [`WorkloadStats`]. No record is ever held in memory: each query returns one row per group
-//! (a model, a feature, a day, a distinct latency in ms...).
+//! Gathering a dataset's aggregates: five grouped queries over the `calls` CTE (two of them
+//! grouping sets), run at once by the columnar engine over the dataset's Parquet parts, read
+//! back into [`WorkloadStats`]. No record is ever held in memory: each query returns one row
+//! per group (a model, a feature, a day, a distinct latency in ms...).
 
 use std::collections::HashMap;
 
