@@ -45,6 +45,17 @@ fn main() -> Result<()> {
         let batches = engine.collect(&q.replace("{calls}", &cte))?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         println!("{:.3} s, {rows} rows", t.elapsed().as_secs_f64());
+        for b in batches.iter().take(1) {
+            for row in apex_datasets::engine::json_rows(b)?.iter().take(20) {
+                for cell in row {
+                    println!(
+                        "{}",
+                        cell.as_str()
+                            .map_or_else(|| cell.to_string(), str::to_string)
+                    );
+                }
+            }
+        }
         return Ok(());
     }
     let mut alone = 0.0;
