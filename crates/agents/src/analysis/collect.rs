@@ -33,15 +33,14 @@ const DUPLICATES: usize = 4;
 /// and input tokens, time to first token); the flags a figure filters on (successful, short,
 /// with a prompt hash, billed) are grouping keys, and the rows are summed into figures here.
 /// Twelve separate queries read the same columns twelve times (16.4 s at 10M records, against
-/// 9.5 s for these five; BENCHMARKS.md). `GROUPING SETS` and `GROUPING()` run unchanged in
+/// 10.6 s for these five; BENCHMARKS.md). `GROUPING SETS` and `GROUPING()` run unchanged in
 /// DuckDB and Spark SQL.
 pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
     let dataset = scope.dataset;
     let cte = scope.cte();
     let per_call = sql::PER_CALL;
     let ok = "status = 'ok'";
-    let short =
-        format!("input_tokens <= {SHORT_INPUT_TOKENS} AND output_tokens <= {SHORT_OUTPUT_TOKENS}");
+    let short = sql::short_size(SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS);
     let hashed = "prompt_hash IS NOT NULL AND prompt_hash <> ''";
     let error = "COALESCE(error_type, 'unknown')";
     let mut q = vec![
@@ -72,15 +71,6 @@ pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
         q.push(sql::duplicates(scope));
     }
     q
-}
-
-/// Whether `workload_type` or `feature` names non-interactive work: the SQL predicate
-/// [`sql::non_interactive_predicate`] (LOWER, then LIKE '%marker%'), applied to one row.
-fn non_interactive(workload_type: &str, feature: &str) -> bool {
-    let (w, f) = (workload_type.to_lowercase(), feature.to_lowercase());
-    sql::NON_INTERACTIVE_MARKERS
-        .iter()
-        .any(|m| w.contains(m) || f.contains(m))
 }
 
 /// One result's columns, read by index with nulls as zero / empty.
@@ -139,6 +129,14 @@ impl Rows {
         Ok((0..self.len)
             .map(|i| if a.is_null(i) { 0 } else { a.value(i) })
             .collect())
+    }
+
+    /// Which rows of a column are null (none when the result is empty).
+    fn nulls(&self, col: usize) -> Vec<bool> {
+        match self.cols.get(col) {
+            Some(c) => (0..self.len).map(|i| c.is_null(i)).collect(),
+            None => vec![false; self.len],
+        }
     }
 
     /// Booleans; null is false.
@@ -331,7 +329,7 @@ pub fn collect(
                 if short[i] {
                     m.short_ok.add_agg(agg);
                 }
-                if non_interactive(&workload_types[i], &features[i]) {
+                if sql::is_non_interactive(&workload_types[i], &features[i]) {
                     m.batchable_ok.add_agg(agg);
                 }
             }
@@ -373,11 +371,8 @@ pub fn collect(
     let (g_model, g_output, g_input) = (d.int(0)?, d.int(1)?, d.int(2)?);
     let (dp, dm) = (d.text(3)?, d.text(4)?);
     let (latency_ms, output_tokens, input_tokens) = (d.int(5)?, d.int(6)?, d.int(7)?);
-    let ttft_null = {
-        let a = d.cast(8, &DataType::Float64)?;
-        (0..d.len).map(|i| a.is_null(i)).collect::<Vec<_>>()
-    };
-    let (ttft_ms, d_ok, n, c) = (d.int(8)?, d.flag(9)?, d.count(10)?, d.float(11)?);
+    let (ttft_ms, ttft_null) = (d.int(8)?, d.nulls(8));
+    let (d_ok, n, c) = (d.flag(9)?, d.count(10)?, d.float(11)?);
     let (mut latency, mut output) = (Histogram::default(), Histogram::default());
     let add = |h: &mut Histogram, v: i64, i: usize| {
         let e = h.entry(v).or_default();

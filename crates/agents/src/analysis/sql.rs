@@ -158,6 +158,16 @@ pub fn non_interactive_predicate() -> String {
     format!("({})", parts.join(" OR "))
 }
 
+/// [`non_interactive_predicate`] applied to one row's `workload_type` and `feature` (LOWER,
+/// then LIKE '%marker%'): the report's aggregates group by the two and apply it once per
+/// distinct pair instead of per record.
+pub fn is_non_interactive(workload_type: &str, feature: &str) -> bool {
+    let (w, f) = (workload_type.to_lowercase(), feature.to_lowercase());
+    NON_INTERACTIVE_MARKERS
+        .iter()
+        .any(|m| w.contains(m) || f.contains(m))
+}
+
 /// The calls of the records where `cond` holds: their weights summed (an aggregated usage
 /// bucket stands for `weight` calls; every other record for one).
 fn count_if(cond: &str) -> String {
@@ -286,9 +296,14 @@ const PRICED_COLUMNS: &str = "SUM(weight) AS calls, SUM(cost_usd) AS cost_usd, S
     SUM(output_tokens) AS output_tokens, SUM(cache_read_tokens) AS cache_read_tokens, \
     SUM(cache_write_tokens) AS cache_write_tokens";
 
+/// The condition of a short call: input and output at most the thresholds.
+pub fn short_size(max_input: u64, max_output: u64) -> String {
+    format!("input_tokens <= {max_input} AND output_tokens <= {max_output}")
+}
+
 /// The condition of a short successful call.
 pub fn short_condition(max_input: u64, max_output: u64) -> String {
-    format!("status = 'ok' AND input_tokens <= {max_input} AND output_tokens <= {max_output}")
+    format!("status = 'ok' AND {}", short_size(max_input, max_output))
 }
 
 /// Successful short calls (input and output at most the thresholds) per model.
