@@ -647,6 +647,29 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
             &CancellationToken::new(),
         )
         .unwrap();
+        // Synth records that no record is a rollup; the look-up agrees, over data where
+        // records with usage do have parents (the calls of agentic traces).
+        let info = apex_store::datasets::get(&store, &name).unwrap().unwrap();
+        let recorded = apex_store::datasets::rollups_of(&store, &info).unwrap();
+        assert_eq!(recorded.map(|r| r.records), Some(0), "{name}");
+        let engine = open_engine(&store, &[name.as_str()]).unwrap();
+        let d = analysis::sql::quote(&name);
+        let children = analysis::collect::count_and_sum(
+            &engine
+                .collect(&format!(
+                    "SELECT COUNT(*), 0.0 FROM workload_records WHERE dataset = {d} \
+             AND parent_span_id IS NOT NULL AND cost_usd > 0"
+                ))
+                .unwrap(),
+        )
+        .unwrap()
+        .0;
+        assert!(children > 0, "{name}: no parented calls, nothing checked");
+        let exact = analysis::collect::count_and_sum(
+            &engine.collect(&analysis::sql::rollups(&name)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(exact, (0, 0.0), "{name}");
         let (report, _) = supervisor(&store, Some(&name), &DeterministicNarrator);
         let b = rec(&report, "batch_api")
             .unwrap_or_else(|| panic!("{name}: no batch_api recommendation"));
@@ -659,6 +682,47 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
             );
         }
     }
+}
+
+/// The rollup look-up runs once per version of a dataset: an ingest records what it found,
+/// later reports read it, and a new version (a replace) is looked up afresh.
+#[test]
+fn a_version_is_looked_up_for_rollups_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    let r = ingest_file(&store, &fixture("rollups.jsonl"), LogFormat::Auto, "r").unwrap();
+    assert_eq!(r.rollup_records, 20);
+    let info = apex_store::datasets::get(&store, "r").unwrap().unwrap();
+    let recorded = apex_store::datasets::rollups_of(&store, &info)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (recorded.records, analysis::usd(recorded.spend_usd)),
+        (20, 3.0)
+    );
+    let cancel = CancellationToken::new();
+    let stats = analysis::collect(&store, "r", false, &cancel).unwrap();
+    assert_eq!(
+        (stats.rollup_records, analysis::usd(stats.rollup_spend)),
+        (20, 3.0)
+    );
+    // The report reads the record rather than joining again: a record says 7, so it says 7.
+    let forged = apex_store::datasets::Rollups {
+        records: 7,
+        spend_usd: 0.07,
+    };
+    apex_store::datasets::record_rollups(&store, &info, forged, "test").unwrap();
+    assert_eq!(
+        analysis::collect(&store, "r", false, &cancel)
+            .unwrap()
+            .rollup_records,
+        7
+    );
+    // A replace is a new version: looked up afresh (the fixture without rollups: 0).
+    let r = ingest_file(&store, &fixture("agent_spans.jsonl"), LogFormat::Auto, "r").unwrap();
+    assert_eq!(r.rollup_records, 0);
+    let stats = analysis::collect(&store, "r", false, &cancel).unwrap();
+    assert_eq!((stats.rollup_records, stats.total.calls), (0, 240));
 }
 
 /// A Python that has DuckDB: the clients' venv (CI installs it there) or `python3`.

@@ -340,9 +340,94 @@ pub fn delete(store: &Store, name: &str) -> Result<bool> {
             "DELETE FROM workload_records WHERE dataset = ?1",
             params![name],
         )?;
+        tx.execute("DELETE FROM dataset_rollups WHERE name = ?1", params![name])?;
         let n = tx.execute("DELETE FROM datasets WHERE name = ?1", params![name])?;
         tx.commit()?;
         Ok(n > 0)
+    })
+}
+
+// ---------------------------------------------------------------- rollups, per version
+
+/// What the rollup look-up found for one version of a dataset: the records that are rollups
+/// of their children's usage and the spend they repeat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rollups {
+    pub records: u64,
+    pub spend_usd: f64,
+}
+
+/// The rollups recorded for the version of `info` (its creation time and committed parts),
+/// if any were. Only our own Parquet datasets have versions: an attached dataset is whatever
+/// files its location holds now, and is always looked up afresh.
+pub fn rollups_of(store: &Store, info: &DatasetInfo) -> Result<Option<Rollups>> {
+    if info.storage != STORAGE_PARQUET {
+        return Ok(None);
+    }
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT rollup_records, rollup_spend_usd FROM dataset_rollups
+             WHERE name = ?1 AND created_at = ?2 AND first_part = ?3 AND next_part = ?4",
+            params![
+                info.name,
+                info.created_at,
+                info.first_part as i64,
+                info.next_part as i64
+            ],
+            |r| {
+                Ok(Rollups {
+                    records: r.get::<_, i64>(0)?.max(0) as u64,
+                    spend_usd: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+    })
+}
+
+/// Record what the rollup look-up found for the version of `info`; `found_by` says how (the
+/// look-up's query, or the writer that knows by construction). Replaces an older version's.
+/// Nothing is recorded for a dataset that is not our own Parquet, or that has moved on to
+/// another version meanwhile.
+pub fn record_rollups(
+    store: &Store,
+    info: &DatasetInfo,
+    rollups: Rollups,
+    found_by: &str,
+) -> Result<()> {
+    if info.storage != STORAGE_PARQUET {
+        return Ok(());
+    }
+    store.write(|c| {
+        let tx = c.transaction()?;
+        let current = get_in(&tx, &info.name)?;
+        let same = current.is_some_and(|now| {
+            now.created_at == info.created_at
+                && now.first_part == info.first_part
+                && now.next_part == info.next_part
+        });
+        if same {
+            tx.execute(
+                "INSERT INTO dataset_rollups (name, created_at, first_part, next_part,
+                    rollup_records, rollup_spend_usd, found_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(name) DO UPDATE SET created_at = excluded.created_at,
+                    first_part = excluded.first_part, next_part = excluded.next_part,
+                    rollup_records = excluded.rollup_records,
+                    rollup_spend_usd = excluded.rollup_spend_usd, found_by = excluded.found_by",
+                params![
+                    info.name,
+                    info.created_at,
+                    info.first_part as i64,
+                    info.next_part as i64,
+                    rollups.records as i64,
+                    rollups.spend_usd,
+                    found_by
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     })
 }
 
@@ -570,6 +655,37 @@ mod tests {
         assert!(list(&store).unwrap().is_empty());
         assert!(validate_name("bad name").is_err());
         assert!(validate_name(".hidden").is_err());
+    }
+
+    #[test]
+    fn rollups_are_recorded_per_version_and_never_outlive_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("apex.db")).unwrap();
+        let found = Rollups {
+            records: 3,
+            spend_usd: 0.25,
+        };
+        let a = commit_parts(&store, &commit("d", false, 0, (0, 2))).unwrap();
+        assert_eq!(rollups_of(&store, &a).unwrap(), None);
+        record_rollups(&store, &a, found, "test").unwrap();
+        assert_eq!(rollups_of(&store, &a).unwrap(), Some(found));
+        // An append is another version: nothing known for it, and a late record of the
+        // old version (a report that read it) is not taken for the new one.
+        let b = commit_parts(&store, &commit("d", false, 2, (2, 3))).unwrap();
+        assert_eq!(rollups_of(&store, &b).unwrap(), None);
+        record_rollups(&store, &a, found, "test").unwrap();
+        assert_eq!(rollups_of(&store, &b).unwrap(), None);
+        record_rollups(&store, &b, found, "test").unwrap();
+        assert_eq!(rollups_of(&store, &b).unwrap(), Some(found));
+        // Deleted and made again with the same parts: the old fact went with the dataset.
+        assert!(delete(&store, "d").unwrap());
+        let again = commit_parts(&store, &commit("d", false, 0, (0, 3))).unwrap();
+        assert_eq!(rollups_of(&store, &again).unwrap(), None);
+        // Only our own Parquet datasets have versions.
+        let mut attached = again.clone();
+        attached.storage = STORAGE_EXTERNAL.to_string();
+        record_rollups(&store, &attached, found, "test").unwrap();
+        assert_eq!(rollups_of(&store, &again).unwrap(), None);
     }
 
     #[test]

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "parquet_datasets",
         include_str!("sql/006_parquet_datasets.sql"),
     ),
+    (
+        7,
+        "dataset_rollups",
+        include_str!("sql/007_dataset_rollups.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.

@@ -246,10 +246,13 @@ pub fn rollups(dataset: &str, run: &RunQueries<'_>) -> Result<(u64, f64), AgentE
     one(sql::rollups(dataset))
 }
 
+/// The aggregates of `dataset`. `known_rollups` is what the rollup look-up found for the
+/// engine's version of the dataset, when that is recorded; `None` looks it up here.
 pub fn collect(
     engine: &Engine,
     dataset: &str,
     with_duplicates: bool,
+    known_rollups: Option<(u64, f64)>,
     cancel: &CancellationToken,
 ) -> Result<WorkloadStats, AgentError> {
     let started = std::time::Instant::now();
@@ -265,7 +268,10 @@ pub fn collect(
         }
         Ok(results)
     };
-    let (rollup_records, rollup_spend) = rollups(dataset, &run)?;
+    let (rollup_records, rollup_spend) = match known_rollups {
+        Some(known) => known,
+        None => rollups(dataset, &run)?,
+    };
     let sqls = queries(
         Scope {
             dataset,
