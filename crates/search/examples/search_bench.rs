@@ -489,6 +489,16 @@ fn query(args: &[String], root: &Path, data: &Path) -> Result<()> {
         files.len(),
         median(nochange).as_secs_f64() * 1e3
     );
+    let mut slow: Vec<(std::time::Duration, &String)> = sym.iter().copied().zip(&queries).collect();
+    slow.sort_by(|a, b| b.0.cmp(&a.0));
+    println!(
+        "slowest find_symbol: {}",
+        slow.iter()
+            .take(5)
+            .map(|(d, q)| format!("`{q}` {:.1} ms", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "sample queries: {}",
         queries
