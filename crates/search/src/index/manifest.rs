@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use tantivy::IndexReader;
+use tantivy::columnar::StrColumn;
 
 use super::BINARY;
 use crate::symbols;
@@ -59,13 +60,40 @@ impl Manifest {
     }
 }
 
+/// The strings of a string fast field's term ordinals, `ords` sorted and without repeats,
+/// in the same order. One pass over the column's dictionary: looking each ordinal up alone
+/// decompresses its dictionary block again each time (with a new zstd context), which made
+/// opening the gigabyte corpus's index take 7.3 s and a `find_symbol` text fallback over a
+/// few thousand files most of its time.
+pub(crate) fn ord_strings(col: &StrColumn, ords: &[u64]) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::with_capacity(ords.len());
+    col.dictionary().sorted_ords_to_term_cb(ords, |bytes| {
+        out.push(String::from_utf8_lossy(bytes).into_owned());
+    })?;
+    Ok(out)
+}
+
+/// The string of each of `docs`' first term ordinal in `col` (`None` without one).
+fn first_strings(col: &StrColumn, docs: &[u32]) -> std::io::Result<Vec<Option<String>>> {
+    let doc_ords: Vec<Option<u64>> = docs.iter().map(|&d| col.term_ords(d).next()).collect();
+    let mut ords: Vec<u64> = doc_ords.iter().flatten().copied().collect();
+    ords.sort_unstable();
+    ords.dedup();
+    let strings = ord_strings(col, &ords)?;
+    Ok(doc_ords
+        .into_iter()
+        .map(|o| {
+            o.and_then(|o| ords.binary_search(&o).ok())
+                .map(|i| strings[i].clone())
+        })
+        .collect())
+}
+
 pub(super) fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
     let searcher = reader.searcher();
     let mut files = HashMap::new();
     // Path -> (content hash the symbols were extracted from, how many).
     let mut parsed: HashMap<String, (u64, u32)> = HashMap::new();
-    let mut path = String::new();
-    let mut lang = String::new();
     for seg in searcher.segment_readers() {
         let ff = seg.fast_fields();
         let hash = ff.u64("hash")?;
@@ -77,37 +105,31 @@ pub(super) fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
             continue;
         };
         let alive = seg.alive_bitset();
-        for doc in 0..seg.max_doc() {
-            if alive.is_some_and(|a| !a.is_alive(doc)) {
-                continue;
-            }
+        // File and spans documents (symbol documents have neither hash).
+        let docs: Vec<u32> = (0..seg.max_doc())
+            .filter(|&doc| alive.is_none_or(|a| a.is_alive(doc)))
+            .filter(|&doc| hash.first(doc).is_some() || sym_hash.first(doc).is_some())
+            .collect();
+        let path_of = first_strings(&paths, &docs)?;
+        let lang_of = first_strings(&langs, &docs)?;
+        for (i, &doc) in docs.iter().enumerate() {
             let (file_hash, spans_hash) = (hash.first(doc), sym_hash.first(doc));
-            if file_hash.is_none() && spans_hash.is_none() {
-                continue; // a symbol document
-            }
-            path.clear();
-            lang.clear();
-            if let Some(ord) = paths.term_ords(doc).next() {
-                paths.ord_to_str(ord, &mut path)?;
-            }
+            let path = path_of[i].clone().unwrap_or_default();
             if let Some(h) = spans_hash {
                 let n = nsym.first(doc).unwrap_or(0) as u32;
-                parsed.insert(path.clone(), (h, n));
+                parsed.insert(path, (h, n));
                 continue;
             }
             let Some(h) = file_hash else {
                 continue;
             };
-            if let Some(ord) = langs.term_ords(doc).next() {
-                langs.ord_to_str(ord, &mut lang)?;
-            }
             files.insert(
-                path.clone(),
+                path,
                 FileMeta {
                     mtime_ns: mtime.first(doc).unwrap_or(0),
                     size: size.first(doc).unwrap_or(0),
                     hash: h,
-                    lang: lang.clone(),
+                    lang: lang_of[i].clone().unwrap_or_default(),
                     symbols: Some(0),
                 },
             );

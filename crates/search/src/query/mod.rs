@@ -27,7 +27,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, Te
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
-use super::index::{BINARY, Fields, path_hash};
+use super::index::{BINARY, Fields, ord_strings, path_hash};
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};
@@ -427,23 +427,21 @@ impl SearchIndex {
             by_segment.entry(d.segment_ord).or_default().push(d.doc_id);
         }
         let mut paths = Vec::new();
-        let mut buf = String::new();
         for (seg, ids) in by_segment {
             let reader = searcher.segment_reader(seg);
             let Some(col) = reader.fast_fields().str("path")? else {
                 continue;
             };
-            for id in ids {
-                if let Some(ord) = col.term_ords(id).next() {
-                    buf.clear();
-                    col.ord_to_str(ord, &mut buf)
-                        .map_err(|source| SearchError::Io {
-                            path: "index".into(),
-                            source,
-                        })?;
-                    paths.push(buf.clone());
-                }
-            }
+            let mut ords: Vec<u64> = ids
+                .into_iter()
+                .filter_map(|id| col.term_ords(id).next())
+                .collect();
+            ords.sort_unstable();
+            ords.dedup();
+            paths.extend(ord_strings(&col, &ords).map_err(|source| SearchError::Io {
+                path: "index".into(),
+                source,
+            })?);
         }
         paths.sort();
         paths.dedup();
