@@ -490,7 +490,7 @@ fn query(args: &[String], root: &Path, data: &Path) -> Result<()> {
         median(nochange).as_secs_f64() * 1e3
     );
     let mut slow: Vec<(std::time::Duration, &String)> = sym.iter().copied().zip(&queries).collect();
-    slow.sort_by(|a, b| b.0.cmp(&a.0));
+    slow.sort_by_key(|b| std::cmp::Reverse(b.0));
     println!(
         "slowest find_symbol: {}",
         slow.iter()
