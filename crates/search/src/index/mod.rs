@@ -31,7 +31,8 @@ mod symbol_pass;
 mod text_pass;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -148,6 +149,11 @@ pub(crate) struct Engine {
     check: Arc<(Mutex<Check>, Condvar)>,
     /// One writer at a time in this process.
     update_lock: Mutex<Updater>,
+    /// Updates (a saved file, a re-index) waiting for the update lock: the symbol pass lets
+    /// them go first between its commits, so an edit waits for one commit of the pass at
+    /// most (the lock is not fair: the pass, committing chunk after chunk, could take it
+    /// again and again while an edit waits).
+    updates_waiting: AtomicUsize,
     /// One symbol pass at a time; a second caller waits for the running one.
     symbol_turn: Mutex<()>,
     /// Updates reading more bytes than this commit text first and parse symbols after.
@@ -177,6 +183,7 @@ impl Engine {
                         rebuilt_reason: Mutex::new(None),
                         check,
                         update_lock: Mutex::new(Updater::default()),
+                        updates_waiting: AtomicUsize::new(0),
                         symbol_turn: Mutex::new(()),
                         text_first_over,
                     });
@@ -202,6 +209,7 @@ impl Engine {
             rebuilt_reason: Mutex::new(rebuilt_reason),
             check: Arc::new((Mutex::new(Check::Passed), Condvar::new())),
             update_lock: Mutex::new(Updater::default()),
+            updates_waiting: AtomicUsize::new(0),
             symbol_turn: Mutex::new(()),
             text_first_over,
         })
@@ -278,7 +286,7 @@ impl Engine {
         let built = if self.is_indexed() {
             None
         } else {
-            let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+            let mut guard = self.lock_for_update()?;
             if self.is_indexed() {
                 None
             } else {
@@ -296,6 +304,25 @@ impl Engine {
         }
     }
 
+    /// The update lock for an update, which a running symbol pass lets go first.
+    fn lock_for_update(&self) -> Result<MutexGuard<'_, Updater>, SearchError> {
+        self.updates_waiting.fetch_add(1, Ordering::SeqCst);
+        let guard = self.update_lock.lock();
+        self.updates_waiting.fetch_sub(1, Ordering::SeqCst);
+        guard.map_err(|_| SearchError::Poisoned)
+    }
+
+    /// Before the symbol pass takes the update lock for its next commit: let waiting updates
+    /// go first (up to half a second, so that a stream of saves cannot stall the pass).
+    pub(super) fn yield_to_updates(&self) {
+        let started = std::time::Instant::now();
+        while self.updates_waiting.load(Ordering::SeqCst) > 0
+            && started.elapsed() < std::time::Duration::from_millis(500)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Bring the index up to date with the files in `scope`. `full` re-reads everything.
     /// With `wait_symbols`, a large update's symbol pass runs before this returns; without,
     /// it is left pending for the caller to run (in the background).
@@ -309,7 +336,7 @@ impl Engine {
     ) -> Result<IndexReport, SearchError> {
         self.gate()?;
         let report = {
-            let mut guard = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
+            let mut guard = self.lock_for_update()?;
             self.update_locked(&mut guard, scope, full, sink, cancel)?
         };
         self.complete(report, wait_symbols, sink, cancel)

@@ -252,6 +252,7 @@ impl Engine {
         if parsed.is_empty() {
             return Ok(());
         }
+        self.yield_to_updates();
         let mut up = self.update_lock.lock().map_err(|_| SearchError::Poisoned)?;
         let current: Vec<Parsed> = {
             let m = self.manifest.read().map_err(|_| SearchError::Poisoned)?;
