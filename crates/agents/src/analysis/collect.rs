@@ -258,32 +258,35 @@ pub fn rollups(dataset: &str, run: &RunQueries<'_>) -> Result<(u64, f64), AgentE
     one(sql::rollups(dataset))
 }
 
-/// The aggregates of `dataset`. `known_rollups` is what the rollup look-up found for the
-/// engine's version of the dataset, when that is recorded; `None` looks it up here.
+/// Queries run at once by `engine`, stopped by `cancel` (when given) with
+/// [`AgentError::Cancelled`].
+pub fn runner<'a>(
+    engine: &'a Engine,
+    cancel: Option<&'a CancellationToken>,
+) -> impl Fn(&[String]) -> Result<Vec<Vec<RecordBatch>>, AgentError> + 'a {
+    move |sqls: &[String]| {
+        let results = engine.collect_all(sqls, cancel).map_err(|e| match e {
+            apex_datasets::DatasetError::Cancelled => AgentError::Cancelled,
+            other => other.into(),
+        })?;
+        if cancel.is_some_and(CancellationToken::is_cancelled) {
+            return Err(AgentError::Cancelled);
+        }
+        Ok(results)
+    }
+}
+
+/// The aggregates of `dataset`, whose rollup spans and the spend they repeat are
+/// `(rollup_records, rollup_spend)` (what [`rollups`] finds).
 pub fn collect(
     engine: &Engine,
     dataset: &str,
     with_duplicates: bool,
-    known_rollups: Option<(u64, f64)>,
+    (rollup_records, rollup_spend): (u64, f64),
     cancel: &CancellationToken,
 ) -> Result<WorkloadStats, AgentError> {
     let started = std::time::Instant::now();
-    let run = |sqls: &[String]| {
-        let results = engine
-            .collect_all(sqls, Some(cancel))
-            .map_err(|e| match e {
-                apex_datasets::DatasetError::Cancelled => AgentError::Cancelled,
-                other => other.into(),
-            })?;
-        if cancel.is_cancelled() {
-            return Err(AgentError::Cancelled);
-        }
-        Ok(results)
-    };
-    let (rollup_records, rollup_spend) = match known_rollups {
-        Some(known) => known,
-        None => rollups(dataset, &run)?,
-    };
+    let run = runner(engine, Some(cancel));
     let sqls = queries(
         Scope {
             dataset,

@@ -189,66 +189,48 @@ pub fn collect(
 ) -> Result<WorkloadStats, AgentError> {
     apex_store::datasets::validate_name(dataset)?;
     let engine = crate::open_engine(store, &[dataset])?;
-    let known = known_rollups(store, &engine, dataset);
-    let mut stats = collect::collect(&engine, dataset, with_duplicates, known, cancel)?;
-    if known.is_none() {
-        remember_rollups(
-            store,
-            &engine,
-            dataset,
-            (stats.rollup_records, stats.rollup_spend),
-        );
-    }
+    let run = collect::runner(&engine, Some(cancel));
+    let rollups = version_rollups(store, &engine, dataset, &run)?;
+    let mut stats = collect::collect(&engine, dataset, with_duplicates, rollups, cancel)?;
     stats.warnings = engine.warnings().to_vec();
     Ok(stats)
 }
 
-/// The dataset's catalog row as of the engine's snapshot.
-fn snapshot_info<'e>(
-    engine: &'e apex_datasets::Engine,
+/// The rollups of the engine's version of `dataset` (records, spend): as recorded for that
+/// version (by the writer that made it, or an earlier report or ingest), else found by
+/// [`collect::rollups`] with `run` (a join over the records: 2.4 s at 10M) and recorded, so
+/// that a version is looked up once. A store that cannot read or take the record costs a
+/// look-up, nothing else.
+fn version_rollups(
+    store: &Store,
+    engine: &apex_datasets::Engine,
     dataset: &str,
-) -> Option<&'e apex_store::datasets::DatasetInfo> {
-    engine
+    run: &collect::RunQueries<'_>,
+) -> Result<(u64, f64), AgentError> {
+    use apex_store::datasets::{Rollups, record_rollups, rollups_of};
+    let info = engine
         .snapshot()
         .datasets
         .iter()
         .map(|d| &d.info)
-        .find(|info| info.name == dataset)
-}
-
-/// What the rollup look-up found for the engine's version of `dataset`, when it is recorded
-/// (by the writer that made that version, or by an earlier report or ingest). The look-up
-/// is a join over the records (2.4 s at 10M records); a version is never looked up twice.
-fn known_rollups(
-    store: &Store,
-    engine: &apex_datasets::Engine,
-    dataset: &str,
-) -> Option<(u64, f64)> {
-    let info = snapshot_info(engine, dataset)?;
-    match apex_store::datasets::rollups_of(store, info) {
-        Ok(found) => found.map(|r| (r.records, r.spend_usd)),
-        Err(e) => {
-            tracing::warn!(dataset, error = %e, "the recorded rollup look-up could not be read; looking up again");
-            None
+        .find(|info| info.name == dataset);
+    if let Some(info) = info {
+        match rollups_of(store, info) {
+            Ok(Some(r)) => return Ok((r.records, r.spend_usd)),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(dataset, error = %e, "the recorded rollup look-up could not be read; looking up again");
+            }
         }
     }
-}
-
-/// Record what the rollup look-up found for the engine's version of `dataset`. A store that
-/// cannot take it (read-only, full) costs the next report a look-up, nothing else.
-fn remember_rollups(
-    store: &Store,
-    engine: &apex_datasets::Engine,
-    dataset: &str,
-    (records, spend_usd): (u64, f64),
-) {
-    let Some(info) = snapshot_info(engine, dataset) else {
-        return;
-    };
-    let found = apex_store::datasets::Rollups { records, spend_usd };
-    if let Err(e) = apex_store::datasets::record_rollups(store, info, found, "look-up") {
-        tracing::warn!(dataset, error = %e, "the rollup look-up's result was not recorded");
+    let (records, spend_usd) = collect::rollups(dataset, run)?;
+    if let Some(info) = info {
+        let found = Rollups { records, spend_usd };
+        if let Err(e) = record_rollups(store, info, found, "look-up") {
+            tracing::warn!(dataset, error = %e, "the rollup look-up's result was not recorded");
+        }
     }
+    Ok((records, spend_usd))
 }
 
 /// How a dataset's records count: model calls and their spend, rollups and theirs.
@@ -266,18 +248,8 @@ pub struct Totals {
 /// [`collect::rollups`], then one sum): what an ingest answers, agreeing with the reports.
 pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
     let engine = crate::open_engine(store, &[dataset])?;
-    let run = |sqls: &[String]| -> Result<Vec<Vec<arrow::array::RecordBatch>>, AgentError> {
-        Ok(engine.collect_all(sqls, None)?)
-    };
-    let known = known_rollups(store, &engine, dataset);
-    let (rollup_records, rollup_spend) = match known {
-        Some(known) => known,
-        None => {
-            let found = collect::rollups(dataset, &run)?;
-            remember_rollups(store, &engine, dataset, found);
-            found
-        }
-    };
+    let run = collect::runner(&engine, None);
+    let (rollup_records, rollup_spend) = version_rollups(store, &engine, dataset, &run)?;
     let calls = sql::Scope {
         dataset,
         rollups: rollup_records > 0,

@@ -65,7 +65,7 @@ impl Manifest {
 /// decompresses its dictionary block again each time (with a new zstd context), which made
 /// opening the gigabyte corpus's index take 7.3 s and a `find_symbol` text fallback over a
 /// few thousand files most of its time.
-pub(crate) fn ord_strings(col: &StrColumn, ords: &[u64]) -> std::io::Result<Vec<String>> {
+fn ord_strings(col: &StrColumn, ords: &[u64]) -> std::io::Result<Vec<String>> {
     let mut out = Vec::with_capacity(ords.len());
     col.dictionary().sorted_ords_to_term_cb(ords, |bytes| {
         out.push(String::from_utf8_lossy(bytes).into_owned());
@@ -73,12 +73,27 @@ pub(crate) fn ord_strings(col: &StrColumn, ords: &[u64]) -> std::io::Result<Vec<
     Ok(out)
 }
 
+/// The distinct strings of `docs`' first term ordinals in `col`, in the column's (sorted)
+/// order.
+pub(crate) fn distinct_strings(
+    col: &StrColumn,
+    docs: impl IntoIterator<Item = u32>,
+) -> std::io::Result<Vec<String>> {
+    let ords = distinct_ords(docs.into_iter().filter_map(|d| col.term_ords(d).next()));
+    ord_strings(col, &ords)
+}
+
+fn distinct_ords(ords: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut ords: Vec<u64> = ords.collect();
+    ords.sort_unstable();
+    ords.dedup();
+    ords
+}
+
 /// The string of each of `docs`' first term ordinal in `col` (`None` without one).
 fn first_strings(col: &StrColumn, docs: &[u32]) -> std::io::Result<Vec<Option<String>>> {
     let doc_ords: Vec<Option<u64>> = docs.iter().map(|&d| col.term_ords(d).next()).collect();
-    let mut ords: Vec<u64> = doc_ords.iter().flatten().copied().collect();
-    ords.sort_unstable();
-    ords.dedup();
+    let ords = distinct_ords(doc_ords.iter().flatten().copied());
     let strings = ord_strings(col, &ords)?;
     Ok(doc_ords
         .into_iter()
@@ -112,9 +127,9 @@ pub(super) fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
             .collect();
         let path_of = first_strings(&paths, &docs)?;
         let lang_of = first_strings(&langs, &docs)?;
-        for (i, &doc) in docs.iter().enumerate() {
+        for ((&doc, path), lang) in docs.iter().zip(path_of).zip(lang_of) {
             let (file_hash, spans_hash) = (hash.first(doc), sym_hash.first(doc));
-            let path = path_of[i].clone().unwrap_or_default();
+            let path = path.unwrap_or_default();
             if let Some(h) = spans_hash {
                 let n = nsym.first(doc).unwrap_or(0) as u32;
                 parsed.insert(path, (h, n));
@@ -129,7 +144,7 @@ pub(super) fn load_manifest(reader: &IndexReader) -> tantivy::Result<Manifest> {
                     mtime_ns: mtime.first(doc).unwrap_or(0),
                     size: size.first(doc).unwrap_or(0),
                     hash: h,
-                    lang: lang_of[i].clone().unwrap_or_default(),
+                    lang: lang.unwrap_or_default(),
                     symbols: Some(0),
                 },
             );

@@ -46,7 +46,7 @@ use apex_core::events::EventSink;
 use manifest::Manifest;
 use storage::{Check, create_fresh, io_err, open_existing, spawn_check};
 
-pub(crate) use manifest::ord_strings;
+pub(crate) use manifest::distinct_strings;
 pub(crate) use schema::{Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash};
 pub use text_pass::language_label;
 

@@ -27,7 +27,7 @@ use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, Te
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
-use super::index::{BINARY, Fields, ord_strings, path_hash};
+use super::index::{BINARY, Fields, distinct_strings, path_hash};
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};
@@ -432,16 +432,12 @@ impl SearchIndex {
             let Some(col) = reader.fast_fields().str("path")? else {
                 continue;
             };
-            let mut ords: Vec<u64> = ids
-                .into_iter()
-                .filter_map(|id| col.term_ords(id).next())
-                .collect();
-            ords.sort_unstable();
-            ords.dedup();
-            paths.extend(ord_strings(&col, &ords).map_err(|source| SearchError::Io {
-                path: "index".into(),
-                source,
-            })?);
+            paths.extend(
+                distinct_strings(&col, ids).map_err(|source| SearchError::Io {
+                    path: "index".into(),
+                    source,
+                })?,
+            );
         }
         paths.sort();
         paths.dedup();
