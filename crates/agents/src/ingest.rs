@@ -120,11 +120,16 @@ pub fn ingest(
     // a cancelled, failed or killed ingest leaves the dataset as it was.
     let mut writer = DatasetWrite::begin(store, dataset, WriteMode::Replace, WhenBusy::Refuse)?;
     let mut next_event = PROGRESS_EVERY;
-    let mut parsed = apex_ingest::parse_file(path, format, &opts, |batch| {
+    // The records become Arrow columns on the parsing threads; parts are written in order.
+    let columns = |records: Vec<_>| {
+        apex_datasets::schema::records_to_batch(&records)
+            .map_err(|e| AgentError::Dataset(apex_datasets::DatasetError::Invalid(e.to_string())))
+    };
+    let mut parsed = apex_ingest::parse_file_with(path, format, &opts, columns, |batch| {
         if cancel.is_cancelled() {
             return Err(AgentError::Cancelled);
         }
-        writer.append_records(batch)?;
+        writer.append(&batch)?;
         let done = writer.records();
         if done >= next_event {
             next_event = done / PROGRESS_EVERY * PROGRESS_EVERY + PROGRESS_EVERY;

@@ -1,5 +1,8 @@
-//! JSON lines, fast: the file is read in chunks cut at line ends, the chunks are parsed on
-//! every core, and the records come back to the caller in file order.
+//! JSON lines, fast: the file is read in chunks cut at line ends; each chunk is parsed,
+//! tallied and its records prepared (by the caller's `prepare`: Arrow columns, for an
+//! ingest) on every core, and the tallies and prepared batches come back in file order.
+//! Records are built and dropped on one thread: handing them to another to free cost more
+//! than the parse.
 //!
 //! A line is read straight into the fields [`convert`] asks for (strings borrowed from the
 //! line, other keys skipped unparsed) instead of a `serde_json::Value` map: that map was
@@ -20,8 +23,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::convert::{Converted, Fields, collect, convert, json_line};
-use super::{Collector, IngestError, ParseOptions};
-use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS};
+use super::{Collector, Format, IngestError, ParseOptions, Parsed};
+use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS, WorkloadRecord};
 
 /// Every field [`convert`] reads, in slot order: the per-call columns, then the accounting
 /// columns a record may carry (`quality_flags` is ours to set, not read).
@@ -131,7 +134,7 @@ impl Layout {
 
 /// The fields of one line, by slot.
 struct Row<'a, 'l> {
-    values: Vec<Option<Scalar<'a>>>,
+    values: [Option<Scalar<'a>>; SLOTS],
     layout: &'l Layout,
 }
 
@@ -320,7 +323,7 @@ fn line(
     text: &str,
 ) -> Result<Converted, String> {
     let mut row = Row {
-        values: vec![None; SLOTS],
+        values: std::array::from_fn(|_| None),
         layout,
     };
     let mut de = serde_json::Deserializer::from_str(text);
@@ -333,14 +336,27 @@ fn line(
     }
 }
 
-/// What one line came to, with its line number.
-type Outcome = (u64, Result<Converted, String>);
-
-/// Parse one chunk (whole lines; `first` is the number of its first line).
-fn chunk(opts: &ParseOptions<'_>, layout: &Layout, first: u64, bytes: &[u8]) -> Vec<Outcome> {
-    let mut out = Vec::with_capacity(bytes.len() / 400 + 1);
+/// Parse one chunk (whole lines; `first` is the number of its first line) and tally it as
+/// the whole input would be, its records prepared in batches on this thread.
+fn chunk<E, B>(
+    opts: &ParseOptions<'_>,
+    layout: &Layout,
+    first: u64,
+    bytes: &[u8],
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+) -> Outcome<E, B> {
+    let mut prepared = Vec::new();
+    let mut write = |records| {
+        prepared.push(prepare(records)?);
+        Ok(())
+    };
+    let mut c = Collector::new(opts, Format::Jsonl, &mut write);
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
+    let ends = memchr::memchr_iter(b'\n', body).chain([body.len()]);
+    let mut start = 0;
+    for (i, end) in ends.enumerate() {
+        let raw = &body[start..end];
+        start = end + 1;
         let number = first + i as u64;
         match std::str::from_utf8(raw) {
             Ok(text) => {
@@ -351,13 +367,14 @@ fn chunk(opts: &ParseOptions<'_>, layout: &Layout, first: u64, bytes: &[u8]) -> 
                     text
                 };
                 if !text.trim().is_empty() {
-                    out.push((number, line(opts, layout, number, text)));
+                    collect(&mut c, number, None, line(opts, layout, number, text))?;
                 }
             }
-            Err(_) => out.push((number, Err("the line is not valid UTF-8".into()))),
+            Err(_) => c.reject(number, None, "the line is not valid UTF-8".into()),
         }
     }
-    out
+    let parsed = c.finish()?;
+    Ok((parsed, prepared))
 }
 
 /// Read `path` in chunks of whole lines, each with the number of its first line.
@@ -394,12 +411,12 @@ fn read_chunks(path: &Path, mut send: impl FnMut(u64, Vec<u8>) -> bool) -> Resul
             }
             return Ok(());
         }
-        match buf.iter().rposition(|b| *b == b'\n') {
+        match memchr::memrchr(b'\n', &buf) {
             // A line longer than a chunk: read on until it ends.
             None => carry = buf,
             Some(end) => {
                 carry = buf.split_off(end + 1);
-                let lines = buf.iter().filter(|b| **b == b'\n').count() as u64;
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
                 let first = line;
                 line += lines;
                 if !send(first, buf) {
@@ -410,13 +427,22 @@ fn read_chunks(path: &Path, mut send: impl FnMut(u64, Vec<u8>) -> bool) -> Resul
     }
 }
 
+/// What one chunk came to: its tally and prepared batches, or why it stopped.
+type Outcome<E, B> = Result<(Parsed, Vec<B>), IngestError<E>>;
+
+/// What the parsing threads send back: a chunk's number and outcome.
+type Done<E, B> = (u64, Outcome<E, B>);
+
 /// Every record of a JSON-lines file in the workload schema (or another vocabulary through
-/// the header map), parsed on all cores, handed to the collector in file order.
-pub(crate) fn jsonl_file<E>(
+/// the header map), parsed, tallied and prepared on all cores, the tallies added to `parsed`
+/// and the batches handed to `write` in file order.
+pub(crate) fn jsonl_file<E: Send, B: Send>(
     path: &Path,
-    c: &mut Collector<'_, '_, E>,
+    opts: &ParseOptions<'_>,
+    parsed: &mut Parsed,
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
-    let opts = c.opts;
     let layout = Layout::new(opts);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -424,7 +450,7 @@ pub(crate) fn jsonl_file<E>(
         .clamp(1, 8);
     let (job_tx, job_rx) = sync_channel::<(u64, u64, Vec<u8>)>(workers);
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, done_rx) = sync_channel::<(u64, Vec<Outcome>)>(workers);
+    let (done_tx, done_rx) = sync_channel::<Done<E, B>>(workers);
     std::thread::scope(|s| {
         let reader = s.spawn(move || {
             let mut seq = 0u64;
@@ -438,10 +464,9 @@ pub(crate) fn jsonl_file<E>(
                 let (jobs, done, layout) = (Arc::clone(&job_rx), done_tx.clone(), &layout);
                 s.spawn(move || {
                     while let Some((seq, first, bytes)) = next_job(&jobs) {
-                        if done
-                            .send((seq, chunk(opts, layout, first, &bytes)))
-                            .is_err()
-                        {
+                        let outcome = chunk(opts, layout, first, &bytes, prepare);
+                        drop(bytes);
+                        if done.send((seq, outcome)).is_err() {
                             return;
                         }
                     }
@@ -449,20 +474,21 @@ pub(crate) fn jsonl_file<E>(
             })
             .collect();
         drop((job_rx, done_tx));
-        let collected = in_order(done_rx, |outcomes| {
-            for (number, converted) in outcomes {
-                collect(c, number, None, converted)?;
+        let collected = in_order(done_rx, |(tally, batches)| {
+            parsed.absorb(tally);
+            for batch in batches {
+                write(batch).map_err(IngestError::Write)?;
             }
             Ok(())
         });
         // On an early stop the workers end at their next send and the reader at its next
         // chunk. A thread that panicked lost lines: that is an error, never a short ingest.
-        let parsed = parsers.into_iter().all(|p| p.join().is_ok());
+        let joined = parsers.into_iter().all(|p| p.join().is_ok());
         let read = reader
             .join()
             .unwrap_or_else(|_| Err("internal: the reading thread panicked".into()));
         collected?;
-        if !parsed {
+        if !joined {
             return Err(IngestError::Io(
                 "internal: a parsing thread panicked; the ingest stopped".into(),
             ));
@@ -475,18 +501,18 @@ fn next_job(jobs: &Mutex<Receiver<(u64, u64, Vec<u8>)>>) -> Option<(u64, u64, Ve
     jobs.lock().ok()?.recv().ok()
 }
 
-/// Hand each chunk's outcomes to `each` in chunk order; the receiver is dropped on the
-/// first error, which stops the workers.
-fn in_order<E>(
-    done: Receiver<(u64, Vec<Outcome>)>,
-    mut each: impl FnMut(Vec<Outcome>) -> Result<(), IngestError<E>>,
+/// Hand each chunk's outcome to `each` in chunk order; the receiver is dropped on the first
+/// error (a chunk's own, in file order, or `each`'s), which stops the workers.
+fn in_order<E, B>(
+    done: Receiver<Done<E, B>>,
+    mut each: impl FnMut((Parsed, Vec<B>)) -> Result<(), IngestError<E>>,
 ) -> Result<(), IngestError<E>> {
     let mut next = 0u64;
-    let mut waiting: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
-    for (seq, outcomes) in done.iter() {
-        waiting.insert(seq, outcomes);
-        while let Some(outcomes) = waiting.remove(&next) {
-            each(outcomes)?;
+    let mut waiting: BTreeMap<u64, Outcome<E, B>> = BTreeMap::new();
+    for (seq, outcome) in done.iter() {
+        waiting.insert(seq, outcome);
+        while let Some(outcome) = waiting.remove(&next) {
+            each(outcome?)?;
             next += 1;
         }
     }

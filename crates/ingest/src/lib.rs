@@ -10,7 +10,8 @@
 //! negative token count, a cost 10x off the catalog price, a timestamp in the future or
 //! before 2015, an unknown model) are kept and flagged ([`QualityFlag`]), never fixed or
 //! dropped. It stores nothing: records go out in batches through the caller's `write`
-//! closure, and the tally ([`Parsed`]) comes back at the end. Each format's module names the
+//! closure (or, with [`parse_file_with`], through a `prepare` step that runs on the parsing
+//! threads, then `write` in input order), and the tally ([`Parsed`]) comes back at the end. Each format's module names the
 //! public documentation its field names come from.
 
 mod convert;
@@ -227,6 +228,50 @@ impl Parsed {
     }
 }
 
+impl Parsed {
+    /// Add the tally of the input that follows this one (the next chunk of a file read in
+    /// parallel): counts add up, listed rejections and flag examples stay the first ones in
+    /// input order, `first`/`last` widen. Spend is a sum in another order than one record
+    /// after another: equal to the last bits' rounding.
+    fn absorb(&mut self, later: Parsed) {
+        self.accepted += later.accepted;
+        self.rejected += later.rejected;
+        let room = MAX_LISTED_REJECTIONS.saturating_sub(self.rejections.len());
+        let listed = later.rejections.len();
+        self.rejections
+            .extend(later.rejections.into_iter().take(room));
+        self.rejections_not_listed +=
+            later.rejections_not_listed + listed.saturating_sub(room) as u64;
+        self.skipped_spans += later.skipped_spans;
+        for (what, n) in later.skipped {
+            *self.skipped.entry(what).or_default() += n;
+        }
+        for (field, n) in later.filled {
+            *self.filled.entry(field).or_default() += n;
+        }
+        self.flagged += later.flagged;
+        for (flag, count) in later.quality {
+            let entry = self.quality.entry(flag).or_default();
+            entry.count += count.count;
+            let room = MAX_FLAG_EXAMPLES.saturating_sub(entry.examples.len());
+            entry.examples.extend(count.examples.into_iter().take(room));
+        }
+        self.aggregated += later.aggregated;
+        self.calls += later.calls;
+        self.spend_usd += later.spend_usd;
+        if let Some(f) = later.first
+            && self.first.as_ref().is_none_or(|mine| f < *mine)
+        {
+            self.first = Some(f);
+        }
+        if let Some(l) = later.last
+            && self.last.as_ref().is_none_or(|mine| l > *mine)
+        {
+            self.last = Some(l);
+        }
+    }
+}
+
 /// Why a parse stopped before the end of its input.
 #[derive(Debug)]
 pub enum IngestError<E> {
@@ -253,14 +298,14 @@ pub(crate) struct Collector<'o, 'w, E> {
     pub(crate) opts: &'o ParseOptions<'o>,
     batch: Vec<WorkloadRecord>,
     pub(crate) parsed: Parsed,
-    write: &'w mut dyn FnMut(&[WorkloadRecord]) -> Result<(), E>,
+    write: &'w mut dyn FnMut(Vec<WorkloadRecord>) -> Result<(), E>,
 }
 
 impl<'o, 'w, E> Collector<'o, 'w, E> {
     fn new(
         opts: &'o ParseOptions<'o>,
         format: Format,
-        write: &'w mut dyn FnMut(&[WorkloadRecord]) -> Result<(), E>,
+        write: &'w mut dyn FnMut(Vec<WorkloadRecord>) -> Result<(), E>,
     ) -> Self {
         Self {
             opts,
@@ -331,13 +376,13 @@ impl<'o, 'w, E> Collector<'o, 'w, E> {
 
     pub(crate) fn flush(&mut self) -> Result<(), IngestError<E>> {
         if !self.batch.is_empty() {
-            (self.write)(&self.batch).map_err(IngestError::Write)?;
-            self.batch.clear();
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+            (self.write)(batch).map_err(IngestError::Write)?;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Parsed, IngestError<E>> {
+    pub(crate) fn finish(mut self) -> Result<Parsed, IngestError<E>> {
         self.flush()?;
         Ok(self.parsed)
     }
@@ -347,21 +392,41 @@ impl<'o, 'w, E> Collector<'o, 'w, E> {
 /// ([`Format::Auto`]: detected from its name and first bytes), handing records to `write`
 /// in batches of up to [`BATCH`]. A `write` error stops the parse and comes back as
 /// [`IngestError::Write`].
-pub fn parse_file<E>(
+pub fn parse_file<E: Send>(
     path: &Path,
     format: Format,
     opts: &ParseOptions<'_>,
     mut write: impl FnMut(&[WorkloadRecord]) -> Result<(), E>,
+) -> Result<Parsed, IngestError<E>> {
+    parse_file_with(path, format, opts, Ok, |records| write(&records))
+}
+
+/// [`parse_file`], with each batch of records turned into what the caller stores by
+/// `prepare` first. Where the format is read on several threads (JSON lines), `prepare`
+/// runs on them, so the records are built, converted (to Arrow columns, say) and dropped
+/// on one thread, and `write` gets the prepared batches in input order on the caller's.
+/// An error from either stops the parse and comes back as [`IngestError::Write`].
+pub fn parse_file_with<E: Send, B: Send>(
+    path: &Path,
+    format: Format,
+    opts: &ParseOptions<'_>,
+    prepare: impl Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync,
+    mut write: impl FnMut(B) -> Result<(), E>,
 ) -> Result<Parsed, IngestError<E>> {
     check_columns(&opts.columns).map_err(IngestError::Invalid)?;
     let format = match format {
         Format::Auto => detect(path).map_err(IngestError::Invalid)?,
         f => f,
     };
-    let mut c = Collector::new(opts, format, &mut write);
+    if format == Format::Jsonl && json::is_jsonl(path)? {
+        let mut parsed = Parsed::new(format);
+        fast::jsonl_file(path, opts, &mut parsed, &prepare, &mut write)?;
+        return Ok(parsed);
+    }
+    let mut serial = |records| write(prepare(records)?);
+    let mut c = Collector::new(opts, format, &mut serial);
     match format {
         Format::Csv => convert::csv_file(path, &mut c)?,
-        Format::Jsonl if json::is_jsonl(path)? => fast::jsonl_file(path, &mut c)?,
         Format::Jsonl => json::records_file(path, &mut c, false, convert::json_record)?,
         Format::OtlpJson => otlp::json_file(path, &mut c)?,
         Format::OtlpProto => otlp::proto_file(path, &mut c)?,
@@ -387,6 +452,7 @@ pub fn parse_otlp_body<E>(
     opts: &ParseOptions<'_>,
     mut write: impl FnMut(&[WorkloadRecord]) -> Result<(), E>,
 ) -> Result<Parsed, IngestError<E>> {
+    let mut write = |records: Vec<WorkloadRecord>| write(&records);
     let format = match encoding {
         OtlpEncoding::Json => Format::OtlpJson,
         OtlpEncoding::Protobuf => Format::OtlpProto,

@@ -456,8 +456,8 @@ fn read_whole_value(
     opts: &ParseOptions<'_>,
 ) -> (Parsed, Vec<WorkloadRecord>) {
     let mut records = Vec::new();
-    let mut write = |b: &[WorkloadRecord]| -> Result<(), ()> {
-        records.extend_from_slice(b);
+    let mut write = |b: Vec<WorkloadRecord>| -> Result<(), ()> {
+        records.extend(b);
         Ok(())
     };
     let mut c = Collector::new(opts, Format::Jsonl, &mut write);
@@ -524,6 +524,16 @@ fn the_fast_jsonl_reader_agrees_with_the_whole_value_path_line_for_line() {
         })
         .unwrap();
         let (whole_parsed, whole) = read_whole_value(&path, &opts);
+        // The chunks' spends are added up chunk by chunk: the same to the last bits' rounding.
+        let (fast_spend, whole_spend) = (fast_parsed.spend_usd, whole_parsed.spend_usd);
+        assert!(
+            (fast_spend - whole_spend).abs() <= 1e-9 * whole_spend.abs().max(1.0),
+            "{fast_spend} vs {whole_spend}"
+        );
+        let fast_parsed = Parsed {
+            spend_usd: whole_spend,
+            ..fast_parsed
+        };
         assert_eq!(fast_parsed, whole_parsed, "columns {columns:?}");
         assert_eq!(fast.len(), whole.len());
         for (a, b) in fast.iter().zip(&whole) {
