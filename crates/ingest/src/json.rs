@@ -46,20 +46,34 @@ fn open(path: &Path) -> Result<File, String> {
     File::open(path).map_err(|e| format!("path: cannot open {}: {e}", path.display()))
 }
 
-/// Whether the file is JSON lines: its first line is a whole JSON object.
+/// Whether the file is JSON lines: its first line is a whole JSON object. The line is read
+/// to its end, however long: an OTLP export writes one request per line, megabytes each,
+/// and a first line cut short would read as one broken document.
 pub(crate) fn is_jsonl<E>(path: &Path) -> Result<bool, IngestError<E>> {
-    let mut head = Vec::new();
-    open(path)
-        .map_err(IngestError::Io)?
-        .take(1 << 20)
-        .read_to_end(&mut head)
+    let mut reader = BufReader::with_capacity(1 << 16, open(path).map_err(IngestError::Io)?);
+    let starts_with_object = loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| IngestError::Io(format!("path: cannot read {}: {e}", path.display())))?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break buf[i] == b'{',
+            None if buf.is_empty() => return Ok(false),
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    if !starts_with_object {
+        return Ok(false);
+    }
+    let mut first_line = Vec::new();
+    reader
+        .read_until(b'\n', &mut first_line)
         .map_err(|e| IngestError::Io(format!("path: cannot read {}: {e}", path.display())))?;
-    let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let first_line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
-    Ok(first == Some(b'{')
-        && std::str::from_utf8(first_line)
-            .ok()
-            .is_some_and(|l| serde_json::from_str::<&RawValue>(l.trim()).is_ok()))
+    Ok(std::str::from_utf8(&first_line)
+        .ok()
+        .is_some_and(|l| serde_json::from_str::<&RawValue>(l.trim()).is_ok()))
 }
 
 /// Call `each` on every top-level document of the file: each line of JSON lines, each

@@ -135,6 +135,38 @@ fn otlp_json_and_protobuf_give_the_same_records() {
 }
 
 #[test]
+fn otlp_json_lines_longer_than_the_detection_buffer_are_still_lines() {
+    // An OTLP file exporter (and `synth --format otlp-json`) writes one request per line,
+    // megabytes each: the first line must be read to its end to see it is JSON lines.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("otlp-genai.json")).unwrap())
+            .unwrap();
+    let one = doc["resourceSpans"].as_array().unwrap().clone();
+    let mut big = doc.clone();
+    let copies = (2 << 20) / serde_json::to_string(&one).unwrap().len() + 1;
+    big["resourceSpans"] = serde_json::Value::Array(
+        one.iter()
+            .cycle()
+            .take(one.len() * copies)
+            .cloned()
+            .collect(),
+    );
+    let line = serde_json::to_string(&big).unwrap();
+    assert!(line.len() > 2 << 20, "{}", line.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.json");
+    std::fs::write(&path, format!("{line}\n{line}\n")).unwrap();
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let (small, _) = read("otlp-genai.json", Format::OtlpJson);
+    for format in [Format::Auto, Format::OtlpJson] {
+        let p = parse_file(&path, format, &opts, |_| -> Result<(), ()> { Ok(()) }).unwrap();
+        assert_eq!(p.format, Format::OtlpJson);
+        assert_eq!(p.accepted, 2 * copies as u64 * small.accepted);
+        assert_eq!(p.rejected, 2 * copies as u64 * small.rejected);
+    }
+}
+
+#[test]
 fn a_protobuf_body_that_does_not_parse_is_refused_whole() {
     let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
     let mut written = 0usize;
