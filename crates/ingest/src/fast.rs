@@ -336,13 +336,19 @@ fn line(
     }
 }
 
-/// Parse one chunk (whole lines; `first` is the number of its first line) and tally it as
+/// What is done with one non-blank line of a file read on all cores (its number, its text
+/// without the line end); it tallies into the chunk's own collector.
+pub(crate) type EachLine<'f, E> =
+    dyn Fn(&mut Collector<'_, '_, E>, u64, &str) -> Result<(), IngestError<E>> + Sync + 'f;
+
+/// Read one chunk (whole lines; `first` is the number of its first line) and tally it as
 /// the whole input would be, its records prepared in batches on this thread.
 fn chunk<E, B>(
     opts: &ParseOptions<'_>,
-    layout: &Layout,
+    format: Format,
     first: u64,
     bytes: &[u8],
+    each: &EachLine<'_, E>,
     prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
 ) -> Outcome<E, B> {
     let mut prepared = Vec::new();
@@ -350,7 +356,7 @@ fn chunk<E, B>(
         prepared.push(prepare(records)?);
         Ok(())
     };
-    let mut c = Collector::new(opts, Format::Jsonl, &mut write);
+    let mut c = Collector::new(opts, format, &mut write);
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let ends = memchr::memchr_iter(b'\n', body).chain([body.len()]);
     let mut start = 0;
@@ -367,7 +373,7 @@ fn chunk<E, B>(
                     text
                 };
                 if !text.trim().is_empty() {
-                    collect(&mut c, number, None, line(opts, layout, number, text))?;
+                    each(&mut c, number, text)?;
                 }
             }
             Err(_) => c.reject(number, None, "the line is not valid UTF-8".into()),
@@ -444,6 +450,24 @@ pub(crate) fn jsonl_file<E: Send, B: Send>(
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
     let layout = Layout::new(opts);
+    let each = |c: &mut Collector<'_, '_, E>, number: u64, text: &str| {
+        collect(c, number, None, line(opts, &layout, number, text))
+    };
+    lines_file(path, opts, parsed, &each, prepare, write)
+}
+
+/// Every line of a file of lines (JSON lines of any format), `each` run on it on all cores,
+/// the chunks' tallies added to `parsed` and their prepared batches handed to `write` in
+/// file order.
+pub(crate) fn lines_file<E: Send, B: Send>(
+    path: &Path,
+    opts: &ParseOptions<'_>,
+    parsed: &mut Parsed,
+    each: &EachLine<'_, E>,
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    write: &mut dyn FnMut(B) -> Result<(), E>,
+) -> Result<(), IngestError<E>> {
+    let format = parsed.format;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -461,10 +485,10 @@ pub(crate) fn jsonl_file<E: Send, B: Send>(
         });
         let parsers: Vec<_> = (0..workers)
             .map(|_| {
-                let (jobs, done, layout) = (Arc::clone(&job_rx), done_tx.clone(), &layout);
+                let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
                 s.spawn(move || {
                     while let Some((seq, first, bytes)) = next_job(&jobs) {
-                        let outcome = chunk(opts, layout, first, &bytes, prepare);
+                        let outcome = chunk(opts, format, first, &bytes, each, prepare);
                         drop(bytes);
                         if done.send((seq, outcome)).is_err() {
                             return;

@@ -86,20 +86,7 @@ pub(crate) fn documents<E>(
     let jsonl = is_jsonl(path)?;
     if jsonl {
         return lines(path, c, |c, line, text| {
-            match serde_json::from_str::<&RawValue>(text) {
-                Ok(raw) => each(
-                    c,
-                    &Doc {
-                        text,
-                        base: line,
-                        raw,
-                    },
-                ),
-                Err(e) => {
-                    c.reject(line, None, format!("invalid JSON: {e}"));
-                    Ok(())
-                }
-            }
+            document_line(c, line, text, &mut each)
         });
     }
     let mut text = String::new();
@@ -113,6 +100,29 @@ pub(crate) fn documents<E>(
             ))
         })?;
     whole(&text, c, &mut each)
+}
+
+/// One line of JSON lines as a document for `each`; a line that is not JSON is rejected.
+pub(crate) fn document_line<E>(
+    c: &mut Collector<'_, '_, E>,
+    line: u64,
+    text: &str,
+    each: &mut EachDoc<'_, E>,
+) -> Result<(), IngestError<E>> {
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => each(
+            c,
+            &Doc {
+                text,
+                base: line,
+                raw,
+            },
+        ),
+        Err(e) => {
+            c.reject(line, None, format!("invalid JSON: {e}"));
+            Ok(())
+        }
+    }
 }
 
 /// What [`whole`] calls on each document.

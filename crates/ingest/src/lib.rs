@@ -418,9 +418,21 @@ pub fn parse_file_with<E: Send, B: Send>(
         Format::Auto => detect(path).map_err(IngestError::Invalid)?,
         f => f,
     };
-    if format == Format::Jsonl && json::is_jsonl(path)? {
+    // JSON lines are read on every core: workload records, and OTLP requests one per line.
+    if matches!(format, Format::Jsonl | Format::OtlpJson) && json::is_jsonl(path)? {
         let mut parsed = Parsed::new(format);
-        fast::jsonl_file(path, opts, &mut parsed, &prepare, &mut write)?;
+        if format == Format::Jsonl {
+            fast::jsonl_file(path, opts, &mut parsed, &prepare, &mut write)?;
+        } else {
+            fast::lines_file(
+                path,
+                opts,
+                &mut parsed,
+                &otlp::json_line,
+                &prepare,
+                &mut write,
+            )?;
+        }
         return Ok(parsed);
     }
     let mut serial = |records| write(prepare(records)?);

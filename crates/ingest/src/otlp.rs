@@ -264,15 +264,27 @@ pub(crate) fn json_file<E>(
     path: &Path,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
-    json::documents(path, c, |c, doc: &Doc<'_>| {
-        match serde_json::from_str::<Value>(doc.raw.get()) {
-            Ok(v) => json_doc(&v, doc.line(), c),
-            Err(e) => {
-                c.reject(doc.line(), None, format!("invalid JSON: {e}"));
-                Ok(())
-            }
+    json::documents(path, c, |c, doc: &Doc<'_>| json_document(c, doc))
+}
+
+fn json_document<E>(c: &mut Collector<'_, '_, E>, doc: &Doc<'_>) -> Result<(), IngestError<E>> {
+    match serde_json::from_str::<Value>(doc.raw.get()) {
+        Ok(v) => json_doc(&v, doc.line(), c),
+        Err(e) => {
+            c.reject(doc.line(), None, format!("invalid JSON: {e}"));
+            Ok(())
         }
-    })
+    }
+}
+
+/// One line of OTLP/JSON lines (a file exporter's output, one request per line), as
+/// [`json_file`] reads it; for the reader that runs on all cores.
+pub(crate) fn json_line<E>(
+    c: &mut Collector<'_, '_, E>,
+    line: u64,
+    text: &str,
+) -> Result<(), IngestError<E>> {
+    json::document_line(c, line, text, &mut json_document)
 }
 
 // ---------------------------------------------------------------- protobuf

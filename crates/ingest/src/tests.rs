@@ -135,7 +135,7 @@ fn otlp_json_and_protobuf_give_the_same_records() {
 }
 
 #[test]
-fn otlp_json_lines_longer_than_the_detection_buffer_are_still_lines() {
+fn otlp_json_lines_of_megabytes_are_lines_and_read_on_all_cores_as_on_one() {
     // An OTLP file exporter (and `synth --format otlp-json`) writes one request per line,
     // megabytes each: the first line must be read to its end to see it is JSON lines.
     let doc: serde_json::Value =
@@ -164,6 +164,46 @@ fn otlp_json_lines_longer_than_the_detection_buffer_are_still_lines() {
         assert_eq!(p.accepted, 2 * copies as u64 * small.accepted);
         assert_eq!(p.rejected, 2 * copies as u64 * small.rejected);
     }
+
+    // Read on all cores, chunk by chunk, it is what the one-thread reader makes of it: the
+    // same records in the same order, the same rejections with their lines and spans.
+    let small_line = serde_json::to_string(&doc).unwrap();
+    let mixed = [
+        &line,
+        &small_line,
+        "{not json",
+        "",
+        &small_line,
+        &line,
+        "  ",
+    ]
+    .map(|l| format!("{l}\n"));
+    std::fs::write(&path, mixed.concat().repeat(3)).unwrap();
+    let mut all = Vec::new();
+    let parallel = parse_file(&path, Format::OtlpJson, &opts, |b| -> Result<(), ()> {
+        all.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    let mut one = Vec::new();
+    let mut write = |b: Vec<WorkloadRecord>| -> Result<(), ()> {
+        one.extend(b);
+        Ok(())
+    };
+    let mut c = Collector::new(&opts, Format::OtlpJson, &mut write);
+    otlp::json_file(&path, &mut c).unwrap();
+    let serial = c.finish().unwrap();
+    assert!((parallel.spend_usd - serial.spend_usd).abs() < 1e-9 * serial.spend_usd.max(1.0));
+    assert_eq!(
+        Parsed {
+            spend_usd: serial.spend_usd,
+            ..parallel
+        },
+        serial
+    );
+    assert_eq!(all, one);
+    let per_copy = 2 * copies as u64 * small.rejected + 2 * small.rejected + 1;
+    assert_eq!(serial.rejected, 3 * per_copy);
 }
 
 #[test]
