@@ -7,6 +7,11 @@
 #            against synth's own single Parquet file of the same records
 #   ingest   `netra-apex ingest` of the JSONL export (records/s, peak RSS) against DuckDB's
 #            read_json_auto into a table, 2 threads
+#   csv      (counts up to FORMATS_MAX, default 1000000) the same records as CSV, against
+#            DuckDB's read_csv_auto; otlp: as OTLP/JSON lines (DuckDB has no OTLP reader: the
+#            ratio column is against our own JSONL ingest, which the issue's target is)
+#   Input files are flushed to disk (sync) before each ingest: a file still being written
+#   back slowed the ingest that read it by up to 40 %.
 #   report   `agent run` (the full supervisor report; wall time, peak RSS) against DuckDB
 #            running the grouped queries the report's figures come from
 #            (cost_analysis.figures_sql), 2 threads, over the same Parquet files
@@ -41,6 +46,7 @@ for n in ${counts[@]}; do
     "$pq_mb" "$(echo "scale=2; $ds_mb / $pq_mb" | bc)"
 
   # ingest: JSONL into a dataset, against DuckDB's read_json_auto
+  sync
   t0=$(now)
   /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.jsonl" --dataset "in$n" >/dev/null
   t1=$(now)
@@ -55,6 +61,37 @@ EOF
 )
   printf '%-9s %-7s %9.2f %10.2f %8.2f %9s %9.0f\n' "$n" ingest "$apex" "$duck" "$(echo "scale=2; $apex / $duck" | bc)" \
     "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
+  jsonl_s=$apex
+
+  # the other export formats: CSV against DuckDB's read_csv_auto, OTLP/JSON against our JSONL
+  if [ "$n" -le "${FORMATS_MAX:-1000000}" ]; then
+    "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format csv --output "w$n.csv" >/dev/null
+    "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format otlp-json --output "w$n.otlp.json" >/dev/null
+    rm -f "$ws/w$n.jsonl"
+    sync
+    t0=$(now)
+    /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.csv" --dataset "csv$n" >/dev/null 2>&1
+    t1=$(now)
+    apex=$(echo "$t1 - $t0" | bc)
+    duck=$("$py" - "$ws/w$n.csv" <<'EOF'
+import sys, time, duckdb
+con = duckdb.connect(); con.execute("SET threads = 2")
+t = time.time()
+con.execute(f"CREATE TABLE w AS SELECT * FROM read_csv_auto('{sys.argv[1]}')")
+print(f"{time.time() - t:.2f}")
+EOF
+)
+    printf '%-9s %-7s %9.2f %10.2f %8.2f %9s %9.0f\n' "$n" csv "$apex" "$duck" "$(echo "scale=2; $apex / $duck" | bc)" \
+      "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
+    rm -rf "$d/datasets/dataset=csv$n"
+    t0=$(now)
+    /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.otlp.json" --dataset "otlp$n" >/dev/null 2>&1
+    t1=$(now)
+    apex=$(echo "$t1 - $t0" | bc)
+    printf '%-9s %-7s %9.2f %10s %8.2f %9s %9.0f  (ratio: against our JSONL ingest of the same records)\n' "$n" otlp "$apex" - \
+      "$(echo "scale=2; $apex / $jsonl_s" | bc)" "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
+    rm -rf "$d/datasets/dataset=otlp$n" "$ws"/w*.csv "$ws"/w*.otlp.json
+  fi
 
   # report: the supervisor report, against DuckDB running every query it cites
   t0=$(now)

@@ -49,7 +49,23 @@ impl Fields for JsonFields<'_> {
 
 struct CsvFields<'a> {
     header: &'a BTreeMap<String, usize>,
-    row: &'a csv::StringRecord,
+    row: CsvRow<'a>,
+}
+
+/// One row of a [`CsvBatch`]: its fields are `text[start..ends[0]]`, `text[ends[0]..ends[1]]`...
+#[derive(Clone, Copy)]
+struct CsvRow<'a> {
+    text: &'a str,
+    start: usize,
+    ends: &'a [usize],
+}
+
+impl<'a> CsvRow<'a> {
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { self.start } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
 }
 
 impl Fields for CsvFields<'_> {
@@ -517,8 +533,47 @@ const REQUIRED_CSV: &[&str] = &[
     "latency_ms",
 ];
 
+/// Rows of a CSV file handed to a parsing thread at once.
+const CSV_ROWS: usize = 4_096;
+
+/// Rows of a CSV file as its reader found them, each with its line: the fields' text one
+/// after another in one buffer, so a batch is a few allocations, not two per row.
+#[derive(Default)]
+struct CsvBatch {
+    text: String,
+    /// Where each field ends in `text`, row after row.
+    ends: Vec<usize>,
+    /// Per row: its line, and where it is.
+    rows: Vec<(u64, CsvRowAt)>,
+}
+
+/// Where a row's text starts and which of the batch's field ends are its own, or why the
+/// row could not be read.
+type CsvRowAt = Result<(usize, std::ops::Range<usize>), String>;
+
+impl CsvBatch {
+    fn push(&mut self, line: u64, row: &csv::StringRecord) {
+        let start = self.text.len();
+        self.text.push_str(row.as_slice());
+        let first = self.ends.len();
+        self.ends.extend(
+            (0..row.len())
+                .filter_map(|i| row.range(i))
+                .map(|r| start + r.end),
+        );
+        self.rows.push((line, Ok((start, first..self.ends.len()))));
+    }
+}
+
 /// A CSV file in the workload schema, or in any other vocabulary through the header map.
-pub(crate) fn csv_file<E>(path: &Path, c: &mut Collector<'_, '_, E>) -> Result<(), IngestError<E>> {
+/// The rows are read on one thread and converted, checked and prepared on all cores.
+pub(crate) fn csv_file<E: Send, B: Send>(
+    path: &Path,
+    opts: &ParseOptions<'_>,
+    parsed: &mut super::Parsed,
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    write: &mut dyn FnMut(B) -> Result<(), E>,
+) -> Result<(), IngestError<E>> {
     let file = File::open(path)
         .map_err(|e| IngestError::Io(format!("path: cannot open {}: {e}", path.display())))?;
     let mut rdr = csv::ReaderBuilder::new()
@@ -536,7 +591,7 @@ pub(crate) fn csv_file<E>(path: &Path, c: &mut Collector<'_, '_, E>) -> Result<(
         .enumerate()
         .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
         .collect();
-    let columns = c.opts.columns.clone();
+    let columns = opts.columns.clone();
     let unknown: Vec<String> = columns
         .iter()
         .filter(|(_, theirs)| !header.contains_key(theirs.as_str()))
@@ -572,38 +627,61 @@ pub(crate) fn csv_file<E>(path: &Path, c: &mut Collector<'_, '_, E>) -> Result<(
         )));
     }
     let width = header.len();
-    let mut row = csv::StringRecord::new();
-    loop {
-        let line = rdr.position().line();
-        match rdr.read_record(&mut row) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = row.position().map(|p| p.line()).unwrap_or(line);
-                if row.len() != width {
-                    c.reject(
-                        line,
-                        None,
-                        format!("the row has {} fields, the header {width}", row.len()),
-                    );
-                } else {
-                    let fields = CsvFields {
-                        header: &header,
-                        row: &row,
-                    };
-                    keep(c, line, None, &fields)?;
+    let produce = move |send: &mut dyn FnMut(CsvBatch) -> bool| {
+        let mut batch = CsvBatch::default();
+        let mut row = csv::StringRecord::new();
+        loop {
+            let line = rdr.position().line();
+            match rdr.read_record(&mut row) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = row.position().map(|p| p.line()).unwrap_or(line);
+                    batch.push(line, &row);
+                }
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(line);
+                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                        send(batch);
+                        return Err(format!(
+                            "path: read error in {} after line {line}: {e}",
+                            path.display()
+                        ));
+                    }
+                    batch
+                        .rows
+                        .push((line, Err(format!("unreadable CSV row: {e}"))));
                 }
             }
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(line);
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(IngestError::Io(format!(
-                        "path: read error in {} after line {line}: {e}",
-                        path.display()
-                    )));
-                }
-                c.reject(line, None, format!("unreadable CSV row: {e}"));
+            if batch.rows.len() >= CSV_ROWS && !send(std::mem::take(&mut batch)) {
+                return Ok(());
             }
         }
-    }
-    Ok(())
+        if !batch.rows.is_empty() {
+            send(batch);
+        }
+        Ok(())
+    };
+    let header = &header;
+    let work = |c: &mut Collector<'_, '_, E>, batch: CsvBatch| {
+        for (line, row) in &batch.rows {
+            match row {
+                Ok((_, ends)) if ends.len() != width => c.reject(
+                    *line,
+                    None,
+                    format!("the row has {} fields, the header {width}", ends.len()),
+                ),
+                Ok((start, ends)) => {
+                    let row = CsvRow {
+                        text: &batch.text,
+                        start: *start,
+                        ends: &batch.ends[ends.clone()],
+                    };
+                    keep(c, *line, None, &CsvFields { header, row })?
+                }
+                Err(reason) => c.reject(*line, None, reason.clone()),
+            }
+        }
+        Ok(())
+    };
+    super::fast::on_all_cores(opts, parsed, produce, &work, prepare, write)
 }

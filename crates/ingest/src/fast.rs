@@ -341,22 +341,14 @@ fn line(
 pub(crate) type EachLine<'f, E> =
     dyn Fn(&mut Collector<'_, '_, E>, u64, &str) -> Result<(), IngestError<E>> + Sync + 'f;
 
-/// Read one chunk (whole lines; `first` is the number of its first line) and tally it as
-/// the whole input would be, its records prepared in batches on this thread.
-fn chunk<E, B>(
-    opts: &ParseOptions<'_>,
-    format: Format,
+/// Run `each` on the lines of one chunk (whole lines; `first` is the number of its first
+/// line).
+fn chunk_lines<E>(
+    c: &mut Collector<'_, '_, E>,
     first: u64,
     bytes: &[u8],
     each: &EachLine<'_, E>,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
-) -> Outcome<E, B> {
-    let mut prepared = Vec::new();
-    let mut write = |records| {
-        prepared.push(prepare(records)?);
-        Ok(())
-    };
-    let mut c = Collector::new(opts, format, &mut write);
+) -> Result<(), IngestError<E>> {
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let ends = memchr::memchr_iter(b'\n', body).chain([body.len()]);
     let mut start = 0;
@@ -373,12 +365,31 @@ fn chunk<E, B>(
                     text
                 };
                 if !text.trim().is_empty() {
-                    each(&mut c, number, text)?;
+                    each(c, number, text)?;
                 }
             }
             Err(_) => c.reject(number, None, "the line is not valid UTF-8".into()),
         }
     }
+    Ok(())
+}
+
+/// Do one job of an input read on all cores into a collector of its own: its tally, and its
+/// records prepared in batches on this thread.
+fn job<J, E, B>(
+    opts: &ParseOptions<'_>,
+    format: Format,
+    job: J,
+    work: &Work<'_, J, E>,
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+) -> Outcome<E, B> {
+    let mut prepared = Vec::new();
+    let mut write = |records| {
+        prepared.push(prepare(records)?);
+        Ok(())
+    };
+    let mut c = Collector::new(opts, format, &mut write);
+    work(&mut c, job)?;
     let parsed = c.finish()?;
     Ok((parsed, prepared))
 }
@@ -467,29 +478,55 @@ pub(crate) fn lines_file<E: Send, B: Send>(
     prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
+    let produce = |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
+        read_chunks(path, |first, bytes| send((first, bytes)))
+    };
+    let work = |c: &mut Collector<'_, '_, E>, (first, bytes): (u64, Vec<u8>)| {
+        chunk_lines(c, first, &bytes, each)
+    };
+    on_all_cores(opts, parsed, produce, &work, prepare, write)
+}
+
+/// What is done with one job of an input read on all cores, into the job's own collector.
+pub(crate) type Work<'f, J, E> =
+    dyn Fn(&mut Collector<'_, '_, E>, J) -> Result<(), IngestError<E>> + Sync + 'f;
+
+/// Read an input on all cores: `produce` (on a thread of its own) cuts it into jobs in input
+/// order and hands each to `send` (false: stop, the parse ended early); `work` reads each
+/// job on one of the parsing threads into a collector of its own, whose records `prepare`
+/// turns into batches there; the jobs' tallies are added to `parsed` and their batches
+/// handed to `write` in input order. An error of `produce` (the input could not be read)
+/// comes back after every job before it was written.
+pub(crate) fn on_all_cores<J: Send, E: Send, B: Send>(
+    opts: &ParseOptions<'_>,
+    parsed: &mut Parsed,
+    produce: impl FnOnce(&mut dyn FnMut(J) -> bool) -> Result<(), String> + Send,
+    work: &Work<'_, J, E>,
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    write: &mut dyn FnMut(B) -> Result<(), E>,
+) -> Result<(), IngestError<E>> {
     let format = parsed.format;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let (job_tx, job_rx) = sync_channel::<(u64, u64, Vec<u8>)>(workers);
+    let (job_tx, job_rx) = sync_channel::<(u64, J)>(workers);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = sync_channel::<Done<E, B>>(workers);
     std::thread::scope(|s| {
         let reader = s.spawn(move || {
             let mut seq = 0u64;
-            read_chunks(path, |first, bytes| {
+            produce(&mut |j| {
                 seq += 1;
-                job_tx.send((seq - 1, first, bytes)).is_ok()
+                job_tx.send((seq - 1, j)).is_ok()
             })
         });
         let parsers: Vec<_> = (0..workers)
             .map(|_| {
                 let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
                 s.spawn(move || {
-                    while let Some((seq, first, bytes)) = next_job(&jobs) {
-                        let outcome = chunk(opts, format, first, &bytes, each, prepare);
-                        drop(bytes);
+                    while let Some((seq, j)) = next_job(&jobs) {
+                        let outcome = job(opts, format, j, work, prepare);
                         if done.send((seq, outcome)).is_err() {
                             return;
                         }
@@ -506,7 +543,7 @@ pub(crate) fn lines_file<E: Send, B: Send>(
             Ok(())
         });
         // On an early stop the workers end at their next send and the reader at its next
-        // chunk. A thread that panicked lost lines: that is an error, never a short ingest.
+        // job. A thread that panicked lost input: that is an error, never a short ingest.
         let joined = parsers.into_iter().all(|p| p.join().is_ok());
         let read = reader
             .join()
@@ -521,12 +558,12 @@ pub(crate) fn lines_file<E: Send, B: Send>(
     })
 }
 
-fn next_job(jobs: &Mutex<Receiver<(u64, u64, Vec<u8>)>>) -> Option<(u64, u64, Vec<u8>)> {
+fn next_job<J>(jobs: &Mutex<Receiver<(u64, J)>>) -> Option<(u64, J)> {
     jobs.lock().ok()?.recv().ok()
 }
 
-/// Hand each chunk's outcome to `each` in chunk order; the receiver is dropped on the first
-/// error (a chunk's own, in file order, or `each`'s), which stops the workers.
+/// Hand each job's outcome to `each` in input order; the receiver is dropped on the first
+/// error (a job's own, in input order, or `each`'s), which stops the workers.
 fn in_order<E, B>(
     done: Receiver<Done<E, B>>,
     mut each: impl FnMut((Parsed, Vec<B>)) -> Result<(), IngestError<E>>,
@@ -544,7 +581,7 @@ fn in_order<E, B>(
         Ok(())
     } else {
         Err(IngestError::Io(format!(
-            "internal: chunk {next} of the file was never parsed; the ingest stopped"
+            "internal: part {next} of the input was never parsed; the ingest stopped"
         )))
     }
 }

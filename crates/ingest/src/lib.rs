@@ -418,27 +418,28 @@ pub fn parse_file_with<E: Send, B: Send>(
         Format::Auto => detect(path).map_err(IngestError::Invalid)?,
         f => f,
     };
-    // JSON lines are read on every core: workload records, and OTLP requests one per line.
-    if matches!(format, Format::Jsonl | Format::OtlpJson) && json::is_jsonl(path)? {
-        let mut parsed = Parsed::new(format);
-        if format == Format::Jsonl {
-            fast::jsonl_file(path, opts, &mut parsed, &prepare, &mut write)?;
-        } else {
-            fast::lines_file(
-                path,
-                opts,
-                &mut parsed,
-                &otlp::json_line,
-                &prepare,
-                &mut write,
-            )?;
+    // Read on every core: JSON lines (workload records, and OTLP requests one per line) and
+    // CSV; the other formats are read on this thread.
+    let mut parsed = Parsed::new(format);
+    match format {
+        Format::Csv => {
+            convert::csv_file(path, opts, &mut parsed, &prepare, &mut write)?;
+            return Ok(parsed);
         }
-        return Ok(parsed);
+        Format::Jsonl if json::is_jsonl(path)? => {
+            fast::jsonl_file(path, opts, &mut parsed, &prepare, &mut write)?;
+            return Ok(parsed);
+        }
+        Format::OtlpJson if json::is_jsonl(path)? => {
+            let each = &otlp::json_line;
+            fast::lines_file(path, opts, &mut parsed, each, &prepare, &mut write)?;
+            return Ok(parsed);
+        }
+        _ => {}
     }
     let mut serial = |records| write(prepare(records)?);
     let mut c = Collector::new(opts, format, &mut serial);
     match format {
-        Format::Csv => convert::csv_file(path, &mut c)?,
         Format::Jsonl => json::records_file(path, &mut c, false, convert::json_record)?,
         Format::OtlpJson => otlp::json_file(path, &mut c)?,
         Format::OtlpProto => otlp::proto_file(path, &mut c)?,
@@ -446,10 +447,11 @@ pub fn parse_file_with<E: Send, B: Send>(
         Format::Langfuse => providers::langfuse_file(path, &mut c)?,
         Format::OpenaiUsage => usage::openai_file(path, &mut c)?,
         Format::AnthropicUsage => usage::anthropic_file(path, &mut c)?,
-        Format::Auto => {
-            return Err(IngestError::Invalid(
-                "format: auto was not resolved to a format".into(),
-            ));
+        Format::Csv | Format::Auto => {
+            return Err(IngestError::Invalid(format!(
+                "internal: format {} was not read",
+                format.name()
+            )));
         }
     }
     c.finish()

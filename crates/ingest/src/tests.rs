@@ -393,6 +393,74 @@ fn anthropic_usage_and_cost_reports() {
 }
 
 #[test]
+fn a_csv_file_read_on_all_cores_keeps_its_order_and_its_line_numbers() {
+    // Many batches of rows; a quoted field with line ends inside (the lines after it move
+    // on), rows of the wrong width and a row that is not UTF-8: every record in file order,
+    // every rejection with its own line, in order.
+    let mut bytes =
+        b"event_id,timestamp,model,input_tokens,output_tokens,latency_ms,prompt_hash\n".to_vec();
+    let mut line = 1u64;
+    let mut expected_rejections = Vec::new();
+    let mut kept = Vec::new();
+    for i in 0..20_000u64 {
+        line += 1;
+        if i % 997 == 5 {
+            bytes.extend_from_slice(
+                format!("e{i},2026-01-01T00:00:05.000Z,gpt-4o-mini,1\n").as_bytes(),
+            );
+            expected_rejections.push((line, "fields".to_string()));
+        } else if i == 12_345 {
+            bytes
+                .extend_from_slice(b"e12345,2026-01-01T00:00:05.000Z,gpt-4o-mini,1,1,1,\xff\xfe\n");
+            expected_rejections.push((line, "unreadable".to_string()));
+        } else if i % 4_001 == 7 {
+            bytes.extend_from_slice(
+                format!("e{i},2026-01-01T00:00:05.000Z,gpt-4o-mini,1,1,1,\"two\nlines\"\n")
+                    .as_bytes(),
+            );
+            kept.push(format!("e{i}"));
+            line += 1;
+        } else {
+            bytes.extend_from_slice(
+                format!("e{i},2026-01-01T00:00:05.000Z,gpt-4o-mini,1,1,1,h{i}\n").as_bytes(),
+            );
+            kept.push(format!("e{i}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.csv");
+    std::fs::write(&path, &bytes).unwrap();
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let mut records = Vec::new();
+    let p = parse_file(&path, Format::Csv, &opts, |b| -> Result<(), ()> {
+        records.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    let ids: Vec<&str> = records.iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!(ids, kept);
+    assert_eq!(p.accepted, kept.len() as u64);
+    assert_eq!(p.rejected, expected_rejections.len() as u64);
+    let got: Vec<(u64, &str)> = p
+        .rejections
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
+    assert_eq!(got.len(), expected_rejections.len());
+    for ((line, reason), (want_line, want)) in got.iter().zip(&expected_rejections) {
+        assert_eq!(line, want_line, "{reason}");
+        assert!(reason.contains(want.as_str()), "line {line}: {reason}");
+    }
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r.prompt_hash.as_deref() == Some("two\nlines"))
+            .count(),
+        5
+    );
+}
+
+#[test]
 fn csv_in_another_vocabulary_through_a_header_map() {
     let columns: BTreeMap<String, String> = [
         ("timestamp", "ts"),
