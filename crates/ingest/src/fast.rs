@@ -2,7 +2,8 @@
 //! tallied and its records prepared (by the caller's `prepare`: Arrow columns, for an
 //! ingest) on every core, and the tallies and prepared batches come back in file order.
 //! Records are built and dropped on one thread: handing them to another to free cost more
-//! than the parse.
+//! than the parse. The scaffold ([`on_all_cores`]) serves OTLP/JSON lines and CSV batches
+//! too.
 //!
 //! A line is read straight into the fields [`convert`] asks for (strings borrowed from the
 //! line, other keys skipped unparsed) instead of a `serde_json::Value` map: that map was
@@ -444,10 +445,10 @@ fn read_chunks(path: &Path, mut send: impl FnMut(u64, Vec<u8>) -> bool) -> Resul
     }
 }
 
-/// What one chunk came to: its tally and prepared batches, or why it stopped.
+/// What one job came to: its tally and prepared batches, or why it stopped.
 type Outcome<E, B> = Result<(Parsed, Vec<B>), IngestError<E>>;
 
-/// What the parsing threads send back: a chunk's number and outcome.
+/// What the parsing threads send back: a job's number and outcome.
 type Done<E, B> = (u64, Outcome<E, B>);
 
 /// Every record of a JSON-lines file in the workload schema (or another vocabulary through

@@ -11,8 +11,8 @@
 //! before 2015, an unknown model) are kept and flagged ([`QualityFlag`]), never fixed or
 //! dropped. It stores nothing: records go out in batches through the caller's `write`
 //! closure (or, with [`parse_file_with`], through a `prepare` step that runs on the parsing
-//! threads, then `write` in input order), and the tally ([`Parsed`]) comes back at the end. Each format's module names the
-//! public documentation its field names come from.
+//! threads, then `write` in input order), and the tally ([`Parsed`]) comes back at the end.
+//! Each format's module names the public documentation its field names come from.
 
 mod convert;
 mod detect;
@@ -226,9 +226,7 @@ impl Parsed {
             last: None,
         }
     }
-}
 
-impl Parsed {
     /// Add the tally of the input that follows this one (the next chunk of a file read in
     /// parallel): counts add up, listed rejections and flag examples stay the first ones in
     /// input order, `first`/`last` widen. Spend is a sum in another order than one record
@@ -402,10 +400,10 @@ pub fn parse_file<E: Send>(
 }
 
 /// [`parse_file`], with each batch of records turned into what the caller stores by
-/// `prepare` first. Where the format is read on several threads (JSON lines), `prepare`
-/// runs on them, so the records are built, converted (to Arrow columns, say) and dropped
-/// on one thread, and `write` gets the prepared batches in input order on the caller's.
-/// An error from either stops the parse and comes back as [`IngestError::Write`].
+/// `prepare` first. Where the format is read on several threads (JSON lines, CSV),
+/// `prepare` runs on them, so the records are built, converted (to Arrow columns, say) and
+/// dropped on one thread, and `write` gets the prepared batches in input order on the
+/// caller's. An error from either stops the parse and comes back as [`IngestError::Write`].
 pub fn parse_file_with<E: Send, B: Send>(
     path: &Path,
     format: Format,
