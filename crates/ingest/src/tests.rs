@@ -225,6 +225,53 @@ fn otlp_json_lines_of_megabytes_are_lines_and_read_on_all_cores_as_on_one() {
 }
 
 #[test]
+fn an_otlp_json_body_reads_as_the_same_document_in_a_file() {
+    // The receiver reads a body in the specification's shape into borrowed structs; the file
+    // reader reads this pretty-printed document as a whole value. Same records, same tally.
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let (from_file, file_records) = read("otlp-genai.json", Format::OtlpJson);
+    let body = std::fs::read(fixture("otlp-genai.json")).unwrap();
+    let mut records = Vec::new();
+    let from_body = parse_otlp_body(&body, OtlpEncoding::Json, &opts, |b| -> Result<(), ()> {
+        records.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(records, file_records);
+    assert_eq!(from_body.rejections, from_file.rejections);
+    assert_eq!(
+        (
+            from_body.accepted,
+            from_body.rejected,
+            from_body.skipped_spans
+        ),
+        (
+            from_file.accepted,
+            from_file.rejected,
+            from_file.skipped_spans
+        )
+    );
+    // Not in the shape (a null where spans go): the whole-value way, which reads no spans.
+    let odd = br#"{"resourceSpans":[{"scopeSpans":null}]}"#;
+    let p = parse_otlp_body(odd, OtlpEncoding::Json, &opts, |_| -> Result<(), ()> {
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((p.accepted, p.rejected), (0, 0));
+    let e = parse_otlp_body(
+        br#"{"resourceSpans":null}"#,
+        OtlpEncoding::Json,
+        &opts,
+        |_| -> Result<(), ()> { Ok(()) },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, IngestError::Invalid(m) if m.contains("resourceSpans")),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn a_protobuf_body_that_does_not_parse_is_refused_whole() {
     let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
     let mut written = 0usize;
