@@ -30,6 +30,23 @@ ws=$(mktemp -d)
 trap 'rm -rf "$ws"' EXIT
 now() { date +%s.%N; }
 rss() { echo "$(cat "$1") / 1024" | bc; }
+# Seconds of `netra-apex ingest FILE --dataset NAME` (its peak RSS left in $ws/rss).
+apex_ingest() {
+  local t0
+  t0=$(now)
+  /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "$1" --dataset "$2" >/dev/null 2>&1
+  echo "$(now) - $t0" | bc
+}
+# Seconds DuckDB takes to load FILE into a table with READER (read_json_auto...), 2 threads.
+duck_load() {
+  "$py" - "$1" "$2" <<'EOF'
+import sys, time, duckdb
+con = duckdb.connect(); con.execute("SET threads = 2")
+t = time.time()
+con.execute(f"CREATE TABLE w AS SELECT * FROM {sys.argv[1]}('{sys.argv[2]}')")
+print(f"{time.time() - t:.2f}")
+EOF
+}
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 printf '%-9s %-7s %9s %10s %8s %9s %9s %8s\n' records step apex_s duckdb_s ratio apex_rss rate size_mb
 for n in ${counts[@]}; do
@@ -47,18 +64,8 @@ for n in ${counts[@]}; do
 
   # ingest: JSONL into a dataset, against DuckDB's read_json_auto
   sync
-  t0=$(now)
-  /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.jsonl" --dataset "in$n" >/dev/null
-  t1=$(now)
-  apex=$(echo "$t1 - $t0" | bc)
-  duck=$("$py" - "$ws/w$n.jsonl" <<'EOF'
-import sys, time, duckdb
-con = duckdb.connect(); con.execute("SET threads = 2")
-t = time.time()
-con.execute(f"CREATE TABLE w AS SELECT * FROM read_json_auto('{sys.argv[1]}')")
-print(f"{time.time() - t:.2f}")
-EOF
-)
+  apex=$(apex_ingest "w$n.jsonl" "in$n")
+  duck=$(duck_load read_json_auto "$ws/w$n.jsonl")
   printf '%-9s %-7s %9.2f %10.2f %8.2f %9s %9.0f\n' "$n" ingest "$apex" "$duck" "$(echo "scale=2; $apex / $duck" | bc)" \
     "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
   jsonl_s=$apex
@@ -69,25 +76,12 @@ EOF
     "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format otlp-json --output "w$n.otlp.json" >/dev/null
     rm -f "$ws/w$n.jsonl"
     sync
-    t0=$(now)
-    /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.csv" --dataset "csv$n" >/dev/null 2>&1
-    t1=$(now)
-    apex=$(echo "$t1 - $t0" | bc)
-    duck=$("$py" - "$ws/w$n.csv" <<'EOF'
-import sys, time, duckdb
-con = duckdb.connect(); con.execute("SET threads = 2")
-t = time.time()
-con.execute(f"CREATE TABLE w AS SELECT * FROM read_csv_auto('{sys.argv[1]}')")
-print(f"{time.time() - t:.2f}")
-EOF
-)
+    apex=$(apex_ingest "w$n.csv" "csv$n")
+    duck=$(duck_load read_csv_auto "$ws/w$n.csv")
     printf '%-9s %-7s %9.2f %10.2f %8.2f %9s %9.0f\n' "$n" csv "$apex" "$duck" "$(echo "scale=2; $apex / $duck" | bc)" \
       "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
     rm -rf "$d/datasets/dataset=csv$n"
-    t0=$(now)
-    /usr/bin/time -f '%M' -o "$ws/rss" "$bin" --root "$ws" ingest "w$n.otlp.json" --dataset "otlp$n" >/dev/null 2>&1
-    t1=$(now)
-    apex=$(echo "$t1 - $t0" | bc)
+    apex=$(apex_ingest "w$n.otlp.json" "otlp$n")
     printf '%-9s %-7s %9.2f %10s %8.2f %9s %9.0f  (ratio: against our JSONL ingest of the same records)\n' "$n" otlp "$apex" - \
       "$(echo "scale=2; $apex / $jsonl_s" | bc)" "$(rss "$ws/rss")" "$(echo "$n / $apex" | bc)"
     rm -rf "$d/datasets/dataset=otlp$n" "$ws"/w*.csv "$ws"/w*.otlp.json

@@ -24,6 +24,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::convert::{Converted, Fields, collect, convert, json_line};
+use super::json::line_text;
 use super::{Collector, Format, IngestError, ParseOptions, Parsed};
 use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS, WorkloadRecord};
 
@@ -357,19 +358,8 @@ fn chunk_lines<E>(
         let raw = &body[start..end];
         start = end + 1;
         let number = first + i as u64;
-        match std::str::from_utf8(raw) {
-            Ok(text) => {
-                let text = text.trim_end_matches('\r');
-                let text = if number == 1 {
-                    text.trim_start_matches('\u{feff}')
-                } else {
-                    text
-                };
-                if !text.trim().is_empty() {
-                    each(c, number, text)?;
-                }
-            }
-            Err(_) => c.reject(number, None, "the line is not valid UTF-8".into()),
+        if let Some(text) = line_text(c, number, raw) {
+            each(c, number, text)?;
         }
     }
     Ok(())

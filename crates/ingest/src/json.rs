@@ -199,21 +199,31 @@ pub(crate) fn lines<E>(
             return Ok(());
         }
         line += 1;
-        match std::str::from_utf8(&buf) {
-            Ok(text) => {
-                let text = text.trim_end_matches(['\n', '\r']);
-                let text = if line == 1 {
-                    text.trim_start_matches('\u{feff}')
-                } else {
-                    text
-                };
-                if !text.trim().is_empty() {
-                    each(c, line, text)?;
-                }
-            }
-            Err(_) => c.reject(line, None, "the line is not valid UTF-8".into()),
+        if let Some(text) = line_text(c, line, &buf) {
+            each(c, line, text)?;
         }
     }
+}
+
+/// The text of line `number` as the line readers take it: without its line end, the first
+/// line without a byte order mark; None for a blank line, and for one that is not UTF-8,
+/// which is rejected.
+pub(crate) fn line_text<'b, E>(
+    c: &mut Collector<'_, '_, E>,
+    number: u64,
+    raw: &'b [u8],
+) -> Option<&'b str> {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        c.reject(number, None, "the line is not valid UTF-8".into());
+        return None;
+    };
+    let text = text.trim_end_matches(['\n', '\r']);
+    let text = if number == 1 {
+        text.trim_start_matches('\u{feff}')
+    } else {
+        text
+    };
+    (!text.trim().is_empty()).then_some(text)
 }
 
 /// Call `each(line, span, value)` on every record of a record-per-item export: JSON lines,

@@ -147,6 +147,18 @@ struct FlatSpan {
     error: bool,
 }
 
+/// A span's attributes over its resource's (the span's win), and whether its own make it
+/// GenAI work.
+fn span_attributes(
+    resource: &Map<String, Value>,
+    own: Map<String, Value>,
+) -> (Map<String, Value>, bool) {
+    let genai = is_genai(&own);
+    let mut attrs = resource.clone();
+    attrs.extend(own);
+    (attrs, genai)
+}
+
 // ---------------------------------------------------------------- JSON
 
 fn json_any(v: &Value) -> Value {
@@ -198,9 +210,7 @@ fn json_nanos(v: Option<&Value>) -> Option<i64> {
 fn json_span(resource: &Map<String, Value>, span: &Value) -> FlatSpan {
     let mut own = Map::new();
     json_attributes(span.get("attributes"), &mut own);
-    let genai = is_genai(&own);
-    let mut attrs = resource.clone();
-    attrs.extend(own);
+    let (attrs, genai) = span_attributes(resource, own);
     let id = |key: &str| {
         span.get(key)
             .and_then(Value::as_str)
@@ -313,7 +323,9 @@ mod lines {
     use serde_json::value::RawValue;
     use serde_json::{Map, Value};
 
-    use super::{Collector, FlatSpan, IngestError, is_genai, json_any, json_nanos, one_span};
+    use super::{
+        Collector, FlatSpan, IngestError, json_any, json_nanos, one_span, span_attributes,
+    };
 
     /// A present field must hold a value of its type: `null` is not absent here.
     fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
@@ -414,9 +426,7 @@ mod lines {
     fn span(resource: &Map<String, Value>, span: &Span<'_>) -> FlatSpan {
         let mut own = Map::new();
         attributes(span.attributes.as_deref(), &mut own);
-        let genai = is_genai(&own);
-        let mut attrs = resource.clone();
-        attrs.extend(own);
+        let (attrs, genai) = span_attributes(resource, own);
         let id =
             |v: &Option<Cow<'_, str>>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
         FlatSpan {
@@ -503,9 +513,7 @@ fn proto_request<E>(
                 index += 1;
                 let mut own = Map::new();
                 proto_attributes(&span.attributes, &mut own);
-                let genai = is_genai(&own);
-                let mut attrs = resource.clone();
-                attrs.extend(own);
+                let (attrs, genai) = span_attributes(&resource, own);
                 let flat = FlatSpan {
                     attrs,
                     genai,
