@@ -24,26 +24,43 @@ pub(crate) struct JsonFields<'a>(pub &'a Map<String, Value>);
 
 impl Fields for JsonFields<'_> {
     fn text(&self, name: &str) -> Option<String> {
-        match self.0.get(name)? {
-            Value::Null => None,
-            Value::String(s) if s.is_empty() => None,
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }
+        value_text(self.0.get(name))
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, String> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| format!("field `{name}`: `{s}` is not a number")),
-            Some(other) => Err(format!("field `{name}`: expected a number, got {other}")),
-        }
+        value_number(name, self.0.get(name))
+    }
+}
+
+/// [`Fields::text`] of a JSON value: absent for null and the empty string, a string's
+/// text, any other value as JSON.
+pub(crate) fn value_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// [`Fields::number`] of field `name`'s JSON value: a number, or a string holding one.
+pub(crate) fn value_number(name: &str, v: Option<&Value>) -> Result<Option<f64>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(Value::String(s)) => text_number(name, s),
+        Some(other) => Err(format!("field `{name}`: expected a number, got {other}")),
+    }
+}
+
+/// [`Fields::number`] of field `name`'s text: blank is absent.
+pub(crate) fn text_number(name: &str, s: &str) -> Result<Option<f64>, String> {
+    match s.trim() {
+        "" => Ok(None),
+        t => t
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| format!("field `{name}`: `{s}` is not a number")),
     }
 }
 

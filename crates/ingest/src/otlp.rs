@@ -25,11 +25,14 @@ use std::io::Read;
 use std::path::Path;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use prost::Message;
-use serde_json::{Map, Value};
+use std::sync::LazyLock;
 
-use super::convert::{JsonFields, keep};
+use ahash::AHashMap;
+use serde_json::Value;
+
+use super::convert::{Fields, keep, text_number, value_number, value_text};
 use super::json::{self, Doc};
 use super::{Collector, IngestError};
 
@@ -135,10 +138,9 @@ pub fn error_status(encoding: OtlpEncoding, code: i32, message: &str) -> Vec<u8>
 }
 
 /// One span, flattened from either encoding.
-struct FlatSpan {
-    /// The resource's attributes, then the span's (the span's win).
-    attrs: Map<String, Value>,
-    genai: bool,
+struct FlatSpan<'a> {
+    /// The attributes its workload fields are read from.
+    attrs: Attrs<'a>,
     trace_id: String,
     span_id: String,
     parent_span_id: Option<String>,
@@ -147,54 +149,156 @@ struct FlatSpan {
     error: bool,
 }
 
-/// A span's attributes over its resource's (the span's win), and whether its own make it
-/// GenAI work.
-fn span_attributes(
-    resource: &Map<String, Value>,
-    own: Map<String, Value>,
-) -> (Map<String, Value>, bool) {
-    let genai = is_genai(&own);
-    let mut attrs = resource.clone();
-    attrs.extend(own);
-    (attrs, genai)
+/// The attribute keys workload fields are read from ([`ALIASES`] and the few read on their
+/// own), each with its place in [`Attrs`].
+static SLOTS: LazyLock<AHashMap<&'static str, usize>> = LazyLock::new(|| {
+    let mut slots = AHashMap::new();
+    let keys = ALIASES.iter().flat_map(|(_, keys)| keys.iter());
+    for key in keys
+        .chain(&OPERATION_KEYS)
+        .chain(&[TTFT_SECONDS])
+        .chain(&FINISH_KEYS)
+    {
+        let next = slots.len();
+        slots.entry(*key).or_insert(next);
+    }
+    slots
+});
+
+/// How many keys [`SLOTS`] holds (its test checks the two agree).
+const SLOT_COUNT: usize = {
+    let mut n = OPERATION_KEYS.len() + 1 + FINISH_KEYS.len();
+    let mut i = 0;
+    while i < ALIASES.len() {
+        n += ALIASES[i].1.len();
+        i += 1;
+    }
+    n
+};
+
+/// An attribute's value: text borrowed from the request where it could be read as it is
+/// (OTLP/JSON's `{"stringValue":"..."}` with nothing to unescape), a JSON value otherwise.
+/// It means what the JSON value holding that text would.
+#[derive(Clone, Debug, PartialEq)]
+enum Val<'a> {
+    Text(&'a str),
+    Json(Value),
+}
+
+impl Val<'_> {
+    fn is_null(&self) -> bool {
+        matches!(self, Val::Json(Value::Null))
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Text(s) => Some(s),
+            Val::Json(v) => v.as_str(),
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Val::Text(_) => None,
+            Val::Json(v) => v.as_f64(),
+        }
+    }
+}
+
+impl From<Value> for Val<'_> {
+    fn from(v: Value) -> Self {
+        Val::Json(v)
+    }
+}
+
+/// A span's attributes as a map of them all would hold them — the span's own over its
+/// resource's, a later one over an earlier one — but only for the keys workload fields are
+/// read from: the others are never copied (they were most of the cost of reading a span).
+/// Whether the span's own attributes make it GenAI work is noted as they go by.
+#[derive(Clone)]
+struct Attrs<'a> {
+    values: [Option<Val<'a>>; SLOT_COUNT],
+    genai: bool,
+}
+
+impl<'a> Attrs<'a> {
+    fn new() -> Self {
+        Attrs {
+            values: [const { None }; SLOT_COUNT],
+            genai: false,
+        }
+    }
+
+    /// A span's attributes start as its resource's, and not yet GenAI.
+    fn for_span(resource: &Attrs<'a>) -> Self {
+        Attrs {
+            values: resource.values.clone(),
+            genai: false,
+        }
+    }
+
+    /// A resource's attribute; `value` is only made for a key a field is read from.
+    fn set(&mut self, key: &str, value: impl FnOnce() -> Val<'a>) {
+        if let Some(&slot) = SLOTS.get(key) {
+            self.values[slot] = Some(value());
+        }
+    }
+
+    /// One of the span's own attributes.
+    fn own(&mut self, key: &str, value: impl FnOnce() -> Val<'a>) {
+        self.genai = self.genai || is_genai_key(key);
+        self.set(key, value);
+    }
+
+    fn get(&self, key: &str) -> Option<&Val<'a>> {
+        self.values.get(*SLOTS.get(key)?)?.as_ref()
+    }
+
+    fn take(&mut self, key: &str) -> Option<Val<'a>> {
+        self.values.get_mut(*SLOTS.get(key)?)?.take()
+    }
 }
 
 // ---------------------------------------------------------------- JSON
 
 fn json_any(v: &Value) -> Value {
-    let Some(o) = v.as_object() else {
-        return Value::Null;
-    };
-    if let Some(s) = o.get("stringValue") {
-        return s.clone();
+    match v.as_object() {
+        Some(o) => any_of(|name| o.get(name).cloned()),
+        None => Value::Null,
     }
-    if let Some(i) = o.get("intValue") {
+}
+
+/// An OTLP `AnyValue` from its fields by name: the first of `stringValue`, `intValue` (a
+/// string in OTLP/JSON), `doubleValue`, `boolValue` and `arrayValue.values` present.
+fn any_of(field: impl Fn(&str) -> Option<Value>) -> Value {
+    if let Some(s) = field("stringValue") {
+        return s;
+    }
+    if let Some(i) = field("intValue") {
         // int64 is a JSON string in OTLP/JSON
         return match i {
             Value::String(s) => s.parse::<i64>().map(Value::from).unwrap_or(Value::Null),
-            other => other.clone(),
+            other => other,
         };
     }
-    if let Some(d) = o.get("doubleValue") {
-        return d.clone();
+    if let Some(d) = field("doubleValue") {
+        return d;
     }
-    if let Some(b) = o.get("boolValue") {
-        return b.clone();
+    if let Some(b) = field("boolValue") {
+        return b;
     }
-    if let Some(a) = o
-        .get("arrayValue")
-        .and_then(|a| a.get("values"))
-        .and_then(Value::as_array)
+    if let Some(Value::Array(a)) =
+        field("arrayValue").and_then(|mut a| a.get_mut("values").map(Value::take))
     {
         return Value::Array(a.iter().map(json_any).collect());
     }
     Value::Null
 }
 
-fn json_attributes(v: Option<&Value>, into: &mut Map<String, Value>) {
+fn json_attributes(v: Option<&Value>, mut set: impl FnMut(&str, &Value)) {
     for kv in v.and_then(Value::as_array).into_iter().flatten() {
         if let (Some(k), Some(val)) = (kv.get("key").and_then(Value::as_str), kv.get("value")) {
-            into.insert(k.to_string(), json_any(val));
+            set(k, val);
         }
     }
 }
@@ -207,10 +311,11 @@ fn json_nanos(v: Option<&Value>) -> Option<i64> {
     }
 }
 
-fn json_span(resource: &Map<String, Value>, span: &Value) -> FlatSpan {
-    let mut own = Map::new();
-    json_attributes(span.get("attributes"), &mut own);
-    let (attrs, genai) = span_attributes(resource, own);
+fn json_span<'a>(resource: &Attrs<'a>, span: &Value) -> FlatSpan<'a> {
+    let mut attrs = Attrs::for_span(resource);
+    json_attributes(span.get("attributes"), |k, v| {
+        attrs.own(k, || json_any(v).into())
+    });
     let id = |key: &str| {
         span.get(key)
             .and_then(Value::as_str)
@@ -220,7 +325,6 @@ fn json_span(resource: &Map<String, Value>, span: &Value) -> FlatSpan {
     let error = status_error(span.get("status"));
     FlatSpan {
         attrs,
-        genai,
         trace_id: id("traceId").unwrap_or_default(),
         span_id: id("spanId").unwrap_or_default(),
         parent_span_id: id("parentSpanId"),
@@ -251,10 +355,10 @@ fn json_doc<E>(doc: &Value, line: u64, c: &mut Collector<'_, '_, E>) -> Result<(
     };
     let mut index = 0usize;
     for r in rs {
-        let mut resource = Map::new();
+        let mut resource = Attrs::new();
         json_attributes(
             r.get("resource").and_then(|x| x.get("attributes")),
-            &mut resource,
+            |k, v| resource.set(k, || json_any(v).into()),
         );
         // `instrumentationLibrarySpans` is the pre-1.0 name of `scopeSpans`.
         let scopes = r
@@ -319,12 +423,15 @@ pub(crate) fn json_line<E>(
 mod lines {
     use std::borrow::Cow;
 
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
     use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
     use serde_json::value::RawValue;
-    use serde_json::{Map, Value};
 
     use super::{
-        Collector, FlatSpan, IngestError, json_any, json_nanos, one_span, span_attributes,
+        Attrs, Collector, FlatSpan, IngestError, Val, any_of, json_any, json_nanos, one_span,
     };
 
     /// A present field must hold a value of its type: `null` is not absent here.
@@ -332,6 +439,33 @@ mod lines {
         d: D,
     ) -> Result<Option<T>, D::Error> {
         T::deserialize(d).map(Some)
+    }
+
+    /// A present string, borrowed from the line unless it has escapes: `Cow<str>`'s own
+    /// `Deserialize` always copies (only a derived field's `borrow` borrows, and these go
+    /// through `deserialize_with`), which was a copy of every attribute's key.
+    fn present_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Cow<'de, str>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(s))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(s.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(s))
+            }
+        }
+        d.deserialize_str(Text).map(Some)
     }
 
     #[derive(Deserialize)]
@@ -375,11 +509,16 @@ mod lines {
 
     #[derive(Deserialize)]
     struct Span<'a> {
-        #[serde(rename = "traceId", default, deserialize_with = "present", borrow)]
+        #[serde(rename = "traceId", default, deserialize_with = "present_str", borrow)]
         trace_id: Option<Cow<'a, str>>,
-        #[serde(rename = "spanId", default, deserialize_with = "present", borrow)]
+        #[serde(rename = "spanId", default, deserialize_with = "present_str", borrow)]
         span_id: Option<Cow<'a, str>>,
-        #[serde(rename = "parentSpanId", default, deserialize_with = "present", borrow)]
+        #[serde(
+            rename = "parentSpanId",
+            default,
+            deserialize_with = "present_str",
+            borrow
+        )]
         parent_span_id: Option<Cow<'a, str>>,
         #[serde(
             rename = "startTimeUnixNano",
@@ -403,11 +542,26 @@ mod lines {
 
     #[derive(Deserialize)]
     struct Attribute<'a> {
-        #[serde(default, deserialize_with = "present", borrow)]
+        #[serde(default, deserialize_with = "present_str", borrow)]
         key: Option<Cow<'a, str>>,
         /// `null` is a value here (an attribute whose value is null is kept, as null).
         #[serde(default, deserialize_with = "present", borrow)]
         value: Option<&'a RawValue>,
+    }
+
+    /// An attribute's `AnyValue`, its fields kept raw (`null` included).
+    #[derive(Deserialize)]
+    struct Any<'a> {
+        #[serde(rename = "stringValue", default, deserialize_with = "present", borrow)]
+        string: Option<&'a RawValue>,
+        #[serde(rename = "intValue", default, deserialize_with = "present", borrow)]
+        int: Option<&'a RawValue>,
+        #[serde(rename = "doubleValue", default, deserialize_with = "present", borrow)]
+        double: Option<&'a RawValue>,
+        #[serde(rename = "boolValue", default, deserialize_with = "present", borrow)]
+        boolean: Option<&'a RawValue>,
+        #[serde(rename = "arrayValue", default, deserialize_with = "present", borrow)]
+        array: Option<&'a RawValue>,
     }
 
     /// A raw value as a `Value` (it was valid JSON when the line was read).
@@ -415,29 +569,93 @@ mod lines {
         serde_json::from_str(raw.get()).unwrap_or(Value::Null)
     }
 
-    fn attributes(kvs: Option<&[Attribute<'_>]>, into: &mut Map<String, Value>) {
+    /// An attribute's value as [`json_any`] reads it, without a map for the `AnyValue`
+    /// object unless it is not one in the specification's shape (a duplicate field).
+    fn any(raw: &RawValue) -> Val<'_> {
+        if let Some(v) = exact(raw.get()) {
+            return v;
+        }
+        match serde_json::from_str::<Any<'_>>(raw.get()) {
+            Ok(a) => any_of(|name| {
+                match name {
+                    "stringValue" => a.string,
+                    "intValue" => a.int,
+                    "doubleValue" => a.double,
+                    "boolValue" => a.boolean,
+                    _ => a.array,
+                }
+                .map(value)
+            })
+            .into(),
+            Err(_) => json_any(&value(raw)).into(),
+        }
+    }
+
+    /// The two shapes exporters write nearly every attribute value in, `{"stringValue":"…"}`
+    /// and `{"intValue":"…"}` with nothing to unescape, read as they are: the text was
+    /// valid JSON, so the content between those quotes is the string. Anything else: None.
+    fn exact(raw: &str) -> Option<Val<'_>> {
+        let content = |prefix: &str| {
+            raw.strip_prefix(prefix)?
+                .strip_suffix("\"}")
+                .filter(|s| memchr::memchr2(b'"', b'\\', s.as_bytes()).is_none())
+        };
+        if let Some(s) = content("{\"stringValue\":\"") {
+            return Some(Val::Text(s));
+        }
+        // int64 is a JSON string in OTLP/JSON; one that is not a number is null, as in
+        // `any_of`.
+        let i = content("{\"intValue\":\"")?;
+        Some(
+            i.parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null)
+                .into(),
+        )
+    }
+
+    /// A time as [`json_nanos`] reads it; the exporters' `"1767225605075000000"` directly.
+    fn nanos(raw: &RawValue) -> Option<i64> {
+        match raw
+            .get()
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            Some(digits) if !digits.contains('\\') => digits.parse().ok(),
+            _ => json_nanos(Some(&value(raw))),
+        }
+    }
+
+    /// A status as [`super::status_error`] reads it; the exporters' `{"code":N}` directly.
+    fn status_error(raw: &RawValue) -> bool {
+        match raw.get() {
+            r#"{"code":2}"# => true,
+            r#"{"code":0}"# | r#"{"code":1}"# | "{}" => false,
+            _ => super::status_error(Some(&value(raw))),
+        }
+    }
+
+    fn attributes<'a>(kvs: Option<&[Attribute<'a>]>, mut set: impl FnMut(&str, &'a RawValue)) {
         for kv in kvs.into_iter().flatten() {
             if let (Some(k), Some(v)) = (&kv.key, kv.value) {
-                into.insert(k.to_string(), json_any(&value(v)));
+                set(k, v);
             }
         }
     }
 
-    fn span(resource: &Map<String, Value>, span: &Span<'_>) -> FlatSpan {
-        let mut own = Map::new();
-        attributes(span.attributes.as_deref(), &mut own);
-        let (attrs, genai) = span_attributes(resource, own);
+    fn span<'a>(resource: &Attrs<'a>, span: &Span<'a>) -> FlatSpan<'a> {
+        let mut attrs = Attrs::for_span(resource);
+        attributes(span.attributes.as_deref(), |k, v| attrs.own(k, || any(v)));
         let id =
             |v: &Option<Cow<'_, str>>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
         FlatSpan {
             attrs,
-            genai,
             trace_id: id(&span.trace_id).unwrap_or_default(),
             span_id: id(&span.span_id).unwrap_or_default(),
             parent_span_id: id(&span.parent_span_id),
-            start: json_nanos(span.start.map(value).as_ref()),
-            end: json_nanos(span.end.map(value).as_ref()),
-            error: super::status_error(span.status.map(value).as_ref()),
+            start: span.start.and_then(nanos),
+            end: span.end.and_then(nanos),
+            error: span.status.is_some_and(status_error),
         }
     }
 
@@ -449,10 +667,10 @@ mod lines {
     ) -> Result<(), IngestError<E>> {
         let mut index = 0usize;
         for r in resources {
-            let mut resource = Map::new();
+            let mut resource = Attrs::new();
             attributes(
                 r.resource.as_ref().and_then(|x| x.attributes.as_deref()),
-                &mut resource,
+                |k, v| resource.set(k, || any(v)),
             );
             let scopes = r.scope_spans.as_ref().or(r.library_spans.as_ref());
             for scope in scopes.into_iter().flatten() {
@@ -463,6 +681,86 @@ mod lines {
             }
         }
         Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn an_attribute_value_reads_as_the_whole_value_way_reads_it() {
+            for raw in [
+                r#"{"stringValue":"gpt-4o"}"#,
+                r#"{"stringValue":""}"#,
+                r#"{"stringValue":"caf\u00e9"}"#,
+                r#"{"stringValue":"a\"b"}"#,
+                r#"{"stringValue":"a","stringValue":"b"}"#,
+                r#"{"stringValue":"a","intValue":"1"}"#,
+                r#"{ "stringValue": "spaced" }"#,
+                r#"{"stringValue":null,"intValue":"5"}"#,
+                r#"{"stringValue":7}"#,
+                r#"{"intValue":"1776"}"#,
+                r#"{"intValue":"-3"}"#,
+                r#"{"intValue":"+3"}"#,
+                r#"{"intValue":"x"}"#,
+                r#"{"intValue":""}"#,
+                r#"{"intValue":"99999999999999999999"}"#,
+                r#"{"intValue":12}"#,
+                r#"{"doubleValue":0.5}"#,
+                r#"{"boolValue":true}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":"stop"},{"intValue":"2"}]}}"#,
+                r#"{"arrayValue":null}"#,
+                r#"{}"#,
+                r#"null"#,
+                r#""text""#,
+            ] {
+                let raw: &RawValue = serde_json::from_str(raw).unwrap();
+                let read = match any(raw) {
+                    Val::Text(s) => Value::from(s),
+                    Val::Json(v) => v,
+                };
+                assert_eq!(read, json_any(&value(raw)), "{raw}");
+            }
+            assert_eq!(
+                exact(r#"{"stringValue":"gpt-4o"}"#),
+                Some(Val::Text("gpt-4o"))
+            );
+            assert_eq!(
+                exact(r#"{"intValue":"1776"}"#),
+                Some(Val::Json(Value::from(1776)))
+            );
+            for raw in [
+                r#""1767225605075000000""#,
+                r#""17672256050750000001767225605075000000""#,
+                r#""1767\u0032""#,
+                r#""""#,
+                r#""x""#,
+                r#"1767225605075000000"#,
+                r#"1.5e18"#,
+                r#"null"#,
+            ] {
+                let raw: &RawValue = serde_json::from_str(raw).unwrap();
+                assert_eq!(nanos(raw), json_nanos(Some(&value(raw))), "{raw}");
+            }
+            for raw in [
+                r#"{"code":2}"#,
+                r#"{"code":1}"#,
+                r#"{"code":0}"#,
+                r#"{}"#,
+                r#"{"code":"STATUS_CODE_ERROR"}"#,
+                r#"{"code":2,"message":"boom"}"#,
+                r#"{ "code": 2 }"#,
+                r#"null"#,
+            ] {
+                let raw: &RawValue = serde_json::from_str(raw).unwrap();
+                assert_eq!(
+                    status_error(raw),
+                    super::super::status_error(Some(&value(raw))),
+                    "{raw}"
+                );
+            }
+            assert_eq!(exact(r#"{"stringValue":"a","intValue":"1"}"#), None);
+        }
     }
 }
 
@@ -478,12 +776,6 @@ fn proto_any(v: Option<&AnyValue>) -> Value {
             Value::Array(a.values.iter().map(|x| proto_any(Some(x))).collect())
         }
         _ => Value::Null,
-    }
-}
-
-fn proto_attributes(kvs: &[KeyValue], into: &mut Map<String, Value>) {
-    for kv in kvs {
-        into.insert(kv.key.clone(), proto_any(kv.value.as_ref()));
     }
 }
 
@@ -504,19 +796,19 @@ fn proto_request<E>(
 ) -> Result<(), IngestError<E>> {
     let mut index = 0usize;
     for rs in &req.resource_spans {
-        let mut resource = Map::new();
-        if let Some(r) = &rs.resource {
-            proto_attributes(&r.attributes, &mut resource);
+        let mut resource = Attrs::new();
+        for kv in rs.resource.iter().flat_map(|r| &r.attributes) {
+            resource.set(&kv.key, || proto_any(kv.value.as_ref()).into());
         }
         for ss in &rs.scope_spans {
             for span in &ss.spans {
                 index += 1;
-                let mut own = Map::new();
-                proto_attributes(&span.attributes, &mut own);
-                let (attrs, genai) = span_attributes(&resource, own);
+                let mut attrs = Attrs::for_span(&resource);
+                for kv in &span.attributes {
+                    attrs.own(&kv.key, || proto_any(kv.value.as_ref()).into());
+                }
                 let flat = FlatSpan {
                     attrs,
-                    genai,
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent_span_id: (!span.parent_span_id.is_empty())
@@ -628,9 +920,9 @@ pub(crate) fn body<E>(
 
 // ---------------------------------------------------------------- GenAI attributes
 
-fn is_genai(own: &Map<String, Value>) -> bool {
-    own.keys()
-        .any(|k| k.starts_with("gen_ai.") || k.starts_with("llm.") || k.starts_with("traceloop."))
+/// Whether a span's own attribute makes it GenAI work.
+fn is_genai_key(k: &str) -> bool {
+    k.starts_with("gen_ai.") || k.starts_with("llm.") || k.starts_with("traceloop.")
 }
 
 /// Attribute aliases -> workload field, first present wins (current convention first).
@@ -728,16 +1020,33 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("event_id", &["apex.event_id", "netra.event_id", "event_id"]),
 ];
 
+/// Where a span's operation is read from, in order: see [`operation`].
+const OPERATION_KEYS: [&str; 3] = [
+    "gen_ai.operation.name",
+    "llm.request.type",
+    "traceloop.span.kind",
+];
+
+/// OpenLIT's time to the first token, in seconds.
+const TTFT_SECONDS: &str = "gen_ai.server.time_to_first_token";
+
+/// Where a span's finish reason is read from, in order (a list or one reason).
+const FINISH_KEYS: [&str; 2] = [
+    "gen_ai.response.finish_reasons",
+    "llm.response.finish_reason",
+];
+
 /// `gen_ai.operation.name` as written by the conventions and by OpenLIT, or OpenLLMetry's
 /// `llm.request.type` / `traceloop.span.kind`, as one of our operations.
-fn operation(attrs: &Map<String, Value>) -> Option<String> {
+fn operation(attrs: &Attrs<'_>) -> Option<String> {
     let text = |k: &str| {
         attrs
             .get(k)
-            .and_then(Value::as_str)
+            .and_then(Val::as_str)
             .map(str::to_ascii_lowercase)
     };
-    if let Some(op) = text("gen_ai.operation.name") {
+    let [name, request_type, span_kind] = OPERATION_KEYS;
+    if let Some(op) = text(name) {
         return Some(
             match op.as_str() {
                 "agent" | "framework" | "execute_task" => "invoke_agent",
@@ -749,7 +1058,7 @@ fn operation(attrs: &Map<String, Value>) -> Option<String> {
             .to_string(),
         );
     }
-    if let Some(kind) = text("llm.request.type") {
+    if let Some(kind) = text(request_type) {
         return Some(
             match kind.as_str() {
                 "completion" => "text_completion",
@@ -759,7 +1068,7 @@ fn operation(attrs: &Map<String, Value>) -> Option<String> {
             .to_string(),
         );
     }
-    text("traceloop.span.kind").map(|k| {
+    text(span_kind).map(|k| {
         match k.as_str() {
             "tool" => "execute_tool",
             // workflow, task, agent: orchestration spans around model calls
@@ -787,13 +1096,13 @@ fn one_span<E>(
     index: usize,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
-    if !span.genai {
+    if !span.attrs.genai {
         c.parsed.skipped_spans += 1;
         c.skip("otlp spans without gen_ai attributes", 1);
         return Ok(());
     }
     match span_fields(span) {
-        Ok(fields) => keep(c, line, Some(index), &JsonFields(&fields)),
+        Ok(fields) => keep(c, line, Some(index), &fields),
         Err(e) => {
             c.reject(line, Some(index), e);
             Ok(())
@@ -801,80 +1110,173 @@ fn one_span<E>(
     }
 }
 
+/// The workload fields a span gives, by name ([`SPAN_FIELDS`]).
+struct SpanFields<'a>([Option<Val<'a>>; SPAN_FIELDS.len()]);
+
+/// Every field [`span_fields`] may fill.
+const SPAN_FIELDS: [&str; 23] = [
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "error_type",
+    "tenant",
+    "feature",
+    "workload_type",
+    "prompt_hash",
+    "cost_usd",
+    "ttft_ms",
+    "event_id",
+    "operation",
+    "finish_reason",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "timestamp",
+    "latency_ms",
+    "status",
+];
+
+impl<'a> SpanFields<'a> {
+    fn slot(name: &str) -> Option<usize> {
+        SPAN_FIELDS.iter().position(|f| *f == name)
+    }
+
+    fn insert(&mut self, name: &str, value: impl Into<Val<'a>>) {
+        match Self::slot(name) {
+            Some(i) => self.0[i] = Some(value.into()),
+            None => debug_assert!(false, "`{name}` is not in SPAN_FIELDS"),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Val<'a>> {
+        self.0[Self::slot(name)?].as_ref()
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl Fields for SpanFields<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        match self.get(name)? {
+            Val::Text(s) => (!s.is_empty()).then(|| s.to_string()),
+            Val::Json(v) => value_text(Some(v)),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, String> {
+        match self.get(name) {
+            Some(Val::Text(s)) => text_number(name, s),
+            Some(Val::Json(v)) => value_number(name, Some(v)),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Flatten one GenAI span into workload fields.
-fn span_fields(span: FlatSpan) -> Result<Map<String, Value>, String> {
-    let attrs = &span.attrs;
-    let mut out = Map::new();
+fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
+    let FlatSpan {
+        mut attrs,
+        trace_id,
+        span_id,
+        parent_span_id,
+        start,
+        end,
+        error,
+    } = span;
+    let mut out = SpanFields([const { None }; SPAN_FIELDS.len()]);
+    // Every key is read for one field only (SLOTS' test), so values are moved, not copied.
     for (field, keys) in ALIASES {
         if let Some(v) = keys
             .iter()
-            .find_map(|k| attrs.get(*k).filter(|v| !v.is_null()))
+            .find_map(|k| attrs.take(k).filter(|v| !v.is_null()))
         {
-            out.insert(field.to_string(), v.clone());
+            out.insert(field, v);
         }
     }
-    if let Some(p) = out.get("provider").and_then(Value::as_str) {
+    if let Some(p) = out.get("provider").and_then(Val::as_str) {
         let p = provider(p);
-        out.insert("provider".into(), Value::from(p));
+        out.insert("provider", Value::from(p));
     }
-    if let Some(op) = operation(attrs) {
-        out.insert("operation".into(), Value::from(op));
+    if let Some(op) = operation(&attrs) {
+        out.insert("operation", Value::from(op));
     }
     if !out.contains_key("ttft_ms")
-        && let Some(s) = attrs
-            .get("gen_ai.server.time_to_first_token")
-            .and_then(Value::as_f64)
+        && let Some(s) = attrs.get(TTFT_SECONDS).and_then(Val::as_f64)
     {
-        out.insert("ttft_ms".into(), Value::from(s * 1000.0));
+        out.insert("ttft_ms", Value::from(s * 1000.0));
     }
-    let finish = attrs
-        .get("gen_ai.response.finish_reasons")
-        .or_else(|| attrs.get("llm.response.finish_reason"));
+    let finish = FINISH_KEYS.iter().find_map(|k| attrs.take(k));
     match finish {
-        Some(Value::Array(reasons)) => {
-            if let Some(first) = reasons.first() {
-                out.insert("finish_reason".into(), first.clone());
+        Some(Val::Json(Value::Array(reasons))) => {
+            if let Some(first) = reasons.into_iter().next() {
+                out.insert("finish_reason", first);
             }
         }
-        Some(Value::String(s)) => {
-            out.insert("finish_reason".into(), Value::from(s.clone()));
+        Some(Val::Json(Value::String(s))) => {
+            out.insert("finish_reason", Value::from(s));
+        }
+        Some(Val::Text(s)) => {
+            out.insert("finish_reason", Val::Text(s));
         }
         _ => {}
     }
-    if !span.trace_id.is_empty() {
-        out.insert("trace_id".into(), Value::from(span.trace_id));
+    if !trace_id.is_empty() {
+        out.insert("trace_id", Value::from(trace_id));
     }
-    if !span.span_id.is_empty() {
-        out.insert("span_id".into(), Value::from(span.span_id.clone()));
+    if !span_id.is_empty() {
+        out.insert("span_id", Value::from(span_id.clone()));
     }
-    if let Some(p) = span.parent_span_id {
-        out.insert("parent_span_id".into(), Value::from(p));
+    if let Some(p) = parent_span_id {
+        out.insert("parent_span_id", Value::from(p));
     }
-    let start = span.start.ok_or("span: `startTimeUnixNano` is missing")?;
-    let end = span.end.ok_or("span: `endTimeUnixNano` is missing")?;
+    let start = start.ok_or("span: `startTimeUnixNano` is missing")?;
+    let end = end.ok_or("span: `endTimeUnixNano` is missing")?;
     let ts = chrono::DateTime::from_timestamp(
         start.div_euclid(1_000_000_000),
         start.rem_euclid(1_000_000_000) as u32,
     )
     .ok_or("span: `startTimeUnixNano` is out of range")?;
     out.insert(
-        "timestamp".into(),
+        "timestamp",
         Value::from(ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     );
     if end < start {
         return Err("span: `endTimeUnixNano` is before `startTimeUnixNano`".into());
     }
-    out.insert("latency_ms".into(), Value::from((end - start) as f64 / 1e6));
+    out.insert("latency_ms", Value::from((end - start) as f64 / 1e6));
     out.insert(
-        "status".into(),
-        Value::from(if span.error || out.contains_key("error_type") {
+        "status",
+        Value::from(if error || out.contains_key("error_type") {
             "error"
         } else {
             "ok"
         }),
     );
-    if !out.contains_key("event_id") && !span.span_id.is_empty() {
-        out.insert("event_id".into(), Value::from(span.span_id));
+    if !out.contains_key("event_id") && !span_id.is_empty() {
+        out.insert("event_id", Value::from(span_id));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attribute_key_is_read_for_one_field_only() {
+        // `span_fields` moves values out of `Attrs`: a key read twice would be empty the
+        // second time.
+        let keys = ALIASES.iter().map(|(_, keys)| keys.len()).sum::<usize>()
+            + OPERATION_KEYS.len()
+            + 1
+            + FINISH_KEYS.len();
+        assert_eq!(SLOTS.len(), keys);
+        assert_eq!(SLOT_COUNT, keys);
+    }
 }

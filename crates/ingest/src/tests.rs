@@ -181,6 +181,7 @@ fn otlp_json_lines_of_megabytes_are_lines_and_read_on_all_cores_as_on_one() {
         r##"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"s"}}]},"scopeSpans":[{"spans":[{"traceId":"t1","spanId":"s1","startTimeUnixNano":"1767225605075000000","endTimeUnixNano":"1767225606103300000","status":null,"attributes":[{"key":null,"value":{"stringValue":"k"}},{"key":"only"},{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o-mini"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"10"}},{"key":"gen_ai.usage.output_tokens","value":{"intValue":5}},{"key":"gen_ai.response.finish_reasons","value":null},{"key":"x","value":{"stringValue":"v\u00e9"}}]}]}]}]}"##,
         r##"{"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"n1","startTimeUnixNano":"1767225605075000000","endTimeUnixNano":"1767225606103300000","attributes":[{"key":"gen_ai.operation.name","value":null}]}]}]}]}"##,
         r##"{"resourceSpans":null}"##,
+        OVERRIDING_SPAN,
         r##"{"resourceSpans":[{"resource":null,"scopeSpans":[{"spans":null}]}]}"##,
     ];
     let mixed = [
@@ -222,6 +223,63 @@ fn otlp_json_lines_of_megabytes_are_lines_and_read_on_all_cores_as_on_one() {
     assert_eq!(all, one);
     assert!(serial.rejected > 3 * (2 * copies as u64 * small.rejected + 2 * small.rejected));
     assert!(serial.accepted > 3 * (2 * copies as u64 * small.accepted + 2 * small.accepted));
+}
+
+/// A span whose attributes override each other: the resource's `apex.tenant` overridden by
+/// the span's own `null` (the next alias is read), a key given twice (the later wins), a
+/// model only on the resource, escapes, and `AnyValue`s out of the specification's shape.
+const OVERRIDING_SPAN: &str = r##"{"resourceSpans":[{"resource":{"attributes":[{"key":"apex.tenant","value":{"stringValue":"from-resource"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},{"key":"gen_ai.usage.output_tokens","value":{"intValue":"7"}}]},"scopeSpans":[{"spans":[{"traceId":"t1","spanId":"s1","startTimeUnixNano":"1767225605075000000","endTimeUnixNano":"1767225606103300000","attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"apex.tenant","value":null},{"key":"netra.tenant","value":{"stringValue":"from-span"}},{"key":"netra.workload\u005ftype","value":{"stringValue":"r\u0061g"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"10"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"20"}},{"key":"netra.feature","value":{"stringValue":"first","stringValue":"second"}},{"key":"gen_ai.usage.reasoning.output_tokens","value":{"stringValue":null,"intValue":"5"}},{"key":"gen_ai.usage.reasoning_tokens","value":{"intValue":"3","boolValue":true}},{"key":"gen_ai.usage.cache_read.input_tokens","value":{"doubleValue":4.0}},{"key":"gen_ai.response.finish_reasons","value":{"arrayValue":{"values":[{"stringValue":"length"},{"stringValue":"stop"}]}}}]}]}]}]}"##;
+
+#[test]
+fn a_span_reads_its_attributes_as_a_map_of_them_would_hold_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    // Alone (one document: the whole-value reader), as lines (the typed reader on all
+    // cores) and as an OTLP/HTTP body: one record, the same.
+    let doc = dir.path().join("doc.json");
+    std::fs::write(&doc, OVERRIDING_SPAN).unwrap();
+    let lines = dir.path().join("lines.json");
+    std::fs::write(&lines, format!("{OVERRIDING_SPAN}\n{OVERRIDING_SPAN}\n")).unwrap();
+    let mut seen = Vec::new();
+    for path in [&doc, &lines] {
+        let mut records = Vec::new();
+        let p = parse_file(path, Format::OtlpJson, &opts, |b| -> Result<(), ()> {
+            records.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(p.rejected, 0, "{:?}", p.rejections);
+        seen.extend(records);
+    }
+    let mut body = Vec::new();
+    parse_otlp_body(
+        OVERRIDING_SPAN.as_bytes(),
+        OtlpEncoding::Json,
+        &opts,
+        |b| -> Result<(), ()> {
+            body.extend_from_slice(b);
+            Ok(())
+        },
+    )
+    .unwrap();
+    seen.extend(body);
+    assert_eq!(seen.len(), 4);
+    for r in &seen {
+        assert_eq!(r.tenant, "from-span");
+        assert_eq!(r.model, "gpt-4o");
+        assert_eq!(r.input_tokens, 20);
+        assert_eq!(r.output_tokens, 7);
+        assert_eq!(r.feature, "second");
+        // escapes in a key and in a value
+        assert_eq!(r.workload_type, "rag");
+        // `stringValue: null` is the value (null), so the next alias is read; a value with
+        // two fields is the first of them in `AnyValue`'s order.
+        assert_eq!(r.reasoning_tokens, 3);
+        assert_eq!(r.cache_read_tokens, 4);
+        assert_eq!(r.finish_reason.as_deref(), Some("length"));
+        assert_eq!(r.status, "ok");
+    }
+    assert!(seen.iter().all(|r| r == &seen[0]));
 }
 
 #[test]
