@@ -416,8 +416,8 @@ pub fn parse_file_with<E: Send, B: Send>(
         Format::Auto => detect(path).map_err(IngestError::Invalid)?,
         f => f,
     };
-    // Read on every core: JSON lines (workload records, and OTLP requests one per line) and
-    // CSV; the other formats are read on this thread.
+    // Read on every core: JSON lines (workload records, and OTLP requests one per line), CSV
+    // and framed OTLP protobuf; the other formats are read on this thread.
     let mut parsed = Parsed::new(format);
     match format {
         Format::Csv => {
@@ -432,6 +432,26 @@ pub fn parse_file_with<E: Send, B: Send>(
             let each = &otlp::json_line;
             fast::lines_file(path, opts, &mut parsed, each, &prepare, &mut write)?;
             return Ok(parsed);
+        }
+        Format::OtlpProto => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                IngestError::Io(format!("path: cannot read {}: {e}", path.display()))
+            })?;
+            if let Some(messages) = otlp::framed(&bytes) {
+                let work = |c: &mut Collector<'_, '_, E>, (number, m)| {
+                    otlp::proto_message(c, number, m)
+                };
+                let produce = move |send: &mut dyn FnMut(_) -> bool| {
+                    for (i, m) in messages.into_iter().enumerate() {
+                        if !send((i as u64 + 1, m)) {
+                            break;
+                        }
+                    }
+                    Ok(())
+                };
+                fast::on_all_cores(opts, &mut parsed, produce, &work, &prepare, &mut write)?;
+                return Ok(parsed);
+            }
         }
         _ => {}
     }

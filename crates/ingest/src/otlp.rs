@@ -825,27 +825,17 @@ fn proto_request<E>(
 }
 
 /// A protobuf file: one `ExportTraceServiceRequest` (what an OTLP/HTTP exporter posts), or
-/// the Collector file exporter's proto format (each message preceded by its length as a
-/// 4-byte big-endian integer). Rejections name the message's number as their line.
+/// the Collector file exporter's proto format ([`framed`]), here on one thread (the ingest
+/// reads framed files on all cores). Rejections name the message's number as their line.
 pub(crate) fn proto_file<E>(
     path: &Path,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
     let bytes = std::fs::read(path)
         .map_err(|e| IngestError::Io(format!("path: cannot read {}: {e}", path.display())))?;
-    if let Some(messages) = length_prefixed(&bytes) {
+    if let Some(messages) = framed(&bytes) {
         for (i, m) in messages.into_iter().enumerate() {
-            match ExportTraceServiceRequest::decode(m) {
-                Ok(req) => proto_request(&req, i as u64 + 1, c)?,
-                Err(e) => c.reject(
-                    i as u64 + 1,
-                    None,
-                    format!(
-                        "message {} is not an OTLP ExportTraceServiceRequest: {e}",
-                        i + 1
-                    ),
-                ),
-            }
+            proto_message(c, i as u64 + 1, m)?;
         }
         return Ok(());
     }
@@ -858,8 +848,31 @@ pub(crate) fn proto_file<E>(
     }
 }
 
-/// Split `bytes` into 4-byte-big-endian-length-prefixed messages, if it is exactly that.
-fn length_prefixed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+/// One message of a framed file, numbered from 1: its spans, or why it is not a request.
+pub(crate) fn proto_message<E>(
+    c: &mut Collector<'_, '_, E>,
+    number: u64,
+    message: &[u8],
+) -> Result<(), IngestError<E>> {
+    match ExportTraceServiceRequest::decode(message) {
+        Ok(req) => proto_request(&req, number, c),
+        Err(e) => {
+            c.reject(
+                number,
+                None,
+                format!("message {number} is not an OTLP ExportTraceServiceRequest: {e}"),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The messages of the Collector file exporter's proto format (each preceded by its length
+/// as a 4-byte big-endian integer), if `bytes` is that: the lengths tile it exactly and the
+/// first message is a request. A single request whose first bytes happen to read as a
+/// fitting length would need the whole file to split exactly and its first piece to decode;
+/// a later message that does not decode is rejected by its number, the others are read.
+pub(crate) fn framed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -872,13 +885,9 @@ fn length_prefixed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
         out.push(m);
         rest = tail;
     }
-    // A single request whose first bytes happen to read as a fitting length is possible but
-    // needs the whole file to split exactly; require every piece to decode too.
-    (!out.is_empty()
-        && out
-            .iter()
-            .all(|m| ExportTraceServiceRequest::decode(*m).is_ok()))
-    .then_some(out)
+    let first = out.first()?;
+    ExportTraceServiceRequest::decode(*first).ok()?;
+    Some(out)
 }
 
 /// Parse one OTLP/HTTP body; a body that does not parse is `Invalid` with the reason.

@@ -135,6 +135,59 @@ fn otlp_json_and_protobuf_give_the_same_records() {
 }
 
 #[test]
+fn a_framed_protobuf_file_is_read_on_all_cores_as_on_one_and_a_bad_message_is_rejected() {
+    // The Collector file exporter's proto format: each request preceded by its length (4
+    // bytes, big-endian). Many messages across the parsing threads, one not a request.
+    let request = std::fs::read(fixture("otlp-genai.pb")).unwrap();
+    let (single, single_records) = read("otlp-genai.pb", Format::OtlpProto);
+    let bad: &[u8] = &[0xff, 0xff, 0xff];
+    let mut file = Vec::new();
+    for i in 0..40 {
+        let m = if i == 7 { bad } else { request.as_slice() };
+        file.extend_from_slice(&(m.len() as u32).to_be_bytes());
+        file.extend_from_slice(m);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.pb");
+    std::fs::write(&path, &file).unwrap();
+    let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let mut all = Vec::new();
+    let parallel = parse_file(&path, Format::Auto, &opts, |b| -> Result<(), ()> {
+        all.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(parallel.format, Format::OtlpProto);
+    assert_eq!(parallel.accepted, 39 * single.accepted);
+    assert_eq!(parallel.rejected, 39 * single.rejected + 1);
+    assert!(
+        parallel.rejections.iter().any(|r| r.line == 8
+            && r.reason
+                .contains("message 8 is not an OTLP ExportTraceServiceRequest")),
+        "{:?}",
+        parallel.rejections
+    );
+    assert_eq!(&all[..single_records.len()], single_records.as_slice());
+    let mut one = Vec::new();
+    let mut write = |b: Vec<WorkloadRecord>| -> Result<(), ()> {
+        one.extend(b);
+        Ok(())
+    };
+    let mut c = Collector::new(&opts, Format::OtlpProto, &mut write);
+    otlp::proto_file(&path, &mut c).unwrap();
+    let serial = c.finish().unwrap();
+    assert!((parallel.spend_usd - serial.spend_usd).abs() < 1e-9 * serial.spend_usd.max(1.0));
+    assert_eq!(
+        Parsed {
+            spend_usd: serial.spend_usd,
+            ..parallel
+        },
+        serial
+    );
+    assert_eq!(all, one);
+}
+
+#[test]
 fn otlp_json_lines_of_megabytes_are_lines_and_read_on_all_cores_as_on_one() {
     // An OTLP file exporter (and `synth --format otlp-json`) writes one request per line,
     // megabytes each: the first line must be read to its end to see it is JSON lines.
