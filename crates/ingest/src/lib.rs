@@ -434,16 +434,18 @@ pub fn parse_file_with<E: Send, B: Send>(
             return Ok(parsed);
         }
         Format::OtlpProto => {
-            let bytes = std::fs::read(path).map_err(|e| {
+            let cannot = |e: std::io::Error| {
                 IngestError::Io(format!("path: cannot read {}: {e}", path.display()))
-            })?;
-            if let Some(messages) = otlp::framed(&bytes) {
-                let work = |c: &mut Collector<'_, '_, E>, (number, m)| {
-                    otlp::proto_message(c, number, m)
+            };
+            if let Some(framed) = otlp::Framed::open(path).map_err(cannot)? {
+                let work = |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| {
+                    otlp::proto_message(c, number, &m)
                 };
-                let produce = move |send: &mut dyn FnMut(_) -> bool| {
-                    for (i, m) in messages.into_iter().enumerate() {
-                        if !send((i as u64 + 1, m)) {
+                let produce = move |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
+                    for message in framed {
+                        let message = message
+                            .map_err(|e| format!("path: cannot read {}: {e}", path.display()))?;
+                        if !send(message) {
                             break;
                         }
                     }

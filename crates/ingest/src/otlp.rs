@@ -21,7 +21,8 @@
 //! A span is GenAI work when one of its own attributes starts with `gen_ai.`, `llm.` or
 //! `traceloop.`; other spans (HTTP, database...) are skipped and counted.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -177,7 +178,8 @@ const SLOT_COUNT: usize = {
 };
 
 /// An attribute's value: text borrowed from the request where it could be read as it is
-/// (OTLP/JSON's `{"stringValue":"..."}` with nothing to unescape), a JSON value otherwise.
+/// (a protobuf `string_value`, OTLP/JSON's `{"stringValue":"..."}` with nothing to
+/// unescape), a JSON value otherwise.
 /// It means what the JSON value holding that text would.
 #[derive(Clone, Debug, PartialEq)]
 enum Val<'a> {
@@ -779,6 +781,14 @@ fn proto_any(v: Option<&AnyValue>) -> Value {
     }
 }
 
+/// An attribute's value, its text borrowed from the decoded request.
+fn proto_val(v: Option<&AnyValue>) -> Val<'_> {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => Val::Text(s),
+        _ => Val::Json(proto_any(v)),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -798,14 +808,14 @@ fn proto_request<E>(
     for rs in &req.resource_spans {
         let mut resource = Attrs::new();
         for kv in rs.resource.iter().flat_map(|r| &r.attributes) {
-            resource.set(&kv.key, || proto_any(kv.value.as_ref()).into());
+            resource.set(&kv.key, || proto_val(kv.value.as_ref()));
         }
         for ss in &rs.scope_spans {
             for span in &ss.spans {
                 index += 1;
                 let mut attrs = Attrs::for_span(&resource);
                 for kv in &span.attributes {
-                    attrs.own(&kv.key, || proto_any(kv.value.as_ref()).into());
+                    attrs.own(&kv.key, || proto_val(kv.value.as_ref()));
                 }
                 let flat = FlatSpan {
                     attrs,
@@ -825,20 +835,22 @@ fn proto_request<E>(
 }
 
 /// A protobuf file: one `ExportTraceServiceRequest` (what an OTLP/HTTP exporter posts), or
-/// the Collector file exporter's proto format ([`framed`]), here on one thread (the ingest
+/// the Collector file exporter's proto format ([`Framed`]), here on one thread (the ingest
 /// reads framed files on all cores). Rejections name the message's number as their line.
 pub(crate) fn proto_file<E>(
     path: &Path,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| IngestError::Io(format!("path: cannot read {}: {e}", path.display())))?;
-    if let Some(messages) = framed(&bytes) {
-        for (i, m) in messages.into_iter().enumerate() {
-            proto_message(c, i as u64 + 1, m)?;
+    let cannot =
+        |e: std::io::Error| IngestError::Io(format!("path: cannot read {}: {e}", path.display()));
+    if let Some(framed) = Framed::open(path).map_err(cannot)? {
+        for message in framed {
+            let (number, m) = message.map_err(cannot)?;
+            proto_message(c, number, &m)?;
         }
         return Ok(());
     }
+    let bytes = std::fs::read(path).map_err(cannot)?;
     match ExportTraceServiceRequest::decode(bytes.as_slice()) {
         Ok(req) => proto_request(&req, 1, c),
         Err(e) => Err(IngestError::Invalid(format!(
@@ -867,27 +879,81 @@ pub(crate) fn proto_message<E>(
     }
 }
 
-/// The messages of the Collector file exporter's proto format (each preceded by its length
-/// as a 4-byte big-endian integer), if `bytes` is that: the lengths tile it exactly and the
-/// first message is a request. A single request whose first bytes happen to read as a
-/// fitting length would need the whole file to split exactly and its first piece to decode;
-/// a later message that does not decode is rejected by its number, the others are read.
-pub(crate) fn framed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let (len, tail) = rest.split_first_chunk::<4>()?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if len == 0 || len > tail.len() {
+/// The messages of a file in the Collector file exporter's proto format (each preceded by
+/// its length as a 4-byte big-endian integer), read one at a time (memory stays that of a
+/// message, whatever the file's size), numbered from 1.
+pub(crate) struct Framed {
+    file: BufReader<File>,
+    left: u64,
+    number: u64,
+}
+
+impl Framed {
+    /// The file's messages, if it is framed: the lengths tile it exactly (checked by seeking
+    /// from length to length) and its first message is a request. A single request whose
+    /// first bytes happen to read as a fitting length would need the whole file to split
+    /// exactly and its first piece to decode; a later message that does not decode is
+    /// rejected by its number, and the others are read.
+    pub(crate) fn open(path: &Path) -> std::io::Result<Option<Framed>> {
+        let mut file = File::open(path)?;
+        let size = file.metadata()?.len();
+        let mut at = 0u64;
+        let mut first = None;
+        while at < size {
+            let mut len = [0u8; 4];
+            if size - at < 4 {
+                return Ok(None);
+            }
+            file.seek(SeekFrom::Start(at))?;
+            file.read_exact(&mut len)?;
+            let len = u64::from(u32::from_be_bytes(len));
+            if len == 0 || len > size - at - 4 {
+                return Ok(None);
+            }
+            if first.is_none() {
+                let mut m = vec![0u8; len as usize];
+                file.read_exact(&mut m)?;
+                first = Some(m);
+            }
+            at += 4 + len;
+        }
+        match first {
+            Some(m) if ExportTraceServiceRequest::decode(m.as_slice()).is_ok() => {
+                file.seek(SeekFrom::Start(0))?;
+                Ok(Some(Framed {
+                    file: BufReader::with_capacity(1 << 20, file),
+                    left: size,
+                    number: 0,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Iterator for Framed {
+    type Item = std::io::Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
             return None;
         }
-        let (m, tail) = tail.split_at(len);
-        out.push(m);
-        rest = tail;
+        let mut read = || {
+            let mut len = [0u8; 4];
+            self.file.read_exact(&mut len)?;
+            let mut m = vec![0u8; u32::from_be_bytes(len) as usize];
+            self.file.read_exact(&mut m)?;
+            self.left = self.left.saturating_sub(4 + m.len() as u64);
+            self.number += 1;
+            Ok((self.number, m))
+        };
+        let item = read();
+        if item.is_err() {
+            // The file changed under the reader; it says so once and stops.
+            self.left = 0;
+        }
+        Some(item)
     }
-    let first = out.first()?;
-    ExportTraceServiceRequest::decode(*first).ok()?;
-    Some(out)
 }
 
 /// Parse one OTLP/HTTP body; a body that does not parse is `Invalid` with the reason.
