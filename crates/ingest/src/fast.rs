@@ -35,10 +35,10 @@ fn fields() -> impl Iterator<Item = &'static str> {
 }
 
 /// How many fields [`fields`] lists; [`slot`] numbers them (a test holds the three together).
-const SLOTS: usize = 25;
+pub(crate) const SLOTS: usize = 25;
 
 /// The slot of one of our field names.
-fn slot(name: &str) -> Option<usize> {
+pub(crate) fn slot(name: &str) -> Option<usize> {
     Some(match name {
         "event_id" => 0,
         "trace_id" => 1,

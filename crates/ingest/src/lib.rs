@@ -400,7 +400,8 @@ pub fn parse_file<E: Send>(
 }
 
 /// [`parse_file`], with each batch of records turned into what the caller stores by
-/// `prepare` first. Where the format is read on several threads (JSON lines, CSV),
+/// `prepare` first. Where the format is read on several threads (JSON lines, CSV, framed
+/// OTLP protobuf),
 /// `prepare` runs on them, so the records are built, converted (to Arrow columns, say) and
 /// dropped on one thread, and `write` gets the prepared batches in input order on the
 /// caller's. An error from either stops the parse and comes back as [`IngestError::Write`].
@@ -433,27 +434,8 @@ pub fn parse_file_with<E: Send, B: Send>(
             fast::lines_file(path, opts, &mut parsed, each, &prepare, &mut write)?;
             return Ok(parsed);
         }
-        Format::OtlpProto => {
-            let cannot = |e: std::io::Error| {
-                IngestError::Io(format!("path: cannot read {}: {e}", path.display()))
-            };
-            if let Some(framed) = otlp::Framed::open(path).map_err(cannot)? {
-                let work = |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| {
-                    otlp::proto_message(c, number, &m)
-                };
-                let produce = move |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
-                    for message in framed {
-                        let message = message
-                            .map_err(|e| format!("path: cannot read {}: {e}", path.display()))?;
-                        if !send(message) {
-                            break;
-                        }
-                    }
-                    Ok(())
-                };
-                fast::on_all_cores(opts, &mut parsed, produce, &work, &prepare, &mut write)?;
-                return Ok(parsed);
-            }
+        Format::OtlpProto if otlp::framed_file(path, opts, &mut parsed, &prepare, &mut write)? => {
+            return Ok(parsed);
         }
         _ => {}
     }

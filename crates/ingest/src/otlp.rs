@@ -24,18 +24,20 @@
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::LazyLock;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use prost::Message;
-use std::sync::LazyLock;
 
 use ahash::AHashMap;
 use serde_json::Value;
 
 use super::convert::{Fields, keep, text_number, value_number, value_text};
+use super::fast;
 use super::json::{self, Doc};
-use super::{Collector, IngestError};
+use super::{Collector, IngestError, ParseOptions, Parsed};
+use apex_core::workload::WorkloadRecord;
 
 /// How an OTLP/HTTP body is encoded (its `Content-Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -834,15 +836,49 @@ fn proto_request<E>(
     Ok(())
 }
 
+/// Why `path` could not be read.
+fn cannot_read(path: &Path, e: std::io::Error) -> String {
+    format!("path: cannot read {}: {e}", path.display())
+}
+
+/// A file in the Collector file exporter's proto format ([`Framed`]) read on all cores: its
+/// messages streamed to the parsing threads, tallied into `parsed` and their prepared
+/// batches handed to `write` in order. Ok(false), having read nothing, when the file is not
+/// framed (one request: [`proto_file`] reads it).
+pub(crate) fn framed_file<E: Send, B: Send>(
+    path: &Path,
+    opts: &ParseOptions<'_>,
+    parsed: &mut Parsed,
+    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    write: &mut dyn FnMut(B) -> Result<(), E>,
+) -> Result<bool, IngestError<E>> {
+    let Some(framed) = Framed::open(path).map_err(|e| IngestError::Io(cannot_read(path, e)))?
+    else {
+        return Ok(false);
+    };
+    let work =
+        |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| proto_message(c, number, &m);
+    let produce = move |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
+        for message in framed {
+            if !send(message.map_err(|e| cannot_read(path, e))?) {
+                break;
+            }
+        }
+        Ok(())
+    };
+    fast::on_all_cores(opts, parsed, produce, &work, prepare, write)?;
+    Ok(true)
+}
+
 /// A protobuf file: one `ExportTraceServiceRequest` (what an OTLP/HTTP exporter posts), or
 /// the Collector file exporter's proto format ([`Framed`]), here on one thread (the ingest
-/// reads framed files on all cores). Rejections name the message's number as their line.
+/// reads framed files on all cores: [`framed_file`]). Rejections name the message's number
+/// as their line.
 pub(crate) fn proto_file<E>(
     path: &Path,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
-    let cannot =
-        |e: std::io::Error| IngestError::Io(format!("path: cannot read {}: {e}", path.display()));
+    let cannot = |e: std::io::Error| IngestError::Io(cannot_read(path, e));
     if let Some(framed) = Framed::open(path).map_err(cannot)? {
         for message in framed {
             let (number, m) = message.map_err(cannot)?;
@@ -1185,50 +1221,19 @@ fn one_span<E>(
     }
 }
 
-/// The workload fields a span gives, by name ([`SPAN_FIELDS`]).
-struct SpanFields<'a>([Option<Val<'a>>; SPAN_FIELDS.len()]);
-
-/// Every field [`span_fields`] may fill.
-const SPAN_FIELDS: [&str; 23] = [
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "error_type",
-    "tenant",
-    "feature",
-    "workload_type",
-    "prompt_hash",
-    "cost_usd",
-    "ttft_ms",
-    "event_id",
-    "operation",
-    "finish_reason",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "timestamp",
-    "latency_ms",
-    "status",
-];
+/// The workload fields a span gives, by name, in the fast reader's slots ([`fast::slot`]).
+struct SpanFields<'a>([Option<Val<'a>>; fast::SLOTS]);
 
 impl<'a> SpanFields<'a> {
-    fn slot(name: &str) -> Option<usize> {
-        SPAN_FIELDS.iter().position(|f| *f == name)
-    }
-
     fn insert(&mut self, name: &str, value: impl Into<Val<'a>>) {
-        match Self::slot(name) {
+        match fast::slot(name) {
             Some(i) => self.0[i] = Some(value.into()),
-            None => debug_assert!(false, "`{name}` is not in SPAN_FIELDS"),
+            None => debug_assert!(false, "`{name}` is not a workload field"),
         }
     }
 
     fn get(&self, name: &str) -> Option<&Val<'a>> {
-        self.0[Self::slot(name)?].as_ref()
+        self.0[fast::slot(name)?].as_ref()
     }
 
     fn contains_key(&self, name: &str) -> bool {
@@ -1264,7 +1269,7 @@ fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
         end,
         error,
     } = span;
-    let mut out = SpanFields([const { None }; SPAN_FIELDS.len()]);
+    let mut out = SpanFields([const { None }; fast::SLOTS]);
     // Every key is read for one field only (SLOTS' test), so values are moved, not copied.
     for (field, keys) in ALIASES {
         if let Some(v) = keys
