@@ -485,6 +485,93 @@ fn an_unqualified_name_finds_the_free_definition_before_methods() {
 }
 
 #[test]
+fn a_page_of_exact_definitions_is_the_page_the_whole_query_ranks_and_the_fuzzy_ones_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: String| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    // Three scores of exact definitions, five, five and two of each (equal scores tie, and
+    // among ties the index's top-N keeps whichever documents come first: pages here end
+    // where the scores change): free functions, methods, vendored free functions.
+    for i in 0..5 {
+        write(
+            &format!("f{i:02}.rs"),
+            format!("pub fn parse() -> u32 {{ {i} }}\n"),
+        );
+        write(
+            &format!("m{i:02}.rs"),
+            format!("pub struct P{i};\nimpl P{i} {{\n    pub fn parse(&self) {{}}\n}}\n"),
+        );
+    }
+    for i in 0..2 {
+        write(
+            &format!("vendor/v{i}.rs"),
+            "pub fn parse() {}\n".to_string(),
+        );
+    }
+    write(
+        "near.rs",
+        "pub fn parser() {}\npub fn parsed() {}\npub fn pars() {}\npub fn parse_all() {}\n".into(),
+    );
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let page = |limit: usize, cursor: Option<String>| {
+        let mut req = FindSymbolRequest::new("parse");
+        req.limit = Some(limit);
+        req.cursor = cursor;
+        index.find_symbol(&req).unwrap()
+    };
+    let key = |defs: &[apex_search::Definition]| {
+        defs.iter()
+            .map(|d| {
+                (
+                    d.path.clone(),
+                    d.line,
+                    d.match_kind.clone(),
+                    d.score.to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // One page that holds everything: the whole query, the exact tier then the fuzzy one.
+    let whole = page(50, None);
+    let exact = whole
+        .definitions
+        .iter()
+        .take_while(|d| d.match_kind == "exact")
+        .count();
+    assert_eq!(exact, 12, "{whole:?}");
+    assert!(whole.total >= 16, "{whole:?}");
+    assert!(
+        whole.definitions[exact..]
+            .iter()
+            .all(|d| d.match_kind == "fuzzy")
+    );
+    // Pages of 5: while exact definitions remain past the page, they are counted alone and
+    // ranked as the whole query ranks them, with its scores.
+    let first = page(5, None);
+    assert_eq!((first.total, first.remaining), (12, 7), "{first:?}");
+    assert_eq!(key(&first.definitions), key(&whole.definitions[..5]));
+    let second = page(5, first.next_cursor.clone());
+    assert_eq!((second.total, second.remaining), (12, 2), "{second:?}");
+    assert_eq!(key(&second.definitions), key(&whole.definitions[5..10]));
+    // The page where they run out brings the fuzzy ones and counts both.
+    let third = page(5, second.next_cursor.clone());
+    assert_eq!(third.total, whole.total, "{third:?}");
+    assert_eq!(
+        key(&third.definitions[..2]),
+        key(&whole.definitions[10..12])
+    );
+    assert!(
+        third.definitions[2..]
+            .iter()
+            .all(|d| d.match_kind == "fuzzy")
+    );
+}
+
+#[test]
 fn a_never_indexed_workspace_is_indexed_by_its_first_query() {
     let (_d, ws) = poly();
     let index = SearchIndex::open(&ws).unwrap();

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::budget::{self, Budget};
-use super::query::numbered;
+use super::query::{numbered, split_lines};
 use super::symbols::{self, Symbol};
 use super::{SearchError, SearchIndex};
 
@@ -126,7 +126,7 @@ impl SearchIndex {
     pub fn read_code(&self, req: &ReadRequest) -> Result<CodeExcerpt, SearchError> {
         let max_tokens = budget::max_tokens(req.max_tokens)?;
         let (rel, text) = self.read_workspace_file(&req.path, "path")?;
-        let lines: Vec<&str> = text.lines().collect();
+        let lines = split_lines(&text);
         let total = lines.len() as u32;
         let lang = symbols::language_for_source(Path::new(&rel), &text);
         let symbol_name = req

@@ -81,7 +81,7 @@ impl SearchIndex {
                 if rows.is_empty() {
                     return None;
                 }
-                let lines: Vec<&str> = text.lines().collect();
+                let lines = split_lines(&text);
                 let language = langs.get(rel).cloned().unwrap_or_default();
                 let defs = rows
                     .into_iter()

@@ -245,7 +245,31 @@ fn cached_prefilter(pattern: &str) -> Option<Regex> {
 }
 
 fn memchr_count(bytes: &[u8]) -> u32 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u32
+    memchr::memchr_iter(b'\n', bytes).count() as u32
+}
+
+/// The lines of `text`, as `text.lines().collect()` gives them (`\n` or `\r\n` ends a line,
+/// a last line without one counts, a bare `\r` is kept), found with `memchr`: `str::lines`
+/// looks for each line's end on its own, which made splitting the largest part of reading a
+/// file for the symbol fallback.
+pub(crate) fn split_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        let end = if nl > start && bytes[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        // `\n` and `\r` are ASCII: both ends are character boundaries.
+        out.push(&text[start..end]);
+        start = nl + 1;
+    }
+    if start < bytes.len() {
+        out.push(&text[start..]);
+    }
+    out
 }
 
 /// 1-based numbers of the lines where `re` matches (a multi-line match counts its first line).
@@ -317,6 +341,52 @@ mod tests {
             !scored.iter().any(|&(l, _)| l == 1),
             "one part alone does not"
         );
+    }
+
+    #[test]
+    fn lines_split_as_str_lines_splits_them() {
+        let cases = [
+            "",
+            "\n",
+            "\n\n",
+            "a",
+            "a\n",
+            "a\nb",
+            "a\r\nb\r\n",
+            "a\rb",
+            "a\r",
+            "\r\n",
+            "\r",
+            "\r\r\n",
+            "é\r\nü\n\n€",
+            "x\n\r",
+            "\n\r\n\r",
+        ];
+        for text in cases {
+            assert_eq!(
+                split_lines(text),
+                text.lines().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
+        // Random texts over the characters that matter.
+        let alphabet = ["a", "\n", "\r", "é", " ", "\r\n"];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(0x9E37_79B9);
+            assert_eq!(
+                split_lines(&text),
+                text.lines().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};
 
-pub(crate) use lines::numbered;
+pub(crate) use lines::{numbered, split_lines};
 
 /// Tokens of a hit beyond its path, symbol and snippet (field names, numbers).
 const HIT_OVERHEAD: usize = 12;
@@ -251,6 +251,8 @@ pub struct Definition {
 pub struct SymbolResults {
     pub query: String,
     pub definitions: Vec<Definition>,
+    /// Definitions found: those named exactly (in any case) while more of them remain than
+    /// this page holds; on the page where they run out, the fuzzy matches too.
     pub total: usize,
     pub remaining: usize,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -146,7 +146,7 @@ impl SearchIndex {
 
 /// The line numbers in `text` shaped like a definition of `name`.
 fn shaped_lines(text: &str, name: &str) -> Vec<u32> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = split_lines(text);
     (0..lines.len())
         .filter(|&row| lines[row].contains(name))
         .filter(|&row| shapes::classify(&lines, row).is_some_and(|s| s.name == name))
@@ -157,7 +157,7 @@ fn shaped_lines(text: &str, name: &str) -> Vec<u32> {
 /// The line numbers in `text` that carry the signature of one of `defs` in file `rel`.
 fn definition_lines(text: &str, rel: &str, defs: &[(String, u32, u32, String)]) -> HashSet<u32> {
     let mut out = HashSet::new();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = split_lines(text);
     for (path, line, end, sig) in defs {
         if path != rel {
             continue;

@@ -23,6 +23,10 @@ const FREE_DEFINITION_BOOST: f32 = 1.0;
 /// What a hand-written definition adds over a vendored or generated one: more than a free
 /// definition does, so that hand-written code comes first where names collide.
 pub(super) const HAND_BOOST: f32 = 2.0;
+/// What a name that starts with the query adds (a constant: the prefix automaton's score).
+const PREFIX_SCORE: f32 = 1.5;
+/// What a name within the edit distance adds (a constant, as for the prefix).
+const FUZZY_SCORE: f32 = 1.0;
 /// Pending files named in an answer at most.
 const MAX_PENDING_NAMED: usize = 20;
 
@@ -70,11 +74,43 @@ impl SearchIndex {
             3..=5 => 1,
             _ => 2,
         };
+        let exact = || -> Box<dyn Query> {
+            Box::new(BoostQuery::new(exact_term(f.name_exact, &lowered), 8.0))
+        };
+        let word_clause = |w: &QueryWord| -> Box<dyn Query> {
+            Box::new(BoostQuery::new(word_query(f.name, w), 2.0))
+        };
+        // What the rest of the request asks of a definition, around the name's clauses.
+        let whole = |name: Vec<(Occur, Box<dyn Query>)>| -> Box<dyn Query> {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+                vec![(Occur::Must, Box::new(BooleanQuery::new(name)))];
+            if let Some(k) = kind {
+                clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
+            }
+            match container {
+                Some(c) => clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c)))),
+                // An unqualified name: a free definition (tokio's `task::spawn_blocking`)
+                // before the methods of the same name (`Handle::spawn_blocking`), other
+                // things equal.
+                None => clauses.push((
+                    Occur::Should,
+                    Box::new(ConstScoreQuery::new(
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(f.container_exact, NO_CONTAINER),
+                            IndexRecordOption::Basic,
+                        )),
+                        FREE_DEFINITION_BOOST,
+                    )),
+                )),
+            }
+            clauses.push((Occur::Should, hand_boost(&f, HAND_BOOST)));
+            clauses.push((Occur::Must, filter_term(f.kind, KIND_SYMBOL)));
+            with_filters(Box::new(BooleanQuery::new(clauses)), &f, &filters)
+        };
+        // The whole query: the exact name, names that start with it, names within `distance`
+        // edits of it (the last two score a constant), names holding it as a word.
         let mut should: Vec<(Occur, Box<dyn Query>)> = vec![
-            (
-                Occur::Should,
-                Box::new(BoostQuery::new(exact_term(f.name_exact, &lowered), 8.0)),
-            ),
+            (Occur::Should, exact()),
             (
                 Occur::Should,
                 Box::new(BoostQuery::new(
@@ -83,52 +119,57 @@ impl SearchIndex {
                         0,
                         true,
                     )),
-                    1.5,
+                    PREFIX_SCORE,
                 )),
             ),
         ];
         if distance > 0 {
             should.push((
                 Occur::Should,
-                Box::new(FuzzyTermQuery::new(
-                    Term::from_field_text(f.name_exact, &lowered),
-                    distance,
-                    true,
+                Box::new(BoostQuery::new(
+                    Box::new(FuzzyTermQuery::new(
+                        Term::from_field_text(f.name_exact, &lowered),
+                        distance,
+                        true,
+                    )),
+                    FUZZY_SCORE,
                 )),
             ));
         }
         if let Some(w) = &word {
-            should.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(word_query(f.name, w), 2.0)),
-            ));
+            should.push((Occur::Should, word_clause(w)));
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Must, Box::new(BooleanQuery::new(should)))];
-        if let Some(k) = kind {
-            clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
-        }
-        match container {
-            Some(c) => clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c)))),
-            // An unqualified name: a free definition (tokio's `task::spawn_blocking`) before
-            // the methods of the same name (`Handle::spawn_blocking`), other things equal.
-            None => clauses.push((
+        let query = whole(should);
+        // The exact tier alone first: the definitions named exactly (in any case), scored as
+        // the whole query scores them — a name is its own prefix and within any distance of
+        // itself, so the automata add their constants, given here without building them
+        // (they read the postings of every name they match). When this tier fills the page
+        // with more to come, the fuzzy tier would only rank after it: it is not searched, and
+        // `total` counts the exact tier (the page where it runs out counts both).
+        let constants = PREFIX_SCORE + if distance > 0 { FUZZY_SCORE } else { 0.0 };
+        let mut named: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, exact()),
+            (
                 Occur::Should,
                 Box::new(ConstScoreQuery::new(
                     Box::new(TermQuery::new(
-                        Term::from_field_text(f.container_exact, NO_CONTAINER),
+                        Term::from_field_text(f.name_exact, &lowered),
                         IndexRecordOption::Basic,
                     )),
-                    FREE_DEFINITION_BOOST,
+                    constants,
                 )),
-            )),
+            ),
+        ];
+        if let Some(w) = &word {
+            named.push((Occur::Should, word_clause(w)));
         }
-        clauses.push((Occur::Should, hand_boost(&f, HAND_BOOST)));
-        clauses.push((Occur::Must, filter_term(f.kind, KIND_SYMBOL)));
-        let query = with_filters(Box::new(BooleanQuery::new(clauses)), &f, &filters);
         let searcher = self.searcher();
-        let (top, index_total) =
-            self.top_docs(&searcher, query.as_ref(), &filters, offset + limit)?;
+        let (mut top, mut index_total) =
+            self.top_docs(&searcher, whole(named).as_ref(), &filters, offset + limit)?;
+        if index_total <= offset + limit {
+            (top, index_total) =
+                self.top_docs(&searcher, query.as_ref(), &filters, offset + limit)?;
+        }
         let mut defs: Vec<Definition> = Vec::new();
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -318,7 +359,7 @@ impl SearchIndex {
     /// Numbered lines `from..=to` of a file, cut to `max_tokens`.
     fn body(&self, rel: &str, from: u32, to: u32, max_tokens: usize) -> Option<String> {
         let text = self.read_text(rel)?;
-        let lines: Vec<&str> = text.lines().collect();
+        let lines = split_lines(&text);
         let (body, _) = numbered(&lines, from, to, max_tokens);
         Some(body)
     }

@@ -344,7 +344,7 @@ impl SearchIndex {
             let Some(text) = self.read_text(rel) else {
                 continue;
             };
-            let all: Vec<&str> = text.lines().collect();
+            let all = split_lines(&text);
             for &line in &lines[skip..] {
                 if hits.len() >= limit {
                     break 'files;

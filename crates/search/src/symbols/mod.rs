@@ -535,7 +535,7 @@ impl<'s> Walker<'s> {
         if self.errors.is_empty() {
             return false;
         }
-        let lines: Vec<&str> = source.lines().collect();
+        let lines = crate::query::split_lines(source);
         // Spans of what the parse found, by name: a shape there is already known.
         let mut known: HashMap<&str, Vec<(u32, u32)>> = HashMap::new();
         for s in &self.out {
