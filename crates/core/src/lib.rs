@@ -10,6 +10,7 @@ pub mod files;
 pub mod memory;
 pub mod pricing;
 pub mod run;
+pub mod threads;
 pub mod time;
 pub mod workload;
 pub mod workspace;

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{MutexGuard, TryLockError};
+use std::sync::{MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -179,10 +179,16 @@ impl Engine {
             if batch.is_empty() {
                 return Ok(());
             }
-            let parsed: Vec<Parsed> = batch
-                .into_par_iter()
-                .map(|(rel, seen)| self.parse_pending(&root, rel, seen))
-                .collect();
+            let parse = || -> Vec<Parsed> {
+                batch
+                    .into_par_iter()
+                    .map(|(rel, seen)| self.parse_pending(&root, rel, seen))
+                    .collect()
+            };
+            let parsed = match parse_pool() {
+                Some(pool) => pool.install(parse),
+                None => parse(),
+            };
             let files = parsed.len() as u64;
             let mut chunk = Vec::new();
             let mut docs = 0;
@@ -481,4 +487,22 @@ impl Engine {
 struct Merges {
     fresh: Vec<SegmentId>,
     running: Vec<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>,
+}
+
+/// The symbol pass's own threads, one per core, at background priority. On the shared pool
+/// a query's parallel work (the text fallback's reads, a search's line scoring) queued behind
+/// the pass's parse jobs, and the pass took the cores from a saved file's update; here the
+/// scheduler gives them to those first. `None` when the threads cannot be started: the pass
+/// then parses on the shared pool.
+fn parse_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .thread_name(|i| format!("apex-symbols-{i}"))
+            .start_handler(|_| apex_core::threads::background_priority())
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
