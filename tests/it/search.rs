@@ -572,6 +572,63 @@ fn a_page_of_exact_definitions_is_the_page_the_whole_query_ranks_and_the_fuzzy_o
 }
 
 #[test]
+fn pages_of_tied_definitions_never_repeat_or_skip_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, i: usize| {
+        let text = format!("pub fn parse() -> u32 {{ {i} }}\n");
+        std::fs::write(dir.path().join(name), text).unwrap();
+    };
+    // Twelve definitions of one score, the later half by path indexed first: the index's
+    // order among them is not the paths' order, and every page edge falls inside the tie.
+    for (i, name) in ["m", "n", "o", "p", "q", "r"].iter().enumerate() {
+        write(&format!("{name}.rs"), i);
+    }
+    std::fs::write(
+        dir.path().join("near.rs"),
+        "pub fn parser() {}\npub fn parsed() {}\npub fn pars() {}\npub fn parse_all() {}\n",
+    )
+    .unwrap();
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    assert_eq!(
+        index
+            .find_symbol(&FindSymbolRequest::new("parse"))
+            .unwrap()
+            .total,
+        6 + 4
+    );
+    for (i, name) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+        write(&format!("{name}.rs"), i);
+    }
+    index
+        .reindex(false, &CollectingSink::new(), &CancellationToken::new())
+        .unwrap();
+    let mut req = FindSymbolRequest::new("parse");
+    req.limit = Some(50);
+    let whole = index.find_symbol(&req).unwrap();
+    assert!(whole.definitions.len() >= 13, "{whole:?}");
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let mut req = FindSymbolRequest::new("parse");
+        req.limit = Some(5);
+        req.cursor = cursor.take();
+        let page = index.find_symbol(&req).unwrap();
+        seen.extend(page.definitions.iter().map(|d| (d.path.clone(), d.line)));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let all: Vec<(String, u32)> = whole
+        .definitions
+        .iter()
+        .map(|d| (d.path.clone(), d.line))
+        .collect();
+    assert_eq!(seen, all, "pages of 5 against one page of all");
+}
+
+#[test]
 fn a_never_indexed_workspace_is_indexed_by_its_first_query() {
     let (_d, ws) = poly();
     let index = SearchIndex::open(&ws).unwrap();

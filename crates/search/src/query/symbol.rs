@@ -170,7 +170,10 @@ impl SearchIndex {
             (top, index_total) =
                 self.top_docs(&searcher, query.as_ref(), &filters, offset + limit)?;
         }
-        let mut defs: Vec<Definition> = Vec::new();
+        // Each definition with what ranks it: tier, the raw score and the document's address,
+        // the order in which the index chose the top ones (ties go to the lower address), so
+        // that a page is the next slice of the same order as the page before it.
+        let mut defs: Vec<(f32, Option<DocAddress>, Definition)> = Vec::new();
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let name = text_of(&doc, f.name);
@@ -185,7 +188,7 @@ impl SearchIndex {
                 .get_first(f.container)
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
-            defs.push(Definition {
+            let def = Definition {
                 name,
                 kind: text_of(&doc, f.sym_kind),
                 path: text_of(&doc, f.path),
@@ -197,7 +200,8 @@ impl SearchIndex {
                 match_kind: match_kind.to_string(),
                 score: round(score),
                 body: None,
-            });
+            };
+            defs.push((score, Some(addr), def));
         }
         let wanted = Wanted {
             name: base,
@@ -209,11 +213,11 @@ impl SearchIndex {
         let (fallback, note) = self.fallback_for(&wanted, known, &filters)?;
         let fallback_total = fallback.defs.len();
         for d in fallback.defs {
-            let covered = defs.iter().any(|x| {
+            let covered = defs.iter().any(|(_, _, x)| {
                 x.path == d.path && x.name == d.name && x.line <= d.line && d.line <= x.end_line
             });
             if !covered {
-                defs.push(d);
+                defs.push((0.0, None, d));
             }
         }
         let total = index_total + fallback_total;
@@ -223,16 +227,17 @@ impl SearchIndex {
             TEXT_FALLBACK => 2,
             _ => 3,
         };
-        defs.sort_by(|a, b| {
+        defs.sort_by(|(a_score, a_addr, a), (b_score, b_addr, b)| {
             tier(&a.match_kind)
                 .cmp(&tier(&b.match_kind))
-                .then(b.score.total_cmp(&a.score))
+                .then(b_score.total_cmp(a_score))
+                .then(a_addr.cmp(b_addr))
                 .then(a.path.cmp(&b.path))
                 .then(a.line.cmp(&b.line))
         });
         let mut budget = Budget::new(max_tokens);
         let mut out = Vec::new();
-        for mut d in defs.into_iter().skip(offset) {
+        for mut d in defs.into_iter().skip(offset).map(|(_, _, d)| d) {
             if req.include_body {
                 let room = if out.is_empty() {
                     budget.remaining()
