@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use apex_core::events::{EventSink, NullSink};
 use apex_core::workspace::{Workspace, WorkspaceError};
-use index::{BINARY, Engine, Scope};
+use index::{BINARY, Engine, Scope, Waited};
 
 pub use budget::{DEFAULT_MAX_TOKENS, MAX_TOKENS_CAP};
 pub use index::IndexReport;
@@ -269,7 +269,11 @@ impl SearchIndex {
         let never = CancellationToken::new();
         let mut locked = 0;
         loop {
-            match self.inner.engine.extract_symbols(&NullSink, &never) {
+            match self
+                .inner
+                .engine
+                .extract_symbols(&NullSink, &never, Waited::Nobody)
+            {
                 Ok(pass) => tracing::debug!(
                     files = pass.files,
                     symbols = pass.symbols,
@@ -529,7 +533,7 @@ mod tests {
         let pass = index
             .inner
             .engine
-            .extract_symbols(&NullSink, &never)
+            .extract_symbols(&NullSink, &never, Waited::Caller)
             .unwrap();
         assert_eq!(pass.files, 10);
         assert_eq!(index.symbols_pending(), 0);

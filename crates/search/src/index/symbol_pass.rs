@@ -75,6 +75,7 @@ impl Engine {
         &self,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
+        waited: Waited,
     ) -> Result<SymbolPass, SearchError> {
         self.gate()?;
         let started = Instant::now();
@@ -114,7 +115,7 @@ impl Engine {
         );
         self.set_pass_active(true)?;
         let mut merges = Merges::default();
-        let result = self.run_batches(left, &mut pass, &mut merges, sink, cancel);
+        let result = self.run_batches(left, &mut pass, &mut merges, sink, cancel, waited);
         pass.ms = started.elapsed().as_millis() as u64;
         let merge_started = Instant::now();
         let closed = self.finish_merges(merges);
@@ -168,6 +169,7 @@ impl Engine {
         merges: &mut Merges,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
+        waited: Waited,
     ) -> Result<(), SearchError> {
         let root = self.rules.root().to_path_buf();
         let mut done = 0u64;
@@ -185,7 +187,7 @@ impl Engine {
                     .map(|(rel, seen)| self.parse_pending(&root, rel, seen))
                     .collect()
             };
-            let parsed = match parse_pool() {
+            let parsed = match parse_pool(waited) {
                 Some(pool) => pool.install(parse),
                 None => parse(),
             };
@@ -489,20 +491,40 @@ struct Merges {
     running: Vec<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>,
 }
 
-/// The symbol pass's own threads, one per core, at background priority. On the shared pool
-/// a query's parallel work (the text fallback's reads, a search's line scoring) queued behind
-/// the pass's parse jobs, and the pass took the cores from a saved file's update; here the
-/// scheduler gives them to those first. `None` when the threads cannot be started: the pass
-/// then parses on the shared pool.
-fn parse_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
+/// Who waits for a symbol pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// A caller that asked for it: a reindex, `netra-apex index`.
+    Caller,
+    /// Nobody: the pass the server runs after a first build or a large update, while text
+    /// search already answers.
+    Nobody,
+}
+
+/// The symbol pass's own threads, one per core. On the shared pool a query's parallel work
+/// (the text fallback's reads, a search's line scoring) queued behind the pass's parse jobs.
+/// A pass nobody waits for parses at background priority, so that a saved file's update or a
+/// query takes the cores first (and a compiler the user runs beside it too); a pass a caller
+/// waits for runs at the caller's. `None` when the threads cannot be started: the pass then
+/// parses on the shared pool.
+fn parse_pool(waited: Waited) -> Option<&'static rayon::ThreadPool> {
+    static CALLER: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    static BACKGROUND: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    let build = |name: &'static str, background: bool| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .thread_name(|i| format!("apex-symbols-{i}"))
-            .start_handler(|_| apex_core::threads::background_priority())
+            .thread_name(move |i| format!("{name}-{i}"))
+            .start_handler(move |_| {
+                if background {
+                    apex_core::threads::background_priority();
+                }
+            })
             .build()
             .ok()
-    })
+    };
+    match waited {
+        Waited::Caller => CALLER.get_or_init(|| build("apex-symbols", false)),
+        Waited::Nobody => BACKGROUND.get_or_init(|| build("apex-symbols-bg", true)),
+    }
     .as_ref()
 }
