@@ -484,6 +484,22 @@ fn an_unqualified_name_finds_the_free_definition_before_methods() {
     assert_eq!(found.definitions[0].path, "a_handle.rs", "{found:?}");
 }
 
+/// Names near `parse` that only the fuzzy tier finds.
+const NEAR_PARSE: &str =
+    "pub fn parser() {}\npub fn parsed() {}\npub fn pars() {}\npub fn parse_all() {}\n";
+
+/// One page of `find_symbol("parse")`.
+fn parse_page(
+    index: &SearchIndex,
+    limit: usize,
+    cursor: Option<String>,
+) -> apex_search::SymbolResults {
+    let mut req = FindSymbolRequest::new("parse");
+    req.limit = Some(limit);
+    req.cursor = cursor;
+    index.find_symbol(&req).unwrap()
+}
+
 #[test]
 fn a_page_of_exact_definitions_is_the_page_the_whole_query_ranks_and_the_fuzzy_ones_follow() {
     let dir = tempfile::tempdir().unwrap();
@@ -511,18 +527,10 @@ fn a_page_of_exact_definitions_is_the_page_the_whole_query_ranks_and_the_fuzzy_o
             "pub fn parse() {}\n".to_string(),
         );
     }
-    write(
-        "near.rs",
-        "pub fn parser() {}\npub fn parsed() {}\npub fn pars() {}\npub fn parse_all() {}\n".into(),
-    );
+    write("near.rs", NEAR_PARSE.into());
     let ws = Workspace::open(dir.path(), None).unwrap();
     let index = SearchIndex::open(&ws).unwrap();
-    let page = |limit: usize, cursor: Option<String>| {
-        let mut req = FindSymbolRequest::new("parse");
-        req.limit = Some(limit);
-        req.cursor = cursor;
-        index.find_symbol(&req).unwrap()
-    };
+    let page = |limit: usize, cursor: Option<String>| parse_page(&index, limit, cursor);
     let key = |defs: &[apex_search::Definition]| {
         defs.iter()
             .map(|d| {
@@ -583,11 +591,7 @@ fn pages_of_tied_definitions_never_repeat_or_skip_one() {
     for (i, name) in ["m", "n", "o", "p", "q", "r"].iter().enumerate() {
         write(&format!("{name}.rs"), i);
     }
-    std::fs::write(
-        dir.path().join("near.rs"),
-        "pub fn parser() {}\npub fn parsed() {}\npub fn pars() {}\npub fn parse_all() {}\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("near.rs"), NEAR_PARSE).unwrap();
     let ws = Workspace::open(dir.path(), None).unwrap();
     let index = SearchIndex::open(&ws).unwrap();
     assert_eq!(
@@ -603,17 +607,12 @@ fn pages_of_tied_definitions_never_repeat_or_skip_one() {
     index
         .reindex(false, &CollectingSink::new(), &CancellationToken::new())
         .unwrap();
-    let mut req = FindSymbolRequest::new("parse");
-    req.limit = Some(50);
-    let whole = index.find_symbol(&req).unwrap();
+    let whole = parse_page(&index, 50, None);
     assert!(whole.definitions.len() >= 13, "{whole:?}");
     let mut seen = Vec::new();
     let mut cursor = None;
     for _ in 0..10 {
-        let mut req = FindSymbolRequest::new("parse");
-        req.limit = Some(5);
-        req.cursor = cursor.take();
-        let page = index.find_symbol(&req).unwrap();
+        let page = parse_page(&index, 5, cursor.take());
         seen.extend(page.definitions.iter().map(|d| (d.path.clone(), d.line)));
         match page.next_cursor {
             Some(c) => cursor = Some(c),

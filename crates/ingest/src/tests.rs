@@ -24,12 +24,21 @@ fn read_with(
 ) -> (Parsed, Vec<WorkloadRecord>) {
     let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
     opts.columns = columns;
+    parse_all(&fixture(name), format, &opts)
+}
+
+/// Every record of the file at `path` as `parse_file` hands them over, with its tally.
+fn parse_all(
+    path: &Path,
+    format: Format,
+    opts: &ParseOptions<'_>,
+) -> (Parsed, Vec<WorkloadRecord>) {
     let mut records = Vec::new();
-    let parsed = parse_file(&fixture(name), format, &opts, |b| -> Result<(), ()> {
+    let parsed = parse_file(path, format, opts, |b| -> Result<(), ()> {
         records.extend_from_slice(b);
         Ok(())
     })
-    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
     (parsed, records)
 }
 
@@ -151,12 +160,7 @@ fn a_framed_protobuf_file_is_read_on_all_cores_as_on_one_and_a_bad_message_is_re
     let path = dir.path().join("export.pb");
     std::fs::write(&path, &file).unwrap();
     let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
-    let mut all = Vec::new();
-    let parallel = parse_file(&path, Format::Auto, &opts, |b| -> Result<(), ()> {
-        all.extend_from_slice(b);
-        Ok(())
-    })
-    .unwrap();
+    let (parallel, all) = parse_all(&path, Format::Auto, &opts);
     assert_eq!(parallel.format, Format::OtlpProto);
     assert_eq!(parallel.accepted, 39 * single.accepted);
     assert_eq!(parallel.rejected, 39 * single.rejected + 1);
@@ -264,12 +268,7 @@ fn otlp_json_lines_of_megabytes_are_lines_and_read_on_all_cores_as_on_one() {
     .map(|l| format!("{l}\n"))
     .collect::<Vec<_>>();
     std::fs::write(&path, mixed.concat().repeat(3)).unwrap();
-    let mut all = Vec::new();
-    let parallel = parse_file(&path, Format::OtlpJson, &opts, |b| -> Result<(), ()> {
-        all.extend_from_slice(b);
-        Ok(())
-    })
-    .unwrap();
+    let (parallel, all) = parse_all(&path, Format::OtlpJson, &opts);
     let serial = same_as_one_thread(&opts, parallel, &all, |c| otlp::json_file(&path, c));
     assert!(serial.rejected > 3 * (2 * copies as u64 * small.rejected + 2 * small.rejected));
     assert!(serial.accepted > 3 * (2 * copies as u64 * small.accepted + 2 * small.accepted));
@@ -292,12 +291,7 @@ fn a_span_reads_its_attributes_as_a_map_of_them_would_hold_them() {
     std::fs::write(&lines, format!("{OVERRIDING_SPAN}\n{OVERRIDING_SPAN}\n")).unwrap();
     let mut seen = Vec::new();
     for path in [&doc, &lines] {
-        let mut records = Vec::new();
-        let p = parse_file(path, Format::OtlpJson, &opts, |b| -> Result<(), ()> {
-            records.extend_from_slice(b);
-            Ok(())
-        })
-        .unwrap();
+        let (p, records) = parse_all(path, Format::OtlpJson, &opts);
         assert_eq!(p.rejected, 0, "{:?}", p.rejections);
         seen.extend(records);
     }
@@ -604,12 +598,7 @@ fn a_csv_file_read_on_all_cores_keeps_its_order_and_its_line_numbers() {
     let path = dir.path().join("many.csv");
     std::fs::write(&path, &bytes).unwrap();
     let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
-    let mut records = Vec::new();
-    let p = parse_file(&path, Format::Csv, &opts, |b| -> Result<(), ()> {
-        records.extend_from_slice(b);
-        Ok(())
-    })
-    .unwrap();
+    let (p, records) = parse_all(&path, Format::Csv, &opts);
     let ids: Vec<&str> = records.iter().map(|r| r.event_id.as_str()).collect();
     assert_eq!(ids, kept);
     assert_eq!(p.accepted, kept.len() as u64);
@@ -830,12 +819,7 @@ fn the_fast_jsonl_reader_agrees_with_the_whole_value_path_line_for_line() {
     ] {
         let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
         opts.columns = columns.clone();
-        let mut fast = Vec::new();
-        let fast_parsed = parse_file(&path, Format::Jsonl, &opts, |b| -> Result<(), ()> {
-            fast.extend_from_slice(b);
-            Ok(())
-        })
-        .unwrap();
+        let (fast_parsed, fast) = parse_all(&path, Format::Jsonl, &opts);
         let (whole_parsed, whole) = read_whole_value(&path, &opts);
         // The chunks' spends are added up chunk by chunk: the same to the last bits' rounding.
         let (fast_spend, whole_spend) = (fast_parsed.spend_usd, whole_parsed.spend_usd);
@@ -899,12 +883,7 @@ fn a_failed_call_that_was_not_billed_is_not_a_cost_mismatch() {
     let text = [line("error", 0.0), line("ok", 0.0), line("error", 5.0)].join("\n");
     std::fs::write(&path, text).unwrap();
     let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
-    let mut recs = Vec::new();
-    let p = parse_file(&path, Format::Jsonl, &opts, |b| -> Result<(), ()> {
-        recs.extend_from_slice(b);
-        Ok(())
-    })
-    .unwrap();
+    let (p, recs) = parse_all(&path, Format::Jsonl, &opts);
     assert_eq!(p.accepted, 3);
     assert_eq!(
         p.quality["cost_mismatch"]

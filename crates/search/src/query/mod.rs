@@ -563,12 +563,17 @@ fn exact_term(field: Field, text: &str) -> Box<dyn Query> {
 
 /// A term that filters without adding to the score.
 fn filter_term(field: Field, text: &str) -> Box<dyn Query> {
+    scored_term(field, text, 0.0)
+}
+
+/// A term that adds `score` to every document holding it, whatever its frequency.
+fn scored_term(field: Field, text: &str, score: f32) -> Box<dyn Query> {
     Box::new(ConstScoreQuery::new(
         Box::new(TermQuery::new(
             Term::from_field_text(field, text),
             IndexRecordOption::Basic,
         )),
-        0.0,
+        score,
     ))
 }
 

@@ -3,10 +3,8 @@
 //! cannot answer: a name it has no definition of, and files whose symbols are pending. It
 //! never waits for the symbol pass.
 
-use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
-};
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query};
+use tantivy::schema::Value;
 use tantivy::{TantivyDocument, Term};
 
 use super::fallback::{Fallback, TEXT_FALLBACK, Wanted};
@@ -94,13 +92,7 @@ impl SearchIndex {
                 // things equal.
                 None => clauses.push((
                     Occur::Should,
-                    Box::new(ConstScoreQuery::new(
-                        Box::new(TermQuery::new(
-                            Term::from_field_text(f.container_exact, NO_CONTAINER),
-                            IndexRecordOption::Basic,
-                        )),
-                        FREE_DEFINITION_BOOST,
-                    )),
+                    scored_term(f.container_exact, NO_CONTAINER, FREE_DEFINITION_BOOST),
                 )),
             }
             clauses.push((Occur::Should, hand_boost(&f, HAND_BOOST)));
@@ -151,13 +143,7 @@ impl SearchIndex {
             (Occur::Must, exact()),
             (
                 Occur::Should,
-                Box::new(ConstScoreQuery::new(
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(f.name_exact, &lowered),
-                        IndexRecordOption::Basic,
-                    )),
-                    constants,
-                )),
+                scored_term(f.name_exact, &lowered, constants),
             ),
         ];
         if let Some(w) = &word {
@@ -379,13 +365,7 @@ struct Answered {
 
 /// A constant `boost` for documents of hand-written files (see `index/origin.rs`).
 pub(super) fn hand_boost(f: &Fields, boost: f32) -> Box<dyn Query> {
-    Box::new(ConstScoreQuery::new(
-        Box::new(TermQuery::new(
-            Term::from_field_text(f.origin, "hand"),
-            IndexRecordOption::Basic,
-        )),
-        boost,
-    ))
+    scored_term(f.origin, "hand", boost)
 }
 
 fn definition_cost(d: &Definition) -> usize {
