@@ -17,6 +17,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Parser, TreeCursor};
 
+mod alloc;
 mod c_family;
 mod langs;
 pub(crate) mod shapes;
@@ -271,6 +272,7 @@ fn with_parser<T>(language: Language, otherwise: T, f: impl FnOnce(&mut Parser) 
         let idx = match parsers.iter().position(|(l, _)| *l == language) {
             Some(i) => i,
             None => {
+                alloc::install();
                 let mut parser = Parser::new();
                 if parser.set_language(&language.grammar()).is_err() {
                     return otherwise;
