@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use apex_core::events::{EventSink, NullSink};
 use apex_core::workspace::{Workspace, WorkspaceError};
-use index::{BINARY, Engine, Scope, Waited};
+use index::{BINARY, Engine, Scope};
 
 pub use budget::{DEFAULT_MAX_TOKENS, MAX_TOKENS_CAP};
 pub use index::IndexReport;
@@ -269,11 +269,7 @@ impl SearchIndex {
         let never = CancellationToken::new();
         let mut locked = 0;
         loop {
-            match self
-                .inner
-                .engine
-                .extract_symbols(&NullSink, &never, Waited::Nobody)
-            {
+            match self.inner.engine.extract_symbols(&NullSink, &never) {
                 Ok(pass) => tracing::debug!(
                     files = pass.files,
                     symbols = pass.symbols,
@@ -517,6 +513,72 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_of_several_batches_parses_every_file_once_while_the_last_one_commits() {
+        // More small files than one batch holds, and two large files (a batch of their own):
+        // each batch parses while the one before it commits, and none may be picked twice.
+        let dir = tempfile::tempdir().unwrap();
+        let small = 4_100;
+        for i in 0..small {
+            let sub = dir.path().join(format!("pkg{}", i / 500));
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(
+                sub.join(format!("m{i}.py")),
+                format!("def small_{i}():\n    return {i}\n"),
+            )
+            .unwrap();
+        }
+        let per_large = 9_000;
+        for name in ["big_a", "big_b"] {
+            let text: String = (0..per_large)
+                .map(|i| format!("function {name}_{i}() {{ return {i}; }}\n"))
+                .collect();
+            assert!(text.len() as u64 > index::LARGE_SYMBOL_FILE);
+            std::fs::write(dir.path().join(format!("{name}.js")), text).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("apex.toml"),
+            "[search]\ntext_first_over = 0\n",
+        )
+        .unwrap();
+        let ws = Workspace::open(dir.path(), None).unwrap();
+        let index = SearchIndex::open(&ws).unwrap();
+        let never = CancellationToken::new();
+        index
+            .inner
+            .engine
+            .update(Scope::All, false, false, &NullSink, &never)
+            .unwrap();
+        assert_eq!(index.symbols_pending(), small + 2);
+        let sink = apex_core::events::CollectingSink::new();
+        let pass = index.inner.engine.extract_symbols(&sink, &never).unwrap();
+        assert_eq!(pass.files, small + 2);
+        assert_eq!(pass.symbols, small + 2 * per_large);
+        assert_eq!(index.symbols_pending(), 0);
+        assert_eq!(symbol_docs(&index) as u64, small + 2 * per_large);
+        // One progress event per batch, each file counted once: a file picked again while
+        // its batch waited for the commit would push `done` past the total.
+        let done: Vec<u64> = sink
+            .events()
+            .iter()
+            .filter(|(kind, _)| kind == "symbols_extracted")
+            .filter_map(|(_, data)| data["done"].as_u64())
+            .collect();
+        assert!(done.len() >= 3, "{done:?}");
+        assert!(done.windows(2).all(|w| w[0] < w[1]), "{done:?}");
+        assert_eq!(done.last(), Some(&(small + 2)), "{done:?}");
+        for name in ["small_0", "small_4099", "big_a_0", "big_b_8999"] {
+            let found = index.find_symbol(&FindSymbolRequest::new(name)).unwrap();
+            let exact: Vec<_> = found
+                .definitions
+                .iter()
+                .filter(|d| d.match_kind == "exact")
+                .collect();
+            assert_eq!(exact.len(), 1, "{name}: {found:?}");
+            assert_eq!(exact[0].name, name);
+        }
+    }
+
+    #[test]
     fn a_file_edited_between_the_passes_is_indexed_whole_by_the_symbol_pass() {
         let (d, ws) = text_first_poly();
         let index = SearchIndex::open(&ws).unwrap();
@@ -533,7 +595,7 @@ mod tests {
         let pass = index
             .inner
             .engine
-            .extract_symbols(&NullSink, &never, Waited::Caller)
+            .extract_symbols(&NullSink, &never)
             .unwrap();
         assert_eq!(pass.files, 10);
         assert_eq!(index.symbols_pending(), 0);

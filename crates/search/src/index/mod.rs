@@ -48,7 +48,6 @@ use storage::{Check, create_fresh, io_err, open_existing, spawn_check};
 
 pub(crate) use manifest::distinct_strings;
 pub(crate) use schema::{Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash};
-pub(crate) use symbol_pass::Waited;
 pub use text_pass::language_label;
 
 /// Writer heap for large updates (all threads together) and for small ones.
@@ -298,7 +297,7 @@ impl Engine {
             Some(report) => self.complete(report, wait_symbols, sink, cancel).map(Some),
             None => {
                 if wait_symbols && self.symbols_pending() > 0 {
-                    self.extract_symbols(sink, cancel, Waited::Caller)?;
+                    self.extract_symbols(sink, cancel)?;
                 }
                 Ok(None)
             }
@@ -353,7 +352,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<IndexReport, SearchError> {
         if wait_symbols && self.symbols_pending() > 0 {
-            let pass = match self.extract_symbols(sink, cancel, Waited::Caller) {
+            let pass = match self.extract_symbols(sink, cancel) {
                 Ok(pass) => pass,
                 Err(e) => {
                     report.symbols_pending = self.symbols_pending();

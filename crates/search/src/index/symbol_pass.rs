@@ -4,8 +4,8 @@
 //!
 //! Parsing is the expensive part and runs outside the update lock; the lock is taken only to
 //! commit what was parsed, in chunks of at most [`COMMIT_DOCS`] documents, so a watched edit
-//! waits for one small commit at most. Small files go first, large ones after in batches of
-//! their own. While the pass runs every update shares its writer, on which groups of the
+//! waits for one small commit at most. A batch parses while the one before it is committed.
+//! Small files go first, large ones after in batches of their own. While the pass runs every update shares its writer, on which groups of the
 //! pass's segments are merged in the background.
 
 use std::collections::HashSet;
@@ -75,7 +75,6 @@ impl Engine {
         &self,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
-        waited: Waited,
     ) -> Result<SymbolPass, SearchError> {
         self.gate()?;
         let started = Instant::now();
@@ -115,7 +114,7 @@ impl Engine {
         );
         self.set_pass_active(true)?;
         let mut merges = Merges::default();
-        let result = self.run_batches(left, &mut pass, &mut merges, sink, cancel, waited);
+        let result = self.run_batches(left, &mut pass, &mut merges, sink, cancel);
         pass.ms = started.elapsed().as_millis() as u64;
         let merge_started = Instant::now();
         let closed = self.finish_merges(merges);
@@ -162,6 +161,9 @@ impl Engine {
         Ok(())
     }
 
+    /// Parse batch after batch, each while the one before it is committed: the commit's
+    /// indexing (one writer thread) and the next parse share the cores, instead of the
+    /// parsing threads waiting for every commit.
     fn run_batches(
         &self,
         total: u64,
@@ -169,40 +171,50 @@ impl Engine {
         merges: &mut Merges,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
-        waited: Waited,
     ) -> Result<(), SearchError> {
         let root = self.rules.root().to_path_buf();
-        let mut done = 0u64;
-        loop {
-            if cancel.is_cancelled() {
-                return Err(SearchError::Cancelled { indexed: done });
-            }
-            let batch = self.next_batch()?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let parse = || -> Vec<Parsed> {
+        let parse = |batch: Vec<(String, FileMeta)>| -> Vec<Parsed> {
+            let run = || {
                 batch
                     .into_par_iter()
                     .map(|(rel, seen)| self.parse_pending(&root, rel, seen))
                     .collect()
             };
-            let parsed = match parse_pool(waited) {
-                Some(pool) => pool.install(parse),
-                None => parse(),
-            };
-            let files = parsed.len() as u64;
-            let mut chunk = Vec::new();
-            let mut docs = 0;
-            for p in parsed {
-                docs += p.ops.len();
-                chunk.push(p);
-                if docs >= COMMIT_DOCS {
-                    self.commit_parsed(std::mem::take(&mut chunk), pass, merges)?;
-                    docs = 0;
-                }
+            match parse_pool() {
+                Some(pool) => pool.install(run),
+                None => run(),
             }
-            self.commit_parsed(chunk, pass, merges)?;
+        };
+        let mut done = 0u64;
+        // Parsed and not committed yet: its files are still pending, and not picked again.
+        let mut ready: Option<Vec<Parsed>> = None;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(SearchError::Cancelled { indexed: done });
+            }
+            let batch = {
+                let parsed: HashSet<&str> =
+                    ready.iter().flatten().map(|p| p.rel.as_str()).collect();
+                self.next_batch(&parsed)?
+            };
+            if batch.is_empty() && ready.is_none() {
+                return Ok(());
+            }
+            let (next, committed) = std::thread::scope(|s| {
+                let parsing = (!batch.is_empty()).then(|| s.spawn(|| parse(batch)));
+                let committed = match ready.take() {
+                    Some(parsed) => self.commit_batch(parsed, pass, merges),
+                    None => Ok(0),
+                };
+                let next =
+                    parsing.map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                (next, committed)
+            });
+            let files = committed?;
+            ready = next;
+            if files == 0 {
+                continue;
+            }
             done += files;
             sink.emit(
                 "symbols_extracted",
@@ -212,13 +224,37 @@ impl Engine {
         }
     }
 
-    /// The next files to parse: small ones by path, then large ones by size, never mixed.
-    fn next_batch(&self) -> Result<Vec<(String, FileMeta)>, SearchError> {
+    /// Commit one parsed batch, in chunks of about [`COMMIT_DOCS`] documents. Returns how
+    /// many files it held.
+    fn commit_batch(
+        &self,
+        parsed: Vec<Parsed>,
+        pass: &mut SymbolPass,
+        merges: &mut Merges,
+    ) -> Result<u64, SearchError> {
+        let files = parsed.len() as u64;
+        let mut chunk = Vec::new();
+        let mut docs = 0;
+        for p in parsed {
+            docs += p.ops.len();
+            chunk.push(p);
+            if docs >= COMMIT_DOCS {
+                self.commit_parsed(std::mem::take(&mut chunk), pass, merges)?;
+                docs = 0;
+            }
+        }
+        self.commit_parsed(chunk, pass, merges)?;
+        Ok(files)
+    }
+
+    /// The next files to parse: small ones by path, then large ones by size, never mixed;
+    /// none of `parsed` (a batch waiting for its commit).
+    fn next_batch(&self, parsed: &HashSet<&str>) -> Result<Vec<(String, FileMeta)>, SearchError> {
         let m = self.manifest.read().map_err(|_| SearchError::Poisoned)?;
         let mut pending: Vec<(&String, &FileMeta)> = m
             .files
             .iter()
-            .filter(|(_, f)| f.symbols_pending())
+            .filter(|(p, f)| f.symbols_pending() && !parsed.contains(p.as_str()))
             .collect();
         let large = |f: &FileMeta| f.size > LARGE_SYMBOL_FILE;
         pending.sort_unstable_by(|a, b| {
@@ -491,40 +527,25 @@ struct Merges {
     running: Vec<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>,
 }
 
-/// Who waits for a symbol pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Waited {
-    /// A caller that asked for it: a reindex, `netra-apex index`.
-    Caller,
-    /// Nobody: the pass the server runs after a first build or a large update, while text
-    /// search already answers.
-    Nobody,
-}
-
-/// The symbol pass's own threads, one per core. On the shared pool a query's parallel work
-/// (the text fallback's reads, a search's line scoring) queued behind the pass's parse jobs.
-/// A pass nobody waits for parses at background priority, so that a saved file's update or a
-/// query takes the cores first (and a compiler the user runs beside it too); a pass a caller
-/// waits for runs at the caller's. `None` when the threads cannot be started: the pass then
-/// parses on the shared pool.
-fn parse_pool(waited: Waited) -> Option<&'static rayon::ThreadPool> {
-    static CALLER: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    static BACKGROUND: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    let build = |name: &'static str, background: bool| {
+/// The symbol pass's own threads, one per core, at background priority. On rayon's shared
+/// pool a query's parallel work (the text fallback's reads, a search's line scoring) queued
+/// behind the pass's parse jobs. At background priority a saved file's update, a query and
+/// the pass's own commit (its index writer's thread) take the cores first, and so does a
+/// compiler the user runs beside it. Since a batch parses while the one before it commits,
+/// the priority costs a pass nothing on a machine that does nothing else (8.2-8.6 MB/s on
+/// the gigabyte corpus either way, which is within this machine's noise), and a save made
+/// during it became searchable at p95 205 ms instead of 263 (BENCHMARKS.md, issue 18); a
+/// pass someone waits for while the machine is busy with other work takes longer. `None`
+/// when the threads cannot be started: the pass then parses on the shared pool.
+fn parse_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .thread_name(move |i| format!("{name}-{i}"))
-            .start_handler(move |_| {
-                if background {
-                    apex_core::threads::background_priority();
-                }
-            })
+            .thread_name(|i| format!("apex-symbols-{i}"))
+            .start_handler(|_| apex_core::threads::background_priority())
             .build()
             .ok()
-    };
-    match waited {
-        Waited::Caller => CALLER.get_or_init(|| build("apex-symbols", false)),
-        Waited::Nobody => BACKGROUND.get_or_init(|| build("apex-symbols-bg", true)),
-    }
+    })
     .as_ref()
 }
