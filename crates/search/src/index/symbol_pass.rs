@@ -119,7 +119,7 @@ impl Engine {
         let merge_started = Instant::now();
         let closed = self.finish_merges(merges);
         pass.merge_ms = merge_started.elapsed().as_millis() as u64;
-        apex_core::memory::release_free_memory();
+        release_parse_memory();
         result?;
         closed?;
         Ok(pass)
@@ -525,6 +525,17 @@ impl Engine {
 struct Merges {
     fresh: Vec<SegmentId>,
     running: Vec<tantivy::FutureResult<Option<tantivy::index::SegmentMeta>>>,
+}
+
+/// Give the memory the pass's parses and documents freed back to the system: tree-sitter's
+/// (mimalloc, per parsing thread) and the rest (glibc).
+fn release_parse_memory() {
+    if let Some(pool) = parse_pool() {
+        pool.broadcast(|_| symbols::release_thread_memory());
+    }
+    rayon::broadcast(|_| symbols::release_thread_memory());
+    symbols::release_thread_memory();
+    apex_core::memory::release_free_memory();
 }
 
 /// The symbol pass's own threads, one per core, at background priority. On rayon's shared

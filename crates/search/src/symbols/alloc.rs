@@ -39,6 +39,17 @@ pub(super) fn install() {
     });
 }
 
+/// Give back what mimalloc keeps for the calling thread's parses. mimalloc returns freed
+/// pages to the system only when the thread that owns them allocates or frees again, so the
+/// pages of a pass's last parses stayed with its idle threads: a server's idle RSS after
+/// indexing a 627 MB tree (a first build: text, then the background pass) was 222 MB, against
+/// 176 MB with tree-sitter on glibc; collected after the pass, 157 MB. Call it on every
+/// thread that parsed, after a pass.
+pub fn release_thread_memory() {
+    // SAFETY: mi_collect only walks the calling thread's own heap.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
 /// A pointer mimalloc returned, or the end of the process when it had no memory to give.
 fn given(ptr: *mut c_void, size: usize) -> *mut c_void {
     if ptr.is_null() && size != 0 {
