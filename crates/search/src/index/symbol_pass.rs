@@ -5,8 +5,9 @@
 //! Parsing is the expensive part and runs outside the update lock; the lock is taken only to
 //! commit what was parsed, in chunks of at most [`COMMIT_DOCS`] documents, so a watched edit
 //! waits for one small commit at most. A batch parses while the one before it is committed.
-//! Small files go first, large ones after in batches of their own. While the pass runs every update shares its writer, on which groups of the
-//! pass's segments are merged in the background.
+//! Small files go first, large ones after in batches of their own. While the pass runs every
+//! update shares its writer, on which groups of the pass's segments are merged in the
+//! background.
 
 use std::collections::HashSet;
 use std::path::Path;
