@@ -394,13 +394,30 @@ mod tests {
         let fixture =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/search/poly");
         copy_tree(&fixture, dir.path());
-        std::fs::write(
-            dir.path().join("apex.toml"),
-            "[search]\ntext_first_over = 0\n",
-        )
-        .unwrap();
-        let ws = Workspace::open(dir.path(), None).unwrap();
+        let ws = text_first_workspace(dir.path());
         (dir, ws)
+    }
+
+    /// The workspace at `root`, configured so that every update commits text before symbols.
+    fn text_first_workspace(root: &Path) -> Workspace {
+        std::fs::write(root.join("apex.toml"), "[search]\ntext_first_over = 0\n").unwrap();
+        Workspace::open(root, None).unwrap()
+    }
+
+    /// An update of the whole tree that commits text and leaves every symbol pending (what a
+    /// text-first build does before its symbol pass).
+    fn text_pass_only(index: &SearchIndex) -> IndexReport {
+        index
+            .inner
+            .engine
+            .update(
+                Scope::All,
+                false,
+                false,
+                &NullSink,
+                &CancellationToken::new(),
+            )
+            .unwrap()
     }
 
     /// Symbol documents in the index (a file parsed twice would count twice).
@@ -425,17 +442,7 @@ mod tests {
         let (_d, ws) = text_first_poly();
         let index = SearchIndex::open(&ws).unwrap();
         // The text pass alone: what a build killed between its passes leaves on disk.
-        let r = index
-            .inner
-            .engine
-            .update(
-                Scope::All,
-                false,
-                false,
-                &NullSink,
-                &CancellationToken::new(),
-            )
-            .unwrap();
+        let r = text_pass_only(&index);
         assert_eq!(r.symbols_indexed, 0, "{r:?}");
         assert_eq!(
             r.symbols_pending, 10,
@@ -535,20 +542,11 @@ mod tests {
             assert!(text.len() as u64 > index::LARGE_SYMBOL_FILE);
             std::fs::write(dir.path().join(format!("{name}.js")), text).unwrap();
         }
-        std::fs::write(
-            dir.path().join("apex.toml"),
-            "[search]\ntext_first_over = 0\n",
-        )
-        .unwrap();
-        let ws = Workspace::open(dir.path(), None).unwrap();
+        let ws = text_first_workspace(dir.path());
         let index = SearchIndex::open(&ws).unwrap();
-        let never = CancellationToken::new();
-        index
-            .inner
-            .engine
-            .update(Scope::All, false, false, &NullSink, &never)
-            .unwrap();
+        text_pass_only(&index);
         assert_eq!(index.symbols_pending(), small + 2);
+        let never = CancellationToken::new();
         let sink = apex_core::events::CollectingSink::new();
         let pass = index.inner.engine.extract_symbols(&sink, &never).unwrap();
         assert_eq!(pass.files, small + 2);
@@ -582,12 +580,8 @@ mod tests {
     fn a_file_edited_between_the_passes_is_indexed_whole_by_the_symbol_pass() {
         let (d, ws) = text_first_poly();
         let index = SearchIndex::open(&ws).unwrap();
+        text_pass_only(&index);
         let never = CancellationToken::new();
-        index
-            .inner
-            .engine
-            .update(Scope::All, false, false, &NullSink, &never)
-            .unwrap();
         let py = d.path().join("python/app/service.py");
         let mut text = std::fs::read_to_string(&py).unwrap();
         text.push_str("\n\ndef refund_between_passes(order_id):\n    return order_id\n");

@@ -45,7 +45,7 @@ pub(super) fn install() {
 /// indexing a 627 MB tree (a first build: text, then the background pass) was 222 MB, against
 /// 176 MB with tree-sitter on glibc; collected after the pass, 157 MB. Call it on every
 /// thread that parsed, after a pass.
-pub fn release_thread_memory() {
+pub(crate) fn release_thread_memory() {
     // SAFETY: mi_collect only walks the calling thread's own heap.
     unsafe { libmimalloc_sys::mi_collect(true) };
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Parser, TreeCursor};
 
 mod alloc;
-pub use alloc::release_thread_memory;
+pub(crate) use alloc::release_thread_memory;
 mod c_family;
 mod langs;
 pub(crate) mod shapes;
