@@ -1,10 +1,12 @@
 //! Where a report's time goes: each figure query of `collect` timed alone, then all of them
-//! at once as a report runs them, over one dataset of a workspace.
+//! at once as a report runs them, over one dataset of a workspace; the repeated prompts
+//! (q4) also as a report counts them, in partitions (`analysis::duplicates`).
 //! Usage: figures_bench ROOT DATASET [--only N,N] [--sql QUERY]  (`{calls}` in QUERY: the CTE)
 
 use std::time::Instant;
 
-use apex_agents::analysis::collect::queries;
+use apex_agents::analysis::collect::{collect, queries};
+use apex_agents::analysis::duplicates::{BUDGET, repeated_prompts};
 use apex_agents::analysis::sql::Scope;
 use apex_core::workspace::Workspace;
 use apex_store::Store;
@@ -74,11 +76,32 @@ fn main() -> Result<()> {
         );
     }
     println!("one after another: {alone:.3} s");
+    let scope = Scope {
+        dataset,
+        rollups: false,
+    };
+    let root = apex_datasets::root_of(&store);
+    if only.as_ref().is_none_or(|o| o.contains(&4)) {
+        let t = Instant::now();
+        let rows = repeated_prompts(&engine, scope, &root, BUDGET, None)?;
+        println!(
+            "q4 in partitions (as a report counts it): {:.3} s, {} rows",
+            t.elapsed().as_secs_f64(),
+            rows.len()
+        );
+    }
     if only.is_none() {
         let t = Instant::now();
         engine.collect_all(&sqls, None)?;
         println!(
-            "all at once (as a report runs them): {:.3} s",
+            "all at once, q4 by the engine: {:.3} s",
+            t.elapsed().as_secs_f64()
+        );
+        let t = Instant::now();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        collect(&engine, dataset, Some(&root), (0, 0.0), &cancel)?;
+        println!(
+            "as a report runs them (q4 in partitions): {:.3} s",
             t.elapsed().as_secs_f64()
         );
     }

@@ -684,6 +684,96 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
     }
 }
 
+/// The repeated prompts counted in partitions equal the figure's SQL run by the engine,
+/// whether the partitions stay in memory or spill to scratch files on every batch; the
+/// scratch directory is gone afterwards.
+#[test]
+fn repeated_prompts_in_partitions_equal_the_sql_spilled_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = apex_core::workspace::Workspace::open(dir.path(), None).unwrap();
+    let store = Store::open(&ws.db_path()).unwrap();
+    let req = apex_synth::GenerateRequest {
+        profile: "ecommerce".into(),
+        count: Some(60_000),
+        seed: Some(5),
+        format: Some("dataset".into()),
+        dataset: Some("d".into()),
+        ..Default::default()
+    };
+    apex_synth::generate(
+        &ws,
+        Some(&store),
+        &req,
+        &NullSink,
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    let engine = open_engine(&store, &["d"]).unwrap();
+    let scope = analysis::sql::Scope {
+        dataset: "d",
+        rollups: false,
+    };
+    let mut want: Vec<(String, String, u64, u64, u64, f64)> = Vec::new();
+    for b in engine.collect(&analysis::sql::duplicates(scope)).unwrap() {
+        for row in apex_datasets::engine::json_rows(&b).unwrap() {
+            want.push((
+                row[0].as_str().unwrap().to_string(),
+                row[1].as_str().unwrap().to_string(),
+                num(&row[2]) as u64,
+                num(&row[3]) as u64,
+                num(&row[4]) as u64,
+                num(&row[5]),
+            ));
+        }
+    }
+    want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert!(
+        want.iter().map(|w| w.2).sum::<u64>() > 10,
+        "too few repeated prompts to check: {want:?}"
+    );
+    let root = apex_datasets::root_of(&store);
+    for budget in [analysis::duplicates::BUDGET, 1] {
+        let mut got: Vec<(String, String, u64, u64, u64, f64)> =
+            analysis::duplicates::repeated_prompts(&engine, scope, &root, budget, None)
+                .unwrap()
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.provider,
+                        d.model,
+                        d.repeated_prompts,
+                        d.calls,
+                        d.repeats,
+                        d.repeat_cost_usd,
+                    )
+                })
+                .collect();
+        got.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "budget {budget}: {got:?} vs {want:?}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                (&g.0, &g.1, g.2, g.3, g.4),
+                (&w.0, &w.1, w.2, w.3, w.4),
+                "budget {budget}"
+            );
+            assert!(
+                (g.5 - w.5).abs() < 1e-9,
+                "budget {budget}: cost {} vs {}",
+                g.5,
+                w.5
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(root.join(".staging"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "scratch left behind: {left:?}");
+    }
+}
+
 /// The rollup look-up runs once per version of a dataset: an ingest records what it found,
 /// later reports read it, and a new version (a replace) is looked up afresh.
 #[test]

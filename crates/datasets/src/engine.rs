@@ -251,6 +251,39 @@ impl Engine {
         all.into_iter().map(|r| r.map_err(df)).collect()
     }
 
+    /// Run trusted SQL and hand each batch to `each` as it comes, on the caller's thread (the
+    /// engine's threads read and filter the next ones meanwhile): for a consumer whose state
+    /// is bounded where the collected result would not be. A cancelled `cancel` stops it.
+    pub fn scan(
+        &self,
+        sql: &str,
+        cancel: Option<&CancellationToken>,
+        mut each: impl FnMut(&RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let never = CancellationToken::new();
+        let cancel = cancel.unwrap_or(&never);
+        block_on(async {
+            let mut stream = self
+                .ctx
+                .sql(sql)
+                .await
+                .map_err(df)?
+                .execute_stream()
+                .await
+                .map_err(df)?;
+            loop {
+                let next = tokio::select! {
+                    b = stream.next() => b,
+                    _ = cancel.cancelled() => return Err(DatasetError::Cancelled),
+                };
+                match next {
+                    Some(batch) => each(&batch.map_err(df)?)?,
+                    None => return Ok(()),
+                }
+            }
+        })?
+    }
+
     /// Run one client SELECT: read-only by the planner, at most `limits.max_rows` rows,
     /// stopped after `limits.timeout`.
     pub fn query(&self, sql: &str, limits: QueryLimits) -> Result<QueryResult, QueryError> {

@@ -104,6 +104,46 @@ pub fn staging_dir(root: &Path, name: &str, unique: u64) -> PathBuf {
         .join(format!("{name}.{}-{unique:016x}", std::process::id()))
 }
 
+/// A scratch directory of this process under `.staging/` (a report's spilled aggregates):
+/// removed with everything in it when dropped, and by [`remove_abandoned_staging`] when the
+/// process was killed first. It holds no part and is never committed.
+#[derive(Debug)]
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    /// Create a scratch directory named after `purpose` under `root` (a datasets dir).
+    pub fn create(root: &Path, purpose: &str) -> std::io::Result<Scratch> {
+        let dir = staging_dir(root, purpose, unique());
+        std::fs::create_dir_all(&dir)?;
+        Ok(Scratch { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A value unique to this call: the staging directory's suffix.
+pub(crate) fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
 /// The writer pid of a staging directory name (see [`staging_dir`]).
 pub fn staging_pid(dir_name: &str) -> Option<u32> {
     let (_, tag) = dir_name.rsplit_once('.')?;

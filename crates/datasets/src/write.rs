@@ -169,7 +169,7 @@ impl<'s> DatasetWrite<'s> {
                 .max()
                 .unwrap_or(0),
         );
-        let staging = layout::staging_dir(&root, name, unique());
+        let staging = layout::staging_dir(&root, name, layout::unique());
         std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
         Ok(DatasetWrite {
             store,
@@ -493,18 +493,6 @@ pub fn delete(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
         let _ = std::fs::remove_dir_all(layout::dataset_dir(&root, name));
     }
     Ok(Some(info))
-}
-
-fn unique() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
 }
 
 /// Write whole batches as a new dataset `name` (tests and small tools).

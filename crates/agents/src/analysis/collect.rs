@@ -4,13 +4,14 @@
 //! per group (a model, a feature, a day, a distinct latency in ms...).
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use tokio_util::sync::CancellationToken;
 
 use super::sql::{self, Scope, quote};
-use super::{Agg, DuplicateRow, Histogram, ModelStats, PrefixGroup, WorkloadStats};
+use super::{Agg, Histogram, ModelStats, PrefixGroup, WorkloadStats};
 use super::{SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS};
 use crate::AgentError;
 use apex_datasets::Engine;
@@ -278,23 +279,48 @@ pub fn runner<'a>(
 
 /// The aggregates of `dataset`, whose rollup spans and the spend they repeat are
 /// `(rollup_records, rollup_spend)` (what [`rollups`] finds).
+///
+/// The repeated prompts are counted when `duplicates_scratch` names where they may spill
+/// (the datasets dir; see [`super::duplicates`]), beside the other queries.
 pub fn collect(
     engine: &Engine,
     dataset: &str,
-    with_duplicates: bool,
+    duplicates_scratch: Option<&Path>,
     (rollup_records, rollup_spend): (u64, f64),
     cancel: &CancellationToken,
 ) -> Result<WorkloadStats, AgentError> {
     let started = std::time::Instant::now();
     let run = runner(engine, Some(cancel));
-    let sqls = queries(
-        Scope {
-            dataset,
-            rollups: rollup_records > 0,
-        },
-        with_duplicates,
-    );
-    let results = run(&sqls)?;
+    let scope = Scope {
+        dataset,
+        rollups: rollup_records > 0,
+    };
+    let sqls = queries(scope, duplicates_scratch.is_some());
+    let (results, duplicates) = std::thread::scope(|threads| {
+        let repeated = duplicates_scratch.map(|root| {
+            threads.spawn(move || {
+                super::duplicates::repeated_prompts(
+                    engine,
+                    scope,
+                    root,
+                    super::duplicates::BUDGET,
+                    Some(cancel),
+                )
+            })
+        });
+        let results = run(&sqls[..DUPLICATES]);
+        let repeated = repeated
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(AgentError::Invalid(
+                        "internal: the repeated-prompt count stopped".into(),
+                    ))
+                })
+            })
+            .transpose();
+        (results, repeated)
+    });
+    let (results, duplicates) = (results?, duplicates?);
     let r: Vec<Rows> = results
         .iter()
         .map(|b| Rows::new(b))
@@ -447,24 +473,12 @@ pub fn collect(
         })
         .collect();
 
-    if with_duplicates {
-        let d = &r[DUPLICATES];
-        let (dp, dm) = (d.text(0)?, d.text(1)?);
-        let (prompts, calls, repeats, cost) = (d.count(2)?, d.count(3)?, d.count(4)?, d.float(5)?);
-        s.duplicates = (0..d.len)
-            .map(|i| DuplicateRow {
-                provider: dp[i].clone(),
-                model: dm[i].clone(),
-                repeated_prompts: prompts[i],
-                calls: calls[i],
-                repeats: repeats[i],
-                repeat_cost_usd: cost[i],
-            })
-            .collect();
+    if let Some(rows) = duplicates {
+        s.duplicates = rows;
     }
     s.sort();
     s.scan_ms = started.elapsed().as_millis() as u64;
-    s.queries = results.len();
+    s.queries = sqls.len();
     s.queries_sql = sqls;
     Ok(s)
 }

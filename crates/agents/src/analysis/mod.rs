@@ -7,6 +7,7 @@
 //! and Spark SQL. It does not price alternatives or recommend anything (that is `optimize`).
 
 pub mod collect;
+pub mod duplicates;
 pub mod sql;
 
 use std::collections::{BTreeMap, HashMap};
@@ -59,7 +60,7 @@ impl Agg {
 
 /// Repeated prompts of one model: successful calls whose `prompt_hash` was already seen on
 /// the same provider and model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DuplicateRow {
     pub provider: String,
     pub model: String,
@@ -167,6 +168,11 @@ impl WorkloadStats {
         self.features.sort_by(by_spend);
         self.tenants.sort_by(by_spend);
         self.days.sort_by(|a, b| a.0.cmp(&b.0));
+        self.duplicates.sort_by(|a, b| {
+            b.repeat_cost_usd
+                .total_cmp(&a.repeat_cost_usd)
+                .then_with(|| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)))
+        });
         self.groups.sort_by(|a, b| {
             (&a.provider, &a.model, &a.feature).cmp(&(&b.provider, &b.model, &b.feature))
         });
@@ -191,7 +197,15 @@ pub fn collect(
     let engine = crate::open_engine(store, &[dataset])?;
     let run = collect::runner(&engine, Some(cancel));
     let rollups = version_rollups(store, &engine, dataset, &run)?;
-    let mut stats = collect::collect(&engine, dataset, with_duplicates, rollups, cancel)?;
+    let mut stats = collect::collect(
+        &engine,
+        dataset,
+        with_duplicates
+            .then(|| apex_datasets::root_of(store))
+            .as_deref(),
+        rollups,
+        cancel,
+    )?;
     stats.warnings = engine.warnings().to_vec();
     Ok(stats)
 }

@@ -1,0 +1,329 @@
+//! Repeated prompts counted exactly in bounded memory: the figure of [`super::sql::duplicates`]
+//! (successful calls grouped by provider, model and prompt hash; the groups of more than
+//! one call) without holding every group at once.
+//!
+//! Nearly every prompt is sent once, so the groups are about as many as the calls: the
+//! engine's hash aggregate held ~57M of them at 100M records (1.65 GB of RSS, 69 s, most of
+//! it spilling through a sort; BENCHMARKS.md). Here the calls stream by once and each is
+//! appended, as (provider-and-model id, prompt hash, cost), to one of [`PARTITIONS`]
+//! buffers chosen by a hash of its key; once the buffers hold [`BUDGET`] bytes in all they
+//! are appended to one scratch file per partition. Then each partition is aggregated alone
+//! (a key is in one partition only), keys compared byte for byte. Memory: the budget plus
+//! one partition and its table. The figure is the SQL's to the cent (`tests.rs` checks it
+//! against DuckDB running that SQL).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type};
+use tokio_util::sync::CancellationToken;
+use xxhash_rust::xxh3::{Xxh3DefaultBuilder, xxh3_64};
+
+use super::DuplicateRow;
+use super::sql::Scope;
+use crate::AgentError;
+use apex_datasets::Engine;
+use apex_datasets::layout::Scratch;
+
+/// Partitions of the keys. Each holds about 1/64 of the distinct prompts when aggregated:
+/// ~0.9M at 100M records (a 30 MB partition and its table).
+pub const PARTITIONS: usize = 64;
+
+/// Bytes of calls held in memory before they are written to the partitions' files: 32 bytes
+/// a call with a 16-character prompt hash, so ~4M calls.
+pub const BUDGET: usize = 128 << 20;
+
+/// The calls the figure counts: successful, with a prompt hash; their provider, model,
+/// prompt hash and cost.
+pub fn hashed_calls(scope: Scope<'_>) -> String {
+    format!(
+        "{} SELECT provider, model, prompt_hash, cost_usd FROM calls WHERE status = 'ok' \
+         AND prompt_hash IS NOT NULL AND prompt_hash <> ''",
+        scope.cte()
+    )
+}
+
+/// The repeated prompts of `scope` per provider and model, in no particular order (what
+/// [`super::sql::duplicates`] returns). Spills to a scratch directory under `scratch_root`
+/// (the datasets dir) past `budget` bytes; it is removed before this returns.
+pub fn repeated_prompts(
+    engine: &Engine,
+    scope: Scope<'_>,
+    scratch_root: &Path,
+    budget: usize,
+    cancel: Option<&CancellationToken>,
+) -> Result<Vec<DuplicateRow>, AgentError> {
+    let mut parts = Partitions::new(scratch_root, budget);
+    let mut models = Models::default();
+    engine.scan(&hashed_calls(scope), cancel, |batch| {
+        parts
+            .add_batch(batch, &mut models)
+            .map_err(|e| apex_datasets::DatasetError::Io(e.to_string()))
+    })?;
+    // The partitions are independent: one per core at a time. Their totals are added in
+    // partition order, so that the cost's rounding is the same from run to run.
+    let (buffers, scratch) = parts.finish();
+    let queue = std::sync::Mutex::new(buffers.into_iter().enumerate());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    type Done = Vec<(usize, Vec<DuplicateRow>)>;
+    let per_thread: Vec<Result<Done, AgentError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        if cancel.is_some_and(CancellationToken::is_cancelled) {
+                            return Err(AgentError::Cancelled);
+                        }
+                        let next = queue.lock().ok().and_then(|mut q| q.next());
+                        let Some((p, buffer)) = next else {
+                            return Ok(done);
+                        };
+                        let bytes = match &scratch {
+                            Some(scratch) => read_partition(scratch, p, buffer).map_err(io)?,
+                            None => buffer,
+                        };
+                        let mut totals = vec![DuplicateRow::default(); models.names.len()];
+                        aggregate(&bytes, &mut totals)?;
+                        done.push((p, totals));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(AgentError::Invalid(
+                        "internal: the repeated-prompt count stopped".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    drop(scratch);
+    let mut partitions: Done = Vec::with_capacity(PARTITIONS);
+    for done in per_thread {
+        partitions.extend(done?);
+    }
+    partitions.sort_by_key(|(p, _)| *p);
+    let mut totals = vec![DuplicateRow::default(); models.names.len()];
+    for (_, part) in partitions {
+        for (t, p) in totals.iter_mut().zip(part) {
+            t.repeated_prompts += p.repeated_prompts;
+            t.calls += p.calls;
+            t.repeats += p.repeats;
+            t.repeat_cost_usd += p.repeat_cost_usd;
+        }
+    }
+    Ok(totals
+        .into_iter()
+        .zip(models.names)
+        .filter(|(t, _)| t.repeated_prompts > 0)
+        .map(|(t, (provider, model))| DuplicateRow {
+            provider,
+            model,
+            ..t
+        })
+        .collect())
+}
+
+fn io(e: std::io::Error) -> AgentError {
+    AgentError::Io(format!(
+        "cannot spill the repeated-prompt count to scratch files: {e}"
+    ))
+}
+
+/// The distinct (provider, model) pairs, numbered in order of appearance.
+#[derive(Default)]
+struct Models {
+    ids: HashMap<(Option<String>, Option<String>), u32, Xxh3DefaultBuilder>,
+    /// Each id's provider and model (null as empty, as the report reads them).
+    names: Vec<(String, String)>,
+}
+
+impl Models {
+    fn id(&mut self, provider: Option<&str>, model: Option<&str>) -> u32 {
+        let key = (provider.map(str::to_string), model.map(str::to_string));
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push((
+            provider.unwrap_or_default().to_string(),
+            model.unwrap_or_default().to_string(),
+        ));
+        self.ids.insert(key, id);
+        id
+    }
+}
+
+/// The calls by partition: in memory, then appended to one scratch file per partition.
+/// A call is `[key length: u32][key: model id u32, prompt hash bytes][cost: f64]`, little
+/// endian.
+struct Partitions<'a> {
+    root: &'a Path,
+    budget: usize,
+    buffers: Vec<Vec<u8>>,
+    buffered: usize,
+    scratch: Option<(Scratch, Vec<File>)>,
+}
+
+impl<'a> Partitions<'a> {
+    fn new(root: &'a Path, budget: usize) -> Self {
+        Partitions {
+            root,
+            budget,
+            buffers: vec![Vec::new(); PARTITIONS],
+            buffered: 0,
+            scratch: None,
+        }
+    }
+
+    fn add_batch(&mut self, batch: &RecordBatch, models: &mut Models) -> std::io::Result<()> {
+        let column = |i: usize, to: &DataType| {
+            arrow::compute::cast(batch.column(i), to)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        };
+        let (provider, model, hash) = (
+            column(0, &DataType::Utf8)?,
+            column(1, &DataType::Utf8)?,
+            column(2, &DataType::Utf8)?,
+        );
+        let (provider, model, hash) = (
+            provider.as_string::<i32>(),
+            model.as_string::<i32>(),
+            hash.as_string::<i32>(),
+        );
+        let cost = column(3, &DataType::Float64)?;
+        let cost = cost.as_primitive::<Float64Type>();
+        // The few distinct pairs of this batch, borrowed and compared in turn: hashing two
+        // strings per call cost more than the rest of the call's work.
+        let mut seen: Vec<(Option<&str>, Option<&str>, u32)> = Vec::new();
+        for row in 0..batch.num_rows() {
+            if hash.is_null(row) {
+                continue;
+            }
+            let p = (!provider.is_null(row)).then(|| provider.value(row));
+            let m = (!model.is_null(row)).then(|| model.value(row));
+            let id = match seen.iter().find(|s| s.0 == p && s.1 == m) {
+                Some(s) => s.2,
+                None => {
+                    let id = models.id(p, m);
+                    seen.push((p, m, id));
+                    id
+                }
+            };
+            let h = hash.value(row).as_bytes();
+            let c = if cost.is_null(row) {
+                0.0
+            } else {
+                cost.value(row)
+            };
+            let part = (xxh3_64(h) ^ u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize
+                % PARTITIONS;
+            let buf = &mut self.buffers[part];
+            let before = buf.len();
+            buf.extend_from_slice(&((4 + h.len()) as u32).to_le_bytes());
+            buf.extend_from_slice(&id.to_le_bytes());
+            buf.extend_from_slice(h);
+            buf.extend_from_slice(&c.to_le_bytes());
+            self.buffered += buf.len() - before;
+        }
+        if self.buffered >= self.budget {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Append every buffer to its partition's file.
+    fn spill(&mut self) -> std::io::Result<()> {
+        if self.scratch.is_none() {
+            let scratch = Scratch::create(self.root, "repeated-prompts")?;
+            let files = (0..PARTITIONS)
+                .map(|p| File::create(partition_file(&scratch, p)))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            self.scratch = Some((scratch, files));
+        }
+        if let Some((_, files)) = &mut self.scratch {
+            for (buf, file) in self.buffers.iter_mut().zip(files.iter_mut()) {
+                file.write_all(buf)?;
+                buf.clear();
+            }
+        }
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// The buffers still in memory, and the scratch directory when there are files.
+    fn finish(self) -> (Vec<Vec<u8>>, Option<Scratch>) {
+        (self.buffers, self.scratch.map(|(scratch, _)| scratch))
+    }
+}
+
+fn partition_file(scratch: &Scratch, p: usize) -> std::path::PathBuf {
+    scratch.path().join(format!("{p:03}"))
+}
+
+/// Every call of partition `p`: its file's (removed once read), then `buffer`'s.
+fn read_partition(scratch: &Scratch, p: usize, buffer: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let path = partition_file(scratch, p);
+    let mut bytes = Vec::new();
+    File::open(&path)?.read_to_end(&mut bytes)?;
+    std::fs::remove_file(&path)?;
+    bytes.extend_from_slice(&buffer);
+    Ok(bytes)
+}
+
+/// Group one partition's calls by key and add the groups of more than one call to their
+/// model's totals (`totals[id]`).
+fn aggregate(bytes: &[u8], totals: &mut [DuplicateRow]) -> Result<(), AgentError> {
+    let corrupt = || AgentError::Io("the repeated-prompt count's scratch file is damaged".into());
+    // (key, calls, summed cost); the key is a slice of `bytes`, its hash computed once.
+    let mut groups: hashbrown::HashTable<(&[u8], u64, f64)> =
+        hashbrown::HashTable::with_capacity(bytes.len() / 32);
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(corrupt)? as usize;
+        let key = bytes.get(at + 4..at + 4 + len).ok_or_else(corrupt)?;
+        let cost = bytes
+            .get(at + 4 + len..at + 12 + len)
+            .and_then(|b| b.try_into().ok())
+            .map(f64::from_le_bytes)
+            .ok_or_else(corrupt)?;
+        at += 12 + len;
+        let hash = xxh3_64(key);
+        match groups.find_mut(hash, |g| g.0 == key) {
+            Some(g) => {
+                g.1 += 1;
+                g.2 += cost;
+            }
+            None => {
+                groups.insert_unique(hash, (key, 1, cost), |g| xxh3_64(g.0));
+            }
+        }
+    }
+    for (key, n, cost) in groups {
+        if n < 2 {
+            continue;
+        }
+        let id = key
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(corrupt)? as usize;
+        let t = totals.get_mut(id).ok_or_else(corrupt)?;
+        t.repeated_prompts += 1;
+        t.calls += n;
+        t.repeats += n - 1;
+        t.repeat_cost_usd += cost * (n - 1) as f64 / n as f64;
+    }
+    Ok(())
+}
