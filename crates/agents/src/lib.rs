@@ -225,14 +225,15 @@ impl AgentError {
     }
 }
 
-/// The query engine over datasets `names`, converting any still in the old SQLite layout
-/// first (the first open of such a dataset after an upgrade).
+/// The query engine over datasets `names` for the analyses' own queries (text columns as
+/// views, [`apex_datasets::engine::Text::Views`]), converting any still in the old SQLite
+/// layout first (the first open of such a dataset after an upgrade).
 pub fn open_engine(
     store: &apex_store::Store,
     names: &[&str],
 ) -> Result<apex_datasets::Engine, AgentError> {
     convert_pending(store, Some(names))?;
-    Ok(apex_datasets::Engine::open(store, Some(names))?)
+    Ok(apex_datasets::Engine::open_for_analysis(store, names)?)
 }
 
 /// Convert datasets of the old SQLite layout (all, or those of `only`), logging progress.

@@ -86,6 +86,28 @@ pub fn arrow_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
+/// [`arrow_schema`] with the text columns that repeat (every one but [`ID_COLUMNS`]) as
+/// `Utf8View`: the same files read without copying each string (`engine::Text::Views`).
+pub fn arrow_schema_with_views() -> SchemaRef {
+    SCHEMA_WITH_VIEWS.clone()
+}
+
+static SCHEMA_WITH_VIEWS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let fields: Vec<Field> = SCHEMA
+        .fields()
+        .iter()
+        .map(|f| {
+            let f = f.as_ref().clone();
+            if *f.data_type() == DataType::Utf8 && !ID_COLUMNS.contains(&f.name().as_str()) {
+                f.with_data_type(DataType::Utf8View)
+            } else {
+                f
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+});
+
 /// The per-call columns only ([`apex_core::workload::COLUMNS`]): synth's Parquet files,
 /// whose records are always single clean calls.
 pub fn record_schema() -> SchemaRef {

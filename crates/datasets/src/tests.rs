@@ -520,3 +520,28 @@ fn attach_names_what_it_cannot_read() {
     let a = external::attach(&store, "one", &format!("file://{}", f.display())).unwrap();
     assert_eq!((a.files, a.info.record_count), (1, 3));
 }
+
+/// The analyses' sessions read the repeating text columns as views, the ids and client
+/// sessions as copied strings; both read the same values.
+#[test]
+fn analysis_sessions_read_repeating_text_as_views_and_clients_as_strings() {
+    let (_d, store) = store();
+    write(&store, "d", WriteMode::Replace, &records(0..50, 3));
+    let sql = "SELECT arrow_typeof(MIN(provider)), arrow_typeof(MIN(prompt_hash)), \
+               COUNT(DISTINCT provider || model), MIN(model) FROM workload_records";
+    let row = |engine: Engine| {
+        let b = engine.collect(sql).unwrap();
+        engine::json_rows(&b[0]).unwrap().remove(0)
+    };
+    let views = row(Engine::open_for_analysis(&store, &["d"]).unwrap());
+    let copied = row(Engine::open(&store, None).unwrap());
+    assert_eq!(
+        (views[0].as_str(), views[1].as_str()),
+        (Some("Utf8View"), Some("Utf8"))
+    );
+    assert_eq!(
+        (copied[0].as_str(), copied[1].as_str()),
+        (Some("Utf8"), Some("Utf8"))
+    );
+    assert_eq!(views[2..], copied[2..]);
+}
