@@ -684,20 +684,17 @@ fn synthetic_profiles_give_a_batch_recommendation_within_their_spend() {
     }
 }
 
-/// The repeated prompts counted in partitions equal the figure's SQL run by the engine,
-/// whether the partitions stay in memory or spill to scratch files on every batch; the
-/// scratch directory is gone afterwards.
-#[test]
-fn repeated_prompts_in_partitions_equal_the_sql_spilled_or_not() {
+/// A store with `count` synthetic ecommerce records as dataset `name`.
+fn synthetic_dataset(name: &str, count: u64) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let ws = apex_core::workspace::Workspace::open(dir.path(), None).unwrap();
     let store = Store::open(&ws.db_path()).unwrap();
     let req = apex_synth::GenerateRequest {
         profile: "ecommerce".into(),
-        count: Some(60_000),
+        count: Some(count),
         seed: Some(5),
         format: Some("dataset".into()),
-        dataset: Some("d".into()),
+        dataset: Some(name.into()),
         ..Default::default()
     };
     apex_synth::generate(
@@ -708,6 +705,98 @@ fn repeated_prompts_in_partitions_equal_the_sql_spilled_or_not() {
         &CancellationToken::new(),
     )
     .unwrap();
+    (dir, store)
+}
+
+/// The distributions counted from the stream of single calls hold exactly the groups of
+/// their SQL (four grouping sets) run by the engine: every value's calls and cost.
+#[test]
+fn distributions_from_the_stream_equal_their_grouping_sets() {
+    type Groups = std::collections::BTreeMap<(u8, String, String, i64), (u64, f64)>;
+    let (_dir, store) = synthetic_dataset("d", 30_000);
+    let engine = open_engine(&store, &["d"]).unwrap();
+    let scope = analysis::sql::Scope {
+        dataset: "d",
+        rollups: false,
+    };
+    let sql = analysis::collect::queries(scope, false).remove(2);
+    assert!(sql.contains("GROUPING SETS"), "{sql}");
+    // (set, provider, model, value) -> (calls, cost), as the SQL groups them
+    let mut want = Groups::new();
+    for b in engine.collect(&sql).unwrap() {
+        for row in apex_datasets::engine::json_rows(&b).unwrap() {
+            let flag = |i: usize| num(&row[i]) as i64;
+            let text = |i: usize| row[i].as_str().unwrap_or_default().to_string();
+            let value = |i: usize| num(&row[i]) as i64;
+            let ok = row[9].as_bool() == Some(true);
+            // which set: GROUPING() of provider, output_tokens, input_tokens
+            let key = match (flag(0), flag(1), flag(2)) {
+                (0, 1, _) => (0, text(3), text(4), value(5)),
+                (0, 0, _) if ok => (1, text(3), text(4), value(6)),
+                (1, 1, 0) if ok => (2, String::new(), String::new(), value(7)),
+                (1, 1, 1) if !row[8].is_null() => (3, String::new(), String::new(), value(8)),
+                _ => continue,
+            };
+            // the time to first token is counted, not costed
+            let cost = if key.0 == 3 { 0.0 } else { num(&row[11]) };
+            let e = want.entry(key).or_default();
+            e.0 += num(&row[10]) as u64;
+            e.1 += cost;
+        }
+    }
+    let d = analysis::distributions::collect(&engine, scope, None).unwrap();
+    let mut got = Groups::new();
+    for ((p, m), latency, output) in &d.models {
+        for (set, h) in [(0, latency), (1, output)] {
+            for (v, n) in h {
+                got.insert((set, p.clone(), m.clone(), *v), *n);
+            }
+        }
+    }
+    for (set, h) in [(2, &d.input), (3, &d.ttft)] {
+        for (v, n) in h {
+            got.insert((set, String::new(), String::new(), *v), *n);
+        }
+    }
+    assert!(want.len() > 1000, "too few groups to check: {}", want.len());
+    assert!(
+        want.keys().any(|k| k.0 == 3),
+        "no time to first token to check"
+    );
+    let only_got: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(k))
+        .take(5)
+        .collect();
+    let only_want: Vec<_> = want
+        .keys()
+        .filter(|k| !got.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        only_got.is_empty() && only_want.is_empty(),
+        "groups only counted: {only_got:?}; only in the SQL: {only_want:?}"
+    );
+    for (k, w) in &want {
+        let g = got[k];
+        assert_eq!(g.0, w.0, "{k:?}");
+        assert!((g.1 - w.1).abs() < 1e-9, "{k:?}: {} vs {}", g.1, w.1);
+    }
+    // The dataset's latency histogram is the models' summed.
+    let models: u64 = want
+        .iter()
+        .filter(|(k, _)| k.0 == 0)
+        .map(|(_, v)| v.0)
+        .sum();
+    assert_eq!(d.latency.values().map(|v| v.0).sum::<u64>(), models);
+}
+
+/// The repeated prompts counted in partitions equal the figure's SQL run by the engine,
+/// whether the partitions stay in memory or spill to scratch files on every batch; the
+/// scratch directory is gone afterwards.
+#[test]
+fn repeated_prompts_in_partitions_equal_the_sql_spilled_or_not() {
+    let (_dir, store) = synthetic_dataset("d", 60_000);
     let engine = open_engine(&store, &["d"]).unwrap();
     let scope = analysis::sql::Scope {
         dataset: "d",

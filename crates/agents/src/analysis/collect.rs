@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use tokio_util::sync::CancellationToken;
 
 use super::sql::{self, Scope, quote};
-use super::{Agg, Histogram, ModelStats, PrefixGroup, WorkloadStats};
+use super::{Agg, ModelStats, PrefixGroup, WorkloadStats};
 use super::{SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS};
 use crate::AgentError;
 use apex_datasets::Engine;
@@ -26,11 +26,11 @@ const SUMS_BY_KEYS: &str = "SUM(weight) AS weights, SUM(cost_usd) AS spend, \
 const SUMS_OF_SUMS: &str = "SUM(weights), SUM(spend), SUM(inputs), SUM(outputs), \
     SUM(cache_reads), SUM(cache_writes), SUM(records)";
 
+/// Where [`queries`] puts the queries the engine runs as they are; the distributions' (2)
+/// and the repeated prompts' (4) are the SQL of figures counted from streams.
 const RECORDS: usize = 0;
 const BREAKDOWNS: usize = 1;
-const DISTRIBUTIONS: usize = 2;
 const PREFIX: usize = 3;
-const DUPLICATES: usize = 4;
 
 /// The queries behind [`WorkloadStats`], in the order of the constants above.
 ///
@@ -142,14 +142,6 @@ impl Rows {
         Ok((0..self.len)
             .map(|i| if a.is_null(i) { 0 } else { a.value(i) })
             .collect())
-    }
-
-    /// Which rows of a column are null (none when the result is empty).
-    fn nulls(&self, col: usize) -> Vec<bool> {
-        match self.cols.get(col) {
-            Some(c) => (0..self.len).map(|i| c.is_null(i)).collect(),
-            None => vec![false; self.len],
-        }
     }
 
     /// Booleans; null is false.
@@ -296,7 +288,17 @@ pub fn collect(
         rollups: rollup_records > 0,
     };
     let sqls = queries(scope, duplicates_scratch.is_some());
-    let (results, duplicates) = std::thread::scope(|threads| {
+    // The distributions and the repeated prompts are counted from streams of the calls
+    // (`distributions`, `duplicates`), beside the engine's grouped queries.
+    let grouped = [
+        sqls[RECORDS].clone(),
+        sqls[BREAKDOWNS].clone(),
+        sqls[PREFIX].clone(),
+    ];
+    let stopped = || AgentError::Invalid("internal: a figure's count stopped".into());
+    let (results, dists, duplicates) = std::thread::scope(|threads| {
+        let dists =
+            threads.spawn(move || super::distributions::collect(engine, scope, Some(cancel)));
         let repeated = duplicates_scratch.map(|root| {
             threads.spawn(move || {
                 super::duplicates::repeated_prompts(
@@ -308,19 +310,14 @@ pub fn collect(
                 )
             })
         });
-        let results = run(&sqls[..DUPLICATES]);
+        let results = run(&grouped);
+        let dists = dists.join().unwrap_or_else(|_| Err(stopped()));
         let repeated = repeated
-            .map(|t| {
-                t.join().unwrap_or_else(|_| {
-                    Err(AgentError::Invalid(
-                        "internal: the repeated-prompt count stopped".into(),
-                    ))
-                })
-            })
+            .map(|t| t.join().unwrap_or_else(|_| Err(stopped())))
             .transpose();
-        (results, repeated)
+        (results, dists, repeated)
     });
-    let (results, duplicates) = (results?, duplicates?);
+    let (results, dists, duplicates) = (results?, dists?, duplicates?);
     let r: Vec<Rows> = results
         .iter()
         .map(|b| Rows::new(b))
@@ -331,7 +328,7 @@ pub fn collect(
         rollup_spend,
         ..Default::default()
     };
-    let rec = &r[RECORDS];
+    let rec = &r[0];
     if rec.len > 0 {
         s.records = rec.count(0)?[0];
         s.first = rec.time(1)?.remove(0);
@@ -339,7 +336,7 @@ pub fn collect(
     }
 
     // The breakdowns: one row per group of each grouping set, summed into figures.
-    let b = &r[BREAKDOWNS];
+    let b = &r[1];
     let (not_models, not_tenants, not_days) = (b.int(0)?, b.int(1)?, b.int(2)?);
     let (providers, models, workload_types, features) =
         (b.text(3)?, b.text(4)?, b.text(5)?, b.text(6)?);
@@ -414,44 +411,18 @@ pub fn collect(
 
     // The distributions: latency and output tokens per model (merged into the dataset's),
     // input tokens of successful calls, time to first token.
-    let d = &r[DISTRIBUTIONS];
-    let (g_model, g_output, g_input) = (d.int(0)?, d.int(1)?, d.int(2)?);
-    let (dp, dm) = (d.text(3)?, d.text(4)?);
-    let (latency_ms, output_tokens, input_tokens) = (d.int(5)?, d.int(6)?, d.int(7)?);
-    let (ttft_ms, ttft_null) = (d.int(8)?, d.nulls(8));
-    let (d_ok, n, c) = (d.flag(9)?, d.count(10)?, d.float(11)?);
-    let (mut latency, mut output) = (Histogram::default(), Histogram::default());
-    let add = |h: &mut Histogram, v: i64, i: usize| {
-        let e = h.entry(v).or_default();
-        e.0 += n[i];
-        e.1 += c[i];
-    };
-    for i in 0..d.len {
-        let model = index.get(&model_key(&dp[i], &dm[i])).copied();
-        if g_model[i] == 0 && g_output[i] != 0 {
-            add(&mut latency, latency_ms[i], i);
-            if let Some(k) = model {
-                add(&mut s.models[k].latency_hist, latency_ms[i], i);
-            }
-        } else if g_output[i] == 0 {
-            if d_ok[i] {
-                add(&mut output, output_tokens[i], i);
-                if let Some(k) = model {
-                    add(&mut s.models[k].output_hist, output_tokens[i], i);
-                }
-            }
-        } else if g_input[i] == 0 {
-            if d_ok[i] {
-                add(&mut s.input_hist, input_tokens[i], i);
-            }
-        } else if !ttft_null[i] {
-            s.ttft_hist.entry(ttft_ms[i]).or_default().0 += n[i];
+    for ((provider, model), latency, output) in dists.models {
+        if let Some(&k) = index.get(&model_key(&provider, &model)) {
+            s.models[k].latency_hist = latency;
+            s.models[k].output_hist = output;
         }
     }
-    s.latency_hist = latency;
-    s.output_hist = output;
+    s.latency_hist = dists.latency;
+    s.output_hist = dists.output;
+    s.input_hist = dists.input;
+    s.ttft_hist = dists.ttft;
 
-    let g = &r[PREFIX];
+    let g = &r[2];
     let (gp, gm, gf) = (g.text(0)?, g.text(1)?, g.text(2)?);
     let (calls, spend, min_input, cache_read, windows) = (
         g.count(3)?,

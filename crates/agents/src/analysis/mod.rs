@@ -7,6 +7,7 @@
 //! and Spark SQL. It does not price alternatives or recommend anything (that is `optimize`).
 
 pub mod collect;
+pub mod distributions;
 pub mod duplicates;
 pub mod sql;
 
