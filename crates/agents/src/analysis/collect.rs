@@ -1,7 +1,10 @@
-//! Gathering a dataset's aggregates: five grouped queries over the `calls` CTE (two of them
-//! grouping sets), run at once by the columnar engine over the dataset's Parquet parts, read
-//! back into [`WorkloadStats`]. No record is ever held in memory: each query returns one row
-//! per group (a model, a feature, a day, a distinct latency in ms...).
+//! Gathering a dataset's aggregates: the five queries over the `calls` CTE that define the
+//! figures (two of them grouping sets), read back into [`WorkloadStats`]. Three run as they
+//! are in the columnar engine over the dataset's Parquet parts; the two whose groups are
+//! about as many as the calls (the distributions, keyed by latency and token counts, and the
+//! repeated prompts, keyed by prompt hash) are counted from streams of the same calls
+//! ([`super::distributions`], [`super::duplicates`]), all at once. No record is ever held in
+//! memory: each query returns one row per group (a model, a feature, a day...).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,7 +43,8 @@ const PREFIX: usize = 3;
 /// with a prompt hash, billed) are grouping keys, and the rows are summed into figures here.
 /// Twelve separate queries read the same columns twelve times (16.4 s at 10M records, against
 /// 10.6 s for these five; BENCHMARKS.md). `GROUPING SETS` and `GROUPING()` run unchanged in
-/// DuckDB and Spark SQL.
+/// DuckDB and Spark SQL. These are the SQL a report cites; [`collect`] counts the second
+/// and the fifth from streams, to the same figures.
 pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
     let dataset = scope.dataset;
     let cte = scope.cte();
