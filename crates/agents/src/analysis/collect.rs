@@ -262,10 +262,9 @@ pub fn runner<'a>(
     cancel: Option<&'a CancellationToken>,
 ) -> impl Fn(&[String]) -> Result<Vec<Vec<RecordBatch>>, AgentError> + 'a {
     move |sqls: &[String]| {
-        let results = engine.collect_all(sqls, cancel).map_err(|e| match e {
-            apex_datasets::DatasetError::Cancelled => AgentError::Cancelled,
-            other => other.into(),
-        })?;
+        let results = engine
+            .collect_all(sqls, cancel)
+            .map_err(super::stream::engine_error)?;
         if cancel.is_some_and(CancellationToken::is_cancelled) {
             return Err(AgentError::Cancelled);
         }

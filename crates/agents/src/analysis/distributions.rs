@@ -13,13 +13,14 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use tokio_util::sync::CancellationToken;
 
+use super::Histogram;
 use super::sql::{PER_CALL, Scope};
-use super::{FastMap, Histogram};
+use super::stream::{ModelIds, engine_error};
 use crate::AgentError;
 use apex_datasets::Engine;
 
-/// Values below this are counted in arrays (a latency up to ~2 minutes, up to 131k tokens);
-/// larger or negative ones in a map.
+/// Values below this may be counted in arrays (a latency up to ~2 minutes, up to 131k
+/// tokens); larger or negative ones in a map.
 pub const DENSE: usize = 1 << 17;
 
 /// The single calls' provider, model, latency and output tokens, input tokens, time to
@@ -52,38 +53,51 @@ pub fn collect(
     cancel: Option<&CancellationToken>,
 ) -> Result<Distributions, AgentError> {
     let mut counts = Counts::default();
-    engine.scan(&single_calls(scope), cancel, |batch| {
-        counts
-            .add_batch(batch)
-            .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
-    })?;
+    engine
+        .scan(&single_calls(scope), cancel, |batch| {
+            counts
+                .add_batch(batch)
+                .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
+        })
+        .map_err(engine_error)?;
     Ok(counts.finish())
 }
 
-/// A histogram being counted: values in `0..DENSE` by index, others in a map.
+/// Array slots all the histograms of one count may hold (16 bytes each: 64 MB); values past
+/// them go to the maps. A dataset of hundreds of models stays bounded.
+const SLOTS: usize = 4 << 20;
+
+/// A histogram being counted: values below the array's length by index (the array grows
+/// on demand up to [`DENSE`] while the count's [`SLOTS`] last), others in a map.
+#[derive(Default)]
 struct Dense {
     slots: Vec<(u64, f64)>,
     other: Histogram,
 }
 
-impl Default for Dense {
-    fn default() -> Self {
-        Dense {
-            slots: vec![(0, 0.0); DENSE],
-            other: Histogram::default(),
-        }
-    }
-}
-
 impl Dense {
     #[inline]
-    fn add(&mut self, value: i64, cost: f64) {
+    fn add(&mut self, value: i64, cost: f64, room: &mut usize) {
         let slot = match usize::try_from(value) {
-            Ok(i) if i < DENSE => &mut self.slots[i],
+            Ok(i) if i < self.slots.len() => &mut self.slots[i],
+            Ok(i) if i < DENSE && self.grow(i, room) => &mut self.slots[i],
             _ => self.other.entry(value).or_default(),
         };
         slot.0 += 1;
         slot.1 += cost;
+    }
+
+    /// Grow the array to hold index `i` (at least doubling) if `room` allows.
+    #[cold]
+    fn grow(&mut self, i: usize, room: &mut usize) -> bool {
+        let len = (i + 1).max(self.slots.len() * 2).clamp(1024, DENSE);
+        let more = len - self.slots.len();
+        if more > *room {
+            return false;
+        }
+        *room -= more;
+        self.slots.resize(len, (0, 0.0));
+        true
     }
 
     fn into_histogram(self) -> Histogram {
@@ -97,23 +111,34 @@ impl Dense {
     }
 }
 
-/// A provider and model as the calls name them (either may be null).
-type Pair = (Option<String>, Option<String>);
-
-#[derive(Default)]
 struct Counts {
-    /// Per (provider, model) id: latency, output tokens of successful calls.
-    models: Vec<(Pair, Dense, Dense)>,
-    ids: FastMap<Pair, usize>,
-    input: Option<Box<Dense>>,
-    ttft: Option<Box<Dense>>,
+    models: ModelIds,
+    /// Per model id: latency, output tokens of successful calls.
+    per_model: Vec<(Dense, Dense)>,
+    input: Dense,
+    ttft: Dense,
+    /// Array slots left (see [`SLOTS`]).
+    room: usize,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            models: ModelIds::default(),
+            per_model: Vec::new(),
+            input: Dense::default(),
+            ttft: Dense::default(),
+            room: SLOTS,
+        }
+    }
 }
 
 impl Counts {
     fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
+        let ids = self.models.of_rows(batch.column(0), batch.column(1))?;
+        self.per_model
+            .resize_with(self.models.names.len(), Default::default);
         let cast = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
-        let (provider, model) = (cast(0, &DataType::Utf8)?, cast(1, &DataType::Utf8)?);
-        let (provider, model) = (provider.as_string::<i32>(), model.as_string::<i32>());
         let latency = cast(2, &DataType::Int64)?;
         let latency = latency.as_primitive::<Int64Type>();
         let (output, input) = (cast(3, &DataType::Int64)?, cast(4, &DataType::Int64)?);
@@ -127,40 +152,21 @@ impl Counts {
         let ok = ok.as_boolean();
         let cost = cast(7, &DataType::Float64)?;
         let cost = cost.as_primitive::<Float64Type>();
-        let input_hist = self.input.get_or_insert_with(Box::default);
-        let ttft_hist = self.ttft.get_or_insert_with(Box::default);
-        // The few distinct pairs of this batch, borrowed and compared in turn.
-        let mut seen: Vec<(Option<&str>, Option<&str>, usize)> = Vec::new();
+        // Nulls count as 0, as the report read the grouped rows (the time to first token
+        // excepted: calls without one are left out).
         let int = |a: &arrow::array::Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-        for i in 0..batch.num_rows() {
-            let p = (!provider.is_null(i)).then(|| provider.value(i));
-            let m = (!model.is_null(i)).then(|| model.value(i));
-            let id = match seen.iter().find(|s| s.0 == p && s.1 == m) {
-                Some(s) => s.2,
-                None => {
-                    let key = (p.map(str::to_string), m.map(str::to_string));
-                    let id = match self.ids.get(&key) {
-                        Some(&id) => id,
-                        None => {
-                            self.ids.insert(key.clone(), self.models.len());
-                            self.models.push((key, Dense::default(), Dense::default()));
-                            self.models.len() - 1
-                        }
-                    };
-                    seen.push((p, m, id));
-                    id
-                }
-            };
+        let room = &mut self.room;
+        for (i, &id) in ids.iter().enumerate() {
             let c = if cost.is_null(i) { 0.0 } else { cost.value(i) };
-            let succeeded = !ok.is_null(i) && ok.value(i);
-            let (_, latency_hist, output_hist) = &mut self.models[id];
-            latency_hist.add(int(latency, i).unwrap_or(0), c);
-            if succeeded {
-                output_hist.add(int(output, i).unwrap_or(0), c);
-                input_hist.add(int(input, i).unwrap_or(0), c);
+            let (latency_hist, output_hist) = &mut self.per_model[id];
+            latency_hist.add(int(latency, i).unwrap_or(0), c, room);
+            if !ok.is_null(i) && ok.value(i) {
+                output_hist.add(int(output, i).unwrap_or(0), c, room);
+                self.input.add(int(input, i).unwrap_or(0), c, room);
             }
             if let Some(t) = int(ttft, i) {
-                ttft_hist.add(t, 0.0);
+                // counted, not costed
+                self.ttft.add(t, 0.0, room);
             }
         }
         Ok(())
@@ -175,18 +181,44 @@ impl Counts {
                 e.1 += c;
             }
         };
-        for ((p, m), latency, output) in self.models {
+        for (name, (latency, output)) in self.models.names.into_iter().zip(self.per_model) {
             let (latency, output) = (latency.into_histogram(), output.into_histogram());
             merge(&mut d.latency, &latency);
             merge(&mut d.output, &output);
-            d.models.push((
-                (p.unwrap_or_default(), m.unwrap_or_default()),
-                latency,
-                output,
-            ));
+            d.models.push((name, latency, output));
         }
-        d.input = self.input.map(|h| h.into_histogram()).unwrap_or_default();
-        d.ttft = self.ttft.map(|h| h.into_histogram()).unwrap_or_default();
+        d.input = self.input.into_histogram();
+        d.ttft = self.ttft.into_histogram();
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A histogram is the same whether its values went to the array, to the map (no room
+    /// left, negative, or past DENSE), or some to each.
+    #[test]
+    fn a_histogram_is_the_same_from_the_array_or_the_map() {
+        let values = [0, 3, 3, 1500, -2, DENSE as i64, DENSE as i64 + 7, 70_000, 3];
+        let count = |room: usize| {
+            let (mut d, mut room) = (Dense::default(), room);
+            for (k, v) in values.iter().enumerate() {
+                d.add(*v, k as f64, &mut room);
+            }
+            let mut h: Vec<(i64, (u64, f64))> = d.into_histogram().into_iter().collect();
+            h.sort_by_key(|e| e.0);
+            h
+        };
+        let all = count(SLOTS);
+        assert_eq!(
+            all.iter().find(|e| e.0 == 3),
+            Some(&(3, (3, 1.0 + 2.0 + 8.0)))
+        );
+        assert_eq!(all.len(), 7);
+        for room in [0, 1024, 2048] {
+            assert_eq!(count(room), all, "room {room}");
+        }
     }
 }

@@ -12,7 +12,6 @@
 //! one partition and its table. The figure is the SQL's to the cent (`tests.rs` checks it
 //! against DuckDB running that SQL).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -20,10 +19,11 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use tokio_util::sync::CancellationToken;
-use xxhash_rust::xxh3::{Xxh3DefaultBuilder, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::DuplicateRow;
 use super::sql::Scope;
+use super::stream::{ModelIds, engine_error};
 use crate::AgentError;
 use apex_datasets::Engine;
 use apex_datasets::layout::Scratch;
@@ -57,12 +57,14 @@ pub fn repeated_prompts(
     cancel: Option<&CancellationToken>,
 ) -> Result<Vec<DuplicateRow>, AgentError> {
     let mut parts = Partitions::new(scratch_root, budget);
-    let mut models = Models::default();
-    engine.scan(&hashed_calls(scope), cancel, |batch| {
-        parts
-            .add_batch(batch, &mut models)
-            .map_err(|e| apex_datasets::DatasetError::Io(e.to_string()))
-    })?;
+    let mut models = ModelIds::default();
+    engine
+        .scan(&hashed_calls(scope), cancel, |batch| {
+            parts
+                .add_batch(batch, &mut models)
+                .map_err(|e| apex_datasets::DatasetError::Io(e.to_string()))
+        })
+        .map_err(engine_error)?;
     // The partitions are independent: one per core at a time. Their totals are added in
     // partition order, so that the cost's rounding is the same from run to run.
     let (buffers, scratch) = parts.finish();
@@ -137,30 +139,6 @@ fn io(e: std::io::Error) -> AgentError {
     ))
 }
 
-/// The distinct (provider, model) pairs, numbered in order of appearance.
-#[derive(Default)]
-struct Models {
-    ids: HashMap<(Option<String>, Option<String>), u32, Xxh3DefaultBuilder>,
-    /// Each id's provider and model (null as empty, as the report reads them).
-    names: Vec<(String, String)>,
-}
-
-impl Models {
-    fn id(&mut self, provider: Option<&str>, model: Option<&str>) -> u32 {
-        let key = (provider.map(str::to_string), model.map(str::to_string));
-        if let Some(&id) = self.ids.get(&key) {
-            return id;
-        }
-        let id = self.names.len() as u32;
-        self.names.push((
-            provider.unwrap_or_default().to_string(),
-            model.unwrap_or_default().to_string(),
-        ));
-        self.ids.insert(key, id);
-        id
-    }
-}
-
 /// The calls by partition: in memory, then appended to one scratch file per partition.
 /// A call is `[key length: u32][key: model id u32, prompt hash bytes][cost: f64]`, little
 /// endian.
@@ -183,40 +161,20 @@ impl<'a> Partitions<'a> {
         }
     }
 
-    fn add_batch(&mut self, batch: &RecordBatch, models: &mut Models) -> std::io::Result<()> {
-        let column = |i: usize, to: &DataType| {
-            arrow::compute::cast(batch.column(i), to)
-                .map_err(|e| std::io::Error::other(e.to_string()))
-        };
-        let (provider, model, hash) = (
-            column(0, &DataType::Utf8)?,
-            column(1, &DataType::Utf8)?,
-            column(2, &DataType::Utf8)?,
-        );
-        let (provider, model, hash) = (
-            provider.as_string::<i32>(),
-            model.as_string::<i32>(),
-            hash.as_string::<i32>(),
-        );
-        let cost = column(3, &DataType::Float64)?;
+    fn add_batch(&mut self, batch: &RecordBatch, models: &mut ModelIds) -> std::io::Result<()> {
+        let arrow = |e: arrow::error::ArrowError| std::io::Error::other(e.to_string());
+        let ids = models
+            .of_rows(batch.column(0), batch.column(1))
+            .map_err(arrow)?;
+        let hash = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(arrow)?;
+        let hash = hash.as_string::<i32>();
+        let cost = arrow::compute::cast(batch.column(3), &DataType::Float64).map_err(arrow)?;
         let cost = cost.as_primitive::<Float64Type>();
-        // The few distinct pairs of this batch, borrowed and compared in turn: hashing two
-        // strings per call cost more than the rest of the call's work.
-        let mut seen: Vec<(Option<&str>, Option<&str>, u32)> = Vec::new();
-        for row in 0..batch.num_rows() {
+        for (row, &id) in ids.iter().enumerate() {
             if hash.is_null(row) {
                 continue;
             }
-            let p = (!provider.is_null(row)).then(|| provider.value(row));
-            let m = (!model.is_null(row)).then(|| model.value(row));
-            let id = match seen.iter().find(|s| s.0 == p && s.1 == m) {
-                Some(s) => s.2,
-                None => {
-                    let id = models.id(p, m);
-                    seen.push((p, m, id));
-                    id
-                }
-            };
+            let id = id as u32;
             let h = hash.value(row).as_bytes();
             let c = if cost.is_null(row) {
                 0.0

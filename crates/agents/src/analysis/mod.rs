@@ -10,6 +10,7 @@ pub mod collect;
 pub mod distributions;
 pub mod duplicates;
 pub mod sql;
+pub mod stream;
 
 use std::collections::{BTreeMap, HashMap};
 
