@@ -708,8 +708,8 @@ fn synthetic_dataset(name: &str, count: u64) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-/// The distributions counted from the stream of single calls hold exactly the groups of
-/// their SQL (four grouping sets) run by the engine: every value's calls and cost.
+/// The distributions counted from the calls' stream hold exactly the groups of their SQL
+/// (four grouping sets) run by the engine: every value's calls and cost.
 #[test]
 fn distributions_from_the_stream_equal_their_grouping_sets() {
     type Groups = std::collections::BTreeMap<(u8, String, String, i64), (u64, f64)>;
@@ -744,7 +744,9 @@ fn distributions_from_the_stream_equal_their_grouping_sets() {
             e.1 += cost;
         }
     }
-    let d = analysis::distributions::collect(&engine, scope, None).unwrap();
+    let d = analysis::stream::count(&engine, scope, None, None)
+        .unwrap()
+        .distributions;
     let mut got = Groups::new();
     for ((p, m), latency, output) in &d.models {
         for (set, h) in [(0, latency), (1, output)] {
@@ -791,7 +793,72 @@ fn distributions_from_the_stream_equal_their_grouping_sets() {
     assert_eq!(d.latency.values().map(|v| v.0).sum::<u64>(), models);
 }
 
-/// The repeated prompts counted in partitions equal the figure's SQL run by the engine,
+/// The prompt-prefix groups counted from the calls' stream equal their SQL run by the
+/// engine: calls, cost, smallest prompt, cache reads and distinct windows of each group.
+#[test]
+fn prefix_groups_from_the_stream_equal_their_sql() {
+    let (_dir, store) = synthetic_dataset("d", 30_000);
+    let engine = open_engine(&store, &["d"]).unwrap();
+    let scope = analysis::sql::Scope {
+        dataset: "d",
+        rollups: false,
+    };
+    let mut want = Vec::new();
+    for b in engine
+        .collect(&analysis::sql::prefix_groups(scope))
+        .unwrap()
+    {
+        for row in apex_datasets::engine::json_rows(&b).unwrap() {
+            let text = |i: usize| row[i].as_str().unwrap_or_default().to_string();
+            let n = |i: usize| num(&row[i]) as u64;
+            want.push((
+                text(0),
+                text(1),
+                text(2),
+                n(3),
+                num(&row[4]),
+                n(5),
+                n(6),
+                n(7),
+            ));
+        }
+    }
+    let mut got: Vec<_> = analysis::stream::count(&engine, scope, None, None)
+        .unwrap()
+        .groups
+        .into_iter()
+        .map(|g| {
+            let p = (g.provider, g.model, g.feature, g.ok_calls, g.ok_spend);
+            (
+                p.0,
+                p.1,
+                p.2,
+                p.3,
+                p.4,
+                g.min_input,
+                g.cache_read,
+                g.cache_windows,
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+    assert!(want.len() > 5, "too few groups to check: {want:?}");
+    assert!(
+        want.iter().any(|w| w.7 > 1),
+        "no group with several windows"
+    );
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(
+            (&g.0, &g.1, &g.2, g.3, g.5, g.6, g.7),
+            (&w.0, &w.1, &w.2, w.3, w.5, w.6, w.7)
+        );
+        assert!((g.4 - w.4).abs() < 1e-9, "{g:?} vs {w:?}");
+    }
+}
+
+/// The repeated prompts counted in partitions from the calls' stream equal the figure's SQL
+/// run by the engine,
 /// whether the partitions stay in memory or spill to scratch files on every batch; the
 /// scratch directory is gone afterwards.
 #[test]
@@ -823,7 +890,9 @@ fn repeated_prompts_in_partitions_equal_the_sql_spilled_or_not() {
     let root = apex_datasets::root_of(&store);
     for budget in [analysis::duplicates::BUDGET, 1] {
         let mut got: Vec<(String, String, u64, u64, u64, f64)> =
-            analysis::duplicates::repeated_prompts(&engine, scope, &root, budget, None)
+            analysis::stream::count(&engine, scope, Some((&root, budget)), None)
+                .unwrap()
+                .duplicates
                 .unwrap()
                 .into_iter()
                 .map(|d| {

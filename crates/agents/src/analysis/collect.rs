@@ -1,10 +1,10 @@
 //! Gathering a dataset's aggregates: the five queries over the `calls` CTE that define the
-//! figures (two of them grouping sets), read back into [`WorkloadStats`]. Three run as they
-//! are in the columnar engine over the dataset's Parquet parts; the two whose groups are
-//! about as many as the calls (the distributions, keyed by latency and token counts, and the
-//! repeated prompts, keyed by prompt hash) are counted from streams of the same calls
-//! ([`super::distributions`], [`super::duplicates`]), all at once. No record is ever held in
-//! memory: each query returns one row per group (a model, a feature, a day...).
+//! figures (two of them grouping sets), read back into [`WorkloadStats`]. Two run as they
+//! are in the columnar engine over the dataset's Parquet parts (the records and the
+//! breakdowns); the other three are counted from one stream of the same calls
+//! ([`super::stream`]): the distributions and the repeated prompts have about as many groups
+//! as calls, and one scan decodes the columns they share with the prompt-prefix groups once.
+//! No record is ever held in memory.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use tokio_util::sync::CancellationToken;
 
 use super::sql::{self, Scope, quote};
-use super::{Agg, ModelStats, PrefixGroup, WorkloadStats};
+use super::{Agg, ModelStats, WorkloadStats};
 use super::{SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS};
 use crate::AgentError;
 use apex_datasets::Engine;
@@ -29,11 +29,10 @@ const SUMS_BY_KEYS: &str = "SUM(weight) AS weights, SUM(cost_usd) AS spend, \
 const SUMS_OF_SUMS: &str = "SUM(weights), SUM(spend), SUM(inputs), SUM(outputs), \
     SUM(cache_reads), SUM(cache_writes), SUM(records)";
 
-/// Where [`queries`] puts the queries the engine runs as they are; the distributions' (2)
-/// and the repeated prompts' (4) are the SQL of figures counted from streams.
+/// Where [`queries`] puts the queries the engine runs as they are; the others (2-4) are the
+/// SQL of figures counted from the calls' stream ([`super::stream`]).
 const RECORDS: usize = 0;
 const BREAKDOWNS: usize = 1;
-const PREFIX: usize = 3;
 
 /// The queries behind [`WorkloadStats`], in the order of the constants above.
 ///
@@ -43,8 +42,8 @@ const PREFIX: usize = 3;
 /// with a prompt hash, billed) are grouping keys, and the rows are summed into figures here.
 /// Twelve separate queries read the same columns twelve times (16.4 s at 10M records, against
 /// 10.6 s for these five; BENCHMARKS.md). `GROUPING SETS` and `GROUPING()` run unchanged in
-/// DuckDB and Spark SQL. These are the SQL a report cites; [`collect`] counts the second
-/// and the fifth from streams, to the same figures.
+/// DuckDB and Spark SQL. These are the SQL a report cites; [`collect`] counts the last three
+/// from the calls' stream, to the same figures.
 pub fn queries(scope: Scope<'_>, with_duplicates: bool) -> Vec<String> {
     let dataset = scope.dataset;
     let cte = scope.cte();
@@ -293,34 +292,22 @@ pub fn collect(
     let sqls = queries(scope, duplicates_scratch.is_some());
     // The distributions and the repeated prompts are counted from streams of the calls
     // (`distributions`, `duplicates`), beside the engine's grouped queries.
-    let grouped = [
-        sqls[RECORDS].clone(),
-        sqls[BREAKDOWNS].clone(),
-        sqls[PREFIX].clone(),
-    ];
-    let stopped = || AgentError::Invalid("internal: a figure's count stopped".into());
-    let (results, dists, duplicates) = std::thread::scope(|threads| {
-        let dists =
-            threads.spawn(move || super::distributions::collect(engine, scope, Some(cancel)));
-        let repeated = duplicates_scratch.map(|root| {
-            threads.spawn(move || {
-                super::duplicates::repeated_prompts(
-                    engine,
-                    scope,
-                    root,
-                    super::duplicates::BUDGET,
-                    Some(cancel),
-                )
-            })
+    let grouped = [sqls[RECORDS].clone(), sqls[BREAKDOWNS].clone()];
+    let (results, streamed) = std::thread::scope(|threads| {
+        let streamed = threads.spawn(move || {
+            let duplicates = duplicates_scratch.map(|root| (root, super::duplicates::BUDGET));
+            super::stream::count(engine, scope, duplicates, Some(cancel))
         });
         let results = run(&grouped);
-        let dists = dists.join().unwrap_or_else(|_| Err(stopped()));
-        let repeated = repeated
-            .map(|t| t.join().unwrap_or_else(|_| Err(stopped())))
-            .transpose();
-        (results, dists, repeated)
+        let streamed = streamed.join().unwrap_or_else(|_| {
+            Err(AgentError::Invalid(
+                "internal: the count of the calls' stream stopped".into(),
+            ))
+        });
+        (results, streamed)
     });
-    let (results, dists, duplicates) = (results?, dists?, duplicates?);
+    let (results, streamed) = (results?, streamed?);
+    let dists = streamed.distributions;
     let r: Vec<Rows> = results
         .iter()
         .map(|b| Rows::new(b))
@@ -425,29 +412,8 @@ pub fn collect(
     s.input_hist = dists.input;
     s.ttft_hist = dists.ttft;
 
-    let g = &r[2];
-    let (gp, gm, gf) = (g.text(0)?, g.text(1)?, g.text(2)?);
-    let (calls, spend, min_input, cache_read, windows) = (
-        g.count(3)?,
-        g.float(4)?,
-        g.count(5)?,
-        g.count(6)?,
-        g.count(7)?,
-    );
-    s.groups = (0..g.len)
-        .map(|i| PrefixGroup {
-            provider: gp[i].clone(),
-            model: gm[i].clone(),
-            feature: gf[i].clone(),
-            ok_calls: calls[i],
-            ok_spend: spend[i],
-            min_input: min_input[i],
-            cache_read: cache_read[i],
-            cache_windows: windows[i],
-        })
-        .collect();
-
-    if let Some(rows) = duplicates {
+    s.groups = streamed.groups;
+    if let Some(rows) = streamed.duplicates {
         s.duplicates = rows;
     }
     s.sort();

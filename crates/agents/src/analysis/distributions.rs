@@ -1,5 +1,6 @@
 //! The distributions of a report (latency and output tokens per model, input tokens of
-//! successful calls, time to first token), counted from one stream of the single calls.
+//! successful calls, time to first token), counted from the stream of the single calls
+//! ([`super::stream`]).
 //!
 //! Their SQL is one query of four grouping sets whose keys are near-unique per call (a
 //! latency in ms, a token count): DataFusion repeats each call once per set and hashes every
@@ -11,27 +12,13 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use tokio_util::sync::CancellationToken;
 
 use super::Histogram;
-use super::sql::{PER_CALL, Scope};
-use super::stream::{ModelIds, engine_error};
-use crate::AgentError;
-use apex_datasets::Engine;
+use super::stream::ModelIds;
 
 /// Values below this may be counted in arrays (a latency up to ~2 minutes, up to 131k
 /// tokens); larger or negative ones in a map.
 pub const DENSE: usize = 1 << 17;
-
-/// The single calls' provider, model, latency and output tokens, input tokens, time to
-/// first token (ms, floored), whether they succeeded, and their cost.
-pub fn single_calls(scope: Scope<'_>) -> String {
-    format!(
-        "{} SELECT provider, model, FLOOR(latency_ms), output_tokens, input_tokens, \
-         FLOOR(ttft_ms), status = 'ok', cost_usd FROM calls WHERE {PER_CALL}",
-        scope.cte()
-    )
-}
 
 /// The histograms of one dataset.
 #[derive(Debug, Default)]
@@ -44,23 +31,6 @@ pub struct Distributions {
     pub input: Histogram,
     /// Time to first token (counts only; calls without one are left out).
     pub ttft: Histogram,
-}
-
-/// Count the distributions of `scope`'s single calls.
-pub fn collect(
-    engine: &Engine,
-    scope: Scope<'_>,
-    cancel: Option<&CancellationToken>,
-) -> Result<Distributions, AgentError> {
-    let mut counts = Counts::default();
-    engine
-        .scan(&single_calls(scope), cancel, |batch| {
-            counts
-                .add_batch(batch)
-                .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
-        })
-        .map_err(engine_error)?;
-    Ok(counts.finish())
 }
 
 /// Array slots all the histograms of one count may hold (16 bytes each: 64 MB); values past
@@ -111,7 +81,8 @@ impl Dense {
     }
 }
 
-struct Counts {
+/// The distributions being counted: batches of single calls in, histograms out.
+pub struct Counts {
     models: ModelIds,
     /// Per model id: latency, output tokens of successful calls.
     per_model: Vec<(Dense, Dense)>,
@@ -134,7 +105,14 @@ impl Default for Counts {
 }
 
 impl Counts {
-    fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
+    /// Count a batch of single calls: columns provider, model, latency (ms, floored), output
+    /// tokens, input tokens, time to first token (ms, floored), succeeded, cost.
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
+        self.add(batch)
+            .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
+    }
+
+    fn add(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
         let ids = self.models.of_rows(batch.column(0), batch.column(1))?;
         self.per_model
             .resize_with(self.models.names.len(), Default::default);
@@ -172,7 +150,7 @@ impl Counts {
         Ok(())
     }
 
-    fn finish(self) -> Distributions {
+    pub fn finish(self) -> Distributions {
         let mut d = Distributions::default();
         let merge = |into: &mut Histogram, from: &Histogram| {
             for (v, (n, c)) in from {

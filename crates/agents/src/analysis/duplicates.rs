@@ -4,7 +4,8 @@
 //!
 //! Nearly every prompt is sent once, so the groups are about as many as the calls: the
 //! engine's hash aggregate held ~57M of them at 100M records (1.65 GB of RSS, 69 s, most of
-//! it spilling through a sort; BENCHMARKS.md). Here the calls stream by once and each is
+//! it spilling through a sort; BENCHMARKS.md). Here the calls stream by once
+//! ([`super::stream`]) and each is
 //! appended, as (provider-and-model id, prompt hash, cost), to one of [`PARTITIONS`]
 //! buffers chosen by a hash of its key; once the buffers hold [`BUDGET`] bytes in all they
 //! are appended to one scratch file per partition. Then each partition is aggregated alone
@@ -22,10 +23,8 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::DuplicateRow;
-use super::sql::Scope;
-use super::stream::{ModelIds, engine_error};
+use super::stream::ModelIds;
 use crate::AgentError;
-use apex_datasets::Engine;
 use apex_datasets::layout::Scratch;
 
 /// Partitions of the keys. Each holds about 1/64 of the distinct prompts when aggregated:
@@ -36,101 +35,103 @@ pub const PARTITIONS: usize = 64;
 /// a call with a 16-character prompt hash, so ~4M calls.
 pub const BUDGET: usize = 128 << 20;
 
-/// The calls the figure counts: successful, with a prompt hash; their provider, model,
-/// prompt hash and cost.
-pub fn hashed_calls(scope: Scope<'_>) -> String {
-    format!(
-        "{} SELECT provider, model, prompt_hash, cost_usd FROM calls WHERE status = 'ok' \
-         AND prompt_hash IS NOT NULL AND prompt_hash <> ''",
-        scope.cte()
-    )
+/// The repeated prompts being counted: batches of calls in, rows out.
+pub struct RepeatedPrompts<'a> {
+    parts: Partitions<'a>,
+    models: ModelIds,
 }
 
-/// The repeated prompts of `scope` per provider and model, in no particular order (what
-/// [`super::sql::duplicates`] returns). Spills to a scratch directory under `scratch_root`
-/// (the datasets dir) past `budget` bytes; it is removed before this returns.
-pub fn repeated_prompts(
-    engine: &Engine,
-    scope: Scope<'_>,
-    scratch_root: &Path,
-    budget: usize,
-    cancel: Option<&CancellationToken>,
-) -> Result<Vec<DuplicateRow>, AgentError> {
-    let mut parts = Partitions::new(scratch_root, budget);
-    let mut models = ModelIds::default();
-    engine
-        .scan(&hashed_calls(scope), cancel, |batch| {
-            parts
-                .add_batch(batch, &mut models)
-                .map_err(|e| apex_datasets::DatasetError::Io(e.to_string()))
-        })
-        .map_err(engine_error)?;
-    // The partitions are independent: one per core at a time. Their totals are added in
-    // partition order, so that the cost's rounding is the same from run to run.
-    let (buffers, scratch) = parts.finish();
-    let queue = std::sync::Mutex::new(buffers.into_iter().enumerate());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    type Done = Vec<(usize, Vec<DuplicateRow>)>;
-    let per_thread: Vec<Result<Done, AgentError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        if cancel.is_some_and(CancellationToken::is_cancelled) {
-                            return Err(AgentError::Cancelled);
-                        }
-                        let next = queue.lock().ok().and_then(|mut q| q.next());
-                        let Some((p, buffer)) = next else {
-                            return Ok(done);
-                        };
-                        let bytes = match &scratch {
-                            Some(scratch) => read_partition(scratch, p, buffer).map_err(io)?,
-                            None => buffer,
-                        };
-                        let mut totals = vec![DuplicateRow::default(); models.names.len()];
-                        aggregate(&bytes, &mut totals)?;
-                        done.push((p, totals));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join().unwrap_or_else(|_| {
-                    Err(AgentError::Invalid(
-                        "internal: the repeated-prompt count stopped".into(),
-                    ))
-                })
-            })
-            .collect()
-    });
-    drop(scratch);
-    let mut partitions: Done = Vec::with_capacity(PARTITIONS);
-    for done in per_thread {
-        partitions.extend(done?);
-    }
-    partitions.sort_by_key(|(p, _)| *p);
-    let mut totals = vec![DuplicateRow::default(); models.names.len()];
-    for (_, part) in partitions {
-        for (t, p) in totals.iter_mut().zip(part) {
-            t.repeated_prompts += p.repeated_prompts;
-            t.calls += p.calls;
-            t.repeats += p.repeats;
-            t.repeat_cost_usd += p.repeat_cost_usd;
+impl<'a> RepeatedPrompts<'a> {
+    /// A count that spills to a scratch directory under `scratch_root` past `budget` bytes.
+    pub fn new(scratch_root: &'a Path, budget: usize) -> Self {
+        RepeatedPrompts {
+            parts: Partitions::new(scratch_root, budget),
+            models: ModelIds::default(),
         }
     }
-    Ok(totals
-        .into_iter()
-        .zip(models.names)
-        .filter(|(t, _)| t.repeated_prompts > 0)
-        .map(|(t, (provider, model))| DuplicateRow {
-            provider,
-            model,
-            ..t
-        })
-        .collect())
+
+    /// Count a batch of successful calls with a prompt hash: columns provider, model,
+    /// prompt hash, cost.
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
+        self.parts
+            .add_batch(batch, &mut self.models)
+            .map_err(|e| apex_datasets::DatasetError::Io(e.to_string()))
+    }
+
+    /// The repeated prompts per provider and model, in no particular order; the scratch
+    /// directory is removed.
+    pub fn finish(
+        self,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Vec<DuplicateRow>, AgentError> {
+        let RepeatedPrompts { parts, models } = self;
+        // The partitions are independent: one per core at a time. Their totals are added in
+        // partition order, so that the cost's rounding is the same from run to run.
+        let (buffers, scratch) = parts.finish();
+        let queue = std::sync::Mutex::new(buffers.into_iter().enumerate());
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        type Done = Vec<(usize, Vec<DuplicateRow>)>;
+        let per_thread: Vec<Result<Done, AgentError>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            if cancel.is_some_and(CancellationToken::is_cancelled) {
+                                return Err(AgentError::Cancelled);
+                            }
+                            let next = queue.lock().ok().and_then(|mut q| q.next());
+                            let Some((p, buffer)) = next else {
+                                return Ok(done);
+                            };
+                            let bytes = match &scratch {
+                                Some(scratch) => read_partition(scratch, p, buffer).map_err(io)?,
+                                None => buffer,
+                            };
+                            let mut totals = vec![DuplicateRow::default(); models.names.len()];
+                            aggregate(&bytes, &mut totals)?;
+                            done.push((p, totals));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        Err(AgentError::Invalid(
+                            "internal: the repeated-prompt count stopped".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        drop(scratch);
+        let mut partitions: Done = Vec::with_capacity(PARTITIONS);
+        for done in per_thread {
+            partitions.extend(done?);
+        }
+        partitions.sort_by_key(|(p, _)| *p);
+        let mut totals = vec![DuplicateRow::default(); models.names.len()];
+        for (_, part) in partitions {
+            for (t, p) in totals.iter_mut().zip(part) {
+                t.repeated_prompts += p.repeated_prompts;
+                t.calls += p.calls;
+                t.repeats += p.repeats;
+                t.repeat_cost_usd += p.repeat_cost_usd;
+            }
+        }
+        Ok(totals
+            .into_iter()
+            .zip(models.names)
+            .filter(|(t, _)| t.repeated_prompts > 0)
+            .map(|(t, (provider, model))| DuplicateRow {
+                provider,
+                model,
+                ..t
+            })
+            .collect())
+    }
 }
 
 fn io(e: std::io::Error) -> AgentError {

@@ -9,6 +9,7 @@
 pub mod collect;
 pub mod distributions;
 pub mod duplicates;
+pub mod prefix;
 pub mod sql;
 pub mod stream;
 

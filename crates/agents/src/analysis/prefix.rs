@@ -1,0 +1,93 @@
+//! The prompt-prefix groups of a report (successful calls per provider, model and feature:
+//! calls, cost, smallest prompt, cache reads, distinct 5-minute windows), counted from a
+//! stream of the successful calls: what [`super::sql::prefix_groups`] returns, to the call
+//! and the cent.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use super::stream::{ModelIds, TextIds};
+use super::{FastMap, PrefixGroup};
+
+#[derive(Default)]
+struct Group {
+    calls: i64,
+    cost: f64,
+    min_input: Option<i64>,
+    cache_read: i64,
+    windows: HashSet<i64, Xxh3DefaultBuilder>,
+}
+
+/// The prompt-prefix groups being counted.
+#[derive(Default)]
+pub struct Counts {
+    models: ModelIds,
+    features: TextIds,
+    groups: FastMap<(usize, usize), Group>,
+}
+
+impl Counts {
+    /// Count a batch of successful calls: columns provider, model, feature, weight, cost,
+    /// input tokens, cache read tokens, 5-minute window ([`super::sql::CACHE_WINDOW`]).
+    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
+        self.add(batch)
+            .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
+    }
+
+    fn add(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
+        let models = self.models.of_rows(batch.column(0), batch.column(1))?;
+        let features = self.features.of_rows(batch.column(2))?;
+        let int = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Int64);
+        let (weight, input, cache_read, window) = (int(3)?, int(5)?, int(6)?, int(7)?);
+        let (weight, input, cache_read, window) = (
+            weight.as_primitive::<Int64Type>(),
+            input.as_primitive::<Int64Type>(),
+            cache_read.as_primitive::<Int64Type>(),
+            window.as_primitive::<Int64Type>(),
+        );
+        let cost = arrow::compute::cast(batch.column(4), &DataType::Float64)?;
+        let cost = cost.as_primitive::<Float64Type>();
+        // SQL's aggregates leave nulls out.
+        let value = |a: &arrow::array::Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+        for i in 0..batch.num_rows() {
+            let g = self.groups.entry((models[i], features[i])).or_default();
+            g.calls += value(weight, i).unwrap_or(0);
+            if !cost.is_null(i) {
+                g.cost += cost.value(i);
+            }
+            if let Some(v) = value(input, i) {
+                g.min_input = Some(g.min_input.map_or(v, |m| m.min(v)));
+            }
+            g.cache_read += value(cache_read, i).unwrap_or(0);
+            if let Some(w) = value(window, i) {
+                g.windows.insert(w);
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups, in no particular order.
+    pub fn finish(self) -> Vec<PrefixGroup> {
+        let Counts {
+            models,
+            features,
+            groups,
+        } = self;
+        groups
+            .into_iter()
+            .map(|((m, f), g)| PrefixGroup {
+                provider: models.names[m].0.clone(),
+                model: models.names[m].1.clone(),
+                feature: features.names[f].clone(),
+                ok_calls: g.calls.max(0) as u64,
+                ok_spend: g.cost,
+                min_input: g.min_input.unwrap_or(0).max(0) as u64,
+                cache_read: g.cache_read.max(0) as u64,
+                cache_windows: g.windows.len() as u64,
+            })
+            .collect()
+    }
+}
