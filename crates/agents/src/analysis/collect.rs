@@ -29,10 +29,9 @@ const SUMS_BY_KEYS: &str = "SUM(weight) AS weights, SUM(cost_usd) AS spend, \
 const SUMS_OF_SUMS: &str = "SUM(weights), SUM(spend), SUM(inputs), SUM(outputs), \
     SUM(cache_reads), SUM(cache_writes), SUM(records)";
 
-/// Where [`queries`] puts the queries the engine runs as they are; the others (2-4) are the
-/// SQL of figures counted from the calls' stream ([`super::stream`]).
+/// Where [`queries`] puts the one query the engine runs as it is; the others are the SQL of
+/// figures counted from the calls' stream ([`super::stream`]).
 const RECORDS: usize = 0;
-const BREAKDOWNS: usize = 1;
 
 /// The queries behind [`WorkloadStats`], in the order of the constants above.
 ///
@@ -125,33 +124,12 @@ impl Rows {
         arrow::compute::cast(c, to).map_err(|e| AgentError::Invalid(format!("internal: {e}")))
     }
 
-    fn text(&self, col: usize) -> Result<Vec<String>, AgentError> {
-        let a = self.cast(col, &DataType::Utf8)?;
-        let a = a.as_string::<i32>();
-        Ok((0..self.len)
-            .map(|i| {
-                if a.is_null(i) {
-                    String::new()
-                } else {
-                    a.value(i).to_string()
-                }
-            })
-            .collect())
-    }
-
     fn int(&self, col: usize) -> Result<Vec<i64>, AgentError> {
         let a = self.cast(col, &DataType::Int64)?;
         let a = a.as_primitive::<Int64Type>();
         Ok((0..self.len)
             .map(|i| if a.is_null(i) { 0 } else { a.value(i) })
             .collect())
-    }
-
-    /// Booleans; null is false.
-    fn flag(&self, col: usize) -> Result<Vec<bool>, AgentError> {
-        let a = self.cast(col, &DataType::Boolean)?;
-        let a = a.as_boolean();
-        Ok((0..self.len).map(|i| !a.is_null(i) && a.value(i)).collect())
     }
 
     fn count(&self, col: usize) -> Result<Vec<u64>, AgentError> {
@@ -180,30 +158,6 @@ impl Rows {
         Ok((0..self.len)
             .map(|i| {
                 (!a.is_null(i)).then(|| apex_datasets::schema::format_timestamp_ms(a.value(i)))
-            })
-            .collect())
-    }
-
-    /// [`Agg`]s from the seven [`SUMS_OF_SUMS`] starting at `from`, of rows that failed where
-    /// `failed` says so.
-    fn aggs(&self, from: usize, failed: &[bool]) -> Result<Vec<Agg>, AgentError> {
-        let (calls, spend, input, output) = (
-            self.count(from)?,
-            self.float(from + 1)?,
-            self.count(from + 2)?,
-            self.count(from + 3)?,
-        );
-        let (cache_read, cache_write) = (self.count(from + 4)?, self.count(from + 5)?);
-        Ok((0..self.len)
-            .map(|i| Agg {
-                calls: calls[i],
-                spend: spend[i],
-                input: input[i],
-                output: output[i],
-                cache_read: cache_read[i],
-                cache_write: cache_write[i],
-                failed: if failed[i] { calls[i] } else { 0 },
-                failed_cost: if failed[i] { spend[i] } else { 0.0 },
             })
             .collect())
     }
@@ -292,7 +246,7 @@ pub fn collect(
     let sqls = queries(scope, duplicates_scratch.is_some());
     // The distributions and the repeated prompts are counted from streams of the calls
     // (`distributions`, `duplicates`), beside the engine's grouped queries.
-    let grouped = [sqls[RECORDS].clone(), sqls[BREAKDOWNS].clone()];
+    let grouped = [sqls[RECORDS].clone()];
     let (results, streamed) = std::thread::scope(|threads| {
         let streamed = threads.spawn(move || {
             let duplicates = duplicates_scratch.map(|root| (root, super::duplicates::BUDGET));
@@ -325,64 +279,62 @@ pub fn collect(
         s.last = rec.time(2)?.remove(0);
     }
 
-    // The breakdowns: one row per group of each grouping set, summed into figures.
-    let b = &r[1];
-    let (not_models, not_tenants, not_days) = (b.int(0)?, b.int(1)?, b.int(2)?);
-    let (providers, models, workload_types, features) =
-        (b.text(3)?, b.text(4)?, b.text(5)?, b.text(6)?);
-    let (tenants, days, error_types) = (b.text(7)?, b.text(8)?, b.text(9)?);
-    let (ok, short, hashed, billed) = (b.flag(10)?, b.flag(11)?, b.flag(12)?, b.flag(13)?);
-    let failed: Vec<bool> = ok.iter().map(|o| !o).collect();
-    let aggs = b.aggs(14, &failed)?;
-    let records = b.count(20)?;
+    // The breakdowns: each group of calls (by every key and flag at once) summed into the
+    // figures of each grouping set of the query.
     let mut index: HashMap<String, usize> = HashMap::new();
     let (mut by_feature, mut by_tenant, mut by_day) = (Vec::new(), Vec::new(), Vec::new());
     let mut by_type: HashMap<String, (u64, f64)> = HashMap::new();
     let mut billed_failures: HashMap<(String, String, String), (u64, f64)> = HashMap::new();
-    for i in 0..b.len {
-        let agg = &aggs[i];
-        if not_models[i] == 0 {
-            let k = *index
-                .entry(model_key(&providers[i], &models[i]))
-                .or_insert_with(|| {
-                    s.models.push(ModelStats {
-                        provider: providers[i].clone(),
-                        model: models[i].clone(),
-                        ..Default::default()
-                    });
-                    s.models.len() - 1
+    for g in streamed.breakdowns {
+        let calls = g.sums.weights.max(0) as u64;
+        let agg = Agg {
+            calls,
+            spend: g.sums.spend,
+            input: g.sums.inputs.max(0) as u64,
+            output: g.sums.outputs.max(0) as u64,
+            cache_read: g.sums.cache_reads.max(0) as u64,
+            cache_write: g.sums.cache_writes.max(0) as u64,
+            failed: if g.ok { 0 } else { calls },
+            failed_cost: if g.ok { 0.0 } else { g.sums.spend },
+        };
+        // (provider, model, workload type, feature, succeeded, short, hashed)
+        let k = *index
+            .entry(model_key(&g.provider, &g.model))
+            .or_insert_with(|| {
+                s.models.push(ModelStats {
+                    provider: g.provider.clone(),
+                    model: g.model.clone(),
+                    ..Default::default()
                 });
-            let m = &mut s.models[k];
-            m.all.add_agg(agg);
-            s.total.add_agg(agg);
-            if ok[i] {
-                s.ok_calls += agg.calls;
-                if hashed[i] {
-                    s.ok_calls_with_hash += records[i];
-                }
-                if short[i] {
-                    m.short_ok.add_agg(agg);
-                }
-                if sql::is_non_interactive(&workload_types[i], &features[i]) {
-                    m.batchable_ok.add_agg(agg);
-                }
+                s.models.len() - 1
+            });
+        let m = &mut s.models[k];
+        m.all.add_agg(&agg);
+        s.total.add_agg(&agg);
+        if g.ok {
+            s.ok_calls += agg.calls;
+            if g.hashed {
+                s.ok_calls_with_hash += g.sums.records.max(0) as u64;
             }
-            by_feature.push((features[i].clone(), agg.clone()));
-        } else if not_tenants[i] == 0 {
-            by_tenant.push((tenants[i].clone(), agg.clone()));
-        } else if not_days[i] == 0 {
-            by_day.push((days[i].clone(), agg.clone()));
-        } else if !ok[i] {
-            let t = by_type.entry(error_types[i].clone()).or_default();
+            if g.short {
+                m.short_ok.add_agg(&agg);
+            }
+            if sql::is_non_interactive(&g.workload_type, &g.feature) {
+                m.batchable_ok.add_agg(&agg);
+            }
+        }
+        by_feature.push((g.feature, agg.clone()));
+        // (tenant, succeeded), (day, succeeded)
+        by_tenant.push((g.tenant, agg.clone()));
+        by_day.push((g.day, agg.clone()));
+        // (provider, model, error kind, succeeded, billed): the failures
+        if !g.ok {
+            let t = by_type.entry(g.error_kind.clone()).or_default();
             t.0 += agg.calls;
             t.1 += agg.spend;
-            if billed[i] {
+            if g.billed {
                 let f = billed_failures
-                    .entry((
-                        providers[i].clone(),
-                        models[i].clone(),
-                        error_types[i].clone(),
-                    ))
+                    .entry((g.provider, g.model, g.error_kind))
                     .or_default();
                 f.0 += agg.calls;
                 f.1 += agg.spend;

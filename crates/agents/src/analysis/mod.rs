@@ -6,6 +6,7 @@
 //! Every figure carries the SQL that reproduces it (`sql`), which runs unchanged in DuckDB
 //! and Spark SQL. It does not price alternatives or recommend anything (that is `optimize`).
 
+pub mod breakdowns;
 pub mod collect;
 pub mod distributions;
 pub mod duplicates;

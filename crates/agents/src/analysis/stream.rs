@@ -1,5 +1,6 @@
 //! The figures counted from one stream of a dataset's calls instead of by the engine's
-//! grouped queries: the distributions ([`super::distributions`]), the prompt-prefix groups
+//! grouped queries: the breakdowns ([`super::breakdowns`]), the distributions
+//! ([`super::distributions`]), the prompt-prefix groups
 //! ([`super::prefix`]) and the repeated prompts ([`super::duplicates`]), and what their
 //! counts share (numbering the calls' providers, models and features; the engine's errors
 //! in the agents' words).
@@ -18,69 +19,53 @@ use super::{DuplicateRow, FastMap, PrefixGroup};
 use crate::AgentError;
 use apex_datasets::{DatasetError, Engine};
 
-/// A provider and model as the calls name them (either may be null).
-type Pair = (Option<String>, Option<String>);
-
 /// The distinct (provider, model) pairs of a stream of calls, numbered in order of
 /// appearance.
 #[derive(Debug, Default)]
 pub struct ModelIds {
-    ids: FastMap<Pair, usize>,
+    providers: TextIds,
+    models: TextIds,
+    pairs: FastMap<(usize, usize), usize>,
     /// Each id's provider and model (null as empty, as the report reads them).
     pub names: Vec<(String, String)>,
 }
 
 impl ModelIds {
     /// The id of each row's pair, given the batch's `provider` and `model` columns (any
-    /// string type). A batch holds a few distinct pairs: they are compared in turn, which
-    /// costs less than hashing two strings per call.
+    /// string type).
     pub fn of_rows(
         &mut self,
         provider: &ArrayRef,
         model: &ArrayRef,
     ) -> Result<Vec<usize>, ArrowError> {
-        let (provider, model) = (
-            arrow::compute::cast(provider, &DataType::Utf8)?,
-            arrow::compute::cast(model, &DataType::Utf8)?,
-        );
-        let (provider, model) = (provider.as_string::<i32>(), model.as_string::<i32>());
-        let mut seen: Vec<(Option<&str>, Option<&str>, usize)> = Vec::new();
-        Ok((0..provider.len())
-            .map(|i| {
-                let p = (!provider.is_null(i)).then(|| provider.value(i));
-                let m = (!model.is_null(i)).then(|| model.value(i));
-                match seen.iter().find(|s| s.0 == p && s.1 == m) {
-                    Some(s) => s.2,
-                    None => {
-                        let id = self.id(p, m);
+        let providers = self.providers.of_rows(provider)?;
+        let models = self.models.of_rows(model)?;
+        let mut seen: Vec<(usize, usize, usize)> = Vec::new();
+        Ok(providers
+            .into_iter()
+            .zip(models)
+            .map(|(p, m)| match seen.iter().find(|s| s.0 == p && s.1 == m) {
+                Some(s) => s.2,
+                None => {
+                    let id = match self.pairs.get(&(p, m)) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.names.len();
+                            self.names.push((
+                                self.providers.names[p].clone(),
+                                self.models.names[m].clone(),
+                            ));
+                            self.pairs.insert((p, m), id);
+                            id
+                        }
+                    };
+                    if seen.len() < SEEN {
                         seen.push((p, m, id));
-                        id
                     }
+                    id
                 }
             })
             .collect())
-    }
-
-    fn id(&mut self, provider: Option<&str>, model: Option<&str>) -> usize {
-        let key = (provider.map(str::to_string), model.map(str::to_string));
-        if let Some(&id) = self.ids.get(&key) {
-            return id;
-        }
-        let id = self.names.len();
-        self.names.push((
-            provider.unwrap_or_default().to_string(),
-            model.unwrap_or_default().to_string(),
-        ));
-        self.ids.insert(key, id);
-        id
-    }
-}
-
-/// An engine error as the agents report it: a cancelled query is a cancelled run.
-pub fn engine_error(e: DatasetError) -> AgentError {
-    match e {
-        DatasetError::Cancelled => AgentError::Cancelled,
-        other => other.into(),
     }
 }
 
@@ -95,13 +80,56 @@ pub struct TextIds {
 
 impl TextIds {
     /// The id of each row's value of `column` (any string type). A batch's first values are
-    /// compared in turn; past [`SEEN`] distinct ones, the rest are hashed.
+    /// compared in turn; past [`SEEN`] distinct ones, the rest are hashed. Views are
+    /// compared as they are (16 bytes): equal views are equal strings, and a string met
+    /// under another view is looked up by value.
     pub fn of_rows(&mut self, column: &ArrayRef) -> Result<Vec<usize>, ArrowError> {
+        if let Some(views) = column.as_string_view_opt() {
+            let raw = views.views();
+            return Ok(self.ids_by(views.len(), |i| {
+                (!views.is_null(i)).then(|| (raw[i], views.value(i)))
+            }));
+        }
         let column = arrow::compute::cast(column, &DataType::Utf8)?;
-        let column = column.as_string::<i32>();
+        Ok(self.ids_by_value(column.as_string::<i32>()))
+    }
+
+    /// Ids by `row(i)`: `None` for null, else a 16-byte key and the value it stands for.
+    fn ids_by<'a>(
+        &mut self,
+        len: usize,
+        row: impl Fn(usize) -> Option<(u128, &'a str)>,
+    ) -> Vec<usize> {
+        let mut seen: Vec<(u128, usize)> = Vec::new();
+        let mut many: FastMap<u128, usize> = FastMap::default();
+        let mut null = None;
+        (0..len)
+            .map(|i| {
+                let Some((key, value)) = row(i) else {
+                    return *null.get_or_insert_with(|| self.id(None));
+                };
+                if let Some(s) = seen.iter().find(|s| s.0 == key) {
+                    return s.1;
+                }
+                if let Some(&id) = many.get(&key) {
+                    return id;
+                }
+                let id = self.id(Some(value));
+                if seen.len() < SEEN {
+                    seen.push((key, id));
+                } else {
+                    many.insert(key, id);
+                }
+                id
+            })
+            .collect()
+    }
+
+    /// Ids of plain strings, compared by value.
+    fn ids_by_value(&mut self, column: &arrow::array::StringArray) -> Vec<usize> {
         let mut seen: Vec<(Option<&str>, usize)> = Vec::new();
         let mut many: FastMap<Option<&str>, usize> = FastMap::default();
-        Ok((0..column.len())
+        (0..column.len())
             .map(|i| {
                 let v = (!column.is_null(i)).then(|| column.value(i));
                 if let Some(s) = seen.iter().find(|s| s.0 == v) {
@@ -118,7 +146,7 @@ impl TextIds {
                 }
                 id
             })
-            .collect())
+            .collect()
     }
 
     fn id(&mut self, value: Option<&str>) -> usize {
@@ -139,28 +167,35 @@ const SEEN: usize = 16;
 /// Every call of `scope` with the columns of the figures counted from a stream, by index:
 /// 0 provider, 1 model, 2 feature, 3 latency (ms, floored), 4 output tokens, 5 input tokens,
 /// 6 time to first token (ms, floored), 7 succeeded, 8 cost, 9 aggregated, 10 prompt hash,
-/// 11 has a prompt hash, 12 weight, 13 cache read tokens, 14 the 5-minute window.
+/// 11 has a prompt hash, 12 weight, 13 cache read tokens, 14 the 5-minute window, 15
+/// workload type, 16 tenant, 17 day, 18 error kind, 19 short, 20 billed, 21 cache write
+/// tokens.
 pub fn all_calls(scope: Scope<'_>) -> String {
     format!(
         "{} SELECT provider, model, feature, FLOOR(latency_ms), output_tokens, input_tokens, \
          FLOOR(ttft_ms), status = 'ok', cost_usd, aggregated, prompt_hash, \
-         prompt_hash IS NOT NULL AND prompt_hash <> '', weight, cache_read_tokens, {} FROM calls",
+         prompt_hash IS NOT NULL AND prompt_hash <> '', weight, cache_read_tokens, {}, \
+         workload_type, tenant, day, COALESCE(error_type, 'unknown'), {}, cost_usd > 0, \
+         cache_write_tokens FROM calls",
         scope.cte(),
-        super::sql::CACHE_WINDOW
+        super::sql::CACHE_WINDOW,
+        super::sql::short_size(super::SHORT_INPUT_TOKENS, super::SHORT_OUTPUT_TOKENS),
     )
 }
 
 /// The figures counted from the stream of a dataset's calls.
 #[derive(Debug, Default)]
 pub struct Streamed {
+    pub breakdowns: Vec<super::breakdowns::Group>,
     pub distributions: Distributions,
     pub groups: Vec<PrefixGroup>,
     /// When asked for.
     pub duplicates: Option<Vec<DuplicateRow>>,
 }
 
-/// Read `scope`'s calls once ([`all_calls`]) and count from them the distributions (single
-/// calls), the prompt-prefix groups (successful calls) and, given where they may spill and
+/// Read `scope`'s calls once ([`all_calls`]) and count from them the breakdowns (every
+/// call), the distributions (single calls), the prompt-prefix groups (successful calls) and,
+/// given where they may spill and
 /// how much they may hold first, the repeated prompts (successful calls with a prompt hash):
 /// what their queries (`collect::queries`) return. One scan decodes the shared columns once.
 pub fn count(
@@ -169,6 +204,7 @@ pub fn count(
     duplicates: Option<(&Path, usize)>,
     cancel: Option<&CancellationToken>,
 ) -> Result<Streamed, AgentError> {
+    let mut breakdowns = super::breakdowns::Counts::default();
     let mut dists = super::distributions::Counts::default();
     let mut groups = super::prefix::Counts::default();
     let mut repeated = duplicates.map(|(root, budget)| RepeatedPrompts::new(root, budget));
@@ -187,6 +223,8 @@ pub fn count(
                 let projected = batch.project(columns).map_err(query)?;
                 arrow::compute::filter_record_batch(&projected, rows).map_err(query)
             };
+            let every = &[0, 1, 15, 2, 16, 17, 18, 7, 19, 11, 20, 12, 8, 5, 4, 13, 21];
+            breakdowns.add_batch(&batch.project(every).map_err(query)?)?;
             dists.add_batch(&part(&[0, 1, 3, 4, 5, 6, 7, 8], &single)?)?;
             groups.add_batch(&part(&[0, 1, 2, 12, 8, 5, 13, 14], &ok)?)?;
             if let Some(r) = &mut repeated {
@@ -197,8 +235,17 @@ pub fn count(
         })
         .map_err(engine_error)?;
     Ok(Streamed {
+        breakdowns: breakdowns.finish(),
         distributions: dists.finish(),
         groups: groups.finish(),
         duplicates: repeated.map(|r| r.finish(cancel)).transpose()?,
     })
+}
+
+/// An engine error as the agents report it: a cancelled query is a cancelled run.
+pub fn engine_error(e: DatasetError) -> AgentError {
+    match e {
+        DatasetError::Cancelled => AgentError::Cancelled,
+        other => other.into(),
+    }
 }
