@@ -6,7 +6,9 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
-use super::stream::{ModelIds, TextIds};
+#[cfg(doc)]
+use super::stream::ModelIds;
+use super::stream::TextIds;
 
 /// A group's ids and flags, packed.
 type Key = (u64, u64, u64);
@@ -52,7 +54,6 @@ pub struct Sums {
 /// The breakdowns being counted.
 #[derive(Default)]
 pub struct Counts {
-    models: ModelIds,
     workload_types: TextIds,
     features: TextIds,
     tenants: TextIds,
@@ -67,13 +68,21 @@ impl Counts {
     /// Count a batch of calls: columns provider, model, workload type, feature, tenant, day,
     /// error kind, succeeded, short, has a prompt hash, billed, weight, cost, input tokens,
     /// output tokens, cache read tokens, cache write tokens.
-    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
-        self.add(batch)
+    /// `models` are the rows' (provider, model) ids ([`ModelIds`]).
+    pub fn add_batch(
+        &mut self,
+        models: &[usize],
+        batch: &RecordBatch,
+    ) -> apex_datasets::Result<()> {
+        self.add(models, batch)
             .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
     }
 
-    fn add(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
-        let models = self.models.of_rows(batch.column(0), batch.column(1))?;
+    fn add(
+        &mut self,
+        models: &[usize],
+        batch: &RecordBatch,
+    ) -> Result<(), arrow::error::ArrowError> {
         let workload_types = self.workload_types.of_rows(batch.column(2))?;
         let features = self.features.of_rows(batch.column(3))?;
         let tenants = self.tenants.of_rows(batch.column(4))?;
@@ -129,13 +138,13 @@ impl Counts {
         Ok(())
     }
 
-    /// The groups, in no particular order.
-    pub fn finish(self) -> Vec<Group> {
+    /// The groups, in no particular order; `models` names the model ids.
+    pub fn finish(self, models: &[(String, String)]) -> Vec<Group> {
         let low = |v: u64| (v & 0xffff_ffff) as usize;
         self.groups
             .into_iter()
             .map(|((a, b, c), sums)| {
-                let (provider, model) = self.models.names[(a >> 32) as usize].clone();
+                let (provider, model) = models[(a >> 32) as usize].clone();
                 Group {
                     provider,
                     model,

@@ -14,7 +14,6 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use super::Histogram;
-use super::stream::ModelIds;
 
 /// Values below this may be counted in arrays (a latency up to ~2 minutes, up to 131k
 /// tokens); larger or negative ones in a map.
@@ -83,7 +82,6 @@ impl Dense {
 
 /// The distributions being counted: batches of single calls in, histograms out.
 pub struct Counts {
-    models: ModelIds,
     /// Per model id: latency, output tokens of successful calls.
     per_model: Vec<(Dense, Dense)>,
     input: Dense,
@@ -95,7 +93,6 @@ pub struct Counts {
 impl Default for Counts {
     fn default() -> Self {
         Counts {
-            models: ModelIds::default(),
             per_model: Vec::new(),
             input: Dense::default(),
             ttft: Dense::default(),
@@ -107,15 +104,22 @@ impl Default for Counts {
 impl Counts {
     /// Count a batch of single calls: columns provider, model, latency (ms, floored), output
     /// tokens, input tokens, time to first token (ms, floored), succeeded, cost.
-    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
-        self.add(batch)
+    /// `models` are the rows' (provider, model) ids.
+    pub fn add_batch(
+        &mut self,
+        models: &[usize],
+        batch: &RecordBatch,
+    ) -> apex_datasets::Result<()> {
+        self.add(models, batch)
             .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
     }
 
-    fn add(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
-        let ids = self.models.of_rows(batch.column(0), batch.column(1))?;
-        self.per_model
-            .resize_with(self.models.names.len(), Default::default);
+    fn add(&mut self, ids: &[usize], batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
+        if let Some(&most) = ids.iter().max()
+            && most >= self.per_model.len()
+        {
+            self.per_model.resize_with(most + 1, Default::default);
+        }
         let cast = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
         let latency = cast(2, &DataType::Int64)?;
         let latency = latency.as_primitive::<Int64Type>();
@@ -150,7 +154,8 @@ impl Counts {
         Ok(())
     }
 
-    pub fn finish(self) -> Distributions {
+    /// The histograms; `models` names the model ids.
+    pub fn finish(self, models: &[(String, String)]) -> Distributions {
         let mut d = Distributions::default();
         let merge = |into: &mut Histogram, from: &Histogram| {
             for (v, (n, c)) in from {
@@ -159,7 +164,7 @@ impl Counts {
                 e.1 += c;
             }
         };
-        for (name, (latency, output)) in self.models.names.into_iter().zip(self.per_model) {
+        for (name, (latency, output)) in models.iter().cloned().zip(self.per_model) {
             let (latency, output) = (latency.into_histogram(), output.into_histogram());
             merge(&mut d.latency, &latency);
             merge(&mut d.output, &output);

@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::DuplicateRow;
-use super::stream::ModelIds;
 use crate::AgentError;
 use apex_datasets::layout::Scratch;
 
@@ -38,7 +37,6 @@ pub const BUDGET: usize = 128 << 20;
 /// The repeated prompts being counted: batches of calls in, rows out.
 pub struct RepeatedPrompts<'a> {
     parts: Partitions<'a>,
-    models: ModelIds,
 }
 
 impl<'a> RepeatedPrompts<'a> {
@@ -46,25 +44,30 @@ impl<'a> RepeatedPrompts<'a> {
     pub fn new(scratch_root: &'a Path, budget: usize) -> Self {
         RepeatedPrompts {
             parts: Partitions::new(scratch_root, budget),
-            models: ModelIds::default(),
         }
     }
 
     /// Count a batch of successful calls with a prompt hash: columns provider, model,
     /// prompt hash, cost.
-    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
+    /// `models` are the rows' (provider, model) ids.
+    pub fn add_batch(
+        &mut self,
+        models: &[usize],
+        batch: &RecordBatch,
+    ) -> apex_datasets::Result<()> {
         self.parts
-            .add_batch(batch, &mut self.models)
+            .add_batch(batch, models)
             .map_err(|e| apex_datasets::DatasetError::Io(e.to_string()))
     }
 
-    /// The repeated prompts per provider and model, in no particular order; the scratch
-    /// directory is removed.
+    /// The repeated prompts per provider and model (`models` names the ids), in no
+    /// particular order; the scratch directory is removed.
     pub fn finish(
         self,
+        models: &[(String, String)],
         cancel: Option<&CancellationToken>,
     ) -> Result<Vec<DuplicateRow>, AgentError> {
-        let RepeatedPrompts { parts, models } = self;
+        let RepeatedPrompts { parts } = self;
         // The partitions are independent: one per core at a time. Their totals are added in
         // partition order, so that the cost's rounding is the same from run to run.
         let (buffers, scratch) = parts.finish();
@@ -88,7 +91,7 @@ impl<'a> RepeatedPrompts<'a> {
                                 Some(scratch) => read_partition(scratch, p, buffer).map_err(io)?,
                                 None => buffer,
                             };
-                            let mut totals = vec![DuplicateRow::default(); models.names.len()];
+                            let mut totals = vec![DuplicateRow::default(); models.len()];
                             aggregate(&bytes, &mut totals)?;
                             done.push((p, totals));
                         }
@@ -112,7 +115,7 @@ impl<'a> RepeatedPrompts<'a> {
             partitions.extend(done?);
         }
         partitions.sort_by_key(|(p, _)| *p);
-        let mut totals = vec![DuplicateRow::default(); models.names.len()];
+        let mut totals = vec![DuplicateRow::default(); models.len()];
         for (_, part) in partitions {
             for (t, p) in totals.iter_mut().zip(part) {
                 t.repeated_prompts += p.repeated_prompts;
@@ -123,7 +126,7 @@ impl<'a> RepeatedPrompts<'a> {
         }
         Ok(totals
             .into_iter()
-            .zip(models.names)
+            .zip(models.iter().cloned())
             .filter(|(t, _)| t.repeated_prompts > 0)
             .map(|(t, (provider, model))| DuplicateRow {
                 provider,
@@ -162,11 +165,8 @@ impl<'a> Partitions<'a> {
         }
     }
 
-    fn add_batch(&mut self, batch: &RecordBatch, models: &mut ModelIds) -> std::io::Result<()> {
+    fn add_batch(&mut self, batch: &RecordBatch, ids: &[usize]) -> std::io::Result<()> {
         let arrow = |e: arrow::error::ArrowError| std::io::Error::other(e.to_string());
-        let ids = models
-            .of_rows(batch.column(0), batch.column(1))
-            .map_err(arrow)?;
         let hash = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(arrow)?;
         let hash = hash.as_string::<i32>();
         let cost = arrow::compute::cast(batch.column(3), &DataType::Float64).map_err(arrow)?;

@@ -9,7 +9,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::stream::{ModelIds, TextIds};
+use super::stream::TextIds;
 use super::{FastMap, PrefixGroup};
 
 #[derive(Default)]
@@ -24,7 +24,6 @@ struct Group {
 /// The prompt-prefix groups being counted.
 #[derive(Default)]
 pub struct Counts {
-    models: ModelIds,
     features: TextIds,
     groups: FastMap<(usize, usize), Group>,
 }
@@ -32,13 +31,21 @@ pub struct Counts {
 impl Counts {
     /// Count a batch of successful calls: columns provider, model, feature, weight, cost,
     /// input tokens, cache read tokens, 5-minute window ([`super::sql::CACHE_WINDOW`]).
-    pub fn add_batch(&mut self, batch: &RecordBatch) -> apex_datasets::Result<()> {
-        self.add(batch)
+    /// `models` are the rows' (provider, model) ids.
+    pub fn add_batch(
+        &mut self,
+        models: &[usize],
+        batch: &RecordBatch,
+    ) -> apex_datasets::Result<()> {
+        self.add(models, batch)
             .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
     }
 
-    fn add(&mut self, batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
-        let models = self.models.of_rows(batch.column(0), batch.column(1))?;
+    fn add(
+        &mut self,
+        models: &[usize],
+        batch: &RecordBatch,
+    ) -> Result<(), arrow::error::ArrowError> {
         let features = self.features.of_rows(batch.column(2))?;
         let int = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Int64);
         let (weight, input, cache_read, window) = (int(3)?, int(5)?, int(6)?, int(7)?);
@@ -69,18 +76,14 @@ impl Counts {
         Ok(())
     }
 
-    /// The groups, in no particular order.
-    pub fn finish(self) -> Vec<PrefixGroup> {
-        let Counts {
-            models,
-            features,
-            groups,
-        } = self;
+    /// The groups, in no particular order; `models` names the model ids.
+    pub fn finish(self, models: &[(String, String)]) -> Vec<PrefixGroup> {
+        let Counts { features, groups } = self;
         groups
             .into_iter()
             .map(|((m, f), g)| PrefixGroup {
-                provider: models.names[m].0.clone(),
-                model: models.names[m].1.clone(),
+                provider: models[m].0.clone(),
+                model: models[m].1.clone(),
                 feature: features.names[f].clone(),
                 ok_calls: g.calls.max(0) as u64,
                 ok_spend: g.cost,

@@ -86,26 +86,30 @@ impl TextIds {
     pub fn of_rows(&mut self, column: &ArrayRef) -> Result<Vec<usize>, ArrowError> {
         if let Some(views) = column.as_string_view_opt() {
             let raw = views.views();
-            return Ok(self.ids_by(views.len(), |i| {
-                (!views.is_null(i)).then(|| (raw[i], views.value(i)))
-            }));
+            return Ok(self.ids_by(
+                views.len(),
+                |i| (!views.is_null(i)).then(|| raw[i]),
+                |i| views.value(i),
+            ));
         }
         let column = arrow::compute::cast(column, &DataType::Utf8)?;
         Ok(self.ids_by_value(column.as_string::<i32>()))
     }
 
-    /// Ids by `row(i)`: `None` for null, else a 16-byte key and the value it stands for.
+    /// Ids by `key(i)`: `None` for null, else 16 bytes that stand for the value `value(i)`
+    /// (read only for a key not seen before in the batch).
     fn ids_by<'a>(
         &mut self,
         len: usize,
-        row: impl Fn(usize) -> Option<(u128, &'a str)>,
+        key: impl Fn(usize) -> Option<u128>,
+        value: impl Fn(usize) -> &'a str,
     ) -> Vec<usize> {
         let mut seen: Vec<(u128, usize)> = Vec::new();
         let mut many: FastMap<u128, usize> = FastMap::default();
         let mut null = None;
         (0..len)
             .map(|i| {
-                let Some((key, value)) = row(i) else {
+                let Some(key) = key(i) else {
                     return *null.get_or_insert_with(|| self.id(None));
                 };
                 if let Some(s) = seen.iter().find(|s| s.0 == key) {
@@ -114,7 +118,7 @@ impl TextIds {
                 if let Some(&id) = many.get(&key) {
                     return id;
                 }
-                let id = self.id(Some(value));
+                let id = self.id(Some(value(i)));
                 if seen.len() < SEEN {
                     seen.push((key, id));
                 } else {
@@ -204,6 +208,7 @@ pub fn count(
     duplicates: Option<(&Path, usize)>,
     cancel: Option<&CancellationToken>,
 ) -> Result<Streamed, AgentError> {
+    let mut models = ModelIds::default();
     let mut breakdowns = super::breakdowns::Counts::default();
     let mut dists = super::distributions::Counts::default();
     let mut groups = super::prefix::Counts::default();
@@ -219,26 +224,41 @@ pub fn count(
             let (ok, aggregated) = (flag(7)?, flag(9)?);
             // nulls are false, as in the queries' WHERE
             let single = arrow::compute::not(&aggregated).map_err(query)?;
+            // each count gets the rows it reads, and their (provider, model) ids
+            let ids = models
+                .of_rows(batch.column(0), batch.column(1))
+                .map_err(query)?;
             let part = |columns: &[usize], rows: &BooleanArray| {
                 let projected = batch.project(columns).map_err(query)?;
-                arrow::compute::filter_record_batch(&projected, rows).map_err(query)
+                let picked: Vec<usize> = ids
+                    .iter()
+                    .zip(rows.iter())
+                    .filter(|(_, r)| *r == Some(true))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let filtered = arrow::compute::filter_record_batch(&projected, rows);
+                Ok::<_, DatasetError>((picked, filtered.map_err(query)?))
             };
             let every = &[0, 1, 15, 2, 16, 17, 18, 7, 19, 11, 20, 12, 8, 5, 4, 13, 21];
-            breakdowns.add_batch(&batch.project(every).map_err(query)?)?;
-            dists.add_batch(&part(&[0, 1, 3, 4, 5, 6, 7, 8], &single)?)?;
-            groups.add_batch(&part(&[0, 1, 2, 12, 8, 5, 13, 14], &ok)?)?;
+            breakdowns.add_batch(&ids, &batch.project(every).map_err(query)?)?;
+            let (picked, rows) = part(&[0, 1, 3, 4, 5, 6, 7, 8], &single)?;
+            dists.add_batch(&picked, &rows)?;
+            let (picked, rows) = part(&[0, 1, 2, 12, 8, 5, 13, 14], &ok)?;
+            groups.add_batch(&picked, &rows)?;
             if let Some(r) = &mut repeated {
                 let hashed = arrow::compute::and(&ok, &flag(11)?).map_err(query)?;
-                r.add_batch(&part(&[0, 1, 10, 8], &hashed)?)?;
+                let (picked, rows) = part(&[0, 1, 10, 8], &hashed)?;
+                r.add_batch(&picked, &rows)?;
             }
             Ok(())
         })
         .map_err(engine_error)?;
+    let names = &models.names;
     Ok(Streamed {
-        breakdowns: breakdowns.finish(),
-        distributions: dists.finish(),
-        groups: groups.finish(),
-        duplicates: repeated.map(|r| r.finish(cancel)).transpose()?,
+        breakdowns: breakdowns.finish(names),
+        distributions: dists.finish(names),
+        groups: groups.finish(names),
+        duplicates: repeated.map(|r| r.finish(names, cancel)).transpose()?,
     })
 }
 
