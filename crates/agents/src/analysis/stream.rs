@@ -199,9 +199,9 @@ pub struct Streamed {
 
 /// Read `scope`'s calls once ([`all_calls`]) and count from them the breakdowns (every
 /// call), the distributions (single calls), the prompt-prefix groups (successful calls) and,
-/// given where they may spill and
-/// how much they may hold first, the repeated prompts (successful calls with a prompt hash):
-/// what their queries (`collect::queries`) return. One scan decodes the shared columns once.
+/// given where they may spill and how much they may hold first, the repeated prompts
+/// (successful calls with a prompt hash): what their queries (`collect::queries`) return.
+/// One scan decodes the shared columns once.
 pub fn count(
     engine: &Engine,
     scope: Scope<'_>,
