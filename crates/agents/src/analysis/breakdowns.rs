@@ -3,12 +3,12 @@
 //! breakdowns query's `by_keys` (`collect::queries`), one group per distinct combination of
 //! the keys and flags every breakdown is read from (~107k at 10M synthetic records).
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use arrow::error::ArrowError;
 
 #[cfg(doc)]
 use super::stream::ModelIds;
-use super::stream::TextIds;
+use super::stream::{TextIds, at, flags, floats, ints};
 
 /// A group's ids and flags, packed.
 type Key = (u64, u64, u64);
@@ -65,46 +65,24 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Count a batch of calls: columns provider, model, workload type, feature, tenant, day,
-    /// error kind, succeeded, short, has a prompt hash, billed, weight, cost, input tokens,
-    /// output tokens, cache read tokens, cache write tokens.
-    /// `models` are the rows' (provider, model) ids ([`ModelIds`]).
-    pub fn add_batch(
-        &mut self,
-        models: &[usize],
-        batch: &RecordBatch,
-    ) -> apex_datasets::Result<()> {
-        self.add(models, batch)
-            .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
-    }
-
-    fn add(
-        &mut self,
-        models: &[usize],
-        batch: &RecordBatch,
-    ) -> Result<(), arrow::error::ArrowError> {
-        let workload_types = self.workload_types.of_rows(batch.column(2))?;
-        let features = self.features.of_rows(batch.column(3))?;
-        let tenants = self.tenants.of_rows(batch.column(4))?;
-        let days = self.days.of_rows(batch.column(5))?;
-        let errors = self.errors.of_rows(batch.column(6))?;
-        let flag = |i: usize| {
-            arrow::compute::cast(batch.column(i), &DataType::Boolean)
-                .map(|a| a.as_boolean().clone())
-        };
-        let (ok, short, hashed, billed) = (flag(7)?, flag(8)?, flag(9)?, flag(10)?);
-        let int = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Int64);
-        let (weight, input, output) = (int(11)?, int(13)?, int(14)?);
-        let (cache_read, cache_write) = (int(15)?, int(16)?);
-        let cost = arrow::compute::cast(batch.column(12), &DataType::Float64)?;
-        let cost = cost.as_primitive::<Float64Type>();
-        let ints = [&weight, &input, &output, &cache_read, &cache_write]
-            .map(|a| a.as_primitive::<Int64Type>().clone());
+    /// Count a batch of calls: columns workload type, feature, tenant, day, error kind,
+    /// succeeded, short, has a prompt hash, billed, weight, cost, input tokens, output
+    /// tokens, cache read tokens, cache write tokens; `models` are the rows' (provider,
+    /// model) ids ([`ModelIds`]).
+    pub fn add_batch(&mut self, models: &[usize], batch: &RecordBatch) -> Result<(), ArrowError> {
+        let workload_types = self.workload_types.of_rows(batch.column(0))?;
+        let features = self.features.of_rows(batch.column(1))?;
+        let tenants = self.tenants.of_rows(batch.column(2))?;
+        let days = self.days.of_rows(batch.column(3))?;
+        let errors = self.errors.of_rows(batch.column(4))?;
+        let flag = |i: usize| flags(batch, i);
+        let (ok, short, hashed, billed) = (flag(5)?, flag(6)?, flag(7)?, flag(8)?);
+        let (weight, cost) = (ints(batch, 9)?, floats(batch, 10)?);
+        let (input, output) = (ints(batch, 11)?, ints(batch, 12)?);
+        let (cache_read, cache_write) = (ints(batch, 13)?, ints(batch, 14)?);
         // a null flag is false, as the report read the grouped rows; SQL's sums leave nulls out
-        let set = |a: &arrow::array::BooleanArray, i: usize| !a.is_null(i) && a.value(i);
-        let value = |a: &arrow::array::Int64Array, i: usize| {
-            if a.is_null(i) { 0 } else { a.value(i) }
-        };
+        let set = |a: &BooleanArray, i: usize| !a.is_null(i) && a.value(i);
+        let value = |a: &Int64Array, i: usize| at(a, i).unwrap_or(0);
         for i in 0..batch.num_rows() {
             let flags = u64::from(set(&ok, i))
                 | u64::from(set(&short, i)) << 1
@@ -125,14 +103,14 @@ impl Counts {
                     &mut e.into_mut().1
                 }
             };
-            g.weights += value(&ints[0], i);
+            g.weights += value(&weight, i);
             if !cost.is_null(i) {
                 g.spend += cost.value(i);
             }
-            g.inputs += value(&ints[1], i);
-            g.outputs += value(&ints[2], i);
-            g.cache_reads += value(&ints[3], i);
-            g.cache_writes += value(&ints[4], i);
+            g.inputs += value(&input, i);
+            g.outputs += value(&output, i);
+            g.cache_reads += value(&cache_read, i);
+            g.cache_writes += value(&cache_write, i);
             g.records += 1;
         }
         Ok(())

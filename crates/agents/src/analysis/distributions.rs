@@ -10,10 +10,11 @@
 //! groups would give, to the call and the cent (`tests.rs` checks them against DuckDB
 //! running that SQL, through the percentiles a report cites).
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::{Array, RecordBatch};
+use arrow::error::ArrowError;
 
 use super::Histogram;
+use super::stream::{at, flags, floats, ints};
 
 /// Values below this may be counted in arrays (a latency up to ~2 minutes, up to 131k
 /// tokens); larger or negative ones in a map.
@@ -102,51 +103,29 @@ impl Default for Counts {
 }
 
 impl Counts {
-    /// Count a batch of single calls: columns provider, model, latency (ms, floored), output
-    /// tokens, input tokens, time to first token (ms, floored), succeeded, cost.
-    /// `models` are the rows' (provider, model) ids.
-    pub fn add_batch(
-        &mut self,
-        models: &[usize],
-        batch: &RecordBatch,
-    ) -> apex_datasets::Result<()> {
-        self.add(models, batch)
-            .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
-    }
-
-    fn add(&mut self, ids: &[usize], batch: &RecordBatch) -> Result<(), arrow::error::ArrowError> {
+    /// Count a batch of single calls: columns latency (ms, floored), output tokens, input
+    /// tokens, time to first token (ms, floored), succeeded, cost; `ids` are the rows'
+    /// (provider, model) ids.
+    pub fn add_batch(&mut self, ids: &[usize], batch: &RecordBatch) -> Result<(), ArrowError> {
         if let Some(&most) = ids.iter().max()
             && most >= self.per_model.len()
         {
             self.per_model.resize_with(most + 1, Default::default);
         }
-        let cast = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
-        let latency = cast(2, &DataType::Int64)?;
-        let latency = latency.as_primitive::<Int64Type>();
-        let (output, input) = (cast(3, &DataType::Int64)?, cast(4, &DataType::Int64)?);
-        let (output, input) = (
-            output.as_primitive::<Int64Type>(),
-            input.as_primitive::<Int64Type>(),
-        );
-        let ttft = cast(5, &DataType::Int64)?;
-        let ttft = ttft.as_primitive::<Int64Type>();
-        let ok = cast(6, &DataType::Boolean)?;
-        let ok = ok.as_boolean();
-        let cost = cast(7, &DataType::Float64)?;
-        let cost = cost.as_primitive::<Float64Type>();
+        let (latency, output, input) = (ints(batch, 0)?, ints(batch, 1)?, ints(batch, 2)?);
+        let (ttft, ok, cost) = (ints(batch, 3)?, flags(batch, 4)?, floats(batch, 5)?);
         // Nulls count as 0, as the report read the grouped rows (the time to first token
         // excepted: calls without one are left out).
-        let int = |a: &arrow::array::Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         let room = &mut self.room;
         for (i, &id) in ids.iter().enumerate() {
             let c = if cost.is_null(i) { 0.0 } else { cost.value(i) };
             let (latency_hist, output_hist) = &mut self.per_model[id];
-            latency_hist.add(int(latency, i).unwrap_or(0), c, room);
+            latency_hist.add(at(&latency, i).unwrap_or(0), c, room);
             if !ok.is_null(i) && ok.value(i) {
-                output_hist.add(int(output, i).unwrap_or(0), c, room);
-                self.input.add(int(input, i).unwrap_or(0), c, room);
+                output_hist.add(at(&output, i).unwrap_or(0), c, room);
+                self.input.add(at(&input, i).unwrap_or(0), c, room);
             }
-            if let Some(t) = int(ttft, i) {
+            if let Some(t) = at(&ttft, i) {
                 // counted, not costed
                 self.ttft.add(t, 0.0, room);
             }

@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::datatypes::DataType;
 use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -47,8 +47,7 @@ impl<'a> RepeatedPrompts<'a> {
         }
     }
 
-    /// Count a batch of successful calls with a prompt hash: columns provider, model,
-    /// prompt hash, cost.
+    /// Count a batch of successful calls with a prompt hash: columns prompt hash, cost.
     /// `models` are the rows' (provider, model) ids.
     pub fn add_batch(
         &mut self,
@@ -167,10 +166,9 @@ impl<'a> Partitions<'a> {
 
     fn add_batch(&mut self, batch: &RecordBatch, ids: &[usize]) -> std::io::Result<()> {
         let arrow = |e: arrow::error::ArrowError| std::io::Error::other(e.to_string());
-        let hash = arrow::compute::cast(batch.column(2), &DataType::Utf8).map_err(arrow)?;
+        let hash = arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(arrow)?;
         let hash = hash.as_string::<i32>();
-        let cost = arrow::compute::cast(batch.column(3), &DataType::Float64).map_err(arrow)?;
-        let cost = cost.as_primitive::<Float64Type>();
+        let cost = super::stream::floats(batch, 1).map_err(arrow)?;
         for (row, &id) in ids.iter().enumerate() {
             if hash.is_null(row) {
                 continue;

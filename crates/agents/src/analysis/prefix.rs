@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::{Array, RecordBatch};
+use arrow::error::ArrowError;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::stream::TextIds;
+use super::stream::{TextIds, at, floats, ints};
 use super::{FastMap, PrefixGroup};
 
 #[derive(Default)]
@@ -29,47 +29,25 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Count a batch of successful calls: columns provider, model, feature, weight, cost,
-    /// input tokens, cache read tokens, 5-minute window ([`super::sql::CACHE_WINDOW`]).
-    /// `models` are the rows' (provider, model) ids.
-    pub fn add_batch(
-        &mut self,
-        models: &[usize],
-        batch: &RecordBatch,
-    ) -> apex_datasets::Result<()> {
-        self.add(models, batch)
-            .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))
-    }
-
-    fn add(
-        &mut self,
-        models: &[usize],
-        batch: &RecordBatch,
-    ) -> Result<(), arrow::error::ArrowError> {
-        let features = self.features.of_rows(batch.column(2))?;
-        let int = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Int64);
-        let (weight, input, cache_read, window) = (int(3)?, int(5)?, int(6)?, int(7)?);
-        let (weight, input, cache_read, window) = (
-            weight.as_primitive::<Int64Type>(),
-            input.as_primitive::<Int64Type>(),
-            cache_read.as_primitive::<Int64Type>(),
-            window.as_primitive::<Int64Type>(),
-        );
-        let cost = arrow::compute::cast(batch.column(4), &DataType::Float64)?;
-        let cost = cost.as_primitive::<Float64Type>();
+    /// Count a batch of successful calls: columns feature, weight, cost, input tokens, cache
+    /// read tokens, 5-minute window ([`super::sql::CACHE_WINDOW`]); `models` are the rows'
+    /// (provider, model) ids.
+    pub fn add_batch(&mut self, models: &[usize], batch: &RecordBatch) -> Result<(), ArrowError> {
+        let features = self.features.of_rows(batch.column(0))?;
+        let (weight, cost, input) = (ints(batch, 1)?, floats(batch, 2)?, ints(batch, 3)?);
+        let (cache_read, window) = (ints(batch, 4)?, ints(batch, 5)?);
         // SQL's aggregates leave nulls out.
-        let value = |a: &arrow::array::Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         for i in 0..batch.num_rows() {
             let g = self.groups.entry((models[i], features[i])).or_default();
-            g.calls += value(weight, i).unwrap_or(0);
+            g.calls += at(&weight, i).unwrap_or(0);
             if !cost.is_null(i) {
                 g.cost += cost.value(i);
             }
-            if let Some(v) = value(input, i) {
+            if let Some(v) = at(&input, i) {
                 g.min_input = Some(g.min_input.map_or(v, |m| m.min(v)));
             }
-            g.cache_read += value(cache_read, i).unwrap_or(0);
-            if let Some(w) = value(window, i) {
+            g.cache_read += at(&cache_read, i).unwrap_or(0);
+            if let Some(w) = at(&window, i) {
                 g.windows.insert(w);
             }
         }

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
-use arrow::datatypes::DataType;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::error::ArrowError;
 use tokio_util::sync::CancellationToken;
 
@@ -216,15 +216,13 @@ pub fn count(
     engine
         .scan(&all_calls(scope), cancel, |batch| {
             let query = |e: ArrowError| DatasetError::Query(e.to_string());
-            let flag = |i: usize| {
-                arrow::compute::cast(batch.column(i), &DataType::Boolean)
-                    .map(|a| a.as_boolean().clone())
-                    .map_err(query)
-            };
-            let (ok, aggregated) = (flag(7)?, flag(9)?);
+            let (ok, aggregated) = (
+                flags(batch, 7).map_err(query)?,
+                flags(batch, 9).map_err(query)?,
+            );
             // nulls are false, as in the queries' WHERE
             let single = arrow::compute::not(&aggregated).map_err(query)?;
-            // each count gets the rows it reads, and their (provider, model) ids
+            // each count gets the columns and rows it reads, and the rows' (provider, model) ids
             let ids = models
                 .of_rows(batch.column(0), batch.column(1))
                 .map_err(query)?;
@@ -239,15 +237,17 @@ pub fn count(
                 let filtered = arrow::compute::filter_record_batch(&projected, rows);
                 Ok::<_, DatasetError>((picked, filtered.map_err(query)?))
             };
-            let every = &[0, 1, 15, 2, 16, 17, 18, 7, 19, 11, 20, 12, 8, 5, 4, 13, 21];
-            breakdowns.add_batch(&ids, &batch.project(every).map_err(query)?)?;
-            let (picked, rows) = part(&[0, 1, 3, 4, 5, 6, 7, 8], &single)?;
-            dists.add_batch(&picked, &rows)?;
-            let (picked, rows) = part(&[0, 1, 2, 12, 8, 5, 13, 14], &ok)?;
-            groups.add_batch(&picked, &rows)?;
+            let every = &[15, 2, 16, 17, 18, 7, 19, 11, 20, 12, 8, 5, 4, 13, 21];
+            let rows = batch.project(every).map_err(query)?;
+            breakdowns.add_batch(&ids, &rows).map_err(query)?;
+            let (picked, rows) = part(&[3, 4, 5, 6, 7, 8], &single)?;
+            dists.add_batch(&picked, &rows).map_err(query)?;
+            let (picked, rows) = part(&[2, 12, 8, 5, 13, 14], &ok)?;
+            groups.add_batch(&picked, &rows).map_err(query)?;
             if let Some(r) = &mut repeated {
-                let hashed = arrow::compute::and(&ok, &flag(11)?).map_err(query)?;
-                let (picked, rows) = part(&[0, 1, 10, 8], &hashed)?;
+                let hashed =
+                    arrow::compute::and(&ok, &flags(batch, 11).map_err(query)?).map_err(query)?;
+                let (picked, rows) = part(&[10, 8], &hashed)?;
                 r.add_batch(&picked, &rows)?;
             }
             Ok(())
@@ -268,4 +268,30 @@ pub fn engine_error(e: DatasetError) -> AgentError {
         DatasetError::Cancelled => AgentError::Cancelled,
         other => other.into(),
     }
+}
+
+/// Column `i` of `batch` as integers (cast when stored otherwise).
+pub fn ints(batch: &RecordBatch, i: usize) -> Result<Int64Array, ArrowError> {
+    Ok(arrow::compute::cast(batch.column(i), &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .clone())
+}
+
+/// Column `i` of `batch` as floats (cast when stored otherwise).
+pub fn floats(batch: &RecordBatch, i: usize) -> Result<Float64Array, ArrowError> {
+    Ok(arrow::compute::cast(batch.column(i), &DataType::Float64)?
+        .as_primitive::<Float64Type>()
+        .clone())
+}
+
+/// Column `i` of `batch` as booleans (cast when stored otherwise).
+pub fn flags(batch: &RecordBatch, i: usize) -> Result<BooleanArray, ArrowError> {
+    Ok(arrow::compute::cast(batch.column(i), &DataType::Boolean)?
+        .as_boolean()
+        .clone())
+}
+
+/// Row `i` of `a`, `None` where null.
+pub fn at(a: &Int64Array, i: usize) -> Option<i64> {
+    (!a.is_null(i)).then(|| a.value(i))
 }
