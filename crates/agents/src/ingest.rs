@@ -121,10 +121,7 @@ pub fn ingest(
     let mut writer = DatasetWrite::begin(store, dataset, WriteMode::Replace, WhenBusy::Refuse)?;
     let mut next_event = PROGRESS_EVERY;
     // The records become Arrow columns on the parsing threads; parts are written in order.
-    let columns = |records: Vec<_>| {
-        apex_datasets::schema::records_to_batch(&records)
-            .map_err(|e| AgentError::Dataset(apex_datasets::DatasetError::Invalid(e.to_string())))
-    };
+    let columns = Ok::<_, AgentError>;
     let mut parsed = apex_ingest::parse_file_with(path, format, &opts, columns, |batch| {
         if cancel.is_cancelled() {
             return Err(AgentError::Cancelled);
@@ -258,10 +255,10 @@ pub fn receive_otlp(
         })?;
     let id_prefix = format!("{dataset}-{}", apex_core::events::now_ts());
     let opts = ParseOptions::new(catalog, &id_prefix);
-    let mut records = Vec::new();
+    let mut batches = Vec::new();
     let mut parsed =
         apex_ingest::parse_otlp_body(&body, encoding, &opts, |batch| -> Result<(), ()> {
-            records.extend_from_slice(batch);
+            batches.push(batch);
             Ok(())
         })
         .map_err(|e| match e {
@@ -274,7 +271,9 @@ pub fn receive_otlp(
     // parts and commits them at once, so a request is stored whole or not at all.
     let mut writer = DatasetWrite::begin(store, dataset, WriteMode::Append, WhenBusy::Wait)
         .map_err(receive_error)?;
-    writer.append_records(&records).map_err(receive_error)?;
+    for batch in &batches {
+        writer.append(batch).map_err(receive_error)?;
+    }
     // read under the write lock: no other request can commit between this and ours
     let before = datasets::get(store, dataset)?;
     let summary = merge_summary(before.as_ref().map(|b| &b.summary), &parsed);

@@ -8,6 +8,8 @@
 //! ([`WorkloadRecord::quality_flags`], names from [`QualityFlag`]). Synthetic records are
 //! always single clean calls.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// One record of a workload dataset.
@@ -71,6 +73,83 @@ impl WorkloadRecord {
         self.quality_flags
             .as_deref()
             .is_some_and(|f| f.split(',').any(|x| x == flag.name()))
+    }
+}
+
+/// A workload record on its way into the stored columns
+/// ([`crate::columns::RecordColumns`]): its text borrowed from wherever it was read (the
+/// line of an ingested file, say) unless it had to be made, and its timestamp as UTC
+/// milliseconds. Ingest builds one per input record and appends it to the columns at once,
+/// so reading a record allocates nothing for its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadRow<'a> {
+    pub event_id: Cow<'a, str>,
+    pub trace_id: Cow<'a, str>,
+    pub span_id: Cow<'a, str>,
+    pub parent_span_id: Option<Cow<'a, str>>,
+    /// Milliseconds since the Unix epoch (UTC).
+    pub timestamp_ms: i64,
+    pub tenant: Cow<'a, str>,
+    pub feature: Cow<'a, str>,
+    pub workload_type: Cow<'a, str>,
+    pub operation: Cow<'a, str>,
+    pub provider: Cow<'a, str>,
+    pub model: Cow<'a, str>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub status: Cow<'a, str>,
+    pub error_type: Option<Cow<'a, str>>,
+    pub finish_reason: Option<Cow<'a, str>>,
+    pub prompt_hash: Option<Cow<'a, str>>,
+    pub cost_usd: f64,
+    pub weight: u64,
+    pub aggregated: bool,
+    pub quality_flags: Option<Cow<'a, str>>,
+}
+
+impl WorkloadRecord {
+    /// This record as a row, its text borrowed; None when its timestamp is not an RFC 3339
+    /// time.
+    pub fn row(&self) -> Option<WorkloadRow<'_>> {
+        fn b(s: &String) -> Cow<'_, str> {
+            Cow::Borrowed(s)
+        }
+        fn o(s: &Option<String>) -> Option<Cow<'_, str>> {
+            s.as_deref().map(Cow::Borrowed)
+        }
+        Some(WorkloadRow {
+            event_id: b(&self.event_id),
+            trace_id: b(&self.trace_id),
+            span_id: b(&self.span_id),
+            parent_span_id: o(&self.parent_span_id),
+            timestamp_ms: crate::time::parse_timestamp_ms(&self.timestamp)?,
+            tenant: b(&self.tenant),
+            feature: b(&self.feature),
+            workload_type: b(&self.workload_type),
+            operation: b(&self.operation),
+            provider: b(&self.provider),
+            model: b(&self.model),
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            latency_ms: self.latency_ms,
+            ttft_ms: self.ttft_ms,
+            status: b(&self.status),
+            error_type: o(&self.error_type),
+            finish_reason: o(&self.finish_reason),
+            prompt_hash: o(&self.prompt_hash),
+            cost_usd: self.cost_usd,
+            weight: self.weight,
+            aggregated: self.aggregated,
+            quality_flags: o(&self.quality_flags),
+        })
     }
 }
 

@@ -1,21 +1,23 @@
-//! One input record in the workload vocabulary -> a [`WorkloadRecord`] and the quality flags
-//! raised on it. Every format ends here: JSONL and CSV directly (through the header map),
+//! One input record in the workload vocabulary -> a [`WorkloadRow`] (its text borrowed from
+//! the input where it can be) and the quality flags raised on it. Every format ends here: JSONL and CSV directly (through the header map),
 //! the others after translating their fields into ours.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
 
 use super::{Collector, IngestError, ParseOptions};
-use apex_core::workload::{NON_MODEL_OPERATIONS, QualityFlag, WorkloadRecord};
+use apex_core::workload::{NON_MODEL_OPERATIONS, QualityFlag, WorkloadRow};
 
 /// Field values of one input record, whatever the format.
 pub(crate) trait Fields {
-    /// The raw value of `name`, if present and not empty/null.
-    fn text(&self, name: &str) -> Option<String>;
+    /// The raw value of `name`, if present and not empty/null (borrowed where it can be).
+    fn text(&self, name: &str) -> Option<Cow<'_, str>>;
     /// A number, or None when absent; Err names the field and the value.
     fn number(&self, name: &str) -> Result<Option<f64>, String>;
 }
@@ -23,7 +25,7 @@ pub(crate) trait Fields {
 pub(crate) struct JsonFields<'a>(pub &'a Map<String, Value>);
 
 impl Fields for JsonFields<'_> {
-    fn text(&self, name: &str) -> Option<String> {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         value_text(self.0.get(name))
     }
 
@@ -34,12 +36,12 @@ impl Fields for JsonFields<'_> {
 
 /// [`Fields::text`] of a JSON value: absent for null and the empty string, a string's
 /// text, any other value as JSON.
-pub(crate) fn value_text(v: Option<&Value>) -> Option<String> {
+pub(crate) fn value_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
     match v? {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 
@@ -86,9 +88,9 @@ impl<'a> CsvRow<'a> {
 }
 
 impl Fields for CsvFields<'_> {
-    fn text(&self, name: &str) -> Option<String> {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         let v = self.row.get(*self.header.get(name)?)?.trim();
-        (!v.is_empty()).then(|| v.to_string())
+        (!v.is_empty()).then_some(Cow::Borrowed(v))
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, String> {
@@ -115,7 +117,7 @@ impl Mapped<'_> {
 }
 
 impl Fields for Mapped<'_> {
-    fn text(&self, name: &str) -> Option<String> {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         self.inner.text(self.key(name))
     }
 
@@ -160,14 +162,14 @@ fn non_negative(f: &dyn Fields, name: &str) -> Result<Option<f64>, String> {
 /// Normalize an RFC 3339 time (or `YYYY-MM-DD HH:MM:SS[.fff]`, taken as UTC, as SQL
 /// exports write it) to UTC with milliseconds.
 pub fn normalize_timestamp(s: &str) -> Result<String, String> {
-    normalized_ms(s).map(|(t, _)| t)
+    timestamp_ms(s).map(apex_core::time::format_timestamp_ms)
 }
 
-/// [`normalize_timestamp`] and the time's milliseconds since the epoch. A time already in
-/// the stored form is taken as it is, without chrono.
-fn normalized_ms(s: &str) -> Result<(String, i64), String> {
+/// The milliseconds since the epoch of a time [`normalize_timestamp`] accepts. A time already
+/// in the stored form is read without chrono.
+fn timestamp_ms(s: &str) -> Result<i64, String> {
     if let Some(ms) = apex_core::time::canonical_ms(s) {
-        return Ok((s.to_string(), ms));
+        return Ok(ms);
     }
     let t = s.trim();
     let parsed = chrono::DateTime::parse_from_rfc3339(t)
@@ -180,19 +182,18 @@ fn normalized_ms(s: &str) -> Result<(String, i64), String> {
             chrono::DateTime::parse_from_str(&format!("{t}00"), "%Y-%m-%d %H:%M:%S%.f%#z")
                 .map(|d| d.with_timezone(&chrono::Utc))
         });
-    parsed
-        .map(|d| {
-            (
-                d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                d.timestamp_millis(),
-            )
-        })
-        .map_err(|_| {
-            format!("field `timestamp`: `{s}` is not an RFC 3339 time (e.g. 2026-01-01T12:00:00Z)")
-        })
+    parsed.map(|d| d.timestamp_millis()).map_err(|_| {
+        format!("field `timestamp`: `{s}` is not an RFC 3339 time (e.g. 2026-01-01T12:00:00Z)")
+    })
 }
 
 fn normalize_status(s: &str) -> Option<&'static str> {
+    // The stored words themselves, without a lowercased copy.
+    match s {
+        "ok" => return Some("ok"),
+        "error" => return Some("error"),
+        _ => {}
+    }
     match s.trim().to_ascii_lowercase().as_str() {
         "ok" | "success" | "succeeded" | "completed" | "unset" | "status_code_ok"
         | "status_code_unset" | "default" | "debug" | "0" | "1" | "200" => Some("ok"),
@@ -214,9 +215,9 @@ fn disagrees(given: f64, expected: f64) -> bool {
     hi > 1e-6 && hi > 10.0 * lo
 }
 
-/// A record converted: the record, the quality flags raised on it, the fields filled in.
-pub(crate) struct Converted {
-    pub record: WorkloadRecord,
+/// A record converted: the row, the quality flags raised on it, the fields filled in.
+pub(crate) struct Converted<'a> {
+    pub row: WorkloadRow<'a>,
     pub flags: Vec<(QualityFlag, String)>,
     pub filled: Vec<&'static str>,
 }
@@ -233,12 +234,12 @@ fn default_id(opts: &ParseOptions<'_>, line: u64, span: Option<usize>) -> String
 /// vocabulary), into a workload record and the flags raised on it, filling what may be
 /// filled. `line` and `span` make the event id of a record without one. Err is the reason
 /// the record cannot be kept at all (no usable timestamp, no model on a model call...).
-pub(crate) fn convert(
-    f: &dyn Fields,
-    opts: &ParseOptions<'_>,
+pub(crate) fn convert<'a>(
+    f: &'a dyn Fields,
+    opts: &'a ParseOptions<'_>,
     line: u64,
     span: Option<usize>,
-) -> Result<Converted, String> {
+) -> Result<Converted<'a>, String> {
     let catalog = opts.catalog;
     let mut filled: Vec<&'static str> = Vec::new();
     let mut flags: Vec<(QualityFlag, String)> = Vec::new();
@@ -256,28 +257,28 @@ pub(crate) fn convert(
         Some(o) => o,
         None => {
             filled.push("operation");
-            "chat".into()
+            Cow::Borrowed("chat")
         }
     };
-    let model_call = !NON_MODEL_OPERATIONS.contains(&operation.as_str());
-    let (timestamp, ms) =
-        normalized_ms(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?;
+    let model_call = !NON_MODEL_OPERATIONS.contains(&operation.as_ref());
+    let ms = timestamp_ms(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?;
     let secs = ms.div_euclid(1000);
+    let timestamp = || apex_core::time::format_timestamp_ms(ms);
     if secs > opts.now.timestamp() + super::FUTURE_SLACK_S {
         flags.push((
             QualityFlag::FutureTimestamp,
-            format!("{timestamp} is after the time of ingest"),
+            format!("{} is after the time of ingest", timestamp()),
         ));
     }
     if secs < 1_420_070_400 {
         flags.push((
             QualityFlag::AncientTimestamp,
-            format!("{timestamp} is before 2015-01-01"),
+            format!("{} is before 2015-01-01", timestamp()),
         ));
     }
     let model = match f.text("model") {
         Some(m) => m,
-        None if !model_call || aggregated => String::new(),
+        None if !model_call || aggregated => Cow::Borrowed(""),
         None => return Err("field `model` is missing".into()),
     };
     let price = catalog.get(&model);
@@ -289,12 +290,10 @@ pub(crate) fn convert(
     }
     let provider = match f.text("provider") {
         Some(p) => p,
-        None if model.is_empty() => String::new(),
+        None if model.is_empty() => Cow::Borrowed(""),
         None => {
             filled.push("provider");
-            price
-                .map(|p| p.provider.clone())
-                .unwrap_or_else(|| "unknown".into())
+            Cow::Borrowed(price.map_or("unknown", |p| p.provider.as_str()))
         }
     };
     // Token counts: a missing count is an error on a model call (not on a tool/agent span
@@ -342,11 +341,10 @@ pub(crate) fn convert(
     let error_type = f.text("error_type");
     let status = match f.text("status") {
         Some(s) => normalize_status(&s)
-            .ok_or_else(|| format!("field `status`: `{s}` is not accepted; use ok or error"))?
-            .to_string(),
+            .ok_or_else(|| format!("field `status`: `{s}` is not accepted; use ok or error"))?,
         None => {
             filled.push("status");
-            if error_type.is_some() { "error" } else { "ok" }.to_string()
+            if error_type.is_some() { "error" } else { "ok" }
         }
     };
     let priced = price.map(|p| {
@@ -403,27 +401,28 @@ pub(crate) fn convert(
         Some(e) => e,
         None => {
             filled.push("event_id");
-            default_id(opts, line, span)
+            Cow::Owned(default_id(opts, line, span))
         }
     };
-    let mut text_or = |name: &'static str, default: &str| match f.text(name) {
+    let mut text_or = |name: &'static str, default: &Cow<'a, str>| match f.text(name) {
         Some(v) => v,
         None => {
             filled.push(name);
-            default.to_string()
+            default.clone()
         }
     };
+    let unknown = Cow::Borrowed("unknown");
     let trace_id = text_or("trace_id", &event_id);
     let span_id = text_or("span_id", &event_id);
-    let tenant = text_or("tenant", "unknown");
-    let feature = text_or("feature", "unknown");
-    let workload_type = text_or("workload_type", "unknown");
-    let record = WorkloadRecord {
+    let tenant = text_or("tenant", &unknown);
+    let feature = text_or("feature", &unknown);
+    let workload_type = text_or("workload_type", &unknown);
+    let row = WorkloadRow {
         event_id,
         trace_id,
         span_id,
         parent_span_id: f.text("parent_span_id"),
-        timestamp,
+        timestamp_ms: ms,
         tenant,
         feature,
         workload_type,
@@ -437,7 +436,7 @@ pub(crate) fn convert(
         reasoning_tokens,
         latency_ms,
         ttft_ms,
-        status,
+        status: Cow::Borrowed(status),
         error_type,
         finish_reason: f.text("finish_reason"),
         prompt_hash: f.text("prompt_hash"),
@@ -446,11 +445,7 @@ pub(crate) fn convert(
         aggregated,
         quality_flags: None,
     };
-    Ok(Converted {
-        record,
-        flags,
-        filled,
-    })
+    Ok(Converted { row, flags, filled })
 }
 
 /// Keep (or reject) one converted record.
@@ -458,38 +453,20 @@ pub(crate) fn collect<E>(
     c: &mut Collector<'_, '_, E>,
     line: u64,
     span: Option<usize>,
-    converted: Result<Converted, String>,
+    converted: Result<Converted<'_>, String>,
 ) -> Result<(), IngestError<E>> {
     match converted {
-        Ok(Converted {
-            record,
-            flags,
-            filled,
-        }) => {
+        Ok(Converted { row, flags, filled }) => {
             for name in filled {
                 c.fill(name);
             }
-            c.accept(line, span, record, flags)
+            c.accept(line, span, row, flags)
         }
         Err(e) => {
             c.reject(line, span, e);
             Ok(())
         }
     }
-}
-
-/// [`convert`] of a record in the input's vocabulary, through the header map.
-fn convert_mapped(
-    fields: &dyn Fields,
-    opts: &ParseOptions<'_>,
-    line: u64,
-    span: Option<usize>,
-) -> Result<Converted, String> {
-    let mapped = Mapped {
-        inner: fields,
-        columns: &opts.columns,
-    };
-    convert(&mapped, opts, line, span)
 }
 
 /// Convert (through the header map) and keep (or reject) one record of workload fields.
@@ -500,46 +477,50 @@ pub(crate) fn keep<E>(
     fields: &dyn Fields,
 ) -> Result<(), IngestError<E>> {
     let opts = c.opts;
-    collect(c, line, span, convert_mapped(fields, opts, line, span))
+    let mapped = Mapped {
+        inner: fields,
+        columns: &opts.columns,
+    };
+    collect(c, line, span, convert(&mapped, opts, line, span))
 }
 
-/// One JSON value of a JSONL (or JSON array) input in the workload schema: the record, or
-/// why it is rejected.
-fn json_value(
-    opts: &ParseOptions<'_>,
-    line: u64,
-    span: Option<usize>,
-    value: &Value,
-) -> Result<Converted, String> {
-    match value {
-        Value::Object(map) => convert_mapped(&JsonFields(map), opts, line, span),
-        _ => Err("expected a JSON object (one record per line)".into()),
-    }
-}
-
-/// One JSON line as the whole-value path reads it. The fast path ([`super::fast`]) falls
-/// back to this for any line it does not read itself, so messages are the same either way.
-pub(crate) fn json_line(
-    opts: &ParseOptions<'_>,
-    line: u64,
-    text: &str,
-) -> Result<Converted, String> {
-    let raw = serde_json::from_str::<&serde_json::value::RawValue>(text)
-        .map_err(|e| format!("invalid JSON: {e}"))?;
-    let value =
-        serde_json::from_str::<Value>(raw.get()).map_err(|e| format!("invalid JSON: {e}"))?;
-    json_value(opts, line, None, &value)
-}
-
-/// [`json_value`], kept (or rejected) by the collector.
+/// Keep (or reject) one JSON value of a JSONL (or JSON array) input in the workload schema.
 pub(crate) fn json_record<E>(
     c: &mut Collector<'_, '_, E>,
     line: u64,
     span: Option<usize>,
     value: &Value,
 ) -> Result<(), IngestError<E>> {
-    let opts = c.opts;
-    collect(c, line, span, json_value(opts, line, span, value))
+    match value {
+        Value::Object(map) => keep(c, line, span, &JsonFields(map)),
+        _ => {
+            c.reject(
+                line,
+                span,
+                "expected a JSON object (one record per line)".into(),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Keep (or reject) one JSON line as the whole-value path reads it. The fast path
+/// ([`super::fast`]) falls back to this for any line it does not read itself, so messages
+/// are the same either way.
+pub(crate) fn json_line<E>(
+    c: &mut Collector<'_, '_, E>,
+    line: u64,
+    text: &str,
+) -> Result<(), IngestError<E>> {
+    let value = serde_json::from_str::<&serde_json::value::RawValue>(text)
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()));
+    match value {
+        Ok(value) => json_record(c, line, None, &value),
+        Err(e) => {
+            c.reject(line, None, format!("invalid JSON: {e}"));
+            Ok(())
+        }
+    }
 }
 
 const REQUIRED_CSV: &[&str] = &[
@@ -588,7 +569,7 @@ pub(crate) fn csv_file<E: Send, B: Send>(
     path: &Path,
     opts: &ParseOptions<'_>,
     parsed: &mut super::Parsed,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
     let file = File::open(path)

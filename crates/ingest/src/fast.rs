@@ -23,10 +23,11 @@ use std::sync::{Arc, Mutex};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::convert::{Converted, Fields, collect, convert, json_line};
+use super::convert::{Fields, collect, convert, json_line};
 use super::json::line_text;
 use super::{Collector, Format, IngestError, ParseOptions, Parsed};
-use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS, WorkloadRecord};
+use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS};
+use arrow::array::RecordBatch;
 
 /// Every field [`convert`] reads, in slot order: the per-call columns, then the accounting
 /// columns a record may carry (`quality_flags` is ours to set, not read).
@@ -150,12 +151,12 @@ impl<'a> Row<'a, '_> {
 }
 
 impl Fields for Row<'_, '_> {
-    fn text(&self, name: &str) -> Option<String> {
-        match self.get(name).0? {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
+        match self.values[slot(name)?].as_ref()? {
             Scalar::Null => None,
             Scalar::Str(s) if s.is_empty() => None,
-            Scalar::Str(s) => Some(s.to_string()),
-            other => Some(other.printed()),
+            Scalar::Str(s) => Some(Cow::Borrowed(s)),
+            other => Some(Cow::Owned(other.printed())),
         }
     }
 
@@ -316,14 +317,14 @@ impl<'de> Visitor<'de> for ScalarSeed {
     }
 }
 
-/// One non-blank line: read directly when it is a plain JSON object, else by the
-/// whole-value path (which says why it is rejected).
-fn line(
-    opts: &ParseOptions<'_>,
+/// Keep (or reject) one non-blank line: read directly when it is a plain JSON object, else
+/// by the whole-value path (which says why it is rejected).
+fn line<E>(
+    c: &mut Collector<'_, '_, E>,
     layout: &Layout,
     number: u64,
     text: &str,
-) -> Result<Converted, String> {
+) -> Result<(), IngestError<E>> {
     let mut row = Row {
         values: std::array::from_fn(|_| None),
         layout,
@@ -333,8 +334,11 @@ fn line(
         .deserialize(&mut de)
         .and_then(|()| de.end());
     match read {
-        Ok(()) => convert(&row, opts, number, None),
-        Err(_) => json_line(opts, number, text),
+        Ok(()) => {
+            let opts = c.opts;
+            collect(c, number, None, convert(&row, opts, number, None))
+        }
+        Err(_) => json_line(c, number, text),
     }
 }
 
@@ -372,7 +376,7 @@ fn job<J, E, B>(
     format: Format,
     job: J,
     work: &Work<'_, J, E>,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
 ) -> Outcome<E, B> {
     let mut prepared = Vec::new();
     let mut write = |records| {
@@ -448,13 +452,12 @@ pub(crate) fn jsonl_file<E: Send, B: Send>(
     path: &Path,
     opts: &ParseOptions<'_>,
     parsed: &mut Parsed,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
     let layout = Layout::new(opts);
-    let each = |c: &mut Collector<'_, '_, E>, number: u64, text: &str| {
-        collect(c, number, None, line(opts, &layout, number, text))
-    };
+    let each =
+        |c: &mut Collector<'_, '_, E>, number: u64, text: &str| line(c, &layout, number, text);
     lines_file(path, opts, parsed, &each, prepare, write)
 }
 
@@ -466,7 +469,7 @@ pub(crate) fn lines_file<E: Send, B: Send>(
     opts: &ParseOptions<'_>,
     parsed: &mut Parsed,
     each: &EachLine<'_, E>,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
     let produce = |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
@@ -493,7 +496,7 @@ pub(crate) fn on_all_cores<J: Send, E: Send, B: Send>(
     parsed: &mut Parsed,
     produce: impl FnOnce(&mut dyn FnMut(J) -> bool) -> Result<(), String> + Send,
     work: &Work<'_, J, E>,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
     let format = parsed.format;

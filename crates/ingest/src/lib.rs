@@ -25,13 +25,17 @@ mod usage;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use arrow::array::RecordBatch;
 use serde::Serialize;
 
+use apex_core::columns::{RecordColumns, batch_to_records};
 use apex_core::pricing::PriceCatalog;
-use apex_core::workload::{COLUMNS, QualityFlag, WorkloadRecord};
+use apex_core::time::format_timestamp_ms;
+use apex_core::workload::{COLUMNS, QualityFlag, WorkloadRecord, WorkloadRow};
 
 pub use detect::detect;
 pub use otlp::{OtlpEncoding, decode_body, error_status, export_response};
@@ -291,24 +295,31 @@ impl<E: std::fmt::Display> std::fmt::Display for IngestError<E> {
     }
 }
 
-/// The parse in progress: options, the batch being filled, the tally, the caller's writer.
+/// The parse in progress: options, the batch being filled (Arrow columns, each record
+/// appended as it is read), the tally, the caller's writer.
 pub(crate) struct Collector<'o, 'w, E> {
     pub(crate) opts: &'o ParseOptions<'o>,
-    batch: Vec<WorkloadRecord>,
+    columns: RecordColumns,
     pub(crate) parsed: Parsed,
-    write: &'w mut dyn FnMut(Vec<WorkloadRecord>) -> Result<(), E>,
+    /// Fields filled in and how often, in the order first filled (a handful of names).
+    filled: Vec<(&'static str, u64)>,
+    /// The earliest and latest timestamp accepted, in milliseconds.
+    span_ms: Option<(i64, i64)>,
+    write: &'w mut dyn FnMut(RecordBatch) -> Result<(), E>,
 }
 
 impl<'o, 'w, E> Collector<'o, 'w, E> {
     fn new(
         opts: &'o ParseOptions<'o>,
         format: Format,
-        write: &'w mut dyn FnMut(Vec<WorkloadRecord>) -> Result<(), E>,
+        write: &'w mut dyn FnMut(RecordBatch) -> Result<(), E>,
     ) -> Self {
         Self {
             opts,
-            batch: Vec::with_capacity(BATCH),
+            columns: RecordColumns::with_capacity(BATCH),
             parsed: Parsed::new(format),
+            filled: Vec::new(),
+            span_ms: None,
             write,
         }
     }
@@ -328,23 +339,27 @@ impl<'o, 'w, E> Collector<'o, 'w, E> {
         *self.parsed.skipped.entry(what.to_string()).or_default() += n;
     }
 
-    pub(crate) fn fill(&mut self, field: &str) {
-        *self.parsed.filled.entry(field.to_string()).or_default() += 1;
+    pub(crate) fn fill(&mut self, field: &'static str) {
+        match self.filled.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, n)) => *n += 1,
+            None => self.filled.push((field, 1)),
+        }
     }
 
-    /// Keep a record (with the flags raised on it), flushing a full batch to the writer.
+    /// Keep a record (with the flags raised on it): tallied, then appended to the batch's
+    /// columns; a full batch goes to the writer.
     pub(crate) fn accept(
         &mut self,
         line: u64,
         span: Option<usize>,
-        mut r: WorkloadRecord,
+        mut r: WorkloadRow<'_>,
         flags: Vec<(QualityFlag, String)>,
     ) -> Result<(), IngestError<E>> {
         let p = &mut self.parsed;
         if !flags.is_empty() {
             p.flagged += 1;
             let only: Vec<QualityFlag> = flags.iter().map(|(f, _)| *f).collect();
-            r.quality_flags = QualityFlag::join(&only);
+            r.quality_flags = QualityFlag::join(&only).map(Cow::Owned);
             for (flag, detail) in flags {
                 let entry = p.quality.entry(flag.name().to_string()).or_default();
                 entry.count += 1;
@@ -359,22 +374,24 @@ impl<'o, 'w, E> Collector<'o, 'w, E> {
             p.aggregated += 1;
         }
         p.spend_usd += r.cost_usd;
-        if p.first.as_deref().is_none_or(|f| r.timestamp.as_str() < f) {
-            p.first = Some(r.timestamp.clone());
-        }
-        if p.last.as_deref().is_none_or(|l| r.timestamp.as_str() > l) {
-            p.last = Some(r.timestamp.clone());
-        }
-        self.batch.push(r);
-        if self.batch.len() >= BATCH {
+        let ms = r.timestamp_ms;
+        self.span_ms = Some(
+            self.span_ms
+                .map_or((ms, ms), |(lo, hi)| (lo.min(ms), hi.max(ms))),
+        );
+        self.columns.push(&r);
+        if self.columns.len() >= BATCH {
             self.flush()?;
         }
         Ok(())
     }
 
     pub(crate) fn flush(&mut self) -> Result<(), IngestError<E>> {
-        if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if !self.columns.is_empty() {
+            let batch = self
+                .columns
+                .take()
+                .map_err(|e| IngestError::Io(format!("internal: a batch of records: {e}")))?;
             (self.write)(batch).map_err(IngestError::Write)?;
         }
         Ok(())
@@ -382,7 +399,15 @@ impl<'o, 'w, E> Collector<'o, 'w, E> {
 
     pub(crate) fn finish(mut self) -> Result<Parsed, IngestError<E>> {
         self.flush()?;
-        Ok(self.parsed)
+        let mut parsed = self.parsed;
+        for (field, n) in self.filled {
+            *parsed.filled.entry(field.to_string()).or_default() += n;
+        }
+        if let Some((lo, hi)) = self.span_ms {
+            parsed.first = Some(format_timestamp_ms(lo));
+            parsed.last = Some(format_timestamp_ms(hi));
+        }
+        Ok(parsed)
     }
 }
 
@@ -396,20 +421,37 @@ pub fn parse_file<E: Send>(
     opts: &ParseOptions<'_>,
     mut write: impl FnMut(&[WorkloadRecord]) -> Result<(), E>,
 ) -> Result<Parsed, IngestError<E>> {
-    parse_file_with(path, format, opts, Ok, |records| write(&records))
+    let records = |batch: RecordBatch| batch_to_records(&batch).map_err(Internal::Batch);
+    let parsed = parse_file_with(path, format, opts, records, |records| {
+        write(&records).map_err(Internal::Write)
+    });
+    parsed.map_err(|e| match e {
+        IngestError::Write(Internal::Write(e)) => IngestError::Write(e),
+        IngestError::Write(Internal::Batch(m)) => {
+            IngestError::Io(format!("internal: a batch of records: {m}"))
+        }
+        IngestError::Invalid(m) => IngestError::Invalid(m),
+        IngestError::Io(m) => IngestError::Io(m),
+    })
 }
 
-/// [`parse_file`], with each batch of records turned into what the caller stores by
+/// The caller's error, or a batch that did not read back as records (never, in our schema).
+enum Internal<E> {
+    Write(E),
+    Batch(String),
+}
+
+/// [`parse_file`], with the records as Arrow batches in the stored schema
+/// ([`apex_core::columns::arrow_schema`]), each turned into what the caller stores by
 /// `prepare` first. Where the format is read on several threads (JSON lines, CSV, framed
-/// OTLP protobuf),
-/// `prepare` runs on them, so the records are built, converted (to Arrow columns, say) and
-/// dropped on one thread, and `write` gets the prepared batches in input order on the
-/// caller's. An error from either stops the parse and comes back as [`IngestError::Write`].
+/// OTLP protobuf), the batches are built and `prepare` runs on them, and `write` gets the
+/// prepared batches in input order on the caller's. An error from either stops the parse
+/// and comes back as [`IngestError::Write`].
 pub fn parse_file_with<E: Send, B: Send>(
     path: &Path,
     format: Format,
     opts: &ParseOptions<'_>,
-    prepare: impl Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync,
+    prepare: impl Fn(RecordBatch) -> Result<B, E> + Sync,
     mut write: impl FnMut(B) -> Result<(), E>,
 ) -> Result<Parsed, IngestError<E>> {
     check_columns(&opts.columns).map_err(IngestError::Invalid)?;
@@ -460,15 +502,15 @@ pub fn parse_file_with<E: Send, B: Send>(
 }
 
 /// Parse one OTLP/HTTP request body (already decompressed, see [`decode_body`]) of an
-/// `ExportTraceServiceRequest`. A body that does not parse at all is
-/// [`IngestError::Invalid`] with the reason, and nothing was handed to `write`.
+/// `ExportTraceServiceRequest`, handing its records to `write` as Arrow batches in the
+/// stored schema. A body that does not parse at all is [`IngestError::Invalid`] with the
+/// reason, and nothing was handed to `write`.
 pub fn parse_otlp_body<E>(
     body: &[u8],
     encoding: OtlpEncoding,
     opts: &ParseOptions<'_>,
-    mut write: impl FnMut(&[WorkloadRecord]) -> Result<(), E>,
+    mut write: impl FnMut(RecordBatch) -> Result<(), E>,
 ) -> Result<Parsed, IngestError<E>> {
-    let mut write = |records: Vec<WorkloadRecord>| write(&records);
     let format = match encoding {
         OtlpEncoding::Json => Format::OtlpJson,
         OtlpEncoding::Protobuf => Format::OtlpProto,

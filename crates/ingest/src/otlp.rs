@@ -21,6 +21,7 @@
 //! A span is GenAI work when one of its own attributes starts with `gen_ai.`, `llm.` or
 //! `traceloop.`; other spans (HTTP, database...) are skipped and counted.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -37,7 +38,7 @@ use super::convert::{Fields, keep, text_number, value_number, value_text};
 use super::fast;
 use super::json::{self, Doc};
 use super::{Collector, IngestError, ParseOptions, Parsed};
-use apex_core::workload::WorkloadRecord;
+use arrow::array::RecordBatch;
 
 /// How an OTLP/HTTP body is encoded (its `Content-Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -849,7 +850,7 @@ pub(crate) fn framed_file<E: Send, B: Send>(
     path: &Path,
     opts: &ParseOptions<'_>,
     parsed: &mut Parsed,
-    prepare: &(dyn Fn(Vec<WorkloadRecord>) -> Result<B, E> + Sync),
+    prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<bool, IngestError<E>> {
     let Some(framed) = Framed::open(path).map_err(|e| IngestError::Io(cannot_read(path, e)))?
@@ -1242,9 +1243,9 @@ impl<'a> SpanFields<'a> {
 }
 
 impl Fields for SpanFields<'_> {
-    fn text(&self, name: &str) -> Option<String> {
+    fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.get(name)? {
-            Val::Text(s) => (!s.is_empty()).then(|| s.to_string()),
+            Val::Text(s) => (!s.is_empty()).then_some(Cow::Borrowed(*s)),
             Val::Json(v) => value_text(Some(v)),
         }
     }

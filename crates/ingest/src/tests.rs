@@ -185,8 +185,8 @@ fn same_as_one_thread(
     serial: impl FnOnce(&mut Collector<'_, '_, ()>) -> Result<(), IngestError<()>>,
 ) -> Parsed {
     let mut one = Vec::new();
-    let mut write = |b: Vec<WorkloadRecord>| -> Result<(), ()> {
-        one.extend(b);
+    let mut write = |b: RecordBatch| -> Result<(), ()> {
+        one.extend(batch_to_records(&b).unwrap());
         Ok(())
     };
     let mut c = Collector::new(opts, parallel.format, &mut write);
@@ -301,7 +301,7 @@ fn a_span_reads_its_attributes_as_a_map_of_them_would_hold_them() {
         OtlpEncoding::Json,
         &opts,
         |b| -> Result<(), ()> {
-            body.extend_from_slice(b);
+            body.extend(batch_to_records(&b).unwrap());
             Ok(())
         },
     )
@@ -335,7 +335,7 @@ fn an_otlp_json_body_reads_as_the_same_document_in_a_file() {
     let body = std::fs::read(fixture("otlp-genai.json")).unwrap();
     let mut records = Vec::new();
     let from_body = parse_otlp_body(&body, OtlpEncoding::Json, &opts, |b| -> Result<(), ()> {
-        records.extend_from_slice(b);
+        records.extend(batch_to_records(&b).unwrap());
         Ok(())
     })
     .unwrap();
@@ -382,7 +382,7 @@ fn a_protobuf_body_that_does_not_parse_is_refused_whole() {
         OtlpEncoding::Protobuf,
         &opts,
         |b| -> Result<(), ()> {
-            written += b.len();
+            written += b.num_rows();
             Ok(())
         },
     )
@@ -758,8 +758,8 @@ fn read_whole_value(
     opts: &ParseOptions<'_>,
 ) -> (Parsed, Vec<WorkloadRecord>) {
     let mut records = Vec::new();
-    let mut write = |b: Vec<WorkloadRecord>| -> Result<(), ()> {
-        records.extend(b);
+    let mut write = |b: RecordBatch| -> Result<(), ()> {
+        records.extend(batch_to_records(&b).unwrap());
         Ok(())
     };
     let mut c = Collector::new(opts, Format::Jsonl, &mut write);
