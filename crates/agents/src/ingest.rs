@@ -11,9 +11,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::AgentError;
 use apex_core::events::EventSink;
@@ -120,13 +123,16 @@ pub fn ingest(
     // a cancelled, failed or killed ingest leaves the dataset as it was.
     let mut writer = DatasetWrite::begin(store, dataset, WriteMode::Replace, WhenBusy::Refuse)?;
     let mut next_event = PROGRESS_EVERY;
-    // The records become Arrow columns on the parsing threads; parts are written in order.
-    let columns = Ok::<_, AgentError>;
-    let mut parsed = apex_ingest::parse_file_with(path, format, &opts, columns, |batch| {
+    // The records become Arrow columns on the parsing threads, noted there for the totals;
+    // parts are written in order.
+    let mut noted = NoRollups::new(MAX_NOTED_IDS);
+    let columns = |batch: RecordBatch| Ok::<_, AgentError>((Noted::of(&batch), batch));
+    let mut parsed = apex_ingest::parse_file_with(path, format, &opts, columns, |(n, batch)| {
         if cancel.is_cancelled() {
             return Err(AgentError::Cancelled);
         }
         writer.append(&batch)?;
+        noted.add(n);
         let done = writer.records();
         if done >= next_event {
             next_event = done / PROGRESS_EVERY * PROGRESS_EVERY + PROGRESS_EVERY;
@@ -144,10 +150,28 @@ pub fn ingest(
     if !req.columns.is_empty() {
         params["columns"] = json!(req.columns);
     }
-    writer.commit("ingested", &params, &summary(&parsed, format.name()))?;
-    // The dataset as the reports count it: rollup spans repeat their children's usage. The
-    // dataset is committed by now: a count that fails (e.g. the engine's memory budget) must
-    // not turn a stored ingest into an error, so it falls back to what was read, and says so.
+    let info = writer.commit("ingested", &params, &summary(&parsed, format.name()))?;
+    // The dataset as the reports count it: rollup spans repeat their children's usage. When
+    // the ids noted while writing prove there are none, the calls were counted as they were
+    // written, and the proof is recorded for the reports; otherwise the engine looks them up.
+    if let Some((model_calls, spend)) = noted.proven() {
+        let none = datasets::Rollups {
+            records: 0,
+            spend_usd: 0.0,
+        };
+        if let Err(e) = datasets::record_rollups(store, &info, none, "ingest") {
+            tracing::warn!(dataset, error = %e, "the ingest's rollup proof was not recorded");
+        }
+        let totals = super::analysis::Totals {
+            model_calls,
+            spend_usd: super::analysis::usd(spend),
+            ..Default::default()
+        };
+        return Ok(finish(events, started, dataset, parsed, totals, None));
+    }
+    // The dataset is committed by now: a count that fails (e.g. the engine's memory budget)
+    // must not turn a stored ingest into an error, so it falls back to what was read, and
+    // says so.
     let (totals, counting_error) = match super::analysis::totals(store, dataset) {
         Ok(t) => (t, None),
         Err(e) => (
@@ -161,6 +185,25 @@ pub fn ingest(
             )),
         ),
     };
+    Ok(finish(
+        events,
+        started,
+        dataset,
+        parsed,
+        totals,
+        counting_error,
+    ))
+}
+
+/// The report of an ingest whose dataset counts as `totals`, announced as finished.
+fn finish(
+    events: &dyn EventSink,
+    started: Instant,
+    dataset: &str,
+    mut parsed: Parsed,
+    totals: super::analysis::Totals,
+    counting_error: Option<String>,
+) -> IngestReport {
     let recorded_spend_usd = parsed.spend_usd;
     parsed.spend_usd = totals.spend_usd;
     let report = IngestReport {
@@ -180,7 +223,155 @@ pub fn ingest(
                "spend_usd": p.spend_usd, "elapsed_ms": report.elapsed_ms,
                "message": format!("dataset {}: {} accepted ({} flagged), {} rejected", report.dataset, p.accepted, p.flagged, p.rejected)}),
     );
-    Ok(report)
+    report
+}
+
+/// Ids an ingest holds (8 bytes each) to prove its dataset has no rollup spans: enough for
+/// ~14M records of a typical log (a model call's span id, a child's parent id). A larger
+/// ingest has its rollups looked up by the engine after the commit, as any dataset
+/// without a proof.
+const MAX_NOTED_IDS: usize = 24 << 20;
+
+/// What the parsing threads note of a batch: its model calls (the predicate of
+/// `analysis::sql`, before rollups) and their spend, and hashes of the ids the rollup
+/// look-up joins (`sql::rollup_candidates`): the span ids of the would-be model calls with
+/// usage, and the parent ids of records with usage.
+struct Noted {
+    calls: u64,
+    spend: f64,
+    spans: Vec<u64>,
+    parents: Vec<u64>,
+}
+
+impl Noted {
+    /// None when the batch is not in the stored schema (never, from the parser).
+    fn of(batch: &RecordBatch) -> Option<Noted> {
+        use super::analysis::sql::{has_usage, is_model_call};
+        let mut n = Noted {
+            calls: 0,
+            spend: 0.0,
+            spans: Vec::new(),
+            parents: Vec::new(),
+        };
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+        };
+        let int = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        };
+        let cost = batch
+            .column_by_name("cost_usd")
+            .and_then(|c| c.as_primitive_opt::<Float64Type>())?;
+        let (op, span, parent) = (
+            text("operation")?,
+            text("span_id")?,
+            text("parent_span_id")?,
+        );
+        let (input, output, weight) = (int("input_tokens")?, int("output_tokens")?, int("weight")?);
+        for i in 0..batch.num_rows() {
+            let usage = has_usage(input.value(i), output.value(i), cost.value(i));
+            if is_model_call(op.value(i), usage) {
+                n.calls += weight.value(i).max(0) as u64;
+                n.spend += cost.value(i);
+                if usage {
+                    n.spans.push(xxh3_64(span.value(i).as_bytes()));
+                }
+            }
+            if usage && parent.is_valid(i) && !parent.value(i).is_empty() {
+                n.parents.push(xxh3_64(parent.value(i).as_bytes()));
+            }
+        }
+        Some(n)
+    }
+}
+
+/// The batches' notes, in input order, up to a number of ids.
+struct NoRollups {
+    calls: u64,
+    spend: f64,
+    spans: Vec<Vec<u64>>,
+    parents: Vec<Vec<u64>>,
+    held: usize,
+    /// Most ids held; past it the proof is given up (the engine looks up instead).
+    max: usize,
+    given_up: bool,
+}
+
+impl NoRollups {
+    fn new(max: usize) -> Self {
+        Self {
+            calls: 0,
+            spend: 0.0,
+            spans: Vec::new(),
+            parents: Vec::new(),
+            held: 0,
+            max,
+            given_up: false,
+        }
+    }
+
+    /// Add a batch's notes (None: a batch that could not be noted; nothing is proven).
+    fn add(&mut self, n: Option<Noted>) {
+        let Some(n) = n else {
+            self.give_up();
+            return;
+        };
+        self.calls += n.calls;
+        self.spend += n.spend;
+        if self.given_up {
+            return;
+        }
+        self.held += n.spans.len() + n.parents.len();
+        if self.held > self.max {
+            self.give_up();
+            return;
+        }
+        self.spans.push(n.spans);
+        self.parents.push(n.parents);
+    }
+
+    fn give_up(&mut self) {
+        self.given_up = true;
+        self.spans = Vec::new();
+        self.parents = Vec::new();
+    }
+
+    /// The model calls and their spend when no would-be model call with usage is the parent
+    /// of a record with usage, which leaves no record a rollup: then no span-id hash is a
+    /// parent-id hash (equal ids hash alike). None when that is not proven: a hash in both
+    /// (a rollup, or two ids that share a hash), or too many ids to hold.
+    fn proven(self) -> Option<(u64, f64)> {
+        if self.given_up {
+            return None;
+        }
+        let sorted = |chunks: Vec<Vec<u64>>| {
+            let mut all: Vec<u64> = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+            for c in chunks {
+                all.extend(c);
+            }
+            all.sort_unstable();
+            all
+        };
+        let (spans, parents) = std::thread::scope(|s| {
+            let spans = s.spawn(|| sorted(self.spans));
+            let parents = sorted(self.parents);
+            (spans.join(), parents)
+        });
+        let spans = spans.ok()?;
+        let (mut i, mut j) = (0, 0);
+        while i < spans.len() && j < parents.len() {
+            match spans[i].cmp(&parents[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return None,
+            }
+        }
+        Some((self.calls, self.spend))
+    }
 }
 
 // ---------------------------------------------------------------- OTLP/HTTP
@@ -328,4 +519,41 @@ fn merge_summary(before: Option<&Value>, p: &Parsed) -> Value {
         s[map] = json!(merged);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noted(spans: &[u64], parents: &[u64]) -> Option<Noted> {
+        Some(Noted {
+            calls: 2,
+            spend: 0.5,
+            spans: spans.to_vec(),
+            parents: parents.to_vec(),
+        })
+    }
+
+    #[test]
+    fn no_rollups_is_proven_only_by_disjoint_ids_within_the_budget() {
+        let mut n = NoRollups::new(8);
+        n.add(noted(&[5, 1], &[2]));
+        n.add(noted(&[9], &[4, 3]));
+        assert_eq!(n.proven(), Some((4, 1.0)));
+        // A parent id that is a call's span id, in another batch: not proven.
+        let mut n = NoRollups::new(8);
+        n.add(noted(&[5, 1], &[2]));
+        n.add(noted(&[9], &[1]));
+        assert_eq!(n.proven(), None);
+        // Past the budget, or a batch that could not be noted: not proven either.
+        let mut n = NoRollups::new(4);
+        n.add(noted(&[5, 1], &[2]));
+        n.add(noted(&[9], &[4]));
+        assert_eq!(n.proven(), None);
+        let mut n = NoRollups::new(8);
+        n.add(noted(&[5], &[2]));
+        n.add(None);
+        assert_eq!(n.proven(), None);
+        assert_eq!(NoRollups::new(8).proven(), Some((0, 0.0)));
+    }
 }

@@ -948,6 +948,8 @@ fn a_version_is_looked_up_for_rollups_once() {
         (recorded.records, analysis::usd(recorded.spend_usd)),
         (20, 3.0)
     );
+    // Its ids could not prove the absence of rollups (there are some): the engine found them.
+    assert_eq!(found_by(&store, "r"), "look-up");
     let cancel = CancellationToken::new();
     let stats = analysis::collect(&store, "r", false, &cancel).unwrap();
     assert_eq!(
@@ -966,11 +968,66 @@ fn a_version_is_looked_up_for_rollups_once() {
             .rollup_records,
         7
     );
-    // A replace is a new version: looked up afresh (the fixture without rollups: 0).
+    // A replace is a new version: looked up afresh (the fixture without rollups: 0). Its
+    // ingest proved that from the ids it wrote, and counted the calls as it wrote them: the
+    // same calls and spend as the report's SQL.
     let r = ingest_file(&store, &fixture("agent_spans.jsonl"), LogFormat::Auto, "r").unwrap();
     assert_eq!(r.rollup_records, 0);
+    assert_eq!(found_by(&store, "r"), "ingest");
     let stats = analysis::collect(&store, "r", false, &cancel).unwrap();
     assert_eq!((stats.rollup_records, stats.total.calls), (0, 240));
+    assert_eq!(r.model_calls, stats.total.calls);
+    assert_eq!(r.parsed.spend_usd, analysis::usd(stats.total.spend));
+}
+
+/// The calls an ingest counts as it writes (when its ids prove there are no rollups) are
+/// the report's: the Rust predicate of a model call is the SQL's, over every kind of record.
+#[test]
+fn an_ingest_counts_the_calls_the_report_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("apex.db")).unwrap();
+    let mut lines = String::new();
+    // Model operations with and without usage, agent and tool spans with and without it, a
+    // weighted record, children of spans without usage (no rollups among them).
+    let kinds = [
+        ("chat", 100, 0.01, 1, None),
+        ("chat", 0, 0.0, 1, None),
+        ("invoke_agent", 0, 0.0, 1, None),
+        ("invoke_agent", 50, 0.02, 1, None),
+        ("execute_tool", 0, 0.0, 1, Some("s2")),
+        ("execute_tool", 0, 0.003, 1, Some("s2")),
+        ("text_completion", 10, 0.0, 3, Some("s4")),
+        ("create_agent", 0, 0.0, 1, None),
+    ];
+    for (i, (op, tokens, cost, weight, parent)) in kinds.iter().enumerate() {
+        let parent = parent.map_or("null".to_string(), |p| format!("\"{p}\""));
+        lines.push_str(&format!(
+            r#"{{"event_id":"e{i}","trace_id":"t","span_id":"s{i}","parent_span_id":{parent},"timestamp":"2026-02-01T08:00:0{i}.000Z","tenant":"a","feature":"f","workload_type":"w","operation":"{op}","provider":"openai","model":"gpt-4o","input_tokens":{tokens},"output_tokens":0,"latency_ms":1.0,"status":"ok","cost_usd":{cost},"weight":{weight}}}"#
+        ));
+        lines.push('\n');
+    }
+    let path = dir.path().join("mixed.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    let r = ingest_file(&store, &path, LogFormat::Auto, "m").unwrap();
+    assert_eq!(r.parsed.accepted, 8);
+    assert_eq!(found_by(&store, "m"), "ingest");
+    let stats = analysis::collect(&store, "m", false, &CancellationToken::new()).unwrap();
+    assert_eq!((r.model_calls, stats.total.calls), (7, 7));
+    assert_eq!(r.parsed.spend_usd, analysis::usd(stats.total.spend));
+    assert_eq!(r.parsed.spend_usd, 0.033);
+}
+
+/// How the recorded rollups of dataset `name` were found.
+fn found_by(store: &Store, name: &str) -> String {
+    store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT found_by FROM dataset_rollups WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
 }
 
 /// A Python that has DuckDB: the clients' venv (CI installs it there) or `python3`.

@@ -51,6 +51,17 @@ pub fn model_call_predicate() -> String {
     )
 }
 
+/// [`usage_predicate`] of one record, for code that reads records itself (the ingest's
+/// count of its model calls; `tests.rs` holds the two to the same counts).
+pub fn has_usage(input_tokens: i64, output_tokens: i64, cost_usd: f64) -> bool {
+    input_tokens > 0 || output_tokens > 0 || cost_usd > 0.0
+}
+
+/// [`model_call_predicate`] of one record whose usage is `usage` ([`has_usage`]).
+pub fn is_model_call(operation: &str, usage: bool) -> bool {
+    !NON_MODEL_OPERATIONS.contains(&operation) || usage
+}
+
 /// `EXISTS` a child span in the same trace that carries usage: the record `r` is then a
 /// rollup of its children's usage, not a model call of its own.
 fn child_with_usage(dataset: &str) -> String {
