@@ -141,7 +141,7 @@ enum Tokens {
     Invalid(String),
 }
 
-fn tokens(f: &dyn Fields, name: &str) -> Tokens {
+fn tokens<F: Fields + ?Sized>(f: &F, name: &str) -> Tokens {
     match f.number(name) {
         Ok(None) => Tokens::Missing,
         Ok(Some(v)) if v >= 0.0 && v.fract() == 0.0 && v < 9.0e15 => Tokens::Valid(v as u64),
@@ -150,7 +150,7 @@ fn tokens(f: &dyn Fields, name: &str) -> Tokens {
     }
 }
 
-fn non_negative(f: &dyn Fields, name: &str) -> Result<Option<f64>, String> {
+fn non_negative<F: Fields + ?Sized>(f: &F, name: &str) -> Result<Option<f64>, String> {
     match f.number(name)? {
         Some(v) if !(v >= 0.0 && v.is_finite()) => Err(format!(
             "field `{name}`: {v} is not accepted; use a non-negative number"
@@ -234,8 +234,11 @@ fn default_id(opts: &ParseOptions<'_>, line: u64, span: Option<usize>) -> String
 /// vocabulary), into a workload record and the flags raised on it, filling what may be
 /// filled. `line` and `span` make the event id of a record without one. Err is the reason
 /// the record cannot be kept at all (no usable timestamp, no model on a model call...).
-pub(crate) fn convert<'a>(
-    f: &'a dyn Fields,
+///
+/// Generic over the fields, so that for the JSON-lines reader's ([`super::fast`]) each
+/// lookup by a constant name compiles to its slot.
+pub(crate) fn convert<'a, F: Fields + ?Sized>(
+    f: &'a F,
     opts: &'a ParseOptions<'_>,
     line: u64,
     span: Option<usize>,

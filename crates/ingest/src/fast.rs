@@ -39,6 +39,7 @@ fn fields() -> impl Iterator<Item = &'static str> {
 pub(crate) const SLOTS: usize = 25;
 
 /// The slot of one of our field names.
+#[inline]
 pub(crate) fn slot(name: &str) -> Option<usize> {
     Some(match name {
         "event_id" => 0,
@@ -142,6 +143,7 @@ struct Row<'a, 'l> {
 }
 
 impl<'a> Row<'a, '_> {
+    #[inline]
     fn get<'s>(&'s self, name: &'s str) -> (Option<&'s Scalar<'a>>, &'s str) {
         match slot(name) {
             Some(i) => (self.values[i].as_ref(), self.layout.theirs[i].as_str()),
@@ -151,6 +153,7 @@ impl<'a> Row<'a, '_> {
 }
 
 impl Fields for Row<'_, '_> {
+    #[inline]
     fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.values[slot(name)?].as_ref()? {
             Scalar::Null => None,
@@ -519,6 +522,8 @@ pub(crate) fn on_all_cores<J: Send, E: Send, B: Send>(
             .map(|_| {
                 let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
                 s.spawn(move || {
+                    // The writer (this function's caller) is the pipeline's serial stage.
+                    apex_core::threads::parallel_stage_priority();
                     while let Some((seq, j)) = next_job(&jobs) {
                         let outcome = job(opts, format, j, work, prepare);
                         if done.send((seq, outcome)).is_err() {
