@@ -66,8 +66,29 @@ pub(crate) fn text_number(name: &str, s: &str) -> Result<Option<f64>, String> {
     }
 }
 
+/// Where each of our fields is in a CSV row: its column (through the header map), by slot
+/// ([`super::fast::slot`]), and the input's name for it, for messages.
+struct CsvLayout {
+    column: [Option<usize>; super::fast::SLOTS],
+    theirs: Vec<String>,
+}
+
+impl CsvLayout {
+    fn new(header: &BTreeMap<String, usize>, columns: &BTreeMap<String, String>) -> Self {
+        let theirs: Vec<String> = super::fast::fields()
+            .map(|ours| columns.get(ours).cloned().unwrap_or(ours.to_string()))
+            .collect();
+        let mut column = [None; super::fast::SLOTS];
+        for (slot, name) in column.iter_mut().zip(&theirs) {
+            *slot = header.get(name).copied();
+        }
+        Self { column, theirs }
+    }
+}
+
+/// One CSV row's fields by our names, looked up through its file's [`CsvLayout`].
 struct CsvFields<'a> {
-    header: &'a BTreeMap<String, usize>,
+    layout: &'a CsvLayout,
     row: CsvRow<'a>,
 }
 
@@ -88,19 +109,28 @@ impl<'a> CsvRow<'a> {
 }
 
 impl Fields for CsvFields<'_> {
+    #[inline]
     fn text(&self, name: &str) -> Option<Cow<'_, str>> {
-        let v = self.row.get(*self.header.get(name)?)?.trim();
+        let column = self.layout.column[super::fast::slot(name)?]?;
+        let v = self.row.get(column)?.trim();
         (!v.is_empty()).then_some(Cow::Borrowed(v))
     }
 
+    /// As [`Mapped`] says it: the input's column in the message and, for a mapped field,
+    /// ours after it.
     fn number(&self, name: &str) -> Result<Option<f64>, String> {
-        match self.text(name) {
-            None => Ok(None),
-            Some(s) => s
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| format!("field `{name}`: `{s}` is not a number")),
-        }
+        let Some(s) = self.text(name) else {
+            return Ok(None);
+        };
+        s.parse::<f64>().map(Some).map_err(|_| {
+            let theirs = super::fast::slot(name).map_or(name, |i| self.layout.theirs[i].as_str());
+            let e = format!("field `{theirs}`: `{s}` is not a number");
+            if theirs == name {
+                e
+            } else {
+                format!("{e} (mapped to `{name}`)")
+            }
+        })
     }
 }
 
@@ -662,7 +692,7 @@ pub(crate) fn csv_file<E: Send, B: Send>(
         }
         Ok(())
     };
-    let header = &header;
+    let layout = &CsvLayout::new(&header, &columns);
     let work = |c: &mut Collector<'_, '_, E>, batch: CsvBatch| {
         for (line, row) in &batch.rows {
             match row {
@@ -677,7 +707,9 @@ pub(crate) fn csv_file<E: Send, B: Send>(
                         start: *start,
                         ends: &batch.ends[ends.clone()],
                     };
-                    keep(c, *line, None, &CsvFields { header, row })?
+                    let fields = CsvFields { layout, row };
+                    let opts = c.opts;
+                    collect(c, *line, None, convert(&fields, opts, *line, None))?
                 }
                 Err(reason) => c.reject(*line, None, reason.clone()),
             }

@@ -31,7 +31,7 @@ use arrow::array::RecordBatch;
 
 /// Every field [`convert`] reads, in slot order: the per-call columns, then the accounting
 /// columns a record may carry (`quality_flags` is ours to set, not read).
-fn fields() -> impl Iterator<Item = &'static str> {
+pub(crate) fn fields() -> impl Iterator<Item = &'static str> {
     COLUMNS.iter().chain(&ACCOUNTING_COLUMNS[..2]).copied()
 }
 

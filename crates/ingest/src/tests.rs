@@ -649,6 +649,28 @@ fn csv_in_another_vocabulary_through_a_header_map() {
         (recs[1].tenant.as_str(), recs[1].feature.as_str()),
         ("acme", "triage")
     );
+    // A value that is not a number is rejected naming the input's column and ours.
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("odd.csv");
+    std::fs::write(
+        &odd,
+        "ts,llm_model,vendor,tokens_in,tokens_out,elapsed_ms,usd,team,app\n\
+         2026-01-01T00:00:00Z,gpt-4o,,1,2,slow,,,\n\
+         2026-01-01T00:00:01Z,gpt-4o,,1,2, 3.5 ,,,\n",
+    )
+    .unwrap();
+    let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    opts.columns = columns.clone();
+    let (p, recs) = parse_all(&odd, Format::Csv, &opts);
+    assert_eq!((p.accepted, p.rejected), (1, 1));
+    assert_eq!(
+        p.rejections[0].reason,
+        "field `elapsed_ms`: `slow` is not a number (mapped to `latency_ms`)"
+    );
+    assert_eq!(
+        (recs[0].latency_ms, recs[0].provider.as_str()),
+        (3.5, "openai")
+    );
     // Without the map the header lacks our columns; a map naming a missing column says so.
     let opts = ParseOptions::new(PriceCatalog::builtin(), "t");
     let e = parse_file(
