@@ -20,6 +20,11 @@ pub(crate) trait Fields {
     fn text(&self, name: &str) -> Option<Cow<'_, str>>;
     /// A number, or None when absent; Err names the field and the value.
     fn number(&self, name: &str) -> Result<Option<f64>, String>;
+    /// The record's time in UTC milliseconds, where the input gives it as a number (an OTLP
+    /// span's start): then `timestamp` is not read as text.
+    fn timestamp_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 pub(crate) struct JsonFields<'a>(pub &'a Map<String, Value>);
@@ -149,6 +154,12 @@ impl Mapped<'_> {
 impl Fields for Mapped<'_> {
     fn text(&self, name: &str) -> Option<Cow<'_, str>> {
         self.inner.text(self.key(name))
+    }
+
+    fn timestamp_ms(&self) -> Option<i64> {
+        (self.key("timestamp") == "timestamp")
+            .then(|| self.inner.timestamp_ms())
+            .flatten()
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, String> {
@@ -294,7 +305,10 @@ pub(crate) fn convert<'a, F: Fields + ?Sized>(
         }
     };
     let model_call = !NON_MODEL_OPERATIONS.contains(&operation.as_ref());
-    let ms = timestamp_ms(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?;
+    let ms = match f.timestamp_ms() {
+        Some(ms) => ms,
+        None => timestamp_ms(&f.text("timestamp").ok_or("field `timestamp` is missing")?)?,
+    };
     let secs = ms.div_euclid(1000);
     let timestamp = || apex_core::time::format_timestamp_ms(ms);
     if secs > opts.now.timestamp() + super::FUTURE_SLACK_S {

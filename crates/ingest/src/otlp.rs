@@ -145,9 +145,9 @@ pub fn error_status(encoding: OtlpEncoding, code: i32, message: &str) -> Vec<u8>
 struct FlatSpan<'a> {
     /// The attributes its workload fields are read from.
     attrs: Attrs<'a>,
-    trace_id: String,
-    span_id: String,
-    parent_span_id: Option<String>,
+    trace_id: Cow<'a, str>,
+    span_id: Cow<'a, str>,
+    parent_span_id: Option<Cow<'a, str>>,
     start: Option<i64>,
     end: Option<i64>,
     error: bool,
@@ -210,6 +210,15 @@ impl Val<'_> {
     }
 }
 
+impl<'a> From<Cow<'a, str>> for Val<'a> {
+    fn from(s: Cow<'a, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => Val::Text(s),
+            Cow::Owned(s) => Val::Json(Value::String(s)),
+        }
+    }
+}
+
 impl From<Value> for Val<'_> {
     fn from(v: Value) -> Self {
         Val::Json(v)
@@ -260,7 +269,11 @@ impl<'a> Attrs<'a> {
     }
 
     fn take(&mut self, key: &str) -> Option<Val<'a>> {
-        self.values.get_mut(*SLOTS.get(key)?)?.take()
+        self.take_slot(*SLOTS.get(key)?)
+    }
+
+    fn take_slot(&mut self, slot: usize) -> Option<Val<'a>> {
+        self.values.get_mut(slot)?.take()
     }
 }
 
@@ -325,7 +338,7 @@ fn json_span<'a>(resource: &Attrs<'a>, span: &Value) -> FlatSpan<'a> {
         span.get(key)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
+            .map(|s| Cow::Owned(s.to_string()))
     };
     let error = status_error(span.get("status"));
     FlatSpan {
@@ -608,6 +621,20 @@ mod lines {
         if let Some(s) = content("{\"stringValue\":\"") {
             return Some(Val::Text(s));
         }
+        // A number as the whole-value parse reads it (an integer stays one).
+        if let Some(n) = raw
+            .strip_prefix("{\"doubleValue\":")
+            .and_then(|r| r.strip_suffix('}'))
+            .filter(|n| {
+                n.bytes()
+                    .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            })
+        {
+            return serde_json::from_str::<Value>(n)
+                .ok()
+                .filter(Value::is_number)
+                .map(Val::Json);
+        }
         // int64 is a JSON string in OTLP/JSON; one that is not a number is null, as in
         // `any_of`.
         let i = content("{\"intValue\":\"")?;
@@ -651,8 +678,7 @@ mod lines {
     fn span<'a>(resource: &Attrs<'a>, span: &Span<'a>) -> FlatSpan<'a> {
         let mut attrs = Attrs::for_span(resource);
         attributes(span.attributes.as_deref(), |k, v| attrs.own(k, || any(v)));
-        let id =
-            |v: &Option<Cow<'_, str>>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+        let id = |v: &Option<Cow<'a, str>>| v.clone().filter(|s| !s.is_empty());
         FlatSpan {
             attrs,
             trace_id: id(&span.trace_id).unwrap_or_default(),
@@ -712,6 +738,11 @@ mod lines {
                 r#"{"intValue":"99999999999999999999"}"#,
                 r#"{"intValue":12}"#,
                 r#"{"doubleValue":0.5}"#,
+                r#"{"doubleValue":255}"#,
+                r#"{"doubleValue":-1.5e-7}"#,
+                r#"{"doubleValue":0.00027045}"#,
+                r#"{"doubleValue":1e400}"#,
+                r#"{"doubleValue":"1.5"}"#,
                 r#"{"boolValue":true}"#,
                 r#"{"arrayValue":{"values":[{"stringValue":"stop"},{"intValue":"2"}]}}"#,
                 r#"{"arrayValue":null}"#,
@@ -822,10 +853,10 @@ fn proto_request<E>(
                 }
                 let flat = FlatSpan {
                     attrs,
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
+                    trace_id: Cow::Owned(hex(&span.trace_id)),
+                    span_id: Cow::Owned(hex(&span.span_id)),
                     parent_span_id: (!span.parent_span_id.is_empty())
-                        .then(|| hex(&span.parent_span_id)),
+                        .then(|| Cow::Owned(hex(&span.parent_span_id))),
                     start: i64::try_from(span.start_time_unix_nano).ok(),
                     end: i64::try_from(span.end_time_unix_nano).ok(),
                     error: span.status.as_ref().is_some_and(|s| s.code == 2),
@@ -1150,56 +1181,50 @@ const FINISH_KEYS: [&str; 2] = [
 
 /// `gen_ai.operation.name` as written by the conventions and by OpenLIT, or OpenLLMetry's
 /// `llm.request.type` / `traceloop.span.kind`, as one of our operations.
-fn operation(attrs: &Attrs<'_>) -> Option<String> {
-    let text = |k: &str| {
-        attrs
-            .get(k)
-            .and_then(Val::as_str)
-            .map(str::to_ascii_lowercase)
+fn operation<'a>(attrs: &Attrs<'a>) -> Option<Cow<'a, str>> {
+    // Lower-cased, borrowed when it already is.
+    let text = |k: &str| -> Option<Cow<'a, str>> {
+        match attrs.get(k)? {
+            Val::Text(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) => Some(Cow::Borrowed(*s)),
+            v => v.as_str().map(|s| Cow::Owned(s.to_ascii_lowercase())),
+        }
     };
+    let ours = |s: &'static str| Some(Cow::Borrowed(s));
     let [name, request_type, span_kind] = OPERATION_KEYS;
     if let Some(op) = text(name) {
-        return Some(
-            match op.as_str() {
-                "agent" | "framework" | "execute_task" => "invoke_agent",
-                "vectordb" | "retrieval" => "execute_tool",
-                "completion" => "text_completion",
-                "embedding" => "embeddings",
-                other => other,
-            }
-            .to_string(),
-        );
+        return match op.as_ref() {
+            "agent" | "framework" | "execute_task" => ours("invoke_agent"),
+            "vectordb" | "retrieval" => ours("execute_tool"),
+            "completion" => ours("text_completion"),
+            "embedding" => ours("embeddings"),
+            _ => Some(op),
+        };
     }
     if let Some(kind) = text(request_type) {
-        return Some(
-            match kind.as_str() {
-                "completion" => "text_completion",
-                "embedding" => "embeddings",
-                other => other,
-            }
-            .to_string(),
-        );
+        return match kind.as_ref() {
+            "completion" => ours("text_completion"),
+            "embedding" => ours("embeddings"),
+            _ => Some(kind),
+        };
     }
-    text(span_kind).map(|k| {
-        match k.as_str() {
-            "tool" => "execute_tool",
-            // workflow, task, agent: orchestration spans around model calls
-            _ => "invoke_agent",
-        }
-        .to_string()
+    text(span_kind).map(|k| match k.as_ref() {
+        "tool" => Cow::Borrowed("execute_tool"),
+        // workflow, task, agent: orchestration spans around model calls
+        _ => Cow::Borrowed("invoke_agent"),
     })
 }
 
 /// Provider names as the conventions and the instrumentations write them, lower-cased, with
-/// the catalog's names for the same companies.
-fn provider(name: &str) -> String {
+/// the catalog's names for the same companies; None when `name` is already ours.
+fn provider(name: &str) -> Option<String> {
     let p = name.trim().to_ascii_lowercase();
-    match p.as_str() {
+    let ours = match p.as_str() {
         "gcp.gemini" | "gcp.vertex_ai" | "gcp.gen_ai" | "gemini" | "vertex_ai"
         | "google.ai.studio" | "vertexai" => "google".into(),
         "mistral_ai" | "mistralai" => "mistral".into(),
         _ => p,
-    }
+    };
+    (ours != name).then_some(ours)
 }
 
 fn one_span<E>(
@@ -1222,8 +1247,9 @@ fn one_span<E>(
     }
 }
 
-/// The workload fields a span gives, by name, in the fast reader's slots ([`fast::slot`]).
-struct SpanFields<'a>([Option<Val<'a>>; fast::SLOTS]);
+/// The workload fields a span gives, by name, in the fast reader's slots ([`fast::slot`]),
+/// and its start in UTC milliseconds (its `timestamp`).
+struct SpanFields<'a>([Option<Val<'a>>; fast::SLOTS], Option<i64>);
 
 impl<'a> SpanFields<'a> {
     fn insert(&mut self, name: &str, value: impl Into<Val<'a>>) {
@@ -1257,6 +1283,10 @@ impl Fields for SpanFields<'_> {
             None => Ok(None),
         }
     }
+
+    fn timestamp_ms(&self) -> Option<i64> {
+        self.1
+    }
 }
 
 /// Flatten one GenAI span into workload fields.
@@ -1270,22 +1300,27 @@ fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
         end,
         error,
     } = span;
-    let mut out = SpanFields([const { None }; fast::SLOTS]);
+    let mut out = SpanFields([const { None }; fast::SLOTS], None);
     // Every key is read for one field only (SLOTS' test), so values are moved, not copied.
+    // The aliases' keys have the first slots, in order.
+    let mut slot = 0;
     for (field, keys) in ALIASES {
-        if let Some(v) = keys
-            .iter()
-            .find_map(|k| attrs.take(k).filter(|v| !v.is_null()))
+        let slots = slot..slot + keys.len();
+        slot = slots.end;
+        if let Some(v) = slots
+            .into_iter()
+            .find_map(|i| attrs.take_slot(i).filter(|v| !v.is_null()))
         {
             out.insert(field, v);
         }
     }
-    if let Some(p) = out.get("provider").and_then(Val::as_str) {
-        let p = provider(p);
+    if let Some(p) = out.get("provider").and_then(Val::as_str)
+        && let Some(p) = provider(p)
+    {
         out.insert("provider", Value::from(p));
     }
     if let Some(op) = operation(&attrs) {
-        out.insert("operation", Value::from(op));
+        out.insert("operation", op);
     }
     if !out.contains_key("ttft_ms")
         && let Some(s) = attrs.get(TTFT_SECONDS).and_then(Val::as_f64)
@@ -1308,13 +1343,13 @@ fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
         _ => {}
     }
     if !trace_id.is_empty() {
-        out.insert("trace_id", Value::from(trace_id));
+        out.insert("trace_id", trace_id);
     }
     if !span_id.is_empty() {
-        out.insert("span_id", Value::from(span_id.clone()));
+        out.insert("span_id", span_id.clone());
     }
     if let Some(p) = parent_span_id {
-        out.insert("parent_span_id", Value::from(p));
+        out.insert("parent_span_id", p);
     }
     let start = start.ok_or("span: `startTimeUnixNano` is missing")?;
     let end = end.ok_or("span: `endTimeUnixNano` is missing")?;
@@ -1323,24 +1358,21 @@ fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
         start.rem_euclid(1_000_000_000) as u32,
     )
     .ok_or("span: `startTimeUnixNano` is out of range")?;
-    out.insert(
-        "timestamp",
-        Value::from(ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-    );
+    out.1 = Some(ts.timestamp_millis());
     if end < start {
         return Err("span: `endTimeUnixNano` is before `startTimeUnixNano`".into());
     }
     out.insert("latency_ms", Value::from((end - start) as f64 / 1e6));
     out.insert(
         "status",
-        Value::from(if error || out.contains_key("error_type") {
+        Val::Text(if error || out.contains_key("error_type") {
             "error"
         } else {
             "ok"
         }),
     );
     if !out.contains_key("event_id") && !span_id.is_empty() {
-        out.insert("event_id", Value::from(span_id));
+        out.insert("event_id", span_id);
     }
     Ok(out)
 }
@@ -1359,5 +1391,10 @@ mod tests {
             + FINISH_KEYS.len();
         assert_eq!(SLOTS.len(), keys);
         assert_eq!(SLOT_COUNT, keys);
+        // `span_fields` reads the aliases by slot: theirs are the first, in order.
+        let aliases = ALIASES.iter().flat_map(|(_, keys)| keys.iter());
+        for (i, key) in aliases.enumerate() {
+            assert_eq!(SLOTS[key], i, "{key}");
+        }
     }
 }
