@@ -554,8 +554,32 @@ mod lines {
         end: Option<&'a RawValue>,
         #[serde(default, deserialize_with = "present", borrow)]
         status: Option<&'a RawValue>,
-        #[serde(default, deserialize_with = "present", borrow)]
+        #[serde(default, deserialize_with = "present_attributes", borrow)]
         attributes: Option<Vec<Attribute<'a>>>,
+    }
+
+    /// A span's attributes, in a vector sized for a GenAI span's ~20 at once rather than
+    /// grown four times (JSON gives no length up front).
+    fn present_attributes<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<Attribute<'de>>>, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Vec<Attribute<'de>>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of attributes")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(24));
+                while let Some(a) = seq.next_element()? {
+                    all.push(a);
+                }
+                Ok(all)
+            }
+        }
+        d.deserialize_seq(List).map(Some)
     }
 
     #[derive(Deserialize)]
