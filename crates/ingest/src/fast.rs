@@ -1,9 +1,8 @@
 //! JSON lines, fast: the file is read in chunks cut at line ends; each chunk is parsed,
-//! tallied and its records prepared (by the caller's `prepare`: Arrow columns, for an
-//! ingest) on every core, and the tallies and prepared batches come back in file order.
-//! Records are built and dropped on one thread: handing them to another to free cost more
-//! than the parse. The scaffold ([`on_all_cores`]) serves OTLP/JSON lines and CSV batches
-//! too.
+//! tallied and its records appended to Arrow columns on one of the parsing threads (every
+//! core), its batches handed to the caller's `prepare` there, and the tallies and prepared
+//! batches come back in file order. The scaffold ([`on_all_cores`]) serves OTLP/JSON lines
+//! and CSV batches too.
 //!
 //! A line is read straight into the fields [`convert`] asks for (strings borrowed from the
 //! line, other keys skipped unparsed) instead of a `serde_json::Value` map: that map was
@@ -373,7 +372,7 @@ fn chunk_lines<E>(
 }
 
 /// Do one job of an input read on all cores into a collector of its own: its tally, and its
-/// records prepared in batches on this thread.
+/// batches of records prepared on this thread.
 fn job<J, E, B>(
     opts: &ParseOptions<'_>,
     format: Format,
