@@ -116,7 +116,7 @@ impl WorkloadRecord {
     /// This record as a row, its text borrowed; None when its timestamp is not an RFC 3339
     /// time.
     pub fn row(&self) -> Option<WorkloadRow<'_>> {
-        fn b(s: &String) -> Cow<'_, str> {
+        fn b(s: &str) -> Cow<'_, str> {
             Cow::Borrowed(s)
         }
         fn o(s: &Option<String>) -> Option<Cow<'_, str>> {
