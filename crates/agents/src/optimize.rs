@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::analysis::exact::Exact;
 use super::analysis::sql;
 use super::analysis::{
     SHORT_INPUT_TOKENS, SHORT_OUTPUT_TOKENS, WorkloadStats, percentile_ranks, usd,
@@ -348,14 +349,15 @@ fn output_caps(s: &WorkloadStats, cat: &PriceCatalog) -> Option<Recommendation> 
         if p50 <= 0 || p99 <= TAIL_RATIO * p50 || cap <= 0 {
             continue;
         }
-        let (mut calls, mut cost, mut excess) = (0u64, 0.0f64, 0u64);
+        let (mut calls, mut cost, mut excess) = (0u64, Exact::default(), 0u64);
         for (&out, &(c, usd_)) in &m.output_hist {
             if out > cap {
                 calls += c;
-                cost += usd_;
+                cost.add(usd_);
                 excess += (out - cap) as u64 * c;
             }
         }
+        let cost = cost.value();
         let delta = excess as f64 * p.output / 1e6;
         if let Some(i) = item(
             format!("{}/{}", m.provider, m.model),

@@ -6,6 +6,7 @@
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow::error::ArrowError;
 
+use super::exact::Exact;
 #[cfg(doc)]
 use super::stream::ModelIds;
 use super::stream::{TextIds, at, flags, floats, ints};
@@ -39,11 +40,12 @@ pub struct Group {
     pub sums: Sums,
 }
 
-/// The sums of a group: weights (calls), cost, tokens, and records.
+/// The sums of a group: weights (calls), cost (summed in any order to the same amount),
+/// tokens, and records.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Sums {
     pub weights: i64,
-    pub spend: f64,
+    pub spend: Exact,
     pub inputs: i64,
     pub outputs: i64,
     pub cache_reads: i64,
@@ -105,7 +107,7 @@ impl Counts {
             };
             g.weights += value(&weight, i);
             if !cost.is_null(i) {
-                g.spend += cost.value(i);
+                g.spend.add(cost.value(i));
             }
             g.inputs += value(&input, i);
             g.outputs += value(&output, i);
@@ -116,10 +118,12 @@ impl Counts {
         Ok(())
     }
 
-    /// The groups, in no particular order; `models` names the model ids.
+    /// The groups, in the order of their keys (whatever order the calls came in, so that
+    /// sums over groups are the same from run to run); `models` names the model ids.
     pub fn finish(self, models: &[(String, String)]) -> Vec<Group> {
         let low = |v: u64| (v & 0xffff_ffff) as usize;
-        self.groups
+        let mut groups: Vec<Group> = self
+            .groups
             .into_iter()
             .map(|((a, b, c), sums)| {
                 let (provider, model) = models[(a >> 32) as usize].clone();
@@ -138,6 +142,117 @@ impl Counts {
                     sums,
                 }
             })
-            .collect()
+            .collect();
+        groups.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+        groups
+    }
+}
+
+/// The order of groups: by their keys, then their flags.
+fn order(g: &Group) -> ([&str; 7], [bool; 4]) {
+    (
+        [
+            &g.provider,
+            &g.model,
+            &g.workload_type,
+            &g.feature,
+            &g.tenant,
+            &g.day,
+            &g.error_kind,
+        ],
+        [g.ok, g.short, g.hashed, g.billed],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// Calls as the stream hands them over: (model id, workload type, feature, cost).
+    fn batch(calls: &[(usize, &str, &str, f64)]) -> RecordBatch {
+        let text = |f: &dyn Fn(&(usize, &str, &str, f64)) -> String| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(calls.iter().map(f)))
+        };
+        let int = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v; calls.len()])) };
+        let flag = |v: bool| -> ArrayRef { Arc::new(BooleanArray::from(vec![v; calls.len()])) };
+        let columns: Vec<ArrayRef> = vec![
+            text(&|c| c.1.to_string()),
+            text(&|c| c.2.to_string()),
+            text(&|_| "acme".into()),
+            text(&|_| "2026-01-01".into()),
+            text(&|_| "unknown".into()),
+            flag(true),
+            flag(false),
+            flag(true),
+            flag(true),
+            int(1),
+            Arc::new(Float64Array::from_iter_values(calls.iter().map(|c| c.3))),
+            int(10),
+            int(2),
+            int(0),
+            int(0),
+        ];
+        let fields: Vec<Field> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+            .collect();
+        assert_eq!(fields[10].data_type(), &DataType::Float64);
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    /// The same calls in another order and other batches give the same groups, in the same
+    /// order, with the same sums to the last bit: a report does not depend on the order in
+    /// which the engine's threads deliver the calls.
+    #[test]
+    fn the_groups_do_not_depend_on_the_order_of_the_calls() {
+        let models = [
+            ("openai".to_string(), "gpt-4o".to_string()),
+            ("anthropic".to_string(), "claude".to_string()),
+        ];
+        let calls: Vec<(usize, &str, &str, f64)> = (0..3_000)
+            .map(|i| {
+                let cost = ((i * 7919) % 10_007) as f64 * 1.3e-5 + 1e-9 * (i % 13) as f64;
+                (
+                    i % 2,
+                    ["rag", "chat"][i % 3 % 2],
+                    ["search", "ask"][i % 5 % 2],
+                    cost,
+                )
+            })
+            .collect();
+        let count = |calls: &[(usize, &str, &str, f64)], per_batch: usize| {
+            let mut counts = Counts::default();
+            for chunk in calls.chunks(per_batch) {
+                let ids: Vec<usize> = chunk.iter().map(|c| c.0).collect();
+                counts.add_batch(&ids, &batch(chunk)).unwrap();
+            }
+            counts.finish(&models)
+        };
+        let forward = count(&calls, 256);
+        let mut reversed = calls.clone();
+        reversed.reverse();
+        let backward = count(&reversed, 1000);
+        assert_eq!(forward.len(), 8);
+        assert_eq!(forward, backward);
+        // Summed as floats in those two orders, the same calls' costs differ.
+        let group = |g: &Group| (g.workload_type.clone(), g.feature.clone(), g.model.clone());
+        let first = group(&forward[0]);
+        let mine = |c: &&(usize, &str, &str, f64)| {
+            (c.1.to_string(), c.2.to_string(), models[c.0].1.clone()) == first
+        };
+        let f: f64 = calls.iter().filter(mine).map(|c| c.3).sum();
+        let b: f64 = reversed.iter().filter(mine).map(|c| c.3).sum();
+        assert_ne!(
+            f.to_bits(),
+            b.to_bits(),
+            "pick costs whose float sums differ"
+        );
+        assert!((forward[0].sums.spend.value() - f).abs() < 1e-9);
     }
 }

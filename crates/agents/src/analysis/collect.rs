@@ -287,15 +287,16 @@ pub fn collect(
     let mut billed_failures: HashMap<(String, String, String), (u64, f64)> = HashMap::new();
     for g in streamed.breakdowns {
         let calls = g.sums.weights.max(0) as u64;
+        let spend = g.sums.spend.value();
         let agg = Agg {
             calls,
-            spend: g.sums.spend,
+            spend,
             input: g.sums.inputs.max(0) as u64,
             output: g.sums.outputs.max(0) as u64,
             cache_read: g.sums.cache_reads.max(0) as u64,
             cache_write: g.sums.cache_writes.max(0) as u64,
             failed: if g.ok { 0 } else { calls },
-            failed_cost: if g.ok { 0.0 } else { g.sums.spend },
+            failed_cost: if g.ok { 0.0 } else { spend },
         };
         // (provider, model, workload type, feature, succeeded, short, hashed)
         let k = *index

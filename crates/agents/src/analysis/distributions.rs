@@ -13,8 +13,20 @@
 use arrow::array::{Array, RecordBatch};
 use arrow::error::ArrowError;
 
-use super::Histogram;
+use super::exact::Exact;
 use super::stream::{at, flags, floats, ints};
+use super::{FastMap, Histogram};
+
+/// A histogram as counted: per value, the calls and their cost summed in any order to the
+/// same amount ([`Exact`]); made a [`Histogram`] once every count is in.
+type Counted = FastMap<i64, (u64, Exact)>;
+
+fn histogram(counted: Counted) -> Histogram {
+    counted
+        .into_iter()
+        .map(|(v, (n, cost))| (v, (n, cost.value())))
+        .collect()
+}
 
 /// Values below this may be counted in arrays (a latency up to ~2 minutes, up to 131k
 /// tokens); larger or negative ones in a map.
@@ -33,16 +45,16 @@ pub struct Distributions {
     pub ttft: Histogram,
 }
 
-/// Array slots all the histograms of one count may hold (16 bytes each: 64 MB); values past
+/// Array slots all the histograms of one count may hold (32 bytes each: 64 MB); values past
 /// them go to the maps. A dataset of hundreds of models stays bounded.
-const SLOTS: usize = 4 << 20;
+const SLOTS: usize = 2 << 20;
 
 /// A histogram being counted: values below the array's length by index (the array grows
 /// on demand up to [`DENSE`] while the count's [`SLOTS`] last), others in a map.
 #[derive(Default)]
 struct Dense {
-    slots: Vec<(u64, f64)>,
-    other: Histogram,
+    slots: Vec<(u64, Exact)>,
+    other: Counted,
 }
 
 impl Dense {
@@ -54,7 +66,7 @@ impl Dense {
             _ => self.other.entry(value).or_default(),
         };
         slot.0 += 1;
-        slot.1 += cost;
+        slot.1.add(cost);
     }
 
     /// Grow the array to hold index `i` (at least doubling) if `room` allows.
@@ -66,11 +78,11 @@ impl Dense {
             return false;
         }
         *room -= more;
-        self.slots.resize(len, (0, 0.0));
+        self.slots.resize(len, (0, Exact::default()));
         true
     }
 
-    fn into_histogram(self) -> Histogram {
+    fn into_counted(self) -> Counted {
         let mut h = self.other;
         for (v, slot) in self.slots.into_iter().enumerate() {
             if slot.0 > 0 {
@@ -136,21 +148,26 @@ impl Counts {
     /// The histograms; `models` names the model ids.
     pub fn finish(self, models: &[(String, String)]) -> Distributions {
         let mut d = Distributions::default();
-        let merge = |into: &mut Histogram, from: &Histogram| {
+        let merge = |into: &mut Counted, from: &Counted| {
             for (v, (n, c)) in from {
                 let e = into.entry(*v).or_default();
                 e.0 += n;
-                e.1 += c;
+                e.1.merge(*c);
             }
         };
+        let (mut latency_all, mut output_all) = (Counted::default(), Counted::default());
         for (name, (latency, output)) in models.iter().cloned().zip(self.per_model) {
-            let (latency, output) = (latency.into_histogram(), output.into_histogram());
-            merge(&mut d.latency, &latency);
-            merge(&mut d.output, &output);
-            d.models.push((name, latency, output));
+            let (latency, output) = (latency.into_counted(), output.into_counted());
+            merge(&mut latency_all, &latency);
+            merge(&mut output_all, &output);
+            d.models.push((name, histogram(latency), histogram(output)));
         }
-        d.input = self.input.into_histogram();
-        d.ttft = self.ttft.into_histogram();
+        // The models in name order, whichever was seen first.
+        d.models.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        d.latency = histogram(latency_all);
+        d.output = histogram(output_all);
+        d.input = histogram(self.input.into_counted());
+        d.ttft = histogram(self.ttft.into_counted());
         d
     }
 }
@@ -169,7 +186,7 @@ mod tests {
             for (k, v) in values.iter().enumerate() {
                 d.add(*v, k as f64, &mut room);
             }
-            let mut h: Vec<(i64, (u64, f64))> = d.into_histogram().into_iter().collect();
+            let mut h: Vec<(i64, (u64, f64))> = histogram(d.into_counted()).into_iter().collect();
             h.sort_by_key(|e| e.0);
             h
         };

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::DuplicateRow;
+use super::exact::Exact;
 use crate::AgentError;
 use apex_datasets::layout::Scratch;
 
@@ -67,12 +68,12 @@ impl<'a> RepeatedPrompts<'a> {
         cancel: Option<&CancellationToken>,
     ) -> Result<Vec<DuplicateRow>, AgentError> {
         let RepeatedPrompts { parts } = self;
-        // The partitions are independent: one per core at a time. Their totals are added in
-        // partition order, so that the cost's rounding is the same from run to run.
+        // The partitions are independent: one per core at a time. Their costs are exact sums
+        // (`Exact`), the same in whatever order the calls and partitions come.
         let (buffers, scratch) = parts.finish();
         let queue = std::sync::Mutex::new(buffers.into_iter().enumerate());
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        type Done = Vec<(usize, Vec<DuplicateRow>)>;
+        type Done = Vec<(usize, Vec<Tally>)>;
         let per_thread: Vec<Result<Done, AgentError>> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
@@ -90,7 +91,7 @@ impl<'a> RepeatedPrompts<'a> {
                                 Some(scratch) => read_partition(scratch, p, buffer).map_err(io)?,
                                 None => buffer,
                             };
-                            let mut totals = vec![DuplicateRow::default(); models.len()];
+                            let mut totals = vec![Tally::default(); models.len()];
                             aggregate(&bytes, &mut totals)?;
                             done.push((p, totals));
                         }
@@ -114,25 +115,30 @@ impl<'a> RepeatedPrompts<'a> {
             partitions.extend(done?);
         }
         partitions.sort_by_key(|(p, _)| *p);
-        let mut totals = vec![DuplicateRow::default(); models.len()];
+        let mut totals = vec![Tally::default(); models.len()];
         for (_, part) in partitions {
             for (t, p) in totals.iter_mut().zip(part) {
                 t.repeated_prompts += p.repeated_prompts;
                 t.calls += p.calls;
                 t.repeats += p.repeats;
-                t.repeat_cost_usd += p.repeat_cost_usd;
+                t.repeat_cost.merge(p.repeat_cost);
             }
         }
-        Ok(totals
+        let mut rows: Vec<DuplicateRow> = totals
             .into_iter()
             .zip(models.iter().cloned())
             .filter(|(t, _)| t.repeated_prompts > 0)
             .map(|(t, (provider, model))| DuplicateRow {
                 provider,
                 model,
-                ..t
+                repeated_prompts: t.repeated_prompts,
+                calls: t.calls,
+                repeats: t.repeats,
+                repeat_cost_usd: t.repeat_cost.value(),
             })
-            .collect())
+            .collect();
+        rows.sort_unstable_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
+        Ok(rows)
     }
 }
 
@@ -235,12 +241,22 @@ fn read_partition(scratch: &Scratch, p: usize, buffer: Vec<u8>) -> std::io::Resu
     Ok(bytes)
 }
 
+/// One model's repeated prompts as they are counted, partition by partition.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    repeated_prompts: u64,
+    calls: u64,
+    repeats: u64,
+    /// The repeats' cost, each prompt's share added in any order to the same amount.
+    repeat_cost: Exact,
+}
+
 /// Group one partition's calls by key and add the groups of more than one call to their
 /// model's totals (`totals[id]`).
-fn aggregate(bytes: &[u8], totals: &mut [DuplicateRow]) -> Result<(), AgentError> {
+fn aggregate(bytes: &[u8], totals: &mut [Tally]) -> Result<(), AgentError> {
     let corrupt = || AgentError::Io("the repeated-prompt count's scratch file is damaged".into());
     // (key, calls, summed cost); the key is a slice of `bytes`, its hash computed once.
-    let mut groups: hashbrown::HashTable<(&[u8], u64, f64)> =
+    let mut groups: hashbrown::HashTable<(&[u8], u64, Exact)> =
         hashbrown::HashTable::with_capacity(bytes.len() / 32);
     let mut at = 0;
     while at < bytes.len() {
@@ -260,10 +276,11 @@ fn aggregate(bytes: &[u8], totals: &mut [DuplicateRow]) -> Result<(), AgentError
         match groups.find_mut(hash, |g| g.0 == key) {
             Some(g) => {
                 g.1 += 1;
-                g.2 += cost;
+                g.2.add(cost);
             }
             None => {
-                groups.insert_unique(hash, (key, 1, cost), |g| xxh3_64(g.0));
+                let sum = std::iter::once(cost).collect();
+                groups.insert_unique(hash, (key, 1, sum), |g| xxh3_64(g.0));
             }
         }
     }
@@ -280,7 +297,7 @@ fn aggregate(bytes: &[u8], totals: &mut [DuplicateRow]) -> Result<(), AgentError
         t.repeated_prompts += 1;
         t.calls += n;
         t.repeats += n - 1;
-        t.repeat_cost_usd += cost * (n - 1) as f64 / n as f64;
+        t.repeat_cost.add(cost.value() * (n - 1) as f64 / n as f64);
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod breakdowns;
 pub mod collect;
 pub mod distributions;
 pub mod duplicates;
+pub mod exact;
 pub mod prefix;
 pub mod sql;
 pub mod stream;

@@ -9,13 +9,14 @@ use arrow::array::{Array, RecordBatch};
 use arrow::error::ArrowError;
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
+use super::exact::Exact;
 use super::stream::{TextIds, at, floats, ints};
 use super::{FastMap, PrefixGroup};
 
 #[derive(Default)]
 struct Group {
     calls: i64,
-    cost: f64,
+    cost: Exact,
     min_input: Option<i64>,
     cache_read: i64,
     windows: HashSet<i64, Xxh3DefaultBuilder>,
@@ -41,7 +42,7 @@ impl Counts {
             let g = self.groups.entry((models[i], features[i])).or_default();
             g.calls += at(&weight, i).unwrap_or(0);
             if !cost.is_null(i) {
-                g.cost += cost.value(i);
+                g.cost.add(cost.value(i));
             }
             if let Some(v) = at(&input, i) {
                 g.min_input = Some(g.min_input.map_or(v, |m| m.min(v)));
@@ -54,21 +55,25 @@ impl Counts {
         Ok(())
     }
 
-    /// The groups, in no particular order; `models` names the model ids.
+    /// The groups, by provider, model and feature; `models` names the model ids.
     pub fn finish(self, models: &[(String, String)]) -> Vec<PrefixGroup> {
         let Counts { features, groups } = self;
-        groups
+        let mut all: Vec<PrefixGroup> = groups
             .into_iter()
             .map(|((m, f), g)| PrefixGroup {
                 provider: models[m].0.clone(),
                 model: models[m].1.clone(),
                 feature: features.names[f].clone(),
                 ok_calls: g.calls.max(0) as u64,
-                ok_spend: g.cost,
+                ok_spend: g.cost.value(),
                 min_input: g.min_input.unwrap_or(0).max(0) as u64,
                 cache_read: g.cache_read.max(0) as u64,
                 cache_windows: g.windows.len() as u64,
             })
-            .collect()
+            .collect();
+        all.sort_unstable_by(|a, b| {
+            (&a.provider, &a.model, &a.feature).cmp(&(&b.provider, &b.model, &b.feature))
+        });
+        all
     }
 }
