@@ -173,9 +173,11 @@ mod tests {
 
     use super::*;
 
-    /// Calls as the stream hands them over: (model id, workload type, feature, cost).
-    fn batch(calls: &[(usize, &str, &str, f64)]) -> RecordBatch {
-        let text = |f: &dyn Fn(&(usize, &str, &str, f64)) -> String| -> ArrayRef {
+    /// A call as the stream hands it over: (model id, workload type, feature, cost).
+    type Call<'a> = (usize, &'a str, &'a str, f64);
+
+    fn batch(calls: &[Call<'_>]) -> RecordBatch {
+        let text = |f: &dyn Fn(&Call<'_>) -> String| -> ArrayRef {
             Arc::new(StringArray::from_iter_values(calls.iter().map(f)))
         };
         let int = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v; calls.len()])) };
@@ -215,7 +217,7 @@ mod tests {
             ("openai".to_string(), "gpt-4o".to_string()),
             ("anthropic".to_string(), "claude".to_string()),
         ];
-        let calls: Vec<(usize, &str, &str, f64)> = (0..3_000)
+        let calls: Vec<Call<'_>> = (0..3_000)
             .map(|i| {
                 let cost = ((i * 7919) % 10_007) as f64 * 1.3e-5 + 1e-9 * (i % 13) as f64;
                 (
@@ -226,7 +228,7 @@ mod tests {
                 )
             })
             .collect();
-        let count = |calls: &[(usize, &str, &str, f64)], per_batch: usize| {
+        let count = |calls: &[Call<'_>], per_batch: usize| {
             let mut counts = Counts::default();
             for chunk in calls.chunks(per_batch) {
                 let ids: Vec<usize> = chunk.iter().map(|c| c.0).collect();
@@ -243,9 +245,8 @@ mod tests {
         // Summed as floats in those two orders, the same calls' costs differ.
         let group = |g: &Group| (g.workload_type.clone(), g.feature.clone(), g.model.clone());
         let first = group(&forward[0]);
-        let mine = |c: &&(usize, &str, &str, f64)| {
-            (c.1.to_string(), c.2.to_string(), models[c.0].1.clone()) == first
-        };
+        let mine =
+            |c: &&Call<'_>| (c.1.to_string(), c.2.to_string(), models[c.0].1.clone()) == first;
         let f: f64 = calls.iter().filter(mine).map(|c| c.3).sum();
         let b: f64 = reversed.iter().filter(mine).map(|c| c.3).sum();
         assert_ne!(
