@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::AgentError;
+use super::analysis::exact::Exact;
 use apex_core::events::EventSink;
 use apex_core::pricing::PriceCatalog;
 use apex_datasets::{DatasetWrite, WhenBusy, WriteMode};
@@ -238,7 +239,7 @@ const MAX_NOTED_IDS: usize = 24 << 20;
 /// usage, and the parent ids of records with usage.
 struct Noted {
     calls: u64,
-    spend: f64,
+    spend: Exact,
     spans: Vec<u64>,
     parents: Vec<u64>,
 }
@@ -249,7 +250,7 @@ impl Noted {
         use super::analysis::sql::{has_usage, is_model_call};
         let mut n = Noted {
             calls: 0,
-            spend: 0.0,
+            spend: Exact::default(),
             spans: Vec::new(),
             parents: Vec::new(),
         };
@@ -276,7 +277,7 @@ impl Noted {
             let usage = has_usage(input.value(i), output.value(i), cost.value(i));
             if is_model_call(op.value(i), usage) {
                 n.calls += weight.value(i).max(0) as u64;
-                n.spend += cost.value(i);
+                n.spend.add(cost.value(i));
                 if usage {
                     n.spans.push(xxh3_64(span.value(i).as_bytes()));
                 }
@@ -292,7 +293,7 @@ impl Noted {
 /// The batches' notes, in input order, up to a number of ids.
 struct NoRollups {
     calls: u64,
-    spend: f64,
+    spend: Exact,
     spans: Vec<Vec<u64>>,
     parents: Vec<Vec<u64>>,
     held: usize,
@@ -305,7 +306,7 @@ impl NoRollups {
     fn new(max: usize) -> Self {
         Self {
             calls: 0,
-            spend: 0.0,
+            spend: Exact::default(),
             spans: Vec::new(),
             parents: Vec::new(),
             held: 0,
@@ -321,7 +322,7 @@ impl NoRollups {
             return;
         };
         self.calls += n.calls;
-        self.spend += n.spend;
+        self.spend.merge(n.spend);
         if self.given_up {
             return;
         }
@@ -370,7 +371,7 @@ impl NoRollups {
                 std::cmp::Ordering::Equal => return None,
             }
         }
-        Some((self.calls, self.spend))
+        Some((self.calls, self.spend.value()))
     }
 }
 
@@ -528,7 +529,7 @@ mod tests {
     fn noted(spans: &[u64], parents: &[u64]) -> Option<Noted> {
         Some(Noted {
             calls: 2,
-            spend: 0.5,
+            spend: std::iter::once(0.5).collect(),
             spans: spans.to_vec(),
             parents: parents.to_vec(),
         })

@@ -645,6 +645,13 @@ mod lines {
         if let Some(s) = content("{\"stringValue\":\"") {
             return Some(Val::Text(s));
         }
+        // A list of plain strings (`gen_ai.response.finish_reasons`), as `json_any` reads it.
+        if let Some(items) = raw
+            .strip_prefix("{\"arrayValue\":{\"values\":[")
+            .and_then(|r| r.strip_suffix("]}}"))
+        {
+            return strings(items).map(|all| Val::Json(Value::Array(all)));
+        }
         // A number as the whole-value parse reads it (an integer stays one).
         if let Some(n) = raw
             .strip_prefix("{\"doubleValue\":")
@@ -668,6 +675,25 @@ mod lines {
                 .unwrap_or(Value::Null)
                 .into(),
         )
+    }
+
+    /// `{"stringValue":"…"},{"stringValue":"…"}…` with nothing to unescape, as strings; None
+    /// for anything else.
+    fn strings(mut items: &str) -> Option<Vec<Value>> {
+        let mut all = Vec::new();
+        while !items.is_empty() {
+            let rest = items.strip_prefix("{\"stringValue\":\"")?;
+            let end = memchr::memchr2(b'"', b'\\', rest.as_bytes())?;
+            let after = rest[end..].strip_prefix("\"}")?;
+            all.push(Value::from(&rest[..end]));
+            items = match after.strip_prefix(',') {
+                Some(next) if !next.is_empty() => next,
+                Some(_) => return None,
+                None if after.is_empty() => after,
+                None => return None,
+            };
+        }
+        Some(all)
     }
 
     /// A time as [`json_nanos`] reads it; the exporters' `"1767225605075000000"` directly.
@@ -769,6 +795,13 @@ mod lines {
                 r#"{"doubleValue":"1.5"}"#,
                 r#"{"boolValue":true}"#,
                 r#"{"arrayValue":{"values":[{"stringValue":"stop"},{"intValue":"2"}]}}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":"stop"}]}}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":"stop"},{"stringValue":"length"}]}}"#,
+                r#"{"arrayValue":{"values":[]}}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":"a\"b"}]}}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":""}]}}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":"a"},{"intValue":"1"}]}}"#,
+                r#"{"arrayValue":{"values":[{"stringValue":"a"} , {"stringValue":"b"}]}}"#,
                 r#"{"arrayValue":null}"#,
                 r#"{}"#,
                 r#"null"#,
