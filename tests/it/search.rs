@@ -1385,19 +1385,24 @@ async fn every_definition_of_a_large_real_world_tree_is_found_hand_written_first
         .iter()
         .map(|d| d["path"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        paths.first().copied(),
-        Some("db/options_parser.cc"),
-        "{paths:?}"
-    );
+    // The member's declaration in the hand-written header scores the same as its definition
+    // in the hand-written .cc (same name, same class), so either may come first (the index's
+    // order, which varies between builds); both come before the generated and vendored ones.
+    let place = |path: &str| {
+        paths
+            .iter()
+            .position(|p| *p == path)
+            .unwrap_or_else(|| panic!("{path} missing: {paths:?}"))
+    };
+    let hand_written = place("db/options_parser.cc").max(place("include/options.h"));
+    assert_eq!(hand_written, 1, "{paths:?}");
     for other in [
         "gen/options_table_generated.cc",
         "third_party/rocksdb/options_parser.cc",
-        "include/options.h",
     ] {
-        assert!(paths.contains(&other), "{other} missing: {paths:?}");
+        assert!(place(other) > hand_written, "{paths:?}");
     }
-    // search_code ranks the hand-written definition first too.
+    // search_code ranks the hand-written ones first too.
     let v = ok_json(
         &call(
             &client,
@@ -1406,7 +1411,11 @@ async fn every_definition_of_a_large_real_world_tree_is_found_hand_written_first
         )
         .await,
     );
-    assert_eq!(v["hits"][0]["path"], "db/options_parser.cc", "{v}");
+    let first = v["hits"][0]["path"].as_str().unwrap_or_default();
+    assert!(
+        ["db/options_parser.cc", "include/options.h"].contains(&first),
+        "{v}"
+    );
     client.cancel().await.unwrap();
 }
 
