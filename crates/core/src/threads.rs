@@ -51,19 +51,18 @@ mod tests {
             }
         };
         let before = own();
-        let background = std::thread::spawn(move || {
-            super::background_priority();
-            own()
-        })
-        .join()
-        .unwrap();
+        // The nice value of a new thread that called `lower` first.
+        let after = |lower: fn()| {
+            std::thread::spawn(move || {
+                lower();
+                own()
+            })
+            .join()
+            .unwrap()
+        };
+        let background = after(super::background_priority);
         assert_eq!(background, (before + super::BACKGROUND_NICE).min(19));
-        let stage = std::thread::spawn(move || {
-            super::parallel_stage_priority();
-            own()
-        })
-        .join()
-        .unwrap();
+        let stage = after(super::parallel_stage_priority);
         assert_eq!(stage, (before + super::PARALLEL_STAGE_NICE).min(19));
         assert_eq!(own(), before, "the calling thread keeps its priority");
     }

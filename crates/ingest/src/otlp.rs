@@ -1274,14 +1274,21 @@ fn operation<'a>(attrs: &Attrs<'a>) -> Option<Cow<'a, str>> {
 /// Provider names as the conventions and the instrumentations write them, lower-cased, with
 /// the catalog's names for the same companies; None when `name` is already ours.
 fn provider(name: &str) -> Option<String> {
-    let p = name.trim().to_ascii_lowercase();
-    let ours = match p.as_str() {
+    // Lower-cased and trimmed only when it is not already (a copy per span otherwise).
+    let lowered;
+    let p = if name.trim().len() == name.len() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        name
+    } else {
+        lowered = name.trim().to_ascii_lowercase();
+        &lowered
+    };
+    let ours = match p {
         "gcp.gemini" | "gcp.vertex_ai" | "gcp.gen_ai" | "gemini" | "vertex_ai"
-        | "google.ai.studio" | "vertexai" => "google".into(),
-        "mistral_ai" | "mistralai" => "mistral".into(),
+        | "google.ai.studio" | "vertexai" => "google",
+        "mistral_ai" | "mistralai" => "mistral",
         _ => p,
     };
-    (ours != name).then_some(ours)
+    (ours != name).then(|| ours.to_string())
 }
 
 fn one_span<E>(
@@ -1437,6 +1444,16 @@ fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_names_are_lower_cased_and_mapped_to_the_catalogs() {
+        assert_eq!(provider("openai"), None);
+        assert_eq!(provider("OpenAI"), Some("openai".into()));
+        assert_eq!(provider(" openai "), Some("openai".into()));
+        assert_eq!(provider("gcp.vertex_ai"), Some("google".into()));
+        assert_eq!(provider("Mistral_AI"), Some("mistral".into()));
+        assert_eq!(provider("mistral"), None);
+    }
 
     #[test]
     fn every_attribute_key_is_read_for_one_field_only() {
