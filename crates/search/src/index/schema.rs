@@ -9,7 +9,7 @@ use crate::symbols::Symbol;
 use crate::tokenizer::CODE_TOKENIZER;
 
 /// Bump when the schema or the tokenizer changes: an index of another version is rebuilt.
-pub(super) const INDEX_VERSION: &str = "apex-search-3";
+pub(super) const INDEX_VERSION: &str = "apex-search-4";
 
 pub(super) const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 
@@ -38,6 +38,9 @@ pub(crate) struct Fields {
     pub end_line: Field,
     /// `hand`, `vendored` or `generated` (see `origin.rs`), on file and symbol documents.
     pub origin: Field,
+    /// [`WITH_BODY`] on the symbol documents of definitions that have a body (not on a
+    /// declaration: see [`Symbol::declaration`]).
+    pub body: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -73,6 +76,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         line: b.add_u64_field("line", STORED),
         end_line: b.add_u64_field("end_line", STORED),
         origin: b.add_text_field("origin", STRING),
+        body: b.add_text_field("body", STRING),
     };
     (b.build(), f)
 }
@@ -81,6 +85,8 @@ pub(crate) fn schema() -> (Schema, Fields) {
 pub(crate) const KIND_FILE: &str = "file";
 pub(crate) const KIND_SYMBOL: &str = "symbol";
 pub(crate) const KIND_SPANS: &str = "spans";
+/// The `body` term of a definition that has one.
+pub(crate) const WITH_BODY: &str = "yes";
 /// The `container_exact` term of definitions outside any type, class or module body (no
 /// lowercased name can equal it).
 pub(crate) const NO_CONTAINER: &str = "\u{1}";

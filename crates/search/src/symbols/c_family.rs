@@ -318,6 +318,13 @@ mod tests {
                 "type:geo.Real",
             ]
         );
+        // Only the bodiless heads in the class are declarations (they rank after definitions).
+        let declared: Vec<String> = extract(Language::Cpp, src)
+            .into_iter()
+            .filter(|s| s.declaration)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(declared, ["Shape", "area"]);
     }
 
     #[test]

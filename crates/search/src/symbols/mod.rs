@@ -243,6 +243,10 @@ pub struct Symbol {
     pub line: u32,
     /// Last line of the definition, 1-based, inclusive.
     pub end_line: u32,
+    /// A declaration without a body (a C++ method declared in its class and defined
+    /// elsewhere): it ranks after the definition of the same name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declaration: bool,
 }
 
 thread_local! {
@@ -452,6 +456,9 @@ impl<'s> Walker<'s> {
         }
         let from = (node.start_position().row == def.name_row).then(|| node.start_byte());
         let signature = self.line_text(def.name_row, from);
+        // Of the C family's bodiless heads only those declared in a class are symbols.
+        let declaration = matches!(self.lang, Language::C | Language::Cpp)
+            && matches!(node.kind(), "field_declaration" | "declaration");
         self.out.push(Symbol {
             name: def.name.clone(),
             kind: def.kind,
@@ -459,6 +466,7 @@ impl<'s> Walker<'s> {
             signature,
             line: start as u32 + 1,
             end_line: end_row as u32 + 1,
+            declaration,
         });
     }
 
@@ -599,6 +607,7 @@ impl<'s> Walker<'s> {
                 signature,
                 line: row as u32 + 1,
                 end_line: end as u32 + 1,
+                declaration: false,
             });
         }
         added
