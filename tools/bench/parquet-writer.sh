@@ -11,7 +11,7 @@ n=${2:-1000000}
 ws=$(mktemp -d)
 trap 'rm -rf "$ws"' EXIT
 "$bin" --root "$ws" synth --profile ecommerce --count "$n" --seed 7 --format jsonl --output w.jsonl >/dev/null
-"$bin" --root "$ws" ingest "$ws/w.jsonl" --dataset w >/dev/null
+"$bin" --root "$ws" ingest "$ws/w.jsonl" --dataset w >/dev/null 2>&1
 rm "$ws/w.jsonl"
 echo "machine: $(nproc) cores; $(date -u +%FT%TZ)"
 cd "$repo" && cargo run -q --release -p apex-datasets --example writer_settings -- "$ws/.netra-apex/datasets/dataset=w"
