@@ -259,12 +259,15 @@ fn pick_symbol<'a>(syms: &'a [Symbol], name: &str) -> Option<&'a Symbol> {
                 .is_some_and(|sc| sc == c || c.ends_with(sc) || sc.ends_with(c))
         })
     };
-    syms.iter()
-        .find(|s| s.name == base && container_ok(s))
-        .or_else(|| {
-            syms.iter()
-                .find(|s| s.name.eq_ignore_ascii_case(base) && container_ok(s))
-        })
+    // A definition with a body before a declaration of it (a method declared in its class
+    // and defined further down the same header).
+    let first = |named: &dyn Fn(&Symbol) -> bool| {
+        let matching = || syms.iter().filter(|s| named(s) && container_ok(s));
+        matching()
+            .find(|s| !s.declaration)
+            .or_else(|| matching().next())
+    };
+    first(&|s| s.name == base).or_else(|| first(&|s| s.name.eq_ignore_ascii_case(base)))
 }
 
 /// Nest symbols by their line spans (they arrive in source order).
@@ -339,5 +342,11 @@ mod tests {
         assert_eq!(pick_symbol(&syms, "B::open").unwrap().line, 4);
         assert_eq!(pick_symbol(&syms, "open").unwrap().line, 2);
         assert!(pick_symbol(&syms, "C::open").is_none());
+        // Declared in its class, defined below it in the same header: the definition.
+        let src = "class A {\n  void open();\n};\ninline void A::open() {\n  run();\n}\n";
+        let syms = extract(Language::Cpp, src);
+        let open = pick_symbol(&syms, "A::open").unwrap();
+        assert_eq!((open.line, open.end_line, open.declaration), (4, 6, false));
+        assert_eq!(pick_symbol(&syms, "open").unwrap().line, 4);
     }
 }
