@@ -258,7 +258,7 @@ impl Engine {
             .filter(|(p, f)| f.symbols_pending() && !parsed.contains(p.as_str()))
             .collect();
         let large = |f: &FileMeta| f.size > LARGE_SYMBOL_FILE;
-        pending.sort_unstable_by(|a, b| {
+        let order = |a: &(&String, &FileMeta), b: &(&String, &FileMeta)| {
             large(a.1)
                 .cmp(&large(b.1))
                 .then_with(|| {
@@ -269,7 +269,15 @@ impl Engine {
                     }
                 })
                 .then_with(|| a.0.cmp(b.0))
-        });
+        };
+        // A batch is at most the first SYMBOL_BATCH_FILES in that order: only those are
+        // sorted, not every pending file for every batch (a gigabyte's pass: ~100K paths
+        // sorted for each of its ~130 batches).
+        if pending.len() > SYMBOL_BATCH_FILES {
+            pending.select_nth_unstable_by(SYMBOL_BATCH_FILES, order);
+            pending.truncate(SYMBOL_BATCH_FILES);
+        }
+        pending.sort_unstable_by(order);
         let Some(first_large) = pending.first().map(|p| large(p.1)) else {
             return Ok(Vec::new());
         };
