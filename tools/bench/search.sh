@@ -7,7 +7,8 @@
 #      build, the library calls `netra-apex index --full` makes): text
 #      searchable after, symbols after, a saved file's latency while the symbol pass runs,
 #      peak RSS (/usr/bin/time), memory of the text and symbol passes apart (sampled);
-#      then tree-sitter's own parse rate on the same files (--phase ceiling, a run of its own);
+#      then tree-sitter's own parse rate on the same files (--phase ceiling, a run of its own)
+#      and the extraction's (--phase extract: the parse and our walk, nothing indexed);
 #   3. queries (--phase query): search_code and find_symbol p50/p95 over identifiers sampled
 #      from the corpus, `rg -n -w -F` on the same queries, a no-change re-index;
 #   4. recall of find_symbol against ctags on sampled definitions (search_recall.py).
@@ -53,6 +54,8 @@ echo "load after the build: $(uptime | sed 's/.*load average: //')"
 echo "== the ceiling: tree-sitter alone on the same files"
 symbol_rate=$(sed -n 's/^symbols: .* = \([0-9.]*\) MB\/s.*/\1/p' "$out/build.txt")
 "$bench" --phase ceiling --root "$corpus" --data-dir "$data" ${symbol_rate:+--symbol-rate "$symbol_rate"}
+echo "== extraction alone (the parse and our walk, nothing indexed): the walk's share of the gap"
+"$bench" --phase extract --root "$corpus" --data-dir "$data"
 
 echo "== queries"
 "$bench" --phase query --root "$corpus" --data-dir "$data" --queries "$queries" --rg "$(command -v rg)"

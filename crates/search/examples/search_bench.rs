@@ -9,6 +9,9 @@
 //! `--phase ceiling`: tree-sitter's own parse rate over the same files (parse only, same
 //! threads): the ceiling the symbol pass is compared with (`--symbol-rate MB/s`).
 //!
+//! `--phase extract`: the same files through `symbols::extract` (the parse and our walk over
+//! the tree, nothing indexed): how much of the pass's distance to the ceiling is the walk.
+//!
 //! `--phase query`: over the built index, `search_code` and `find_symbol` latency for
 //! identifiers sampled from the corpus, side by side with `rg` on the same queries (each runs
 //! three times, ours and rg alike, and its median counts), and a no-change re-index.
@@ -16,7 +19,7 @@
 //! `--phase lookup`: one name per line on stdin, the `find_symbol` answer as one JSON line on
 //! stdout (tools/bench/search_recall.py asks it, or the binary over MCP).
 //!
-//! Usage: search_bench --phase build|ceiling|query|lookup --root CORPUS --data-dir DIR [--queries 60]
+//! Usage: search_bench --phase build|ceiling|extract|query|lookup --root CORPUS --data-dir DIR [--queries 60]
 //!        [--seed 7] [--rg PATH] [--only QUERY,QUERY] [--edit-dir DIR]
 
 use std::path::{Path, PathBuf};
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use apex_core::events::{CollectingSink, NullSink};
 use apex_core::workspace::Workspace;
-use apex_search::symbols::{language_for_source, parse_only};
+use apex_search::symbols::{Language, extract, language_for_source, parse_only};
 use apex_search::tokenizer::next_identifier;
 use apex_search::walk::WalkRules;
 use apex_search::{FindSymbolRequest, SearchIndex, SearchRequest};
@@ -84,8 +87,9 @@ fn main() -> Result<()> {
         Some("build") => build(&args, &root, &data),
         Some("query") => query(&args, &root, &data),
         Some("ceiling") => ceiling(&args, &root, &data),
+        Some("extract") => extract_rate(&root, &data),
         Some("lookup") => lookup(&root, &data),
-        other => Err(format!("--phase build|ceiling|query|lookup, not {other:?}").into()),
+        other => Err(format!("--phase build|ceiling|extract|query|lookup, not {other:?}").into()),
     }
 }
 
@@ -272,12 +276,44 @@ fn build(args: &[String], root: &Path, data: &Path) -> Result<()> {
 /// symbol pass has (a phase of its own, so that the build's peak memory is the build's).
 /// `--symbol-rate MB/s` (the build's) adds how close the symbol pass came to it.
 fn ceiling(args: &[String], root: &Path, data: &Path) -> Result<()> {
+    let (mb, secs, threads) = each_source(root, data, parse_only)?;
+    let rate = mb / secs;
+    let of_it = match arg(args, "--symbol-rate").and_then(|r| r.parse::<f64>().ok()) {
+        Some(r) => format!("; the symbol pass ran at {:.0}% of that", 100.0 * r / rate),
+        None => String::new(),
+    };
+    println!(
+        "tree-sitter alone (parse only, {threads} threads): {mb:.0} MB in {secs:.1} s = {rate:.1} MB/s{of_it}",
+    );
+    Ok(())
+}
+
+/// The files of the build through `symbols::extract`: the parse and our walk, nothing indexed.
+fn extract_rate(root: &Path, data: &Path) -> Result<()> {
+    let (mb, secs, threads) = each_source(root, data, |l, text| {
+        std::hint::black_box(extract(l, text));
+        true
+    })?;
+    println!(
+        "extraction (parse and walk, {threads} threads): {mb:.0} MB in {secs:.1} s = {:.1} MB/s",
+        mb / secs
+    );
+    Ok(())
+}
+
+/// Run `each` on every source file with a grammar that the build indexes, on as many threads
+/// as the symbol pass has (rayon's default: one per CPU): the MB it took (where it said
+/// true), the seconds and the threads.
+fn each_source(
+    root: &Path,
+    data: &Path,
+    each: impl Fn(Language, &str) -> bool + Sync,
+) -> Result<(f64, f64, usize)> {
     let ws = Workspace::open(root, Some(data))?;
     let cfg = &ws.config().search;
     let files = WalkRules::new(ws.root(), ws.data_dir(), cfg.max_file_size, &cfg.exclude)?
         .walk()
         .files;
-    // As many threads as the symbol pass has (rayon's default: one per CPU).
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let next = AtomicU64::new(0);
     let started = Instant::now();
@@ -285,11 +321,11 @@ fn ceiling(args: &[String], root: &Path, data: &Path) -> Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
-                    let mut parsed = 0u64;
+                    let mut done = 0u64;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                         let Some(f) = files.get(i) else {
-                            return parsed;
+                            return done;
                         };
                         let Ok(bytes) = std::fs::read(&f.abs) else {
                             continue;
@@ -299,9 +335,9 @@ fn ceiling(args: &[String], root: &Path, data: &Path) -> Result<()> {
                         }
                         let text = String::from_utf8_lossy(&bytes);
                         if let Some(l) = language_for_source(Path::new(&f.rel), &text)
-                            && parse_only(l, &text)
+                            && each(l, &text)
                         {
-                            parsed += bytes.len() as u64;
+                            done += bytes.len() as u64;
                         }
                     }
                 })
@@ -309,18 +345,7 @@ fn ceiling(args: &[String], root: &Path, data: &Path) -> Result<()> {
             .collect();
         workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     });
-    let secs = started.elapsed().as_secs_f64();
-    let mb = |b: u64| b as f64 / 1e6;
-    let rate = mb(bytes) / secs;
-    let of_it = match arg(args, "--symbol-rate").and_then(|r| r.parse::<f64>().ok()) {
-        Some(r) => format!("; the symbol pass ran at {:.0}% of that", 100.0 * r / rate),
-        None => String::new(),
-    };
-    println!(
-        "tree-sitter alone (parse only, {threads} threads): {:.0} MB in {secs:.1} s = {rate:.1} MB/s{of_it}",
-        mb(bytes),
-    );
-    Ok(())
+    Ok((bytes as f64 / 1e6, started.elapsed().as_secs_f64(), threads))
 }
 
 /// Query latency side by side with rg, and a no-change re-index.

@@ -93,7 +93,7 @@ impl<'s> Walker<'s> {
         parent: Option<(&str, SymbolKind)>,
     ) -> Option<Def> {
         use SymbolKind as K;
-        match node.kind() {
+        match self.kind(node) {
             "function_definition" => {
                 let declarator = node.child_by_field_name("declarator")?;
                 if let Some(def) = self.test_definition(declarator) {

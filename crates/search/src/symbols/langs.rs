@@ -8,7 +8,7 @@ use super::{Def, SymbolKind, Walker, visit_all};
 impl<'s> Walker<'s> {
     pub(super) fn rust(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
         use SymbolKind as K;
-        match node.kind() {
+        match self.kind(node) {
             "function_item" | "function_signature_item" => {
                 self.def(node, "name", Self::fn_kind(parent))
             }
@@ -38,7 +38,7 @@ impl<'s> Walker<'s> {
     }
 
     pub(super) fn python(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
-        match node.kind() {
+        match self.kind(node) {
             "function_definition" => self.def(node, "name", Self::fn_kind(parent)),
             "class_definition" => self.def(node, "name", SymbolKind::Class),
             "assignment" => {
@@ -68,7 +68,7 @@ impl<'s> Walker<'s> {
 
     pub(super) fn js(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
         use SymbolKind as K;
-        match node.kind() {
+        match self.kind(node) {
             "function_declaration"
             | "generator_function_declaration"
             | "function_signature"
@@ -190,7 +190,7 @@ impl<'s> Walker<'s> {
 
     pub(super) fn go(&self, node: Node<'_>) -> Option<Def> {
         use SymbolKind as K;
-        match node.kind() {
+        match self.kind(node) {
             "function_declaration" => self.def(node, "name", K::Function),
             "method_declaration" => {
                 let mut def = self.def(node, "name", K::Method)?;
@@ -226,7 +226,7 @@ impl<'s> Walker<'s> {
 
     pub(super) fn java(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
         use SymbolKind as K;
-        match node.kind() {
+        match self.kind(node) {
             "class_declaration" | "record_declaration" => self.def(node, "name", K::Class),
             "interface_declaration" | "annotation_type_declaration" => {
                 self.def(node, "name", K::Interface)

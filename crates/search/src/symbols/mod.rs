@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Parser, TreeCursor};
@@ -84,6 +85,34 @@ impl Language {
             Language::C => tree_sitter_c::LANGUAGE.into(),
             Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
         }
+    }
+}
+
+/// Node kind names by kind id, per language ([`Language`] order). `Node::kind` asks
+/// tree-sitter for the name and measures it and checks it as UTF-8 on every call; a walk asks
+/// for several nodes' kinds per node.
+static KIND_NAMES: [OnceLock<Vec<String>>; Language::ALL.len()] =
+    [const { OnceLock::new() }; Language::ALL.len()];
+
+/// `node.kind()`, from [`KIND_NAMES`].
+fn kind_name(lang: Language, node: Node<'_>) -> &'static str {
+    let names = KIND_NAMES[lang as usize].get_or_init(|| {
+        let grammar = lang.grammar();
+        (0..grammar.node_kind_count())
+            .map(|id| {
+                u16::try_from(id)
+                    .ok()
+                    .and_then(|id| grammar.node_kind_for_id(id))
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    });
+    match names.get(usize::from(node.kind_id())) {
+        Some(name) => name,
+        // ERROR nodes' id is past the grammar's kinds.
+        None if node.is_error() => "ERROR",
+        None => "",
     }
 }
 
@@ -407,7 +436,7 @@ impl<'s> Walker<'s> {
                     Some((_, end)) if *end >= from => *end = (*end).max(to),
                     _ => self.errors.push((from, to)),
                 }
-            } else if self.lang == Language::Rust && node.kind() == "macro_invocation" {
+            } else if self.lang == Language::Rust && self.kind(node) == "macro_invocation" {
                 self.macro_block(node, stack.last());
             }
             if node.is_named() {
@@ -423,7 +452,7 @@ impl<'s> Walker<'s> {
                         name: def.name,
                         kind: def.kind,
                     });
-                } else if skip_subtree(self.lang, node.kind()) {
+                } else if skip_subtree(self.lang, self.kind(node)) {
                     descend = false;
                 }
             }
@@ -458,7 +487,7 @@ impl<'s> Walker<'s> {
         let signature = self.line_text(def.name_row, from);
         // Of the C family's bodiless heads only those declared in a class are symbols.
         let declaration = matches!(self.lang, Language::C | Language::Cpp)
-            && matches!(node.kind(), "field_declaration" | "declaration");
+            && matches!(self.kind(node), "field_declaration" | "declaration");
         self.out.push(Symbol {
             name: def.name.clone(),
             kind: def.kind,
@@ -641,6 +670,11 @@ impl<'s> Walker<'s> {
         }
     }
 
+    /// The node's kind name (as `Node::kind` gives it, without asking tree-sitter).
+    fn kind(&self, node: Node<'_>) -> &'static str {
+        kind_name(self.lang, node)
+    }
+
     fn classify(&self, node: Node<'_>, parent: Option<(&str, SymbolKind)>) -> Option<Def> {
         match self.lang {
             Language::Rust => self.rust(node, parent),
@@ -732,6 +766,56 @@ mod tests {
             err.contains("`func`") && err.contains("function, method"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kind_names_are_the_nodes_own_in_every_language() {
+        let sources = [
+            (
+                Language::Rust,
+                "mod m { fn f() -> u8 { 1 } }\nimpl S { fn broken( {\n",
+            ),
+            (
+                Language::Python,
+                "class A:\n    def f(self): return [x for x in y]\nif (:\n",
+            ),
+            (
+                Language::JavaScript,
+                "class A { m() { return `t${1}`; } }\nfunction (",
+            ),
+            (
+                Language::TypeScript,
+                "interface I { x: number }\nlet y: I = {x: 1} as I;",
+            ),
+            (Language::Tsx, "const C = () => <div a={1}>t</div>;\n"),
+            (
+                Language::Go,
+                "package p\nfunc (r *R) M() error { return nil }\nfunc (",
+            ),
+            (
+                Language::Java,
+                "class A { @Override void m() { int[] a = {1}; } }",
+            ),
+            (
+                Language::C,
+                "#define X 1\nstruct s { int a; };\nint f(void) { return X; }",
+            ),
+            (
+                Language::Cpp,
+                "namespace n { template <class T> T f(T v) { return v; } }",
+            ),
+        ];
+        for (lang, src) in sources {
+            let mut parser = Parser::new();
+            parser.set_language(&lang.grammar()).unwrap();
+            let tree = parser.parse(src, None).unwrap();
+            let mut checked = 0;
+            visit_all(&mut tree.walk(), &mut |n| {
+                assert_eq!(kind_name(lang, n), n.kind(), "{lang}: {n:?}");
+                checked += 1;
+            });
+            assert!(checked > 10, "{lang}");
+        }
     }
 
     #[test]
