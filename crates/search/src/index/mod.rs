@@ -48,7 +48,7 @@ use storage::{Check, create_fresh, io_err, open_existing, spawn_check};
 
 pub(crate) use manifest::distinct_strings;
 pub(crate) use schema::{
-    Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, WITH_BODY, decode_spans, path_hash,
+    DECLARED, Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash,
 };
 pub use text_pass::language_label;
 

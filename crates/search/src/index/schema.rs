@@ -9,7 +9,7 @@ use crate::symbols::Symbol;
 use crate::tokenizer::CODE_TOKENIZER;
 
 /// Bump when the schema or the tokenizer changes: an index of another version is rebuilt.
-pub(super) const INDEX_VERSION: &str = "apex-search-4";
+pub(super) const INDEX_VERSION: &str = "apex-search-5";
 
 pub(super) const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 
@@ -38,9 +38,10 @@ pub(crate) struct Fields {
     pub end_line: Field,
     /// `hand`, `vendored` or `generated` (see `origin.rs`), on file and symbol documents.
     pub origin: Field,
-    /// [`WITH_BODY`] on the symbol documents of definitions that have a body (not on a
-    /// declaration: see [`Symbol::declaration`]).
-    pub body: Field,
+    /// [`DECLARED`] on the symbol documents of bodiless declarations ([`Symbol::declaration`]),
+    /// nothing on the others: a term on the few, not on every definition, because a query's
+    /// optional clauses scan their terms' postings around every match.
+    pub declaration: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -76,7 +77,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         line: b.add_u64_field("line", STORED),
         end_line: b.add_u64_field("end_line", STORED),
         origin: b.add_text_field("origin", STRING),
-        body: b.add_text_field("body", STRING),
+        declaration: b.add_text_field("declaration", STRING),
     };
     (b.build(), f)
 }
@@ -85,8 +86,8 @@ pub(crate) fn schema() -> (Schema, Fields) {
 pub(crate) const KIND_FILE: &str = "file";
 pub(crate) const KIND_SYMBOL: &str = "symbol";
 pub(crate) const KIND_SPANS: &str = "spans";
-/// The `body` term of a definition that has one.
-pub(crate) const WITH_BODY: &str = "yes";
+/// The `declaration` term of a bodiless declaration.
+pub(crate) const DECLARED: &str = "yes";
 /// The `container_exact` term of definitions outside any type, class or module body (no
 /// lowercased name can equal it).
 pub(crate) const NO_CONTAINER: &str = "\u{1}";

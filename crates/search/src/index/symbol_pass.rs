@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::manifest::FileMeta;
 use super::origin::{Origin, origin};
-use super::schema::{KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, WITH_BODY, encode_spans, path_hash};
+use super::schema::{DECLARED, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, encode_spans, path_hash};
 use super::text_pass::{Buffered, DocSink, Op, Prepared, SymbolsNow};
 use super::*;
 use crate::symbols::{self, Symbol};
@@ -525,8 +525,8 @@ impl Engine {
             }
             None => d.add_text(f.container_exact, NO_CONTAINER),
         }
-        if !s.declaration {
-            d.add_text(f.body, WITH_BODY);
+        if s.declaration {
+            d.add_text(f.declaration, DECLARED);
         }
         d
     }

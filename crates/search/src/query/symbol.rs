@@ -11,7 +11,7 @@ use super::fallback::{Fallback, TEXT_FALLBACK, Wanted};
 use super::lines::numbered;
 use super::*;
 use crate::budget::{self, Budget};
-use crate::index::{KIND_SYMBOL, NO_CONTAINER, WITH_BODY};
+use crate::index::{DECLARED, KIND_SYMBOL, NO_CONTAINER};
 use crate::symbols::SymbolKind;
 use crate::tokenizer::{lower, next_identifier, query_words};
 
@@ -21,9 +21,10 @@ const FREE_DEFINITION_BOOST: f32 = 1.0;
 /// What a hand-written definition adds over a vendored or generated one: more than a free
 /// definition does, so that hand-written code comes first where names collide.
 pub(super) const HAND_BOOST: f32 = 2.0;
-/// What a definition with a body adds over a bodiless declaration of the same name (a C++
-/// method declared in its class): less than a free definition does.
-const BODY_BOOST: f32 = 0.5;
+/// What a bodiless declaration (a C++ method declared in its class) loses against the
+/// definition of the same name: less than a free definition adds. Every match scores more
+/// than this (the fuzzy tier's constant alone is 1.0), so no score goes below zero.
+const DECLARATION_PENALTY: f32 = 0.5;
 /// What a name that starts with the query adds (a constant: the prefix automaton's score).
 const PREFIX_SCORE: f32 = 1.5;
 /// What a name within the edit distance adds (a constant, as for the prefix).
@@ -99,7 +100,10 @@ impl SearchIndex {
                 )),
             }
             clauses.push((Occur::Should, hand_boost(&f, HAND_BOOST)));
-            clauses.push((Occur::Should, scored_term(f.body, WITH_BODY, BODY_BOOST)));
+            clauses.push((
+                Occur::Should,
+                scored_term(f.declaration, DECLARED, -DECLARATION_PENALTY),
+            ));
             clauses.push((Occur::Must, filter_term(f.kind, KIND_SYMBOL)));
             with_filters(Box::new(BooleanQuery::new(clauses)), &f, &filters)
         };
