@@ -18,7 +18,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use apex_datasets::schema::{ID_COLUMNS, ROW_GROUP_ROWS, writer_properties};
+use apex_datasets::schema::{ID_COLUMNS, ROW_GROUP_ROWS, ZSTD_COLUMNS, writer_properties};
 
 /// Before the settings were tuned: Snappy, chunk statistics and dictionaries everywhere but
 /// the ids (which had neither).
@@ -62,13 +62,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         ("now (writer_properties)", now.clone()),
         (
             "now, every column Snappy",
-            now.clone()
-                .into_builder()
-                .set_compression(Compression::SNAPPY)
-                .set_column_compression(ColumnPath::from("event_id"), Compression::SNAPPY)
-                .set_column_compression(ColumnPath::from("trace_id"), Compression::SNAPPY)
-                .set_column_compression(ColumnPath::from("span_id"), Compression::SNAPPY)
-                .set_column_compression(ColumnPath::from("parent_span_id"), Compression::SNAPPY)
+            ZSTD_COLUMNS
+                .iter()
+                .fold(now.clone().into_builder(), |b, col| {
+                    b.set_column_compression(ColumnPath::from(*col), Compression::SNAPPY)
+                })
                 .build(),
         ),
         (

@@ -36,7 +36,8 @@ pub fn clean_accounting(rows: usize) -> [ArrayRef; 3] {
 
 /// How every Parquet file is written (dataset parts and synth's files): 64K-row groups,
 /// Snappy, with these exceptions, each measured on 1M ingested records
-/// (`crates/datasets/examples/propspike.rs`; BENCHMARKS.md, "Parquet writer settings"):
+/// (`tools/bench/parquet-writer.sh`, `examples/writer_settings.rs`; BENCHMARKS.md, "Parquet writer
+/// settings"):
 ///
 /// - **Random hex ids** (event, trace, span and parent span ids) are written plain (no
 ///   dictionary: they hardly repeat, so one would be built only to be thrown away at its size
@@ -59,6 +60,10 @@ pub fn clean_accounting(rows: usize) -> [ArrayRef; 3] {
 /// the footer of 32K ones and keep the group being written (buffered until complete) small:
 /// synth's peak RSS at 10M records 58 MB, against 73 MB with 128K groups and 96 MB with 256K
 /// (tools/bench/synth.sh).
+/// The random hex ids written in Zstandard ([`writer_properties`]): the [`ID_COLUMNS`] but
+/// `prompt_hash`, which the report reads.
+pub const ZSTD_COLUMNS: &[&str] = &["event_id", "trace_id", "span_id", "parent_span_id"];
+
 pub fn writer_properties() -> WriterProperties {
     let zstd = Compression::ZSTD(ZstdLevel::default());
     let mut props = WriterProperties::builder()
@@ -75,9 +80,9 @@ pub fn writer_properties() -> WriterProperties {
     }
     for col in ID_COLUMNS {
         props = props.set_column_dictionary_enabled(ColumnPath::from(*col), false);
-        if *col != "prompt_hash" {
-            props = props.set_column_compression(ColumnPath::from(*col), zstd);
-        }
+    }
+    for col in ZSTD_COLUMNS {
+        props = props.set_column_compression(ColumnPath::from(*col), zstd);
     }
     props.build()
 }

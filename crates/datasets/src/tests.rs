@@ -158,7 +158,11 @@ fn parts_carry_time_statistics_for_pruning_and_store_ids_compactly() {
             .any(|e| e == Encoding::DELTA_BINARY_PACKED)
     );
     // Random ids: Zstandard (a hex digit in ~4 bits); what the report reads: Snappy.
-    for id in ["event_id", "trace_id", "span_id", "parent_span_id"] {
+    assert_eq!(
+        schema::ZSTD_COLUMNS,
+        ["event_id", "trace_id", "span_id", "parent_span_id"]
+    );
+    for id in schema::ZSTD_COLUMNS {
         assert!(
             matches!(column(id).compression(), Compression::ZSTD(_)),
             "{id}"

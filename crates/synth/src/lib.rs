@@ -39,9 +39,9 @@ pub const PARQUET_ROW_GROUP: usize = apex_datasets::schema::ROW_GROUP_ROWS;
 ///
 /// Why: the parquet crate's writer keeps every row group's metadata in memory until it writes
 /// the footer (`SerializedFileWriter::row_groups`: per column chunk a `ColumnChunkMetaData`
-/// with its statistics (`timestamp`'s), page encoding stats and definition-level histograms; no column or
-/// offset indexes here), ~20 KB per 64K-row group in RSS. At 10^10 records in one file that
-/// is gigabytes, and the footer itself would be hundreds of MB for every reader to load.
+/// with its statistics (`timestamp`'s), page encoding stats and definition-level
+/// histograms; no column or offset indexes here), ~20 KB per 64K-row group in RSS. At 10^10
+/// records in one file that is gigabytes, and the footer itself would be hundreds of MB for every reader to load.
 /// The statistics are what readers prune row groups with and the rest cannot be turned off
 /// in parquet 57, so the number of row groups per file is what is bounded: a part is closed
 /// (its metadata freed) every 16.8M rows, which keeps the metadata at ~5 MB and the footer
