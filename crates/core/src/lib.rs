@@ -5,6 +5,7 @@
 //! This crate knows nothing of SQLite, MCP or any capability: the store plugs into the run
 //! driver through [`run::RunJournal`], and the faces through [`run::RunObserver`].
 
+pub mod buffers;
 pub mod columns;
 pub mod events;
 pub mod files;

@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::convert::{Fields, collect, convert, json_line};
 use super::json::line_text;
 use super::{Collector, Format, IngestError, ParseOptions, Parsed};
+use apex_core::buffers::SpareBuffers;
 use apex_core::workload::{ACCOUNTING_COLUMNS, COLUMNS};
 use arrow::array::RecordBatch;
 
@@ -391,59 +392,19 @@ fn job<J, E, B>(
     Ok((parsed, prepared))
 }
 
-/// Chunk buffers the parsing threads hand back for the reader to fill again. A new
-/// multi-megabyte buffer per chunk is new pages from the kernel every time (zeroed, faulted
-/// in, cold in the cache): with OTLP's 2.6 MB request lines (a buffer grown, its tail copied
-/// out) the kernel's copy into them took a sixth of the ingest's CPU, five times JSONL's cost
-/// per byte.
-struct Buffers {
-    spare: Mutex<Vec<Vec<u8>>>,
-}
-
-impl Buffers {
-    /// Buffers kept at most: about what is in flight (queued, being parsed) on 8 threads.
-    const SPARE: usize = 16;
-    /// A buffer that grew past this for a long line is freed, not kept.
-    const KEEP_UP_TO: usize = 4 * CHUNK;
-
-    fn new() -> Self {
-        Buffers {
-            spare: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// An empty buffer with room for `room` bytes, a spare one when there is one.
-    fn take(&self, room: usize) -> Vec<u8> {
-        let mut buf = self
-            .spare
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.pop())
-            .unwrap_or_default();
-        buf.clear();
-        buf.reserve(room);
-        buf
-    }
-
-    /// Hand a buffer back once its chunk is read.
-    fn give(&self, mut buf: Vec<u8>) {
-        if buf.capacity() > Self::KEEP_UP_TO {
-            return;
-        }
-        if let Ok(mut spare) = self.spare.lock()
-            && spare.len() < Self::SPARE
-        {
-            buf.clear();
-            spare.push(buf);
-        }
-    }
+/// Chunk buffers the parsing threads hand back for the reader to fill again: with OTLP's
+/// 2.6 MB request lines (a buffer grown, its tail copied out) the kernel's copy into new ones
+/// took a sixth of the ingest's CPU, five times JSONL's cost per byte. At most 16 kept (about
+/// what is in flight on 8 threads), none that grew past four chunks for a long line.
+fn chunk_buffers() -> SpareBuffers {
+    SpareBuffers::new(16, 4 * CHUNK)
 }
 
 /// Read `path` in chunks of whole lines, each with the number of its first line, into
 /// buffers from `buffers`.
 fn read_chunks(
     path: &Path,
-    buffers: &Buffers,
+    buffers: &SpareBuffers,
     mut send: impl FnMut(u64, Vec<u8>) -> bool,
 ) -> Result<(), String> {
     let mut file =
@@ -529,7 +490,7 @@ pub(crate) fn lines_file<E: Send, B: Send>(
     prepare: &(dyn Fn(RecordBatch) -> Result<B, E> + Sync),
     write: &mut dyn FnMut(B) -> Result<(), E>,
 ) -> Result<(), IngestError<E>> {
-    let buffers = Buffers::new();
+    let buffers = chunk_buffers();
     let produce = |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
         read_chunks(path, &buffers, |first, bytes| send((first, bytes)))
     };
@@ -655,29 +616,5 @@ mod tests {
             assert_eq!(slot(name), Some(i), "{name}");
         }
         assert_eq!(slot("quality_flags"), None);
-    }
-
-    #[test]
-    fn chunk_buffers_are_filled_again_and_outsized_ones_freed() {
-        let buffers = Buffers::new();
-        let mut first = buffers.take(CHUNK);
-        first.extend_from_slice(b"{}\n");
-        let at = first.as_ptr();
-        buffers.give(first);
-        let again = buffers.take(CHUNK);
-        assert_eq!(
-            (again.as_ptr(), again.len()),
-            (at, 0),
-            "the same memory, emptied"
-        );
-        let mut long = buffers.take(Buffers::KEEP_UP_TO + 1);
-        long.push(b'x');
-        buffers.give(long);
-        buffers.give(again);
-        assert_eq!(
-            buffers.spare.lock().unwrap().len(),
-            1,
-            "only the chunk-sized one kept"
-        );
     }
 }

@@ -152,7 +152,8 @@ impl Run<'_> {
                 for out in outs {
                     match (out.payload, &mut *writer) {
                         (Payload::Bytes(b), Writer::Plain(w)) => {
-                            w.write_all(&b).map_err(|e| io(&e))?
+                            w.write_all(&b).map_err(|e| io(&e))?;
+                            self.spare.give(b);
                         }
                         (Payload::Batch(b), Writer::Parquet(w)) => {
                             w.write(&b).map_err(|e| io(&e))?
