@@ -4,7 +4,7 @@
 //! - OTLP/JSON and OTLP/HTTP: the OTLP specification
 //!   (<https://opentelemetry.io/docs/specs/otlp/>, the JSON file exporter
 //!   <https://opentelemetry.io/docs/specs/otel/protocol/file-exporter/>); the messages are
-//!   `opentelemetry-proto`'s `ExportTraceServiceRequest`.
+//!   `ExportTraceServiceRequest`s, read through the fields this reader declares (`wire`).
 //! - GenAI spans: <https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/> —
 //!   `gen_ai.operation.name`, `gen_ai.provider.name` (older: `gen_ai.system`),
 //!   `gen_ai.request.model`, `gen_ai.response.model`, `gen_ai.usage.input_tokens` /
@@ -27,8 +27,6 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::LazyLock;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use prost::Message;
 
 use ahash::AHashMap;
@@ -155,7 +153,8 @@ struct FlatSpan<'a> {
 
 /// The attribute keys workload fields are read from ([`ALIASES`] and the few read on their
 /// own), each with its place in [`Attrs`].
-static SLOTS: LazyLock<AHashMap<&'static str, usize>> = LazyLock::new(|| {
+/// Keyed by bytes: a protobuf key is looked up before (and without) its UTF-8 check.
+static SLOTS: LazyLock<AHashMap<&'static [u8], usize>> = LazyLock::new(|| {
     let mut slots = AHashMap::new();
     let keys = ALIASES.iter().flat_map(|(_, keys)| keys.iter());
     for key in keys
@@ -164,12 +163,13 @@ static SLOTS: LazyLock<AHashMap<&'static str, usize>> = LazyLock::new(|| {
         .chain(&FINISH_KEYS)
     {
         let next = slots.len();
-        slots.entry(*key).or_insert(next);
+        slots.entry(key.as_bytes()).or_insert(next);
     }
     slots
 });
 
-/// How many keys [`SLOTS`] holds (its test checks the two agree).
+/// How many keys [`SLOTS`] holds (its test checks the two agree); at most 64, the bits of
+/// [`Attrs`]' mask.
 const SLOT_COUNT: usize = {
     let mut n = OPERATION_KEYS.len() + 1 + FINISH_KEYS.len();
     let mut i = 0;
@@ -179,6 +179,7 @@ const SLOT_COUNT: usize = {
     }
     n
 };
+const _: () = assert!(SLOT_COUNT <= 64);
 
 /// An attribute's value: text borrowed from the request where it could be read as it is
 /// (a protobuf `string_value`, OTLP/JSON's `{"stringValue":"..."}` with nothing to
@@ -188,6 +189,9 @@ const SLOT_COUNT: usize = {
 enum Val<'a> {
     Text(&'a str),
     Json(Value),
+    /// A protobuf `string_value` that is not UTF-8: the span that would read it is rejected
+    /// ([`span_fields`]).
+    NotUtf8,
 }
 
 impl Val<'_> {
@@ -199,13 +203,14 @@ impl Val<'_> {
         match self {
             Val::Text(s) => Some(s),
             Val::Json(v) => v.as_str(),
+            Val::NotUtf8 => None,
         }
     }
 
     fn as_f64(&self) -> Option<f64> {
         match self {
-            Val::Text(_) => None,
             Val::Json(v) => v.as_f64(),
+            Val::Text(_) | Val::NotUtf8 => None,
         }
     }
 }
@@ -232,6 +237,9 @@ impl From<Value> for Val<'_> {
 #[derive(Clone)]
 struct Attrs<'a> {
     values: [Option<Val<'a>>; SLOT_COUNT],
+    /// Which of `values` were set (a span copies only those of its resource's: a resource
+    /// sets a few of the fifty-odd).
+    set: u64,
     genai: bool,
 }
 
@@ -239,37 +247,44 @@ impl<'a> Attrs<'a> {
     fn new() -> Self {
         Attrs {
             values: [const { None }; SLOT_COUNT],
+            set: 0,
             genai: false,
         }
     }
 
     /// A span's attributes start as its resource's, and not yet GenAI.
     fn for_span(resource: &Attrs<'a>) -> Self {
-        Attrs {
-            values: resource.values.clone(),
-            genai: false,
+        let mut attrs = Attrs::new();
+        let mut set = resource.set;
+        while set != 0 {
+            let slot = set.trailing_zeros() as usize;
+            set &= set - 1;
+            attrs.values[slot].clone_from(&resource.values[slot]);
         }
+        attrs.set = resource.set;
+        attrs
     }
 
     /// A resource's attribute; `value` is only made for a key a field is read from.
-    fn set(&mut self, key: &str, value: impl FnOnce() -> Val<'a>) {
+    fn set(&mut self, key: &[u8], value: impl FnOnce() -> Val<'a>) {
         if let Some(&slot) = SLOTS.get(key) {
             self.values[slot] = Some(value());
+            self.set |= 1 << slot;
         }
     }
 
     /// One of the span's own attributes.
-    fn own(&mut self, key: &str, value: impl FnOnce() -> Val<'a>) {
+    fn own(&mut self, key: &[u8], value: impl FnOnce() -> Val<'a>) {
         self.genai = self.genai || is_genai_key(key);
         self.set(key, value);
     }
 
     fn get(&self, key: &str) -> Option<&Val<'a>> {
-        self.values.get(*SLOTS.get(key)?)?.as_ref()
+        self.values.get(*SLOTS.get(key.as_bytes())?)?.as_ref()
     }
 
     fn take(&mut self, key: &str) -> Option<Val<'a>> {
-        self.take_slot(*SLOTS.get(key)?)
+        self.take_slot(*SLOTS.get(key.as_bytes())?)
     }
 
     fn take_slot(&mut self, slot: usize) -> Option<Val<'a>> {
@@ -332,7 +347,7 @@ fn json_nanos(v: Option<&Value>) -> Option<i64> {
 fn json_span<'a>(resource: &Attrs<'a>, span: &Value) -> FlatSpan<'a> {
     let mut attrs = Attrs::for_span(resource);
     json_attributes(span.get("attributes"), |k, v| {
-        attrs.own(k, || json_any(v).into())
+        attrs.own(k.as_bytes(), || json_any(v).into())
     });
     let id = |key: &str| {
         span.get(key)
@@ -376,7 +391,7 @@ fn json_doc<E>(doc: &Value, line: u64, c: &mut Collector<'_, '_, E>) -> Result<(
         let mut resource = Attrs::new();
         json_attributes(
             r.get("resource").and_then(|x| x.get("attributes")),
-            |k, v| resource.set(k, || json_any(v).into()),
+            |k, v| resource.set(k.as_bytes(), || json_any(v).into()),
         );
         // `instrumentationLibrarySpans` is the pre-1.0 name of `scopeSpans`.
         let scopes = r
@@ -727,7 +742,9 @@ mod lines {
 
     fn span<'a>(resource: &Attrs<'a>, span: &Span<'a>) -> FlatSpan<'a> {
         let mut attrs = Attrs::for_span(resource);
-        attributes(span.attributes.as_deref(), |k, v| attrs.own(k, || any(v)));
+        attributes(span.attributes.as_deref(), |k, v| {
+            attrs.own(k.as_bytes(), || any(v))
+        });
         let id = |v: &Option<Cow<'a, str>>| v.clone().filter(|s| !s.is_empty());
         FlatSpan {
             attrs,
@@ -751,7 +768,7 @@ mod lines {
             let mut resource = Attrs::new();
             attributes(
                 r.resource.as_ref().and_then(|x| x.attributes.as_deref()),
-                |k, v| resource.set(k, || any(v)),
+                |k, v| resource.set(k.as_bytes(), || any(v)),
             );
             let scopes = r.scope_spans.as_ref().or(r.library_spans.as_ref());
             for scope in scopes.into_iter().flatten() {
@@ -811,6 +828,7 @@ mod lines {
                 let read = match any(raw) {
                     Val::Text(s) => Value::from(s),
                     Val::Json(v) => v,
+                    Val::NotUtf8 => panic!("JSON text is UTF-8"),
                 };
                 assert_eq!(read, json_any(&value(raw)), "{raw}");
             }
@@ -859,24 +877,134 @@ mod lines {
 
 // ---------------------------------------------------------------- protobuf
 
-fn proto_any(v: Option<&AnyValue>) -> Value {
-    match v.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => Value::from(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => Value::from(*b),
-        Some(any_value::Value::IntValue(i)) => Value::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => Value::from(*d),
-        Some(any_value::Value::ArrayValue(a)) => {
-            Value::Array(a.values.iter().map(|x| proto_any(Some(x))).collect())
-        }
-        _ => Value::Null,
+/// The parts of an OTLP trace export the ingest reads, as prost messages whose text and
+/// ids are `Bytes` slices of the request (a request decoded from `Bytes` is not copied):
+/// `opentelemetry-proto`'s messages own every attribute key and value as a `String` (about
+/// forty allocations a span, a third of a protobuf ingest's CPU in the allocator). Fields
+/// not declared here (span names, events, links, scopes...) are skipped by the decoder as
+/// unknown fields. Keys are looked up as bytes; a value is checked to be UTF-8 only when a
+/// field is read from it, and a span that would read text that is not is rejected, naming
+/// the attribute (a `String` field refused the whole request, and its other spans with it).
+mod wire {
+    use prost::bytes::Bytes;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Request {
+        #[prost(message, repeated, tag = "1")]
+        pub resource_spans: Vec<ResourceSpans>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct ResourceSpans {
+        #[prost(message, optional, tag = "1")]
+        pub resource: Option<Resource>,
+        #[prost(message, repeated, tag = "2")]
+        pub scope_spans: Vec<ScopeSpans>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Resource {
+        #[prost(message, repeated, tag = "1")]
+        pub attributes: Vec<KeyValue>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct ScopeSpans {
+        #[prost(message, repeated, tag = "2")]
+        pub spans: Vec<Span>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Span {
+        #[prost(bytes = "bytes", tag = "1")]
+        pub trace_id: Bytes,
+        #[prost(bytes = "bytes", tag = "2")]
+        pub span_id: Bytes,
+        #[prost(bytes = "bytes", tag = "4")]
+        pub parent_span_id: Bytes,
+        #[prost(fixed64, tag = "7")]
+        pub start_time_unix_nano: u64,
+        #[prost(fixed64, tag = "8")]
+        pub end_time_unix_nano: u64,
+        #[prost(message, repeated, tag = "9")]
+        pub attributes: Vec<KeyValue>,
+        #[prost(message, optional, tag = "15")]
+        pub status: Option<Status>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct Status {
+        #[prost(int32, tag = "3")]
+        pub code: i32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct KeyValue {
+        /// A `string` in the schema.
+        #[prost(bytes = "bytes", tag = "1")]
+        pub key: Bytes,
+        #[prost(message, optional, tag = "2")]
+        pub value: Option<AnyValue>,
+    }
+
+    /// `kvlist_value` (6) and `bytes_value` (7) are not declared: they read as no value,
+    /// as they always did here (null).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct AnyValue {
+        #[prost(oneof = "Any", tags = "1, 2, 3, 4, 5")]
+        pub value: Option<Any>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub(super) enum Any {
+        /// A `string` in the schema.
+        #[prost(bytes = "bytes", tag = "1")]
+        String(Bytes),
+        #[prost(bool, tag = "2")]
+        Bool(bool),
+        #[prost(int64, tag = "3")]
+        Int(i64),
+        #[prost(double, tag = "4")]
+        Double(f64),
+        #[prost(message, tag = "5")]
+        Array(ArrayValue),
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(super) struct ArrayValue {
+        #[prost(message, repeated, tag = "1")]
+        pub values: Vec<AnyValue>,
     }
 }
 
-/// An attribute's value, its text borrowed from the decoded request.
-fn proto_val(v: Option<&AnyValue>) -> Val<'_> {
+/// Decode one request; the error says why it is not one.
+fn decode_request(bytes: prost::bytes::Bytes) -> Result<wire::Request, String> {
+    wire::Request::decode(bytes).map_err(|e| e.to_string())
+}
+
+/// An attribute's value as JSON; None when text in it is not UTF-8.
+fn proto_any(v: Option<&wire::AnyValue>) -> Option<Value> {
+    Some(match v.and_then(|v| v.value.as_ref()) {
+        Some(wire::Any::String(s)) => Value::from(std::str::from_utf8(s).ok()?),
+        Some(wire::Any::Bool(b)) => Value::from(*b),
+        Some(wire::Any::Int(i)) => Value::from(*i),
+        Some(wire::Any::Double(d)) => Value::from(*d),
+        Some(wire::Any::Array(a)) => Value::Array(
+            a.values
+                .iter()
+                .map(|x| proto_any(Some(x)))
+                .collect::<Option<_>>()?,
+        ),
+        None => Value::Null,
+    })
+}
+
+/// An attribute's value, its text borrowed from the request (checked to be UTF-8 here,
+/// only for the keys a field is read from).
+fn proto_val(v: Option<&wire::AnyValue>) -> Val<'_> {
     match v.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => Val::Text(s),
-        _ => Val::Json(proto_any(v)),
+        Some(wire::Any::String(s)) => std::str::from_utf8(s).map_or(Val::NotUtf8, Val::Text),
+        _ => proto_any(v).map_or(Val::NotUtf8, Val::Json),
     }
 }
 
@@ -891,7 +1019,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn proto_request<E>(
-    req: &ExportTraceServiceRequest,
+    req: &wire::Request,
     message: u64,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
@@ -946,7 +1074,7 @@ pub(crate) fn framed_file<E: Send, B: Send>(
         return Ok(false);
     };
     let work =
-        |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| proto_message(c, number, &m);
+        |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| proto_message(c, number, m);
     let produce = move |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
         for message in framed {
             if !send(message.map_err(|e| cannot_read(path, e))?) {
@@ -971,12 +1099,12 @@ pub(crate) fn proto_file<E>(
     if let Some(framed) = Framed::open(path).map_err(cannot)? {
         for message in framed {
             let (number, m) = message.map_err(cannot)?;
-            proto_message(c, number, &m)?;
+            proto_message(c, number, m)?;
         }
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(cannot)?;
-    match ExportTraceServiceRequest::decode(bytes.as_slice()) {
+    match decode_request(bytes.into()) {
         Ok(req) => proto_request(&req, 1, c),
         Err(e) => Err(IngestError::Invalid(format!(
             "path: {} is not OTLP protobuf (an ExportTraceServiceRequest, or length-prefixed ones): {e}",
@@ -989,9 +1117,9 @@ pub(crate) fn proto_file<E>(
 pub(crate) fn proto_message<E>(
     c: &mut Collector<'_, '_, E>,
     number: u64,
-    message: &[u8],
+    message: Vec<u8>,
 ) -> Result<(), IngestError<E>> {
-    match ExportTraceServiceRequest::decode(message) {
+    match decode_request(message.into()) {
         Ok(req) => proto_request(&req, number, c),
         Err(e) => {
             c.reject(
@@ -1042,17 +1170,15 @@ impl Framed {
             }
             at += 4 + len;
         }
-        match first {
-            Some(m) if ExportTraceServiceRequest::decode(m.as_slice()).is_ok() => {
-                file.seek(SeekFrom::Start(0))?;
-                Ok(Some(Framed {
-                    file: BufReader::with_capacity(1 << 20, file),
-                    left: size,
-                    number: 0,
-                }))
-            }
-            _ => Ok(None),
+        if !first.is_some_and(|m| decode_request(m.into()).is_ok()) {
+            return Ok(None);
         }
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Some(Framed {
+            file: BufReader::with_capacity(1 << 20, file),
+            left: size,
+            number: 0,
+        }))
     }
 }
 
@@ -1089,7 +1215,7 @@ pub(crate) fn body<E>(
 ) -> Result<(), IngestError<E>> {
     match encoding {
         OtlpEncoding::Protobuf => {
-            let req = ExportTraceServiceRequest::decode(bytes).map_err(|e| {
+            let req = decode_request(prost::bytes::Bytes::copy_from_slice(bytes)).map_err(|e| {
                 IngestError::Invalid(format!(
                     "the protobuf body is not an OTLP ExportTraceServiceRequest: {e}"
                 ))
@@ -1121,8 +1247,8 @@ pub(crate) fn body<E>(
 // ---------------------------------------------------------------- GenAI attributes
 
 /// Whether a span's own attribute makes it GenAI work.
-fn is_genai_key(k: &str) -> bool {
-    k.starts_with("gen_ai.") || k.starts_with("llm.") || k.starts_with("traceloop.")
+fn is_genai_key(k: &[u8]) -> bool {
+    k.starts_with(b"gen_ai.") || k.starts_with(b"llm.") || k.starts_with(b"traceloop.")
 }
 
 /// Attribute aliases -> workload field, first present wins (current convention first).
@@ -1337,6 +1463,8 @@ impl Fields for SpanFields<'_> {
         match self.get(name)? {
             Val::Text(s) => (!s.is_empty()).then_some(Cow::Borrowed(*s)),
             Val::Json(v) => value_text(Some(v)),
+            // [`span_fields`] rejects a span with one.
+            Val::NotUtf8 => None,
         }
     }
 
@@ -1344,6 +1472,7 @@ impl Fields for SpanFields<'_> {
         match self.get(name) {
             Some(Val::Text(s)) => text_number(name, s),
             Some(Val::Json(v)) => value_number(name, Some(v)),
+            Some(Val::NotUtf8) => Err(format!("field `{name}`: its text is not UTF-8")),
             None => Ok(None),
         }
     }
@@ -1364,6 +1493,17 @@ fn span_fields(span: FlatSpan<'_>) -> Result<SpanFields<'_>, String> {
         end,
         error,
     } = span;
+    if let Some(slot) = attrs
+        .values
+        .iter()
+        .position(|v| matches!(v, Some(Val::NotUtf8)))
+    {
+        let key = SLOTS.iter().find(|(_, s)| **s == slot).map(|(k, _)| *k);
+        return Err(format!(
+            "span: attribute `{}` is not UTF-8 text",
+            String::from_utf8_lossy(key.unwrap_or_default())
+        ));
+    }
     let mut out = SpanFields([const { None }; fast::SLOTS], None);
     // Every key is read for one field only (SLOTS' test), so values are moved, not copied.
     // The aliases' keys have the first slots, in order.
@@ -1468,7 +1608,7 @@ mod tests {
         // `span_fields` reads the aliases by slot: theirs are the first, in order.
         let aliases = ALIASES.iter().flat_map(|(_, keys)| keys.iter());
         for (i, key) in aliases.enumerate() {
-            assert_eq!(SLOTS[key], i, "{key}");
+            assert_eq!(SLOTS[key.as_bytes()], i, "{key}");
         }
     }
 }

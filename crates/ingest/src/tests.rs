@@ -393,14 +393,54 @@ fn a_protobuf_body_that_does_not_parse_is_refused_whole() {
     );
     assert_eq!(written, 0);
     let body = std::fs::read(fixture("otlp-genai.pb")).unwrap();
-    let p = parse_otlp_body(
+    let good = parse_otlp_body(
         &body,
         OtlpEncoding::Protobuf,
         &opts,
         |_| -> Result<(), ()> { Ok(()) },
     )
     .unwrap();
-    assert_eq!(p.accepted, 6);
+    assert_eq!(good.accepted, 6);
+    // A value a field is read from that is not UTF-8 (the last span's model): that span is
+    // rejected, naming the attribute; the others are kept.
+    let model = b"gpt-4o-mini";
+    let at = body.windows(model.len()).rposition(|w| w == model).unwrap();
+    let mut bad = body.clone();
+    bad[at] = 0xff;
+    let p = parse_otlp_body(&bad, OtlpEncoding::Protobuf, &opts, |_| -> Result<(), ()> {
+        Ok(())
+    })
+    .unwrap();
+    let rejected = |p: &Parsed, reason: &str| {
+        p.rejections
+            .iter()
+            .any(|r| r.span == Some(7) && r.reason == reason)
+    };
+    assert_eq!((p.accepted, p.rejected), (5, good.rejected + 1));
+    assert!(
+        rejected(
+            &p,
+            "span: attribute `gen_ai.request.model` is not UTF-8 text"
+        ),
+        "{:?}",
+        p.rejections
+    );
+    // An attribute key that is not UTF-8 is a key no field is read from (the span has no
+    // model then); the request is read all the same.
+    let key = b"gen_ai.request.model";
+    let at = body.windows(key.len()).rposition(|w| w == key).unwrap();
+    let mut bad = body.clone();
+    bad[at + 1] = 0xff;
+    let p = parse_otlp_body(&bad, OtlpEncoding::Protobuf, &opts, |_| -> Result<(), ()> {
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((p.accepted, p.rejected), (5, good.rejected + 1));
+    assert!(
+        rejected(&p, "field `model` is missing"),
+        "{:?}",
+        p.rejections
+    );
     // gzip, as exporters send it, and a bomb refused by its decompressed size
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &body).unwrap();
