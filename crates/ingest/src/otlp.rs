@@ -1170,7 +1170,7 @@ impl Framed {
             }
             at += 4 + len;
         }
-        if !first.is_some_and(|m| decode_request(m.into()).is_ok()) {
+        if first.is_none_or(|m| decode_request(m.into()).is_err()) {
             return Ok(None);
         }
         file.seek(SeekFrom::Start(0))?;
