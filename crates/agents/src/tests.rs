@@ -980,6 +980,78 @@ fn a_version_is_looked_up_for_rollups_once() {
     assert_eq!(r.parsed.spend_usd, analysis::usd(stats.total.spend));
 }
 
+/// A join that does not fit the engine's memory (the rollup look-up, past a few tens of
+/// millions of calls at the real budget) is run again with the engine's joins spilling to
+/// disk, and finds the same rollups.
+#[test]
+fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = apex_core::workspace::Workspace::open(dir.path(), None).unwrap();
+    let store = Store::open(&ws.db_path()).unwrap();
+    // An agent span with usage whose child call carries usage too: a rollup per trace.
+    let mut lines = String::new();
+    for t in 0..60_000 {
+        for (span, parent, op, cost) in [
+            (format!("agent-{t:011}"), None, "invoke_agent", 0.002),
+            (
+                format!("call-{t:012}"),
+                Some(format!("agent-{t:011}")),
+                "chat",
+                0.001,
+            ),
+        ] {
+            let mut r = serde_json::json!({
+                "event_id": format!("e-{span}"), "trace_id": format!("trace-{t:010}"),
+                "span_id": span, "timestamp": format!("2026-02-0{}T10:00:00Z", 1 + t % 5),
+                "operation": op, "provider": "openai", "model": "gpt-4o", "tenant": "acme",
+                "feature": "agent", "workload_type": "tool_use", "input_tokens": 100,
+                "output_tokens": 20, "latency_ms": 500.0, "status": "ok", "cost_usd": cost,
+            });
+            if let Some(p) = parent {
+                r["parent_span_id"] = p.into();
+            }
+            lines.push_str(&format!("{r}\n"));
+        }
+    }
+    let path = dir.path().join("rollups.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    ingest_file(&store, &path, LogFormat::Auto, "big").unwrap();
+    let rollups = |engine: &apex_datasets::Engine| {
+        let run = analysis::collect::runner(engine, None);
+        let found = analysis::collect::rollups("big", &run).unwrap();
+        let exact = analysis::sql::rollups("big");
+        let exact = analysis::collect::count_and_sum(&engine.collect(&exact).unwrap()).unwrap();
+        (found, exact)
+    };
+    let roomy = open_engine(&store, &["big"]).unwrap();
+    let found = rollups(&roomy);
+    assert_eq!(found.0.0, 60_000);
+    assert!((found.0.1 - 120.0).abs() < 1e-6, "{found:?}");
+    assert!(
+        roomy.spill_joins(),
+        "the roomy engine's joins were hashed until now"
+    );
+    // Too little memory for the hash join's 120k ids, enough for a sort's batches.
+    let tight = apex_datasets::Engine::open_for_analysis_within(&store, &["big"], 8 << 20).unwrap();
+    let tight_found = rollups(&tight);
+    // The same rollups; their spend summed in another order by the engine's SUM.
+    for (a, b) in [(tight_found.0, found.0), (tight_found.1, found.1)] {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() < 1e-6, "{a:?} {b:?}");
+    }
+    assert!(
+        !tight.spill_joins(),
+        "the tight engine's joins were already spilling"
+    );
+    // Past its budget even spilling: the engine's error, not a wrong answer.
+    let tiny = apex_datasets::Engine::open_for_analysis_within(&store, &["big"], 64 << 10).unwrap();
+    let run = analysis::collect::runner(&tiny, None);
+    let e = analysis::collect::rollups("big", &run)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("query engine:") && e.contains("memory"), "{e}");
+}
+
 /// The calls an ingest counts as it writes (when its ids prove there are no rollups) are
 /// the report's: the Rust predicate of a model call is the SQL's, over every kind of record.
 #[test]

@@ -7,6 +7,7 @@
 //! statements), one statement, bounded in rows, time and memory. The analyses run their own
 //! SQL through [`Engine::collect`]. It knows no figure (that is `agents`).
 
+use std::num::NonZeroUsize;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -152,14 +154,37 @@ impl Engine {
 
     /// A session over a snapshot already taken, reading text as `text` says.
     pub fn over_with(snapshot: Snapshot, text: Text) -> Result<Engine> {
+        Self::within(snapshot, text, MEMORY_LIMIT)
+    }
+
+    /// [`Engine::open_for_analysis`] with a memory budget of `limit` bytes instead of
+    /// [`MEMORY_LIMIT`] (the tests' way to a join that does not fit).
+    pub fn open_for_analysis_within(store: &Store, only: &[&str], limit: usize) -> Result<Engine> {
+        Self::within(Snapshot::take(store, Some(only))?, Text::Views, limit)
+    }
+
+    fn within(snapshot: Snapshot, text: Text, limit: usize) -> Result<Engine> {
+        // Fair to spilling operators (a sort-merge join's two sorts share what is left, each
+        // spills at its share) where the greedy pool let the first take all and failed the
+        // second; the five largest consumers are named when memory runs out.
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(limit),
+            NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN),
+        );
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(MEMORY_LIMIT, 1.0)
+            .with_memory_pool(Arc::new(pool))
             .build_arc()
             .map_err(df)?;
-        let config = SessionConfig::new()
+        // A smaller budget, smaller batches (a sort holds a whole batch before it can spill).
+        let rows = (BATCH_ROWS as u128 * limit as u128 / MEMORY_LIMIT as u128) as usize;
+        let mut config = SessionConfig::new()
             .with_target_partitions(threads())
-            .with_batch_size(BATCH_ROWS)
+            .with_batch_size(rows.clamp(1024, BATCH_ROWS))
             .with_information_schema(false);
+        // What a sort that spills holds back for merging its runs: DataFusion's 10 MB, less
+        // for a smaller budget (a sixteenth of it).
+        let merge = &mut config.options_mut().execution.sort_spill_reservation_bytes;
+        *merge = (*merge).min(limit / 16);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let url = ObjectStoreUrl::parse(URL.trim_end_matches('/')).map_err(df)?;
         ctx.register_object_store(url.as_ref(), Arc::new(SnapshotStore::new(&snapshot)));
@@ -252,12 +277,47 @@ impl Engine {
 
     /// Run trusted SQL (the analyses' own) and collect its batches.
     pub fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        block_on(async { self.ctx.sql(sql).await?.collect().await })?.map_err(df)
+        let run = || block_on(async { self.ctx.sql(sql).await?.collect().await });
+        match run()? {
+            Err(e) if over_budget(&e) && self.spill_joins() => run()?.map_err(df_query),
+            other => other.map_err(df_query),
+        }
+    }
+
+    /// Plan this session's equi-joins from now on as sort-merge joins, whose sorts spill to
+    /// disk past the memory budget, instead of hash joins, whose build side must fit in it
+    /// (a join over a few tens of millions of ids does not). True when it changed.
+    pub fn spill_joins(&self) -> bool {
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        let optimizer = &mut state.config_mut().options_mut().optimizer;
+        let changed = optimizer.prefer_hash_join;
+        optimizer.prefer_hash_join = false;
+        if changed {
+            tracing::info!(
+                "a query needed more than the engine's {} MB: joins spill to disk from now on",
+                MEMORY_LIMIT >> 20
+            );
+        }
+        changed
     }
 
     /// Run several trusted queries at once (they share the cores); results in order. A
     /// cancelled `cancel` stops them all.
     pub fn collect_all(
+        &self,
+        sqls: &[String],
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Vec<Vec<RecordBatch>>> {
+        match self.collect_all_once(sqls, cancel) {
+            Err(DatasetError::OverBudget(_)) if self.spill_joins() => {
+                self.collect_all_once(sqls, cancel)
+            }
+            other => other,
+        }
+    }
+
+    fn collect_all_once(
         &self,
         sqls: &[String],
         cancel: Option<&CancellationToken>,
@@ -280,12 +340,14 @@ impl Engine {
             }
         })?
         .ok_or(DatasetError::Cancelled)?;
-        all.into_iter().map(|r| r.map_err(df)).collect()
+        all.into_iter().map(|r| r.map_err(df_query)).collect()
     }
 
     /// Run trusted SQL and hand each batch to `each` as it comes, on the caller's thread (the
     /// engine's threads read and filter the next ones meanwhile): for a consumer whose state
-    /// is bounded where the collected result would not be. A cancelled `cancel` stops it.
+    /// is bounded where the collected result would not be. A cancelled `cancel` stops it. A
+    /// query over the memory budget stops with [`DatasetError::OverBudget`] with its joins
+    /// set to spill ([`Engine::spill_joins`]): the caller may start its count again.
     pub fn scan(
         &self,
         sql: &str,
@@ -299,21 +361,26 @@ impl Engine {
                 .ctx
                 .sql(sql)
                 .await
-                .map_err(df)?
+                .map_err(df_query)?
                 .execute_stream()
                 .await
-                .map_err(df)?;
+                .map_err(df_query)?;
             loop {
                 let next = tokio::select! {
                     b = stream.next() => b,
                     _ = cancel.cancelled() => return Err(DatasetError::Cancelled),
                 };
                 match next {
-                    Some(batch) => each(&batch.map_err(df)?)?,
+                    Some(batch) => each(&batch.map_err(df_query)?)?,
                     None => return Ok(()),
                 }
             }
         })?
+        .inspect_err(|e| {
+            if matches!(e, DatasetError::OverBudget(_)) {
+                self.spill_joins();
+            }
+        })
     }
 
     /// Run one client SELECT: read-only by the planner, at most `limits.max_rows` rows,
@@ -406,6 +473,20 @@ fn register_attached(ctx: &SessionContext, snapshot: &Snapshot, attached: &[&str
 
 fn df(e: impl std::fmt::Display) -> DatasetError {
     DatasetError::Query(e.to_string())
+}
+
+/// Whether the engine ran out of its memory budget.
+fn over_budget(e: &DataFusionError) -> bool {
+    matches!(e.find_root(), DataFusionError::ResourcesExhausted(_))
+}
+
+/// A query's error: [`DatasetError::OverBudget`] when it ran out of memory.
+fn df_query(e: DataFusionError) -> DatasetError {
+    if over_budget(&e) {
+        DatasetError::OverBudget(e.to_string())
+    } else {
+        df(e)
+    }
 }
 
 /// Name what DataFusion refused in the words of the contract.

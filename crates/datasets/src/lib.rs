@@ -38,6 +38,11 @@ pub enum DatasetError {
     Io(String),
     #[error("query engine: {0}")]
     Query(String),
+    /// A query needed more memory than the engine's budget (`engine::MEMORY_LIMIT`); the
+    /// engine's joins are planned to spill from then on (`Engine::spill_joins`), so the
+    /// query can be run again.
+    #[error("query engine: {0}")]
+    OverBudget(String),
     #[error("the query was cancelled")]
     Cancelled,
     #[error(transparent)]

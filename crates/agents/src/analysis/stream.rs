@@ -228,6 +228,22 @@ pub fn count(
     duplicates: Option<(&Path, usize)>,
     cancel: Option<&CancellationToken>,
 ) -> Result<Streamed, AgentError> {
+    // A stream over the engine's memory (its rollup join, past a few tens of millions of
+    // calls) is counted again from the start with the engine's joins spilling to disk.
+    match count_once(engine, scope, duplicates, cancel) {
+        Err(AgentError::Dataset(DatasetError::OverBudget(_))) => {
+            count_once(engine, scope, duplicates, cancel)
+        }
+        other => other,
+    }
+}
+
+fn count_once(
+    engine: &Engine,
+    scope: Scope<'_>,
+    duplicates: Option<(&Path, usize)>,
+    cancel: Option<&CancellationToken>,
+) -> Result<Streamed, AgentError> {
     let mut models = ModelIds::default();
     let mut breakdowns = super::breakdowns::Counts::default();
     let mut dists = super::distributions::Counts::default();
