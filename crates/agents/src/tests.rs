@@ -925,8 +925,14 @@ fn repeated_prompts_in_partitions_equal_the_sql_spilled_or_not() {
                 w.5
             );
         }
+        // (The engine's own spill directory lives as long as the engine.)
         let left: Vec<_> = std::fs::read_dir(root.join(".staging"))
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name())
+                    .filter(|n| !n.to_string_lossy().starts_with("engine-spill."))
+                    .collect()
+            })
             .unwrap_or_default();
         assert!(left.is_empty(), "scratch left behind: {left:?}");
     }
@@ -1043,6 +1049,22 @@ fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
         !tight.spill_joins(),
         "the tight engine's joins were already spilling"
     );
+    // It spilled under the data dir (not the system's temporary directory, often in RAM),
+    // and that scratch directory goes with the engine.
+    let staging = apex_datasets::root_of(&store).join(".staging");
+    let spills = || {
+        std::fs::read_dir(&staging)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("engine-spill."))
+                    .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert!(spills().iter().any(|&n| n > 0), "{:?}", spills());
+    drop((tight, roomy));
+    assert_eq!(spills(), Vec::<usize>::new());
     // Past its budget even spilling: the engine's error, not a wrong answer.
     let tiny = apex_datasets::Engine::open_for_analysis_within(&store, &["big"], 64 << 10).unwrap();
     let run = analysis::collect::runner(&tiny, None);

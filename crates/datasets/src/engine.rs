@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::layout::Scratch;
 use crate::objects::{EXTERNAL_URL, SnapshotStore, URL};
 use crate::schema;
 use crate::snapshot::Snapshot;
@@ -109,6 +110,9 @@ pub enum QueryError {
 pub struct Engine {
     ctx: SessionContext,
     snapshot: Snapshot,
+    /// Where the engine's sorts spill, when opened over a store: a scratch directory under
+    /// its datasets dir, removed with the engine (after the session, whose files are in it).
+    _spill: Option<Scratch>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -139,12 +143,18 @@ pub enum Text {
 impl Engine {
     /// A session over every dataset (or only `only`), text copied ([`Text::Copied`]).
     pub fn open(store: &Store, only: Option<&[&str]>) -> Result<Engine> {
-        Self::over(Snapshot::take(store, only)?)
+        let spill = spill_dir(store);
+        Self::within(
+            Snapshot::take(store, only)?,
+            Text::Copied,
+            MEMORY_LIMIT,
+            spill,
+        )
     }
 
     /// A session over `only` for the analyses' own queries ([`Text::Views`]).
     pub fn open_for_analysis(store: &Store, only: &[&str]) -> Result<Engine> {
-        Self::over_with(Snapshot::take(store, Some(only))?, Text::Views)
+        Self::open_for_analysis_within(store, only, MEMORY_LIMIT)
     }
 
     /// A session over a snapshot already taken.
@@ -152,18 +162,30 @@ impl Engine {
         Self::over_with(snapshot, Text::Copied)
     }
 
-    /// A session over a snapshot already taken, reading text as `text` says.
+    /// A session over a snapshot already taken, reading text as `text` says; its sorts
+    /// spill to the system's temporary directory.
     pub fn over_with(snapshot: Snapshot, text: Text) -> Result<Engine> {
-        Self::within(snapshot, text, MEMORY_LIMIT)
+        Self::within(snapshot, text, MEMORY_LIMIT, None)
     }
 
     /// [`Engine::open_for_analysis`] with a memory budget of `limit` bytes instead of
     /// [`MEMORY_LIMIT`] (the tests' way to a join that does not fit).
     pub fn open_for_analysis_within(store: &Store, only: &[&str], limit: usize) -> Result<Engine> {
-        Self::within(Snapshot::take(store, Some(only))?, Text::Views, limit)
+        let spill = spill_dir(store);
+        Self::within(
+            Snapshot::take(store, Some(only))?,
+            Text::Views,
+            limit,
+            spill,
+        )
     }
 
-    fn within(snapshot: Snapshot, text: Text, limit: usize) -> Result<Engine> {
+    fn within(
+        snapshot: Snapshot,
+        text: Text,
+        limit: usize,
+        spill: Option<Scratch>,
+    ) -> Result<Engine> {
         // Fair to spilling operators (a sort-merge join's two sorts share what is left, each
         // spills at its share) where the greedy pool let the first take all and failed the
         // second; the five largest consumers are named when memory runs out.
@@ -171,10 +193,11 @@ impl Engine {
             FairSpillPool::new(limit),
             NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN),
         );
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(pool))
-            .build_arc()
-            .map_err(df)?;
+        let mut runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool));
+        if let Some(dir) = &spill {
+            runtime = runtime.with_temp_file_path(dir.path());
+        }
+        let runtime = runtime.build_arc().map_err(df)?;
         // A smaller budget, smaller batches (a sort holds a whole batch before it can spill).
         let rows = (BATCH_ROWS as u128 * limit as u128 / MEMORY_LIMIT as u128) as usize;
         let mut config = SessionConfig::new()
@@ -222,7 +245,11 @@ impl Engine {
         let infos: Vec<DatasetInfo> = snapshot.datasets.iter().map(|d| d.info.clone()).collect();
         ctx.register_table("datasets", Arc::new(catalog_table(&infos)?))
             .map_err(df)?;
-        let engine = Engine { ctx, snapshot };
+        let engine = Engine {
+            ctx,
+            snapshot,
+            _spill: spill,
+        };
         for ds in &engine.snapshot.datasets {
             let name = &ds.info.name;
             if name == "workload_records" || name == "datasets" {
@@ -473,6 +500,15 @@ fn register_attached(ctx: &SessionContext, snapshot: &Snapshot, attached: &[&str
 
 fn df(e: impl std::fmt::Display) -> DatasetError {
     DatasetError::Query(e.to_string())
+}
+
+/// A scratch directory for an engine's spilled sorts under `store`'s datasets dir (not the
+/// system's temporary directory, often a RAM disk); None, and the system's, when it cannot
+/// be made.
+fn spill_dir(store: &Store) -> Option<Scratch> {
+    Scratch::create(&crate::root_of(store), "engine-spill")
+        .inspect_err(|e| tracing::warn!(error = %e, "no scratch directory for the engine's spills; using the system's temporary directory"))
+        .ok()
 }
 
 /// Whether the engine ran out of its memory budget.
