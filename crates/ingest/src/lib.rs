@@ -21,6 +21,7 @@ mod json;
 mod otlp;
 mod providers;
 mod usage;
+mod wire;
 
 #[cfg(test)]
 mod tests;

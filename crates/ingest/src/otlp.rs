@@ -4,7 +4,7 @@
 //! - OTLP/JSON and OTLP/HTTP: the OTLP specification
 //!   (<https://opentelemetry.io/docs/specs/otlp/>, the JSON file exporter
 //!   <https://opentelemetry.io/docs/specs/otel/protocol/file-exporter/>); the messages are
-//!   `ExportTraceServiceRequest`s, read through the fields this reader declares (`wire`).
+//!   `ExportTraceServiceRequest`s; protobuf is read in place (`wire`).
 //! - GenAI spans: <https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/> —
 //!   `gen_ai.operation.name`, `gen_ai.provider.name` (older: `gen_ai.system`),
 //!   `gen_ai.request.model`, `gen_ai.response.model`, `gen_ai.usage.input_tokens` /
@@ -35,6 +35,7 @@ use serde_json::Value;
 use super::convert::{Fields, keep, text_number, value_number, value_text};
 use super::fast;
 use super::json::{self, Doc};
+use super::wire;
 use super::{Collector, IngestError, ParseOptions, Parsed};
 use arrow::array::RecordBatch;
 
@@ -877,133 +878,34 @@ mod lines {
 
 // ---------------------------------------------------------------- protobuf
 
-/// The parts of an OTLP trace export the ingest reads, as prost messages whose text and
-/// ids are `Bytes` slices of the request (a request decoded from `Bytes` is not copied):
-/// `opentelemetry-proto`'s messages own every attribute key and value as a `String` (about
-/// forty allocations a span, a third of a protobuf ingest's CPU in the allocator). Fields
-/// not declared here (span names, events, links, scopes...) are skipped by the decoder as
-/// unknown fields. Keys are looked up as bytes; a value is checked to be UTF-8 only when a
-/// field is read from it, and a span that would read text that is not is rejected, naming
-/// the attribute (a `String` field refused the whole request, and its other spans with it).
-mod wire {
-    use prost::bytes::Bytes;
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Request {
-        #[prost(message, repeated, tag = "1")]
-        pub resource_spans: Vec<ResourceSpans>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct ResourceSpans {
-        #[prost(message, optional, tag = "1")]
-        pub resource: Option<Resource>,
-        #[prost(message, repeated, tag = "2")]
-        pub scope_spans: Vec<ScopeSpans>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Resource {
-        #[prost(message, repeated, tag = "1")]
-        pub attributes: Vec<KeyValue>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct ScopeSpans {
-        #[prost(message, repeated, tag = "2")]
-        pub spans: Vec<Span>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Span {
-        #[prost(bytes = "bytes", tag = "1")]
-        pub trace_id: Bytes,
-        #[prost(bytes = "bytes", tag = "2")]
-        pub span_id: Bytes,
-        #[prost(bytes = "bytes", tag = "4")]
-        pub parent_span_id: Bytes,
-        #[prost(fixed64, tag = "7")]
-        pub start_time_unix_nano: u64,
-        #[prost(fixed64, tag = "8")]
-        pub end_time_unix_nano: u64,
-        #[prost(message, repeated, tag = "9")]
-        pub attributes: Vec<KeyValue>,
-        #[prost(message, optional, tag = "15")]
-        pub status: Option<Status>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Status {
-        #[prost(int32, tag = "3")]
-        pub code: i32,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct KeyValue {
-        /// A `string` in the schema.
-        #[prost(bytes = "bytes", tag = "1")]
-        pub key: Bytes,
-        #[prost(message, optional, tag = "2")]
-        pub value: Option<AnyValue>,
-    }
-
-    /// `kvlist_value` (6) and `bytes_value` (7) are not declared: they read as no value,
-    /// as they always did here (null).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct AnyValue {
-        #[prost(oneof = "Any", tags = "1, 2, 3, 4, 5")]
-        pub value: Option<Any>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Oneof)]
-    pub(super) enum Any {
-        /// A `string` in the schema.
-        #[prost(bytes = "bytes", tag = "1")]
-        String(Bytes),
-        #[prost(bool, tag = "2")]
-        Bool(bool),
-        #[prost(int64, tag = "3")]
-        Int(i64),
-        #[prost(double, tag = "4")]
-        Double(f64),
-        #[prost(message, tag = "5")]
-        Array(ArrayValue),
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct ArrayValue {
-        #[prost(message, repeated, tag = "1")]
-        pub values: Vec<AnyValue>,
-    }
-}
-
-/// Decode one request; the error says why it is not one.
-fn decode_request(bytes: prost::bytes::Bytes) -> Result<wire::Request, String> {
-    wire::Request::decode(bytes).map_err(|e| e.to_string())
+/// Read one request in place ([`wire::Request`]); the error says why it is not one.
+fn decode_request(bytes: &[u8]) -> Result<wire::Request<'_>, String> {
+    wire::Request::read(bytes)
 }
 
 /// An attribute's value as JSON; None when text in it is not UTF-8.
-fn proto_any(v: Option<&wire::AnyValue>) -> Option<Value> {
-    Some(match v.and_then(|v| v.value.as_ref()) {
-        Some(wire::Any::String(s)) => Value::from(std::str::from_utf8(s).ok()?),
-        Some(wire::Any::Bool(b)) => Value::from(*b),
-        Some(wire::Any::Int(i)) => Value::from(*i),
-        Some(wire::Any::Double(d)) => Value::from(*d),
-        Some(wire::Any::Array(a)) => Value::Array(
-            a.values
-                .iter()
-                .map(|x| proto_any(Some(x)))
+fn proto_any(v: wire::Any<'_>) -> Option<Value> {
+    Some(match v {
+        wire::Any::String(s) => Value::from(std::str::from_utf8(s).ok()?),
+        wire::Any::Bool(b) => Value::from(b),
+        wire::Any::Int(i) => Value::from(i),
+        wire::Any::Double(d) => Value::from(d),
+        wire::Any::Array(a) => Value::Array(
+            wire::Array(a)
+                .into_iter()
+                .map(|x| x.ok().and_then(proto_any))
                 .collect::<Option<_>>()?,
         ),
-        None => Value::Null,
+        wire::Any::None => Value::Null,
     })
 }
 
 /// An attribute's value, its text borrowed from the request (checked to be UTF-8 here,
-/// only for the keys a field is read from).
-fn proto_val(v: Option<&wire::AnyValue>) -> Val<'_> {
-    match v.and_then(|v| v.value.as_ref()) {
-        Some(wire::Any::String(s)) => std::str::from_utf8(s).map_or(Val::NotUtf8, Val::Text),
+/// only for the keys a field is read from: a span that would read text that is not is
+/// rejected, naming the attribute).
+fn proto_val(v: wire::Any<'_>) -> Val<'_> {
+    match v {
+        wire::Any::String(s) => std::str::from_utf8(s).map_or(Val::NotUtf8, Val::Text),
         _ => proto_any(v).map_or(Val::NotUtf8, Val::Json),
     }
 }
@@ -1019,35 +921,33 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn proto_request<E>(
-    req: &wire::Request,
+    req: &wire::Request<'_>,
     message: u64,
     c: &mut Collector<'_, '_, E>,
 ) -> Result<(), IngestError<E>> {
     let mut index = 0usize;
-    for rs in &req.resource_spans {
+    for r in &req.resources {
         let mut resource = Attrs::new();
-        for kv in rs.resource.iter().flat_map(|r| &r.attributes) {
-            resource.set(&kv.key, || proto_val(kv.value.as_ref()));
+        for kv in &req.attributes[r.attributes.clone()] {
+            resource.set(kv.key, || proto_val(kv.value));
         }
-        for ss in &rs.scope_spans {
-            for span in &ss.spans {
-                index += 1;
-                let mut attrs = Attrs::for_span(&resource);
-                for kv in &span.attributes {
-                    attrs.own(&kv.key, || proto_val(kv.value.as_ref()));
-                }
-                let flat = FlatSpan {
-                    attrs,
-                    trace_id: Cow::Owned(hex(&span.trace_id)),
-                    span_id: Cow::Owned(hex(&span.span_id)),
-                    parent_span_id: (!span.parent_span_id.is_empty())
-                        .then(|| Cow::Owned(hex(&span.parent_span_id))),
-                    start: i64::try_from(span.start_time_unix_nano).ok(),
-                    end: i64::try_from(span.end_time_unix_nano).ok(),
-                    error: span.status.as_ref().is_some_and(|s| s.code == 2),
-                };
-                one_span(flat, message, index, c)?;
+        for span in &req.spans[r.spans.clone()] {
+            index += 1;
+            let mut attrs = Attrs::for_span(&resource);
+            for kv in &req.attributes[span.attributes.clone()] {
+                attrs.own(kv.key, || proto_val(kv.value));
             }
+            let flat = FlatSpan {
+                attrs,
+                trace_id: Cow::Owned(hex(span.trace_id)),
+                span_id: Cow::Owned(hex(span.span_id)),
+                parent_span_id: (!span.parent_span_id.is_empty())
+                    .then(|| Cow::Owned(hex(span.parent_span_id))),
+                start: i64::try_from(span.start_time_unix_nano).ok(),
+                end: i64::try_from(span.end_time_unix_nano).ok(),
+                error: span.error,
+            };
+            one_span(flat, message, index, c)?;
         }
     }
     Ok(())
@@ -1104,7 +1004,7 @@ pub(crate) fn proto_file<E>(
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(cannot)?;
-    match decode_request(bytes.into()) {
+    match decode_request(&bytes) {
         Ok(req) => proto_request(&req, 1, c),
         Err(e) => Err(IngestError::Invalid(format!(
             "path: {} is not OTLP protobuf (an ExportTraceServiceRequest, or length-prefixed ones): {e}",
@@ -1119,7 +1019,7 @@ pub(crate) fn proto_message<E>(
     number: u64,
     message: Vec<u8>,
 ) -> Result<(), IngestError<E>> {
-    match decode_request(message.into()) {
+    match decode_request(&message) {
         Ok(req) => proto_request(&req, number, c),
         Err(e) => {
             c.reject(
@@ -1170,7 +1070,7 @@ impl Framed {
             }
             at += 4 + len;
         }
-        if first.is_none_or(|m| decode_request(m.into()).is_err()) {
+        if first.is_none_or(|m| decode_request(&m).is_err()) {
             return Ok(None);
         }
         file.seek(SeekFrom::Start(0))?;
@@ -1215,7 +1115,7 @@ pub(crate) fn body<E>(
 ) -> Result<(), IngestError<E>> {
     match encoding {
         OtlpEncoding::Protobuf => {
-            let req = decode_request(prost::bytes::Bytes::copy_from_slice(bytes)).map_err(|e| {
+            let req = decode_request(bytes).map_err(|e| {
                 IngestError::Invalid(format!(
                     "the protobuf body is not an OTLP ExportTraceServiceRequest: {e}"
                 ))
