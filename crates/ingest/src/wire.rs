@@ -64,41 +64,46 @@ impl<'a> Fields<'a> {
 
     /// The next field's number and value; None at the end of the message.
     fn next(&mut self) -> Result<Option<(u32, Field<'a>)>, String> {
-        if self.buf.is_empty() {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        let number = u32::try_from(key >> 3)
-            .ok()
-            .filter(|&n| n > 0 && n < 1 << 29)
-            .ok_or_else(|| format!("invalid field number {}", key >> 3))?;
-        let field = match key & 7 {
-            0 => Field::Varint(self.varint()?),
-            1 => Field::Fixed64(u64::from_le_bytes(
-                self.take(8)?.try_into().unwrap_or_default(),
-            )),
-            2 => {
-                let len = self.varint()?;
-                Field::Bytes(self.take(len)?)
-            }
-            3 => {
-                self.skip_group(number)?;
-                return self.next();
-            }
-            5 => {
-                self.take(4)?;
-                Field::Fixed32
-            }
-            t => return Err(format!("invalid wire type {t} (field {number})")),
-        };
-        Ok(Some((number, field)))
-    }
-
-    /// Past a (deprecated) group to its end.
-    fn skip_group(&mut self, number: u32) -> Result<(), String> {
         loop {
             if self.buf.is_empty() {
-                return Err(format!("truncated: group {number} has no end"));
+                return Ok(None);
+            }
+            let key = self.varint()?;
+            let number = u32::try_from(key >> 3)
+                .ok()
+                .filter(|&n| n > 0 && n < 1 << 29)
+                .ok_or_else(|| format!("invalid field number {}", key >> 3))?;
+            let field = match key & 7 {
+                0 => Field::Varint(self.varint()?),
+                1 => Field::Fixed64(u64::from_le_bytes(
+                    self.take(8)?.try_into().unwrap_or_default(),
+                )),
+                2 => {
+                    let len = self.varint()?;
+                    Field::Bytes(self.take(len)?)
+                }
+                // a group: skipped, on to the next field
+                3 => {
+                    self.skip_group(number)?;
+                    continue;
+                }
+                5 => {
+                    self.take(4)?;
+                    Field::Fixed32
+                }
+                t => return Err(format!("invalid wire type {t} (field {number})")),
+            };
+            return Ok(Some((number, field)));
+        }
+    }
+
+    /// Past a (deprecated) group to its end, groups in it included (at most [`DEPTH`]
+    /// open at once: deeper is refused, not followed).
+    fn skip_group(&mut self, number: u32) -> Result<(), String> {
+        let mut open = vec![u64::from(number)];
+        while let Some(&innermost) = open.last() {
+            if self.buf.is_empty() {
+                return Err(format!("truncated: group {innermost} has no end"));
             }
             let key = self.varint()?;
             match key & 7 {
@@ -112,14 +117,18 @@ impl<'a> Fields<'a> {
                     let len = self.varint()?;
                     self.take(len)?;
                 }
-                3 => self.skip_group((key >> 3) as u32)?,
-                4 if key >> 3 == u64::from(number) => return Ok(()),
+                3 if open.len() < DEPTH => open.push(key >> 3),
+                3 => return Err(format!("groups nest deeper than {DEPTH}")),
+                4 if key >> 3 == innermost => {
+                    open.pop();
+                }
                 5 => {
                     self.take(4)?;
                 }
-                t => return Err(format!("invalid wire type {t} in group {number}")),
+                t => return Err(format!("invalid wire type {t} in group {innermost}")),
             }
         }
+        Ok(())
     }
 }
 
@@ -495,6 +504,16 @@ mod tests {
         }
         let e = Any::read(&any).unwrap_err();
         assert!(e.contains("deeper than 100"), "{e}");
+        // an unknown field as groups in groups: skipped when they close, refused past the
+        // depth
+        let groups = |n: usize| [vec![0x7bu8; n], vec![0x7cu8; n]].concat(); // field 15
+        assert_eq!(Request::read(&groups(100)).unwrap().spans.len(), 0);
+        let e = Request::read(&groups(1_000_000)).unwrap_err();
+        assert!(e.contains("deeper than 100"), "{e}");
+        assert!(
+            Request::read(&[0x7b, 0x7b, 0x7c]).is_err(),
+            "an unclosed group"
+        );
         assert_eq!(Request::read(&[]).unwrap().spans.len(), 0);
     }
 }
