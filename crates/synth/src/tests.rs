@@ -464,8 +464,8 @@ fn otlp_json_lines_are_export_requests_with_gen_ai_attributes() {
 #[test]
 fn progress_event_count_is_announced_exactly() {
     for total in [1u64, 2047, 2048, 2049, 100_000, 1_000_003] {
-        for threads in [1, 2, 4] {
-            let p = Progress::new(total, threads);
+        for (threads, per_thread) in [(1, 4), (2, 4), (4, 4), (2, 2)] {
+            let p = Progress::new(total, threads, per_thread);
             let mut n = 2;
             let chunks = total.div_ceil(CHUNK_RECORDS);
             let mut next = p.mark_after(0);
@@ -787,11 +787,12 @@ fn a_cancelled_part_output_leaves_nothing() {
     let sink = CancelOnBatch(cancel.clone());
     let mut r = req("gaming", "parquet", Some("g.parquet"), 100_000, 1);
     r.threads = Some(2);
-    // 5,000 rows per part: the first written group (8 chunks) already spans several parts.
-    let err = generate_with_part_rows(&ws, None, &r, &sink, &cancel, 5_000).unwrap_err();
+    // 2,000 rows per part: the first written group (4 chunks for Parquet on 2 threads,
+    // 8,192 rows) already spans several parts.
+    let err = generate_with_part_rows(&ws, None, &r, &sink, &cancel, 2_000).unwrap_err();
     match err {
         SynthError::Cancelled { records, total } => {
-            assert!(records > 10_000 && records < total, "{records}")
+            assert!(records > 4_000 && records < total, "{records}")
         }
         other => panic!("{other}"),
     }
