@@ -304,11 +304,8 @@ impl Engine {
 
     /// Run trusted SQL (the analyses' own) and collect its batches.
     pub fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let run = || block_on(async { self.ctx.sql(sql).await?.collect().await });
-        match run()? {
-            Err(e) if over_budget(&e) && self.spill_joins() => run()?.map_err(df_query),
-            other => other.map_err(df_query),
-        }
+        let mut all = self.collect_all(&[sql.to_string()], None)?;
+        Ok(all.pop().unwrap_or_default())
     }
 
     /// Plan this session's equi-joins from now on as sort-merge joins, whose sorts spill to
@@ -322,8 +319,7 @@ impl Engine {
         optimizer.prefer_hash_join = false;
         if changed {
             tracing::info!(
-                "a query needed more than the engine's {} MB: joins spill to disk from now on",
-                MEMORY_LIMIT >> 20
+                "a query needed more than the engine's memory budget: joins spill to disk from now on"
             );
         }
         changed

@@ -878,11 +878,6 @@ mod lines {
 
 // ---------------------------------------------------------------- protobuf
 
-/// Read one request in place ([`wire::Request`]); the error says why it is not one.
-fn decode_request(bytes: &[u8]) -> Result<wire::Request<'_>, String> {
-    wire::Request::read(bytes)
-}
-
 /// An attribute's value as JSON; None when text in it is not UTF-8.
 fn proto_any(v: wire::Any<'_>) -> Option<Value> {
     Some(match v {
@@ -974,7 +969,7 @@ pub(crate) fn framed_file<E: Send, B: Send>(
         return Ok(false);
     };
     let work =
-        |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| proto_message(c, number, m);
+        |c: &mut Collector<'_, '_, E>, (number, m): (u64, Vec<u8>)| proto_message(c, number, &m);
     let produce = move |send: &mut dyn FnMut((u64, Vec<u8>)) -> bool| {
         for message in framed {
             if !send(message.map_err(|e| cannot_read(path, e))?) {
@@ -999,12 +994,12 @@ pub(crate) fn proto_file<E>(
     if let Some(framed) = Framed::open(path).map_err(cannot)? {
         for message in framed {
             let (number, m) = message.map_err(cannot)?;
-            proto_message(c, number, m)?;
+            proto_message(c, number, &m)?;
         }
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(cannot)?;
-    match decode_request(&bytes) {
+    match wire::Request::read(&bytes) {
         Ok(req) => proto_request(&req, 1, c),
         Err(e) => Err(IngestError::Invalid(format!(
             "path: {} is not OTLP protobuf (an ExportTraceServiceRequest, or length-prefixed ones): {e}",
@@ -1017,9 +1012,9 @@ pub(crate) fn proto_file<E>(
 pub(crate) fn proto_message<E>(
     c: &mut Collector<'_, '_, E>,
     number: u64,
-    message: Vec<u8>,
+    message: &[u8],
 ) -> Result<(), IngestError<E>> {
-    match decode_request(&message) {
+    match wire::Request::read(message) {
         Ok(req) => proto_request(&req, number, c),
         Err(e) => {
             c.reject(
@@ -1070,7 +1065,7 @@ impl Framed {
             }
             at += 4 + len;
         }
-        if first.is_none_or(|m| decode_request(&m).is_err()) {
+        if first.is_none_or(|m| wire::Request::read(&m).is_err()) {
             return Ok(None);
         }
         file.seek(SeekFrom::Start(0))?;
@@ -1115,7 +1110,7 @@ pub(crate) fn body<E>(
 ) -> Result<(), IngestError<E>> {
     match encoding {
         OtlpEncoding::Protobuf => {
-            let req = decode_request(bytes).map_err(|e| {
+            let req = wire::Request::read(bytes).map_err(|e| {
                 IngestError::Invalid(format!(
                     "the protobuf body is not an OTLP ExportTraceServiceRequest: {e}"
                 ))

@@ -256,7 +256,6 @@ fn count_once(
                 let mut repeated =
                     duplicates.map(|(root, budget)| RepeatedPrompts::new(root, budget));
                 for (ids, batch) in rx {
-                    let query = |e: ArrowError| DatasetError::Query(e.to_string());
                     let ok = flags(&batch, 7).map_err(query)?;
                     let (picked, rows) = part(&batch, &ids, &[2, 12, 8, 5, 13, 14], &ok)?;
                     groups.add_batch(&picked, &rows).map_err(query)?;
@@ -271,7 +270,6 @@ fn count_once(
             })
             .map_err(|e| AgentError::Io(format!("internal: cannot start a report thread: {e}")))?;
         let scanned = engine.scan(&all_calls(scope), cancel, |batch| {
-            let query = |e: ArrowError| DatasetError::Query(e.to_string());
             // each count gets the columns and rows it reads, and the rows' (provider, model) ids
             let ids = Arc::new(
                 models
@@ -314,7 +312,6 @@ fn part(
     columns: &[usize],
     rows: &BooleanArray,
 ) -> Result<(Vec<usize>, RecordBatch), DatasetError> {
-    let query = |e: ArrowError| DatasetError::Query(e.to_string());
     let projected = batch.project(columns).map_err(query)?;
     let picked: Vec<usize> = ids
         .iter()
@@ -324,6 +321,11 @@ fn part(
         .collect();
     let filtered = arrow::compute::filter_record_batch(&projected, rows).map_err(query)?;
     Ok((picked, filtered))
+}
+
+/// An Arrow error of the counts, as the engine's.
+fn query(e: ArrowError) -> DatasetError {
+    DatasetError::Query(e.to_string())
 }
 
 /// An engine error as the agents report it: a cancelled query is a cancelled run.
