@@ -989,14 +989,14 @@ fn a_version_is_looked_up_for_rollups_once() {
 /// A join that does not fit the engine's memory (the rollup look-up, past a few tens of
 /// millions of calls at the real budget) is run again with the engine's joins spilling to
 /// disk, and finds the same rollups.
-#[test]
-fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
+/// Dataset "big" of `traces` traces in a new workspace: an agent span with usage whose child
+/// call carries usage too, a rollup per trace ($0.002 each; the calls $0.001 each).
+fn rollup_traces(traces: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let ws = apex_core::workspace::Workspace::open(dir.path(), None).unwrap();
     let store = Store::open(&ws.db_path()).unwrap();
-    // An agent span with usage whose child call carries usage too: a rollup per trace.
     let mut lines = String::new();
-    for t in 0..60_000 {
+    for t in 0..traces {
         for (span, parent, op, cost) in [
             (format!("agent-{t:011}"), None, "invoke_agent", 0.002),
             (
@@ -1022,6 +1022,12 @@ fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
     let path = dir.path().join("rollups.jsonl");
     std::fs::write(&path, lines).unwrap();
     ingest_file(&store, &path, LogFormat::Auto, "big").unwrap();
+    (dir, store)
+}
+
+#[test]
+fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
+    let (_dir, store) = rollup_traces(60_000);
     let rollups = |engine: &apex_datasets::Engine| {
         let run = analysis::collect::runner(engine, None);
         let found = analysis::collect::rollups("big", &run).unwrap();
@@ -1072,6 +1078,51 @@ fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("query engine:") && e.contains("memory"), "{e}");
+}
+
+/// A client's query over the `model_calls` view (a join of every record against its
+/// children) past the engine's memory runs again with its joins spilling, and answers; past
+/// it even spilling, the error says what to do.
+#[test]
+fn a_client_query_over_the_memory_budget_runs_again_with_joins_spilling() {
+    let (_dir, store) = rollup_traces(60_000);
+    let sql = "SELECT COUNT(*) AS calls, SUM(cost_usd) AS spend FROM model_calls";
+    let limits = apex_datasets::engine::QueryLimits {
+        max_rows: 10,
+        timeout: std::time::Duration::from_secs(120),
+    };
+    let run = |limit: usize| {
+        let engine = apex_datasets::Engine::open_within(&store, None, limit).unwrap();
+        engine
+            .create_view(
+                crate::data::MODEL_CALLS_VIEW,
+                &analysis::sql::model_calls_view(),
+            )
+            .unwrap();
+        let answer = engine.query(sql, limits);
+        (answer, engine.spill_joins())
+    };
+    let (roomy, first_time) = run(apex_datasets::engine::MEMORY_LIMIT);
+    let roomy = roomy.unwrap();
+    assert!(first_time, "the roomy engine's joins were hashed until now");
+    assert_eq!(roomy.rows[0][0], serde_json::json!(60_000));
+    let (tight, first_time) = run(8 << 20);
+    let tight = tight.unwrap();
+    assert!(
+        !first_time,
+        "the tight engine's joins were not made to spill"
+    );
+    assert_eq!(tight.rows[0][0], serde_json::json!(60_000));
+    let spend = |r: &apex_datasets::engine::QueryResult| r.rows[0][1].as_f64().unwrap();
+    assert!((spend(&tight) - 60.0).abs() < 1e-6, "{tight:?}");
+    assert!((spend(&roomy) - 60.0).abs() < 1e-6, "{roomy:?}");
+    let (tiny, _) = run(64 << 10);
+    let e = tiny.unwrap_err().to_string();
+    assert!(
+        e.starts_with("sql: the query needs more than the engine's memory budget of 64 KiB")
+            && e.contains("narrow it with a WHERE"),
+        "{e}"
+    );
 }
 
 /// The calls an ingest counts as it writes (when its ids prove there are no rollups) are

@@ -113,6 +113,8 @@ pub struct Engine {
     /// Where the engine's sorts spill, when opened over a store: a scratch directory under
     /// its datasets dir, removed with the engine (after the session, whose files are in it).
     _spill: Option<Scratch>,
+    /// The memory budget, in bytes.
+    limit: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -143,13 +145,13 @@ pub enum Text {
 impl Engine {
     /// A session over every dataset (or only `only`), text copied ([`Text::Copied`]).
     pub fn open(store: &Store, only: Option<&[&str]>) -> Result<Engine> {
+        Self::open_within(store, only, MEMORY_LIMIT)
+    }
+
+    /// [`Engine::open`] with a memory budget of `limit` bytes instead of [`MEMORY_LIMIT`].
+    pub fn open_within(store: &Store, only: Option<&[&str]>, limit: usize) -> Result<Engine> {
         let spill = spill_dir(store);
-        Self::within(
-            Snapshot::take(store, only)?,
-            Text::Copied,
-            MEMORY_LIMIT,
-            spill,
-        )
+        Self::within(Snapshot::take(store, only)?, Text::Copied, limit, spill)
     }
 
     /// A session over `only` for the analyses' own queries ([`Text::Views`]).
@@ -249,6 +251,7 @@ impl Engine {
             ctx,
             snapshot,
             _spill: spill,
+            limit,
         };
         for ds in &engine.snapshot.datasets {
             let name = &ds.info.name;
@@ -407,10 +410,48 @@ impl Engine {
     }
 
     /// Run one client SELECT: read-only by the planner, at most `limits.max_rows` rows,
-    /// stopped after `limits.timeout`.
+    /// stopped after `limits.timeout`. A query over the memory budget runs once more, in
+    /// the time left, with its joins spilling to disk ([`Engine::spill_joins`]).
     pub fn query(&self, sql: &str, limits: QueryLimits) -> Result<QueryResult, QueryError> {
         guard_select(sql)?;
         let started = Instant::now();
+        let deadline = started + limits.timeout;
+        let (schema, rows, truncated) = match self.query_once(sql, limits, deadline) {
+            Err(QueryError::Dataset(DatasetError::OverBudget(_))) if self.spill_joins() => {
+                self.query_once(sql, limits, deadline)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            QueryError::Dataset(DatasetError::OverBudget(text)) => QueryError::Failed(format!(
+                "the query needs more than the engine's memory budget of {}, even with its \
+                 joins and sorts spilling to disk; narrow it with a WHERE (on `day` or \
+                 `dataset`), group by fewer distinct keys, or aggregate before a join ({text})",
+                if self.limit % (1 << 20) == 0 {
+                    format!("{} MiB", self.limit >> 20)
+                } else {
+                    format!("{} KiB", self.limit >> 10)
+                }
+            )),
+            other => other,
+        })?;
+        Ok(QueryResult {
+            columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            rows,
+            truncated,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            warnings: self.snapshot.warnings.clone(),
+        })
+    }
+
+    /// One try of [`Engine::query`], stopped at `deadline`; over the memory budget,
+    /// [`DatasetError::OverBudget`].
+    fn query_once(
+        &self,
+        sql: &str,
+        limits: QueryLimits,
+        deadline: Instant,
+    ) -> Result<(Schema, Vec<Vec<Value>>, bool), QueryError> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -447,16 +488,9 @@ impl Engine {
             }
             Ok::<_, QueryError>((schema, rows, truncated))
         };
-        let outcome = block_on(async { tokio::time::timeout(limits.timeout, run).await })?;
-        let (schema, rows, truncated) =
-            outcome.map_err(|_| QueryError::Timeout(limits.timeout.as_millis() as u64))??;
-        Ok(QueryResult {
-            columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
-            rows,
-            truncated,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            warnings: self.snapshot.warnings.clone(),
-        })
+        let left = deadline.saturating_duration_since(Instant::now());
+        block_on(async { tokio::time::timeout(left, run).await })?
+            .map_err(|_| QueryError::Timeout(limits.timeout.as_millis() as u64))?
     }
 }
 
@@ -523,6 +557,9 @@ fn df_query(e: DataFusionError) -> DatasetError {
 
 /// Name what DataFusion refused in the words of the contract.
 fn refusal(e: DataFusionError) -> QueryError {
+    if over_budget(&e) {
+        return QueryError::Dataset(DatasetError::OverBudget(e.to_string()));
+    }
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
     if lower.contains("only supports a single sql statement") {
