@@ -136,9 +136,9 @@ pub enum Text {
     /// For the reports' own queries, which group by the repeating columns only: 7-17 %
     /// faster each at 10M records (BENCHMARKS.md). Grouping by near-unique keys with views
     /// of the repeating columns is not (the duplicate-prompt SQL: 1.7 -> 9.7 s, held up by
-    /// the memory limit), which is why client SQL gets [`Text::Copied`]. With datasets
-    /// attached from outside the data dir, `Utf8` (their union with our parts has one
-    /// schema).
+    /// the memory limit), which is why client SQL gets [`Text::Copied`]. Datasets attached
+    /// from outside the data dir are read the same way (their files' strings decoded as
+    /// views whatever type they were written with).
     Views,
 }
 
@@ -227,22 +227,21 @@ impl Engine {
             .filter(|d| d.store.is_some())
             .map(|d| d.info.name.as_str())
             .collect();
-        let table_schema = if text == Text::Views && attached.is_empty() {
-            schema::arrow_schema_with_views()
-        } else {
-            schema::arrow_schema()
+        let table_schema = match text {
+            Text::Views => schema::arrow_schema_with_views(),
+            Text::Copied => schema::arrow_schema(),
         };
         let table_url = ListingTableUrl::parse(URL).map_err(df)?;
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(options)
-            .with_schema(table_schema);
+            .with_schema(table_schema.clone());
         let table = ListingTable::try_new(config).map_err(df)?;
         if attached.is_empty() {
             ctx.register_table("workload_records", Arc::new(table))
                 .map_err(df)?;
         } else {
             ctx.register_table(OWN_PARTS, Arc::new(table)).map_err(df)?;
-            register_attached(&ctx, &snapshot, &attached)?;
+            register_attached(&ctx, &snapshot, &attached, table_schema)?;
         }
         let infos: Vec<DatasetInfo> = snapshot.datasets.iter().map(|d| d.info.clone()).collect();
         ctx.register_table("datasets", Arc::new(catalog_table(&infos)?))
@@ -500,7 +499,13 @@ const OWN_PARTS: &str = "__apex_parts";
 const ATTACHED: &str = "__apex_attached_";
 
 /// One table per attached dataset over the external snapshot store, then the view.
-fn register_attached(ctx: &SessionContext, snapshot: &Snapshot, attached: &[&str]) -> Result<()> {
+/// `schema`: the session's, as its text columns are read ([`Text`]).
+fn register_attached(
+    ctx: &SessionContext,
+    snapshot: &Snapshot,
+    attached: &[&str],
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<()> {
     let url = ObjectStoreUrl::parse(EXTERNAL_URL.trim_end_matches('/')).map_err(df)?;
     ctx.register_object_store(url.as_ref(), Arc::new(SnapshotStore::external(snapshot)));
     for (i, name) in attached.iter().enumerate() {
@@ -514,7 +519,7 @@ fn register_attached(ctx: &SessionContext, snapshot: &Snapshot, attached: &[&str
         let table_url = ListingTableUrl::parse(format!("{EXTERNAL_URL}{name}/")).map_err(df)?;
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(options)
-            .with_schema(schema::arrow_schema())
+            .with_schema(schema.clone())
             .with_expr_adapter_factory(Arc::new(crate::external::AccountingDefaults));
         let table = ListingTable::try_new(config).map_err(df)?;
         ctx.register_table(format!("{ATTACHED}{i}"), Arc::new(table))

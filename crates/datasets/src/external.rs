@@ -424,6 +424,7 @@ impl PhysicalExprAdapterFactory for AccountingDefaults {
         physical_file_schema: SchemaRef,
     ) -> Arc<dyn PhysicalExprAdapter> {
         Arc::new(AccountingAdapter {
+            logical: logical_file_schema.clone(),
             physical: physical_file_schema.clone(),
             inner: DefaultPhysicalExprAdapterFactory
                 .create(logical_file_schema, physical_file_schema),
@@ -433,6 +434,7 @@ impl PhysicalExprAdapterFactory for AccountingDefaults {
 
 #[derive(Debug)]
 struct AccountingAdapter {
+    logical: SchemaRef,
     physical: SchemaRef,
     inner: Arc<dyn PhysicalExprAdapter>,
 }
@@ -450,7 +452,12 @@ impl PhysicalExprAdapter for AccountingAdapter {
                     let default = match c.name() {
                         "weight" => Some(ScalarValue::Int64(Some(1))),
                         "aggregated" => Some(ScalarValue::Boolean(Some(false))),
-                        "quality_flags" => Some(ScalarValue::Utf8(None)),
+                        // NULL of the session's text type (`Utf8` or `Utf8View`).
+                        "quality_flags" => self
+                            .logical
+                            .field_with_name("quality_flags")
+                            .ok()
+                            .and_then(|f| ScalarValue::try_from(f.data_type()).ok()),
                         _ => None,
                     };
                     if let Some(v) = default {

@@ -510,6 +510,42 @@ fn attached_parquet_is_read_in_place_with_single_call_defaults_and_bad_files_nam
             ],
         ]
     );
+    // An analysis session reads the same, its text as views whatever the files hold (the
+    // missing `quality_flags` a NULL view), beside our own parts.
+    let analysis = Engine::open_for_analysis(&store, &["own", "pipeline"]).unwrap();
+    let rows = |engine: &Engine, sql: &str| -> Vec<Vec<Value>> {
+        let b = engine.collect(sql).unwrap();
+        b.iter()
+            .flat_map(|b| engine::json_rows(b).unwrap())
+            .collect()
+    };
+    let by_day = "SELECT day, COUNT(*), SUM(weight), SUM(CASE WHEN aggregated THEN 1 ELSE 0 END), \
+         COUNT(quality_flags) FROM workload_records WHERE dataset = 'pipeline' GROUP BY day ORDER BY day";
+    assert_eq!(rows(&analysis, by_day), days);
+    assert_eq!(
+        rows(
+            &analysis,
+            "SELECT dataset, arrow_typeof(MIN(provider)), arrow_typeof(MIN(quality_flags)), \
+             arrow_typeof(MIN(span_id)), COUNT(*) FROM workload_records GROUP BY dataset ORDER BY dataset"
+        ),
+        vec![
+            vec![
+                json!("own"),
+                json!("Utf8View"),
+                json!("Utf8View"),
+                json!("Utf8"),
+                json!(20)
+            ],
+            vec![
+                json!("pipeline"),
+                json!("Utf8View"),
+                json!("Utf8View"),
+                json!("Utf8"),
+                json!(60)
+            ],
+        ]
+    );
+    drop(analysis);
     // Our own datasets read as before, beside it; the dataset's own view works.
     assert_eq!(count(&store, "own"), 20);
     assert_eq!(

@@ -243,6 +243,9 @@ fn version_rollups(
         }
     }
     let (records, spend_usd) = collect::rollups(dataset, run)?;
+    // The join's hash table or sorts (hundreds of MB past tens of millions of records) are
+    // freed, but glibc keeps them until asked: the figures would start on top of them.
+    apex_core::memory::release_free_memory();
     if let Some(info) = info {
         let found = Rollups { records, spend_usd };
         if let Err(e) = record_rollups(store, info, found, "look-up") {
