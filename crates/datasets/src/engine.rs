@@ -271,11 +271,14 @@ impl Engine {
 
     /// The session's table `workload_records` when datasets are attached: our own parts,
     /// then each attached dataset's files with `dataset` and `day` (its UTC day) added.
+    /// The day is the timestamp cast to a date, written as text (`YYYY-MM-DD`):
+    /// `to_char(timestamp, '%Y-%m-%d')` parses its format anew for every record, a tenth of
+    /// a 100M-record report's CPU.
     fn union_view(attached: &[&str]) -> String {
         let mut sql = format!("CREATE VIEW workload_records AS SELECT * FROM \"{OWN_PARTS}\"");
         for (i, name) in attached.iter().enumerate() {
             sql.push_str(&format!(
-                " UNION ALL SELECT *, '{name}' AS dataset, to_char(timestamp, '%Y-%m-%d') AS day FROM \"{ATTACHED}{i}\""
+                " UNION ALL SELECT *, '{name}' AS dataset, CAST(CAST(timestamp AS DATE) AS VARCHAR) AS day FROM \"{ATTACHED}{i}\""
             ));
         }
         sql
