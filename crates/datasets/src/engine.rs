@@ -429,7 +429,7 @@ impl Engine {
                 "the query needs more than the engine's memory budget of {}, even with its \
                  joins and sorts spilling to disk; narrow it with a WHERE (on `day` or \
                  `dataset`), group by fewer distinct keys, or aggregate before a join ({text})",
-                if self.limit % (1 << 20) == 0 {
+                if self.limit.is_multiple_of(1 << 20) {
                     format!("{} MiB", self.limit >> 20)
                 } else {
                     format!("{} KiB", self.limit >> 10)
