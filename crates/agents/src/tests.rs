@@ -1080,6 +1080,68 @@ fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
     assert!(e.contains("query engine:") && e.contains("memory"), "{e}");
 }
 
+/// The rollup look-up's proof by two scans: no rollups proven where agent spans carry no
+/// usage (their children's parents are not calls with usage), not proven where they do (the
+/// join then finds them), nor past its most parents held.
+#[test]
+fn rollups_are_proven_absent_by_scans_or_left_to_the_join() {
+    let (_dir, store) = rollup_traces(300);
+    let engine = open_engine(&store, &["big"]).unwrap();
+    assert!(!analysis::collect::no_rollups_by_scan(&engine, "big", None).unwrap());
+    // The same traces with the agent spans' usage gone: 300 parents, none a call with usage.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for t in 0..300 {
+        for (span, parent, op, tokens, cost) in [
+            (format!("agent-{t}"), None, "invoke_agent", 0, 0.0),
+            (
+                format!("call-{t}"),
+                Some(format!("agent-{t}")),
+                "chat",
+                10,
+                0.001,
+            ),
+            (
+                format!("tool-{t}"),
+                Some(format!("call-{t}")),
+                "execute_tool",
+                0,
+                0.0,
+            ),
+        ] {
+            let mut r = serde_json::json!({
+                "event_id": format!("e-{span}"), "trace_id": format!("trace-{t}"),
+                "span_id": span, "timestamp": "2026-02-01T10:00:00Z", "operation": op,
+                "provider": "openai", "model": "gpt-4o", "input_tokens": tokens,
+                "output_tokens": 0, "latency_ms": 5.0, "status": "ok", "cost_usd": cost,
+            });
+            if let Some(p) = parent {
+                r["parent_span_id"] = p.into();
+            }
+            lines.push_str(&format!("{r}\n"));
+        }
+    }
+    let path = dir.path().join("calls.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    ingest_file(&store, &path, LogFormat::Auto, "flat").unwrap();
+    let engine = open_engine(&store, &["flat"]).unwrap();
+    assert!(analysis::collect::no_rollups_by_scan(&engine, "flat", None).unwrap());
+    assert_eq!(
+        analysis::collect::rollups("flat", &analysis::collect::runner(&engine, None)).unwrap(),
+        (0, 0.0)
+    );
+    // 300 distinct parents with usage below them: more than 299 held is not a proof.
+    assert!(analysis::collect::no_rollups_within(&engine, "flat", None, 300).unwrap());
+    assert!(!analysis::collect::no_rollups_within(&engine, "flat", None, 299).unwrap());
+    // A cancelled look-up says so.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel();
+    assert!(matches!(
+        analysis::collect::no_rollups_by_scan(&engine, "flat", Some(&cancel)),
+        Err(crate::AgentError::Cancelled)
+    ));
+}
+
 /// A client's query over the `model_calls` view (a join of every record against its
 /// children) past the engine's memory runs again with its joins spilling, and answers; past
 /// it even spilling, the error says what to do.

@@ -12,6 +12,7 @@ use std::path::Path;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use tokio_util::sync::CancellationToken;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::sql::{self, Scope, quote};
 use super::{Agg, ModelStats, WorkloadStats};
@@ -206,6 +207,133 @@ pub fn rollups(dataset: &str, run: &RunQueries<'_>) -> Result<(u64, f64), AgentE
         return Ok((0, 0.0));
     }
     one(sql::rollups(dataset))
+}
+
+/// Most distinct parent ids [`no_rollups_by_scan`] holds (8 bytes each in a list, about 16 in
+/// its set): past them the join decides.
+pub const MAX_PROOF_PARENTS: usize = 24_000_000;
+
+/// Whether `dataset` provably has no rollups, found by two scans instead of a join (the
+/// join of [`sql::rollup_candidates`] sorts every id and spills past tens of millions of
+/// records: 37 of a 71 s report at 100M): the 64-bit hashes of the parent ids of the records
+/// with usage, in a set, then the span id of every record with usage (every would-be model
+/// call with usage) looked up in it. No hash in both: no record with usage is the child of
+/// one with usage, so none is a rollup (the ingest's proof, over the engine's stream). False
+/// when that is not proven — a hash in both (a rollup, or two ids that hash alike) or more
+/// than [`MAX_PROOF_PARENTS`] distinct parents — and the join decides.
+pub fn no_rollups_by_scan(
+    engine: &Engine,
+    dataset: &str,
+    cancel: Option<&CancellationToken>,
+) -> Result<bool, AgentError> {
+    no_rollups_within(engine, dataset, cancel, MAX_PROOF_PARENTS)
+}
+
+/// [`no_rollups_by_scan`] holding at most `max_parents` distinct parent ids.
+pub fn no_rollups_within(
+    engine: &Engine,
+    dataset: &str,
+    cancel: Option<&CancellationToken>,
+    max_parents: usize,
+) -> Result<bool, AgentError> {
+    let d = quote(dataset);
+    let usage = sql::usage_predicate("");
+    // Stops a scan early: the proof is given up (not an error).
+    let mut given_up = false;
+    let mut parents: Vec<u64> = Vec::new();
+    let scanned = engine.scan(
+        &format!(
+            "SELECT parent_span_id FROM workload_records WHERE dataset = {d} AND {usage} \
+             AND parent_span_id IS NOT NULL AND parent_span_id <> ''"
+        ),
+        cancel,
+        |batch| {
+            let ids = id_strings(batch)?;
+            parents.extend(ids.iter().flatten().map(|id| xxh3_64(id.as_bytes())));
+            if parents.len() > 2 * max_parents {
+                parents.sort_unstable();
+                parents.dedup();
+                if parents.len() > max_parents {
+                    given_up = true;
+                    return Err(apex_datasets::DatasetError::Cancelled);
+                }
+            }
+            Ok(())
+        },
+    );
+    match scanned {
+        Err(apex_datasets::DatasetError::Cancelled) if given_up => return Ok(false),
+        other => other.map_err(super::stream::engine_error)?,
+    }
+    parents.sort_unstable();
+    parents.dedup();
+    if parents.len() > max_parents {
+        return Ok(false);
+    }
+    let mut set: hashbrown::HashSet<u64, Hashed> =
+        hashbrown::HashSet::with_capacity_and_hasher(parents.len(), Hashed);
+    set.extend(parents);
+    if set.is_empty() {
+        // No record with usage has a parent: nothing can repeat a child's usage.
+        return Ok(true);
+    }
+    let scanned = engine.scan(
+        &format!("SELECT span_id FROM workload_records WHERE dataset = {d} AND {usage}"),
+        cancel,
+        |batch| {
+            let ids = id_strings(batch)?;
+            if ids
+                .iter()
+                .flatten()
+                .any(|id| set.contains(&xxh3_64(id.as_bytes())))
+            {
+                given_up = true;
+                return Err(apex_datasets::DatasetError::Cancelled);
+            }
+            Ok(())
+        },
+    );
+    match scanned {
+        Err(apex_datasets::DatasetError::Cancelled) if given_up => Ok(false),
+        other => other.map(|()| true).map_err(super::stream::engine_error),
+    }
+}
+
+/// The first column of `batch` (an id column) as `Utf8`.
+fn id_strings(
+    batch: &RecordBatch,
+) -> Result<arrow::array::StringArray, apex_datasets::DatasetError> {
+    let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)
+        .map_err(|e| apex_datasets::DatasetError::Query(e.to_string()))?;
+    Ok(column.as_string::<i32>().clone())
+}
+
+/// Hashes of ids are their own hash in a set (xxh3's bits are already uniform).
+#[derive(Clone, Copy, Default)]
+struct Hashed;
+
+impl std::hash::BuildHasher for Hashed {
+    type Hasher = HashedHasher;
+    fn build_hasher(&self) -> HashedHasher {
+        HashedHasher(0)
+    }
+}
+
+struct HashedHasher(u64);
+
+impl std::hash::Hasher for HashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; anything else is folded in byte by byte.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Queries run at once by `engine`, stopped by `cancel` (when given) with

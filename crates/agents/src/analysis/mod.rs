@@ -201,7 +201,7 @@ pub fn collect(
     apex_store::datasets::validate_name(dataset)?;
     let engine = crate::open_engine(store, &[dataset])?;
     let run = collect::runner(&engine, Some(cancel));
-    let rollups = version_rollups(store, &engine, dataset, &run)?;
+    let rollups = version_rollups(store, &engine, dataset, &run, Some(cancel))?;
     let mut stats = collect::collect(
         &engine,
         dataset,
@@ -216,8 +216,9 @@ pub fn collect(
 }
 
 /// The rollups of the engine's version of `dataset` (records, spend): as recorded for that
-/// version (by the writer that made it, or an earlier report or ingest), else found by
-/// [`collect::rollups`] with `run` (a join over the records: 2.4 s at 10M) and recorded, so
+/// version (by the writer that made it, or an earlier report or ingest), else proven none by
+/// [`collect::no_rollups_by_scan`] or, where that proves nothing, found by
+/// [`collect::rollups`] with `run` (a join over the records: 2.4 s at 10M), and recorded, so
 /// that a version is looked up once. A store that cannot read or take the record costs a
 /// look-up, nothing else.
 fn version_rollups(
@@ -225,6 +226,7 @@ fn version_rollups(
     engine: &apex_datasets::Engine,
     dataset: &str,
     run: &collect::RunQueries<'_>,
+    cancel: Option<&CancellationToken>,
 ) -> Result<(u64, f64), AgentError> {
     use apex_store::datasets::{Rollups, record_rollups, rollups_of};
     let info = engine
@@ -242,7 +244,11 @@ fn version_rollups(
             }
         }
     }
-    let (records, spend_usd) = collect::rollups(dataset, run)?;
+    let (records, spend_usd) = if collect::no_rollups_by_scan(engine, dataset, cancel)? {
+        (0, 0.0)
+    } else {
+        collect::rollups(dataset, run)?
+    };
     // The join's hash table or sorts (hundreds of MB past tens of millions of records) are
     // freed, but glibc keeps them until asked: the figures would start on top of them.
     apex_core::memory::release_free_memory();
@@ -271,7 +277,7 @@ pub struct Totals {
 pub fn totals(store: &Store, dataset: &str) -> Result<Totals, AgentError> {
     let engine = crate::open_engine(store, &[dataset])?;
     let run = collect::runner(&engine, None);
-    let (rollup_records, rollup_spend) = version_rollups(store, &engine, dataset, &run)?;
+    let (rollup_records, rollup_spend) = version_rollups(store, &engine, dataset, &run, None)?;
     let calls = sql::Scope {
         dataset,
         rollups: rollup_records > 0,
