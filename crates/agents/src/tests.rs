@@ -986,9 +986,29 @@ fn a_version_is_looked_up_for_rollups_once() {
     assert_eq!(r.parsed.spend_usd, analysis::usd(stats.total.spend));
 }
 
-/// A join that does not fit the engine's memory (the rollup look-up, past a few tens of
-/// millions of calls at the real budget) is run again with the engine's joins spilling to
-/// disk, and finds the same rollups.
+/// One JSON-lines record of trace `trace`: an OpenAI gpt-4o span on day `day` of
+/// February 2026 with `tokens` in (a fifth of them out) and `cost`.
+fn span_line(
+    trace: &str,
+    span: &str,
+    parent: Option<&str>,
+    op: &str,
+    day: usize,
+    (tokens, cost): (u64, f64),
+) -> String {
+    let mut r = serde_json::json!({
+        "event_id": format!("e-{span}"), "trace_id": trace,
+        "span_id": span, "timestamp": format!("2026-02-0{day}T10:00:00Z"),
+        "operation": op, "provider": "openai", "model": "gpt-4o", "tenant": "acme",
+        "feature": "agent", "workload_type": "tool_use", "input_tokens": tokens,
+        "output_tokens": tokens / 5, "latency_ms": 500.0, "status": "ok", "cost_usd": cost,
+    });
+    if let Some(p) = parent {
+        r["parent_span_id"] = p.into();
+    }
+    format!("{r}\n")
+}
+
 /// Dataset "big" of `traces` traces in a new workspace: an agent span with usage whose child
 /// call carries usage too, a rollup per trace ($0.002 each; the calls $0.001 each).
 fn rollup_traces(traces: usize) -> (tempfile::TempDir, Store) {
@@ -997,27 +1017,11 @@ fn rollup_traces(traces: usize) -> (tempfile::TempDir, Store) {
     let store = Store::open(&ws.db_path()).unwrap();
     let mut lines = String::new();
     for t in 0..traces {
-        for (span, parent, op, cost) in [
-            (format!("agent-{t:011}"), None, "invoke_agent", 0.002),
-            (
-                format!("call-{t:012}"),
-                Some(format!("agent-{t:011}")),
-                "chat",
-                0.001,
-            ),
-        ] {
-            let mut r = serde_json::json!({
-                "event_id": format!("e-{span}"), "trace_id": format!("trace-{t:010}"),
-                "span_id": span, "timestamp": format!("2026-02-0{}T10:00:00Z", 1 + t % 5),
-                "operation": op, "provider": "openai", "model": "gpt-4o", "tenant": "acme",
-                "feature": "agent", "workload_type": "tool_use", "input_tokens": 100,
-                "output_tokens": 20, "latency_ms": 500.0, "status": "ok", "cost_usd": cost,
-            });
-            if let Some(p) = parent {
-                r["parent_span_id"] = p.into();
-            }
-            lines.push_str(&format!("{r}\n"));
-        }
+        let (trace, agent) = (format!("trace-{t:010}"), format!("agent-{t:011}"));
+        let day = 1 + t % 5;
+        lines += &span_line(&trace, &agent, None, "invoke_agent", day, (100, 0.002));
+        let call = format!("call-{t:012}");
+        lines += &span_line(&trace, &call, Some(&agent), "chat", day, (100, 0.001));
     }
     let path = dir.path().join("rollups.jsonl");
     std::fs::write(&path, lines).unwrap();
@@ -1025,6 +1029,9 @@ fn rollup_traces(traces: usize) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A join that does not fit the engine's memory (the rollup look-up, past a few tens of
+/// millions of calls at the real budget) is run again with the engine's joins spilling to
+/// disk, and finds the same rollups.
 #[test]
 fn a_join_over_the_memory_budget_spills_and_finds_the_same_rollups() {
     let (_dir, store) = rollup_traces(60_000);
@@ -1092,34 +1099,16 @@ fn rollups_are_proven_absent_by_scans_or_left_to_the_join() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = String::new();
     for t in 0..300 {
-        for (span, parent, op, tokens, cost) in [
-            (format!("agent-{t}"), None, "invoke_agent", 0, 0.0),
-            (
-                format!("call-{t}"),
-                Some(format!("agent-{t}")),
-                "chat",
-                10,
-                0.001,
-            ),
-            (
-                format!("tool-{t}"),
-                Some(format!("call-{t}")),
-                "execute_tool",
-                0,
-                0.0,
-            ),
-        ] {
-            let mut r = serde_json::json!({
-                "event_id": format!("e-{span}"), "trace_id": format!("trace-{t}"),
-                "span_id": span, "timestamp": "2026-02-01T10:00:00Z", "operation": op,
-                "provider": "openai", "model": "gpt-4o", "input_tokens": tokens,
-                "output_tokens": 0, "latency_ms": 5.0, "status": "ok", "cost_usd": cost,
-            });
-            if let Some(p) = parent {
-                r["parent_span_id"] = p.into();
-            }
-            lines.push_str(&format!("{r}\n"));
-        }
+        let (trace, agent, call) = (
+            format!("trace-{t}"),
+            format!("agent-{t}"),
+            format!("call-{t}"),
+        );
+        lines += &span_line(&trace, &agent, None, "invoke_agent", 1, (0, 0.0));
+        lines += &span_line(&trace, &call, Some(&agent), "chat", 1, (10, 0.001));
+        // A child without usage: its parent is not one the proof holds.
+        let tool = format!("tool-{t}");
+        lines += &span_line(&trace, &tool, Some(&call), "execute_tool", 1, (0, 0.0));
     }
     let path = dir.path().join("calls.jsonl");
     std::fs::write(&path, lines).unwrap();

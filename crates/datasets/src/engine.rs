@@ -330,6 +330,21 @@ impl Engine {
         changed
     }
 
+    /// Run `attempt`; when it ran out of the memory budget (`over_budget` tells which of its
+    /// errors that is) while this session's joins were still hashed, plan them to spill
+    /// ([`Engine::spill_joins`]) and run it once more. Every way into the engine (collected
+    /// queries, client SELECTs, the callers of [`Engine::scan`]) retries through this.
+    pub fn retry_spilling<T, E>(
+        &self,
+        attempt: impl Fn() -> std::result::Result<T, E>,
+        over_budget: impl Fn(&E) -> bool,
+    ) -> std::result::Result<T, E> {
+        match attempt() {
+            Err(e) if over_budget(&e) && self.spill_joins() => attempt(),
+            other => other,
+        }
+    }
+
     /// Run several trusted queries at once (they share the cores); results in order. A
     /// cancelled `cancel` stops them all.
     pub fn collect_all(
@@ -337,12 +352,10 @@ impl Engine {
         sqls: &[String],
         cancel: Option<&CancellationToken>,
     ) -> Result<Vec<Vec<RecordBatch>>> {
-        match self.collect_all_once(sqls, cancel) {
-            Err(DatasetError::OverBudget(_)) if self.spill_joins() => {
-                self.collect_all_once(sqls, cancel)
-            }
-            other => other,
-        }
+        self.retry_spilling(
+            || self.collect_all_once(sqls, cancel),
+            |e| matches!(e, DatasetError::OverBudget(_)),
+        )
     }
 
     fn collect_all_once(
@@ -374,8 +387,8 @@ impl Engine {
     /// Run trusted SQL and hand each batch to `each` as it comes, on the caller's thread (the
     /// engine's threads read and filter the next ones meanwhile): for a consumer whose state
     /// is bounded where the collected result would not be. A cancelled `cancel` stops it. A
-    /// query over the memory budget stops with [`DatasetError::OverBudget`] with its joins
-    /// set to spill ([`Engine::spill_joins`]): the caller may start its count again.
+    /// query over the memory budget stops with [`DatasetError::OverBudget`]: the caller may
+    /// start its count again through [`Engine::retry_spilling`].
     pub fn scan(
         &self,
         sql: &str,
@@ -404,11 +417,6 @@ impl Engine {
                 }
             }
         })?
-        .inspect_err(|e| {
-            if matches!(e, DatasetError::OverBudget(_)) {
-                self.spill_joins();
-            }
-        })
     }
 
     /// Run one client SELECT: read-only by the planner, at most `limits.max_rows` rows,
@@ -418,25 +426,25 @@ impl Engine {
         guard_select(sql)?;
         let started = Instant::now();
         let deadline = started + limits.timeout;
-        let (schema, rows, truncated) = match self.query_once(sql, limits, deadline) {
-            Err(QueryError::Dataset(DatasetError::OverBudget(_))) if self.spill_joins() => {
-                self.query_once(sql, limits, deadline)
-            }
-            other => other,
-        }
-        .map_err(|e| match e {
-            QueryError::Dataset(DatasetError::OverBudget(text)) => QueryError::Failed(format!(
-                "the query needs more than the engine's memory budget of {}, even with its \
-                 joins and sorts spilling to disk; narrow it with a WHERE (on `day` or \
-                 `dataset`), group by fewer distinct keys, or aggregate before a join ({text})",
-                if self.limit.is_multiple_of(1 << 20) {
-                    format!("{} MiB", self.limit >> 20)
-                } else {
-                    format!("{} KiB", self.limit >> 10)
-                }
-            )),
-            other => other,
-        })?;
+        let (schema, rows, truncated) = self
+            .retry_spilling(
+                || self.query_once(sql, limits, deadline),
+                |e| matches!(e, QueryError::Dataset(DatasetError::OverBudget(_))),
+            )
+            .map_err(|e| match e {
+                QueryError::Dataset(DatasetError::OverBudget(text)) => QueryError::Failed(format!(
+                    "the query needs more than the engine's memory budget of {}, even with its \
+                     joins and sorts spilling to disk; narrow it with a WHERE (on `day` or \
+                     `dataset`), group by fewer distinct keys, or aggregate before a join \
+                     ({text})",
+                    if self.limit.is_multiple_of(1 << 20) {
+                        format!("{} MiB", self.limit >> 20)
+                    } else {
+                        format!("{} KiB", self.limit >> 10)
+                    }
+                )),
+                other => other,
+            })?;
         Ok(QueryResult {
             columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
             rows,

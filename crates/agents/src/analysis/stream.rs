@@ -230,12 +230,10 @@ pub fn count(
 ) -> Result<Streamed, AgentError> {
     // A stream over the engine's memory (its rollup join, past a few tens of millions of
     // calls) is counted again from the start with the engine's joins spilling to disk.
-    match count_once(engine, scope, duplicates, cancel) {
-        Err(AgentError::Dataset(DatasetError::OverBudget(_))) => {
-            count_once(engine, scope, duplicates, cancel)
-        }
-        other => other,
-    }
+    engine.retry_spilling(
+        || count_once(engine, scope, duplicates, cancel),
+        |e| matches!(e, AgentError::Dataset(DatasetError::OverBudget(_))),
+    )
 }
 
 fn count_once(
