@@ -579,6 +579,58 @@ fn a_page_of_exact_definitions_is_the_page_the_whole_query_ranks_and_the_fuzzy_o
     );
 }
 
+/// Names only within edits of the query rank after every name that starts with it or holds
+/// it as a word, whatever else ranks them (here a hand-written free function against
+/// vendored ones), and pages reach them only once the closer names run out.
+#[test]
+fn names_within_edits_follow_names_that_start_with_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("vendor/x.rs", "pub fn handlerx() {}\n");
+    write("vendor/all.rs", "pub fn handler_all() {}\n");
+    write("src/h.rs", "pub fn handle() {}\n");
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let page = |limit: usize, cursor: Option<String>| {
+        let mut req = FindSymbolRequest::new("handler");
+        req.limit = Some(limit);
+        req.cursor = cursor;
+        index.find_symbol(&req).unwrap()
+    };
+    let names = |r: &apex_search::SymbolResults| {
+        r.definitions
+            .iter()
+            .map(|d| d.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let all = page(10, None);
+    assert_eq!(all.total, 3, "{all:?}");
+    let listed = names(&all);
+    assert_eq!(listed[2], "handle", "{all:?}");
+    assert!(all.definitions.iter().all(|d| d.match_kind == "fuzzy"));
+    // The hand-written `handle` scores more than the vendored names (it would rank first
+    // by score alone): its tier puts it last.
+    assert!(
+        all.definitions[2].score > all.definitions[1].score,
+        "{all:?}"
+    );
+    // Page by page: the closer names are counted alone while they fill the page.
+    let first = page(1, None);
+    assert_eq!((first.total, names(&first)), (2, vec![listed[0].clone()]));
+    let second = page(1, first.next_cursor.clone());
+    assert_eq!((second.total, names(&second)), (3, vec![listed[1].clone()]));
+    let third = page(1, second.next_cursor.clone());
+    assert_eq!(
+        (third.total, names(&third)),
+        (3, vec!["handle".to_string()])
+    );
+    assert_eq!(third.next_cursor, None);
+}
+
 #[test]
 fn pages_of_tied_definitions_never_repeat_or_skip_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -108,7 +108,11 @@ impl TokenStream for CodeTokenStream<'_> {
 
 pub(crate) fn push_lower(out: &mut String, s: &str) {
     if s.is_ascii() {
-        out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+        // One copy and one pass over the bytes (every token of the text pass comes here:
+        // pushing char by char was ~6 % of its CPU).
+        let from = out.len();
+        out.push_str(s);
+        out[from..].make_ascii_lowercase();
     } else {
         out.extend(s.chars().flat_map(char::to_lowercase));
     }

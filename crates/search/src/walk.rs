@@ -108,14 +108,26 @@ impl WalkRules {
         b
     }
 
-    /// Walk the whole workspace.
+    /// Walk the whole workspace; its files sorted by path.
     pub fn walk(&self) -> Walked {
         self.walk_from(&self.root)
     }
 
+    /// Walk the whole workspace, its files in the order the walk's threads met them (a
+    /// re-index sorts only the ones it reads).
+    pub(crate) fn walk_unsorted(&self) -> Walked {
+        self.walk_from_unsorted(&self.root)
+    }
+
     /// Walk one directory of the workspace (after a watcher saw it appear), with the same
-    /// rules as a walk from the root.
+    /// rules as a walk from the root; its files sorted by path.
     pub fn walk_from(&self, start: &Path) -> Walked {
+        let mut walked = self.walk_from_unsorted(start);
+        walked.files.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+        walked
+    }
+
+    fn walk_from_unsorted(&self, start: &Path) -> Walked {
         let out = Mutex::new(Walked::default());
         let data_dir = self.data_dir.clone();
         let mut builder = self.builder(start);
@@ -153,9 +165,7 @@ impl WalkRules {
                 WalkState::Continue
             })
         });
-        let mut walked = out.into_inner().unwrap_or_default();
-        walked.files.sort_by(|a, b| a.rel.cmp(&b.rel));
-        walked
+        out.into_inner().unwrap_or_default()
     }
 
     /// The file as the index sees it, or `None` when it is over the size limit.
@@ -243,7 +253,12 @@ impl PathFilter {
 /// `path` relative to `root`, `/`-separated.
 pub fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.to_string_lossy().replace('\\', "/")
+    if cfg!(windows) {
+        rel.to_string_lossy().replace('\\', "/")
+    } else {
+        // `\` is an ordinary character of a Unix file name, not a separator.
+        rel.to_string_lossy().into_owned()
+    }
 }
 
 fn mtime_ns(md: &std::fs::Metadata) -> u64 {
@@ -265,6 +280,19 @@ mod tests {
 
     fn rels(w: &Walked) -> Vec<&str> {
         w.files.iter().map(|f| f.rel.as_str()).collect()
+    }
+
+    /// A `\` is part of a Unix file name: the path the index keeps is the file's own.
+    #[cfg(unix)]
+    #[test]
+    fn a_backslash_in_a_unix_file_name_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "src/a\\b.rs", "fn f() {}\n");
+        let rules = WalkRules::new(dir.path(), &dir.path().join(".data"), 1 << 20, &[]).unwrap();
+        let walked = rules.walk();
+        let rels: Vec<&str> = walked.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, ["src/a\\b.rs"]);
+        assert!(dir.path().join(rels[0]).is_file());
     }
 
     #[test]

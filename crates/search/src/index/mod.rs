@@ -47,8 +47,10 @@ use manifest::Manifest;
 use storage::{Check, create_fresh, io_err, open_existing, spawn_check};
 
 pub(crate) use manifest::distinct_strings;
+#[cfg(test)]
+pub(crate) use schema::KIND_SYMBOL;
 pub(crate) use schema::{
-    DECLARED, Fields, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, decode_spans, path_hash,
+    Fields, KIND_SPANS, RANK_DECLARATION, RANK_FREE, RANK_HAND, decode_spans, path_hash,
 };
 pub use text_pass::language_label;
 

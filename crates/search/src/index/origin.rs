@@ -3,22 +3,12 @@
 //! header, `*.pb.go`, `*.min.js`…). Every file is indexed whatever its origin; the origin only
 //! ranks hand-written definitions and text above the others when they compete.
 
-/// The origin of one file, stored as a term on its documents.
+/// The origin of one file, stored in its documents' rank bits (`schema::rank`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     Hand,
     Vendored,
     Generated,
-}
-
-impl Origin {
-    pub fn name(self) -> &'static str {
-        match self {
-            Origin::Hand => "hand",
-            Origin::Vendored => "vendored",
-            Origin::Generated => "generated",
-        }
-    }
 }
 
 /// Directory names that hold code copied from elsewhere.

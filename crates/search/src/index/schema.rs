@@ -5,11 +5,12 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
+use super::origin::Origin;
 use crate::symbols::Symbol;
 use crate::tokenizer::CODE_TOKENIZER;
 
 /// Bump when the schema or the tokenizer changes: an index of another version is rebuilt.
-pub(super) const INDEX_VERSION: &str = "apex-search-5";
+pub(super) const INDEX_VERSION: &str = "apex-search-6";
 
 pub(super) const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 
@@ -17,10 +18,16 @@ pub(super) const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
     pub kind: Field,
+    /// Indexed (deletes and filters by path) and stored (answers), on every document.
     pub path: Field,
+    /// The path as a fast column, on file and spans documents only (the manifest and the
+    /// text fallback read it): symbol documents, millions of them, do not pay for it.
+    pub file_path: Field,
     pub path_hash: Field,
     pub path_text: Field,
+    /// Indexed and stored, on every document; [`Fields::file_lang`] is its fast column.
     pub lang: Field,
+    pub file_lang: Field,
     pub content: Field,
     pub mtime: Field,
     pub size: Field,
@@ -36,12 +43,13 @@ pub(crate) struct Fields {
     pub signature: Field,
     pub line: Field,
     pub end_line: Field,
-    /// `hand`, `vendored` or `generated` (see `origin.rs`), on file and symbol documents.
-    pub origin: Field,
-    /// [`DECLARED`] on the symbol documents of bodiless declarations ([`Symbol::declaration`]),
-    /// nothing on the others: a term on the few, not on every definition, because a query's
-    /// optional clauses scan their terms' postings around every match.
-    pub declaration: Field,
+    /// What ranks a file or symbol document besides its text ([`rank`]), read per match
+    /// from this fast column by the queries' score tweaks. As optional term clauses
+    /// (`origin:hand`, no container, declaration) these were walked posting by posting
+    /// around the matches: most documents are hand-written and most definitions free, so a
+    /// `find_symbol` whose approximate tiers matched thousands of names read millions of
+    /// postings.
+    pub rank: Field,
 }
 
 pub(crate) fn schema() -> (Schema, Fields) {
@@ -52,10 +60,12 @@ pub(crate) fn schema() -> (Schema, Fields) {
     let code_text = TextOptions::default().set_indexing_options(code.clone());
     let f = Fields {
         kind: b.add_text_field("kind", STRING),
-        path: b.add_text_field("path", STRING | STORED | FAST),
+        path: b.add_text_field("path", STRING | STORED),
+        file_path: b.add_text_field("file_path", FAST),
         path_hash: b.add_u64_field("path_hash", FAST),
         path_text: b.add_text_field("path_text", code_text.clone()),
-        lang: b.add_text_field("lang", STRING | STORED | FAST),
+        lang: b.add_text_field("lang", STRING | STORED),
+        file_lang: b.add_text_field("file_lang", FAST),
         content: b.add_text_field("content", code_text),
         mtime: b.add_u64_field("mtime", FAST),
         size: b.add_u64_field("size", FAST),
@@ -76,8 +86,7 @@ pub(crate) fn schema() -> (Schema, Fields) {
         signature: b.add_text_field("signature", STORED),
         line: b.add_u64_field("line", STORED),
         end_line: b.add_u64_field("end_line", STORED),
-        origin: b.add_text_field("origin", STRING),
-        declaration: b.add_text_field("declaration", STRING),
+        rank: b.add_u64_field("rank", FAST),
     };
     (b.build(), f)
 }
@@ -86,11 +95,28 @@ pub(crate) fn schema() -> (Schema, Fields) {
 pub(crate) const KIND_FILE: &str = "file";
 pub(crate) const KIND_SYMBOL: &str = "symbol";
 pub(crate) const KIND_SPANS: &str = "spans";
-/// The `declaration` term of a bodiless declaration.
-pub(crate) const DECLARED: &str = "yes";
-/// The `container_exact` term of definitions outside any type, class or module body (no
-/// lowercased name can equal it).
-pub(crate) const NO_CONTAINER: &str = "\u{1}";
+
+/// [`Fields::rank`] bits: a hand-written file's documents (not vendored or generated, see
+/// `origin.rs`).
+pub(crate) const RANK_HAND: u64 = 1;
+/// A definition outside any type, class or module body.
+pub(crate) const RANK_FREE: u64 = 2;
+/// A bodiless declaration ([`Symbol::declaration`]: a C++ method declared in its class).
+pub(crate) const RANK_DECLARATION: u64 = 4;
+
+/// The rank bits of a file's document (`symbol` `None`) or of one of its definitions.
+pub(crate) fn rank(origin: Origin, symbol: Option<&Symbol>) -> u64 {
+    let mut bits = if origin == Origin::Hand { RANK_HAND } else { 0 };
+    if let Some(s) = symbol {
+        if s.container.is_none() {
+            bits |= RANK_FREE;
+        }
+        if s.declaration {
+            bits |= RANK_DECLARATION;
+        }
+    }
+    bits
+}
 
 /// The hash of a path, used to filter by path globs with a fast field.
 pub(crate) fn path_hash(rel: &str) -> u64 {

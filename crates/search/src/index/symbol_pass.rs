@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::manifest::FileMeta;
 use super::origin::{Origin, origin};
-use super::schema::{DECLARED, KIND_SPANS, KIND_SYMBOL, NO_CONTAINER, encode_spans, path_hash};
+use super::schema::{KIND_SPANS, KIND_SYMBOL, encode_spans, path_hash, rank};
 use super::text_pass::{Buffered, DocSink, Op, Prepared, SymbolsNow};
 use super::*;
 use crate::symbols::{self, Symbol};
@@ -497,8 +497,8 @@ impl Engine {
             out.add(self.symbol_doc(rel, ph, lang, origin, s));
         }
         out.add(doc!(
-            f.kind => KIND_SPANS, f.path => rel, f.path_hash => ph, f.lang => lang,
-            f.sym_hash => hash, f.nsym => syms.len() as u64, f.spans => encode_spans(syms),
+            f.kind => KIND_SPANS, f.path => rel, f.file_path => rel, f.path_hash => ph,
+            f.lang => lang, f.file_lang => lang, f.sym_hash => hash, f.nsym => syms.len() as u64, f.spans => encode_spans(syms),
         ));
     }
 
@@ -516,17 +516,11 @@ impl Engine {
             f.name => s.name.as_str(), f.name_exact => crate::tokenizer::lower(&s.name),
             f.sym_kind => s.kind.name(), f.signature => s.signature.as_str(),
             f.line => s.line as u64, f.end_line => s.end_line as u64,
-            f.origin => origin.name(),
+            f.rank => rank(origin, Some(s)),
         );
-        match &s.container {
-            Some(c) => {
-                d.add_text(f.container, c);
-                d.add_text(f.container_exact, crate::tokenizer::lower(c));
-            }
-            None => d.add_text(f.container_exact, NO_CONTAINER),
-        }
-        if s.declaration {
-            d.add_text(f.declaration, DECLARED);
+        if let Some(c) = &s.container {
+            d.add_text(f.container, c);
+            d.add_text(f.container_exact, crate::tokenizer::lower(c));
         }
         d
     }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::manifest::{CommitInfo, FileMeta};
 use super::origin::origin;
-use super::schema::{KIND_FILE, KIND_SYMBOL, path_hash};
+use super::schema::{KIND_FILE, KIND_SYMBOL, path_hash, rank};
 use super::*;
 use crate::symbols;
 use crate::walk::{PathFilter, PathVerdict, WalkedFile};
@@ -54,7 +54,7 @@ impl Engine {
         cancel: &CancellationToken,
     ) -> Result<IndexReport, SearchError> {
         let started = Instant::now();
-        let found = self.candidates(&mut up.filter, scope)?;
+        let mut found = self.candidates(&mut up.filter, scope)?;
         let mut report = IndexReport {
             run_id: apex_core::events::new_run_id("index"),
             mode: if full { "full" } else { "incremental" }.into(),
@@ -62,7 +62,7 @@ impl Engine {
             skipped_large: found.skipped_large,
             ..IndexReport::default()
         };
-        let (changed, prior) = self.changed_files(found.files, full)?;
+        let (changed, prior) = self.changed_files(&mut found, full)?;
         let total_bytes: u64 = changed.iter().map(|c| c.size).sum();
         let batches = batches(&changed);
         sink.expect_total(batches.len() as u64 + 2);
@@ -149,19 +149,11 @@ impl Engine {
     ) -> Result<Candidates, SearchError> {
         Ok(match scope {
             Scope::All => {
-                let walked = self.rules.walk();
+                let walked = self.rules.walk_unsorted();
                 *filter = None; // ignore files may have changed: judge paths afresh
-                let live: HashSet<&str> = walked.files.iter().map(|f| f.rel.as_str()).collect();
-                let removed: Vec<String> = self
-                    .read_manifest()?
-                    .files
-                    .keys()
-                    .filter(|k| !live.contains(k.as_str()))
-                    .cloned()
-                    .collect();
                 Candidates {
                     files: walked.files,
-                    removed,
+                    removed: Vec::new(), // found by `changed_files`
                     skipped_large: walked.skipped_large,
                     skipped_symlinks: walked.skipped_symlinks,
                     whole_tree: true,
@@ -181,19 +173,24 @@ impl Engine {
         })
     }
 
-    /// Which candidates need reading: new files, and those whose mtime or size moved (all of
-    /// them when `full`); with what the index knew of each one it had.
+    /// Which candidates need reading, sorted by path: new files, and those whose mtime or size
+    /// moved (all of them when `full`); with what the index knew of each one it had. After a
+    /// walk of the whole tree, also the indexed files it did not meet (`found.removed`),
+    /// looked for only when fewer indexed files were met than the index holds.
     fn changed_files(
         &self,
-        candidates: Vec<WalkedFile>,
+        found: &mut Candidates,
         full: bool,
     ) -> Result<(Vec<WalkedFile>, HashMap<String, FileMeta>), SearchError> {
         let m = self.read_manifest()?;
         let mut prior = HashMap::new();
-        let changed = candidates
-            .into_iter()
-            .filter(|c| match m.files.get(&c.rel) {
+        let mut known = 0;
+        let files = std::mem::take(&mut found.files);
+        let read: Vec<bool> = files
+            .iter()
+            .map(|c| match m.files.get(&c.rel) {
                 Some(meta) => {
+                    known += 1;
                     let moved = meta.mtime_ns != c.mtime_ns || meta.size != c.size;
                     if moved || full {
                         prior.insert(c.rel.clone(), meta.clone());
@@ -203,6 +200,22 @@ impl Engine {
                 None => true,
             })
             .collect();
+        if found.whole_tree && known < m.files.len() {
+            let live: HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+            found.removed = m
+                .files
+                .keys()
+                .filter(|k| !live.contains(k.as_str()))
+                .cloned()
+                .collect();
+            found.removed.sort_unstable();
+        }
+        let mut changed: Vec<WalkedFile> = files
+            .into_iter()
+            .zip(read)
+            .filter_map(|(f, read)| read.then_some(f))
+            .collect();
+        changed.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
         Ok((changed, prior))
     }
 
@@ -437,8 +450,8 @@ impl Engine {
                 symbols: Some(0),
             };
             out.add(doc!(
-                f.kind => KIND_FILE, f.path => file.rel.as_str(), f.path_hash => path_hash(&file.rel),
-                f.lang => BINARY, f.mtime => meta.mtime_ns, f.size => size, f.hash => hash, f.nsym => 0u64,
+                f.kind => KIND_FILE, f.path => file.rel.as_str(), f.file_path => file.rel.as_str(),
+                f.path_hash => path_hash(&file.rel), f.lang => BINARY, f.file_lang => BINARY, f.mtime => meta.mtime_ns, f.size => size, f.hash => hash, f.nsym => 0u64,
             ));
             return Prepared::Indexed(meta, true);
         }
@@ -471,9 +484,10 @@ impl Engine {
             symbols,
         };
         out.add(doc!(
-            f.kind => KIND_FILE, f.path => file.rel.as_str(), f.path_hash => ph,
-            f.path_text => file.rel.as_str(), f.lang => lang, f.content => text,
-            f.mtime => meta.mtime_ns, f.size => size, f.hash => hash, f.origin => origin.name(),
+            f.kind => KIND_FILE, f.path => file.rel.as_str(), f.file_path => file.rel.as_str(),
+            f.path_hash => ph, f.path_text => file.rel.as_str(), f.lang => lang,
+            f.file_lang => lang, f.content => text, f.mtime => meta.mtime_ns, f.size => size,
+            f.hash => hash, f.rank => rank(origin, None),
         ));
         Prepared::Indexed(meta, false)
     }

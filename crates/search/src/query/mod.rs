@@ -22,12 +22,14 @@ use std::sync::Arc;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, DocSetCollector, FilterCollector, TopDocs};
+use tantivy::collector::{Collector, Count, DocSetCollector, FilterCollector, TopDocs};
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
 
-use super::index::{BINARY, Fields, distinct_strings, path_hash};
+use super::index::{
+    BINARY, Fields, RANK_DECLARATION, RANK_FREE, RANK_HAND, distinct_strings, path_hash,
+};
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};
@@ -251,8 +253,10 @@ pub struct Definition {
 pub struct SymbolResults {
     pub query: String,
     pub definitions: Vec<Definition>,
-    /// Definitions found: those named exactly (in any case) while more of them remain than
-    /// this page holds; on the page where they run out, the fuzzy matches too.
+    /// Definitions found in the tiers searched: those named exactly (in any case) while more
+    /// of them remain than this page holds; then those and the names starting with the query
+    /// or holding it as a word, while those fill the page; on the page where they run out,
+    /// the names within edits of it too.
     pub total: usize,
     pub remaining: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -328,6 +332,57 @@ pub struct References {
     pub tokens: usize,
 }
 
+/// Runs `collector` over the documents of `query` that `filters`' path glob allows.
+fn search_filtered<C>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    filters: &Filters,
+    collector: C,
+) -> Result<C::Fruit, SearchError>
+where
+    C: Collector,
+    C::Fruit: 'static,
+{
+    Ok(match &filters.allowed {
+        Some(set) => {
+            let set = set.clone();
+            searcher.search(
+                query,
+                &FilterCollector::new(
+                    "path_hash".to_string(),
+                    move |h: u64| set.contains(&h),
+                    collector,
+                ),
+            )?
+        }
+        None => searcher.search(query, &collector)?,
+    })
+}
+
+/// What a match's rank bits ([`RANK_HAND`], [`RANK_FREE`], [`RANK_DECLARATION`]) add to its
+/// score, read from the `rank` fast field as the top documents are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Boosts {
+    hand: f32,
+    free: f32,
+    declaration: f32,
+}
+
+impl Boosts {
+    const NONE: Boosts = Boosts {
+        hand: 0.0,
+        free: 0.0,
+        declaration: 0.0,
+    };
+
+    fn of(&self, rank: u64) -> f32 {
+        let bit = |b: u64, v: f32| if rank & b != 0 { v } else { 0.0 };
+        bit(RANK_HAND, self.hand)
+            + bit(RANK_FREE, self.free)
+            + bit(RANK_DECLARATION, self.declaration)
+    }
+}
+
 /// Path and language filters, resolved against the manifest.
 struct Filters {
     /// Hashes of the paths a glob allows; `None` means every path.
@@ -352,28 +407,31 @@ impl SearchIndex {
         self.inner.engine.handle().reader.searcher()
     }
 
+    /// The best `n` documents for `query` by its score plus what `boosts` give their rank
+    /// bits, and how many match.
     fn top_docs(
         &self,
         searcher: &Searcher,
         query: &dyn Query,
         filters: &Filters,
         n: usize,
+        boosts: Boosts,
     ) -> Result<(Vec<(f32, DocAddress)>, usize), SearchError> {
-        let collector = (TopDocs::with_limit(n.max(1)).order_by_score(), Count);
-        Ok(match &filters.allowed {
-            Some(set) => {
-                let set = set.clone();
-                searcher.search(
-                    query,
-                    &FilterCollector::new(
-                        "path_hash".to_string(),
-                        move |h: u64| set.contains(&h),
-                        collector,
-                    ),
-                )?
+        let top = TopDocs::with_limit(n.max(1));
+        if boosts == Boosts::NONE {
+            return search_filtered(searcher, query, filters, (top.order_by_score(), Count));
+        }
+        let ranked = top.tweak_score(move |segment: &SegmentReader| {
+            let rank = segment
+                .fast_fields()
+                .u64("rank")
+                .ok()
+                .map(|c| c.first_or_default_col(0));
+            move |doc: DocId, score: Score| {
+                score + rank.as_ref().map_or(0.0, |r| boosts.of(r.get_val(doc)))
             }
-            None => searcher.search(query, &collector)?,
-        })
+        });
+        search_filtered(searcher, query, filters, (ranked, Count))
     }
 
     /// The current text of an indexed file, or `None` when it vanished since indexing.
@@ -410,20 +468,7 @@ impl SearchIndex {
         filters: &Filters,
     ) -> Result<Vec<String>, SearchError> {
         let searcher = self.searcher();
-        let docs = match &filters.allowed {
-            Some(set) => {
-                let set = set.clone();
-                searcher.search(
-                    query,
-                    &FilterCollector::new(
-                        "path_hash".to_string(),
-                        move |h: u64| set.contains(&h),
-                        DocSetCollector,
-                    ),
-                )?
-            }
-            None => searcher.search(query, &DocSetCollector)?,
-        };
+        let docs = search_filtered(&searcher, query, filters, DocSetCollector)?;
         let mut by_segment: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         for d in docs {
             by_segment.entry(d.segment_ord).or_default().push(d.doc_id);
@@ -431,7 +476,7 @@ impl SearchIndex {
         let mut paths = Vec::new();
         for (seg, ids) in by_segment {
             let reader = searcher.segment_reader(seg);
-            let Some(col) = reader.fast_fields().str("path")? else {
+            let Some(col) = reader.fast_fields().str("file_path")? else {
                 continue;
             };
             paths.extend(

@@ -5,12 +5,10 @@ use std::collections::HashSet;
 use rayon::prelude::*;
 use regex::Regex;
 use tantivy::TantivyDocument;
-use tantivy::query::{BooleanQuery, Occur};
 
 use super::lines::MAX_LINE_CHARS;
 use super::*;
 use crate::budget::{self, Budget};
-use crate::index::KIND_SYMBOL;
 use crate::symbols::shapes;
 use crate::tokenizer::{lower, next_identifier};
 
@@ -42,16 +40,11 @@ impl SearchIndex {
         let candidates = self.matching_paths(q.as_ref(), &filters)?;
 
         // Where the name is defined: (path, line, end_line, signature).
-        let defs_q = with_filters(
-            Box::new(BooleanQuery::new(vec![
-                (Occur::Must, exact_term(f.name_exact, &lowered)),
-                (Occur::Must, exact_term(f.kind, KIND_SYMBOL)),
-            ])),
-            &f,
-            &filters,
-        );
+        // (Only symbol documents have names.)
+        let defs_q = with_filters(exact_term(f.name_exact, &lowered), &f, &filters);
         let searcher = self.searcher();
-        let (def_docs, _) = self.top_docs(&searcher, defs_q.as_ref(), &filters, 1000)?;
+        let (def_docs, _) =
+            self.top_docs(&searcher, defs_q.as_ref(), &filters, 1000, Boosts::NONE)?;
         let mut defs: Vec<(String, u32, u32, String)> = Vec::new();
         for (_, addr) in def_docs {
             let doc: TantivyDocument = searcher.doc(addr)?;

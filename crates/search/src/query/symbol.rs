@@ -7,11 +7,10 @@ use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query};
 use tantivy::schema::Value;
 use tantivy::{TantivyDocument, Term};
 
-use super::fallback::{Fallback, TEXT_FALLBACK, Wanted};
+use super::fallback::{Fallback, Wanted};
 use super::lines::numbered;
 use super::*;
 use crate::budget::{self, Budget};
-use crate::index::{DECLARED, KIND_SYMBOL, NO_CONTAINER};
 use crate::symbols::SymbolKind;
 use crate::tokenizer::{lower, next_identifier, query_words};
 
@@ -89,94 +88,104 @@ impl SearchIndex {
             if let Some(k) = kind {
                 clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
             }
-            match container {
-                Some(c) => clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c)))),
-                // An unqualified name: a free definition (tokio's `task::spawn_blocking`)
-                // before the methods of the same name (`Handle::spawn_blocking`), other
-                // things equal.
-                None => clauses.push((
-                    Occur::Should,
-                    scored_term(f.container_exact, NO_CONTAINER, FREE_DEFINITION_BOOST),
-                )),
+            if let Some(c) = container {
+                clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c))));
             }
-            clauses.push((Occur::Should, hand_boost(&f, HAND_BOOST)));
-            clauses.push((
-                Occur::Should,
-                scored_term(f.declaration, DECLARED, -DECLARATION_PENALTY),
-            ));
-            clauses.push((Occur::Must, filter_term(f.kind, KIND_SYMBOL)));
             with_filters(Box::new(BooleanQuery::new(clauses)), &f, &filters)
         };
-        // The whole query: the exact name, names that start with it, names within `distance`
-        // edits of it (the last two score a constant), names holding it as a word.
-        let mut should: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Should, exact()),
-            (
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(FuzzyTermQuery::new_prefix(
-                        Term::from_field_text(f.name_exact, &lowered),
-                        0,
-                        true,
-                    )),
+        // The tiers, each searched only when the ones before it leave room on the page:
+        // 1. the name exactly (in any case);
+        // 2. names close to it: starting with it, or holding it as a word;
+        // 3. names within `distance` edits of it, and nothing closer.
+        // The automata of 2 and 3 score a constant. Tier 3's edit-distance automaton reads
+        // every segment's name dictionary (~5 ms of a gigabyte's index, against ~0.5 ms
+        // for the first two): a page that the first two fill never builds it, and `total`
+        // counts the tiers searched (the page where they run out counts the next one too).
+        let close = |with_edits: bool| -> Box<dyn Query> {
+            let term = Term::from_field_text(f.name_exact, &lowered);
+            let scored = |q: FuzzyTermQuery, score: f32| -> (Occur, Box<dyn Query>) {
+                (Occur::Should, Box::new(BoostQuery::new(Box::new(q), score)))
+            };
+            let mut should: Vec<(Occur, Box<dyn Query>)> = vec![
+                (Occur::Should, exact()),
+                scored(
+                    FuzzyTermQuery::new_prefix(term.clone(), 0, true),
                     PREFIX_SCORE,
-                )),
-            ),
-        ];
-        if distance > 0 {
-            should.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(FuzzyTermQuery::new(
-                        Term::from_field_text(f.name_exact, &lowered),
-                        distance,
-                        true,
-                    )),
+                ),
+            ];
+            if with_edits {
+                should.push(scored(
+                    FuzzyTermQuery::new(term, distance, true),
                     FUZZY_SCORE,
-                )),
-            ));
-        }
-        if let Some(w) = &word {
-            should.push((Occur::Should, word_clause(w)));
-        }
-        let query = whole(should);
-        // The exact tier alone first: the definitions named exactly (in any case), scored as
-        // the whole query scores them — a name is its own prefix and within any distance of
-        // itself, so the automata add their constants, given here without building them
-        // (they read the postings of every name they match). When this tier fills the page
-        // with more to come, the fuzzy tier would only rank after it: it is not searched, and
-        // `total` counts the exact tier (the page where it runs out counts both).
-        let constants = PREFIX_SCORE + if distance > 0 { FUZZY_SCORE } else { 0.0 };
+                ));
+            }
+            if let Some(w) = &word {
+                should.push((Occur::Should, word_clause(w)));
+            }
+            whole(should)
+        };
+        // Tier 1 alone, scored as the next tier scores it: a name is its own prefix, so the
+        // prefix automaton's constant is given here without building the automaton (it reads
+        // the postings of every name it matches).
         let mut named: Vec<(Occur, Box<dyn Query>)> = vec![
             (Occur::Must, exact()),
             (
                 Occur::Should,
-                scored_term(f.name_exact, &lowered, constants),
+                scored_term(f.name_exact, &lowered, PREFIX_SCORE),
             ),
         ];
         if let Some(w) = &word {
             named.push((Occur::Should, word_clause(w)));
         }
+        // Hand-written code first; then, for an unqualified name, a free definition (tokio's
+        // `task::spawn_blocking`) before the methods of the same name
+        // (`Handle::spawn_blocking`); a declaration after its definition.
+        let boosts = Boosts {
+            hand: HAND_BOOST,
+            free: FREE_DEFINITION_BOOST,
+            declaration: -DECLARATION_PENALTY,
+        };
         let searcher = self.searcher();
+        let n = offset + limit;
         let (mut top, mut index_total) =
-            self.top_docs(&searcher, whole(named).as_ref(), &filters, offset + limit)?;
-        if index_total <= offset + limit {
+            self.top_docs(&searcher, whole(named).as_ref(), &filters, n, boosts)?;
+        // Definitions of tier 3 only (after every one of tiers 1 and 2).
+        let mut edits_only: Vec<(f32, DocAddress)> = Vec::new();
+        if index_total <= n {
             (top, index_total) =
-                self.top_docs(&searcher, query.as_ref(), &filters, offset + limit)?;
+                self.top_docs(&searcher, close(false).as_ref(), &filters, n, boosts)?;
+            if index_total <= n && distance > 0 {
+                // Tiers 1 and 2 are all in `top`; the best of the rest come from the three
+                // tiers together (their count is the union's).
+                let (all, all_total) =
+                    self.top_docs(&searcher, close(true).as_ref(), &filters, n, boosts)?;
+                let closer: HashSet<DocAddress> = top.iter().map(|&(_, a)| a).collect();
+                edits_only = all
+                    .into_iter()
+                    .filter(|(_, a)| !closer.contains(a))
+                    .collect();
+                index_total = all_total;
+            }
         }
         // Each definition with what ranks it: tier, the raw score and the document's address,
         // the order in which the index chose the top ones (ties go to the lower address), so
         // that a page is the next slice of the same order as the page before it.
-        let mut defs: Vec<(f32, Option<DocAddress>, Definition)> = Vec::new();
-        for (score, addr) in top {
+        let mut defs: Vec<(u8, f32, Option<DocAddress>, Definition)> = Vec::new();
+        let tiered = top
+            .into_iter()
+            .map(|d| (false, d))
+            .chain(edits_only.into_iter().map(|d| (true, d)));
+        for (by_edits, (score, addr)) in tiered {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let name = text_of(&doc, f.name);
-            let match_kind = if name == base {
-                "exact"
+            let (tier, match_kind) = if name == base {
+                (0, "exact")
             } else if lower(&name) == lowered {
-                "ignore_case"
+                (1, "ignore_case")
+            } else if by_edits {
+                (4, "fuzzy")
             } else {
-                "fuzzy"
+                (3, "fuzzy")
             };
             let container = doc
                 .get_first(f.container)
@@ -195,7 +204,7 @@ impl SearchIndex {
                 score: round(score),
                 body: None,
             };
-            defs.push((score, Some(addr), def));
+            defs.push((tier, score, Some(addr), def));
         }
         let wanted = Wanted {
             name: base,
@@ -207,31 +216,32 @@ impl SearchIndex {
         let (fallback, note) = self.fallback_for(&wanted, known, &filters)?;
         let fallback_total = fallback.defs.len();
         for d in fallback.defs {
-            let covered = defs.iter().any(|(_, _, x)| {
+            let covered = defs.iter().any(|(_, _, _, x)| {
                 x.path == d.path && x.name == d.name && x.line <= d.line && d.line <= x.end_line
             });
             if !covered {
-                defs.push((0.0, None, d));
+                defs.push((2, 0.0, None, d));
             }
         }
         let total = index_total + fallback_total;
-        let tier = |m: &str| match m {
-            "exact" => 0,
-            "ignore_case" => 1,
-            TEXT_FALLBACK => 2,
-            _ => 3,
-        };
-        defs.sort_by(|(a_score, a_addr, a), (b_score, b_addr, b)| {
-            tier(&a.match_kind)
-                .cmp(&tier(&b.match_kind))
-                .then(b_score.total_cmp(a_score))
-                .then(a_addr.cmp(b_addr))
-                .then(a.path.cmp(&b.path))
-                .then(a.line.cmp(&b.line))
-        });
+        defs.sort_by(
+            |(a_tier, a_score, a_addr, a), (b_tier, b_score, b_addr, b)| {
+                a_tier
+                    .cmp(b_tier)
+                    .then(b_score.total_cmp(a_score))
+                    .then(a_addr.cmp(b_addr))
+                    .then(a.path.cmp(&b.path))
+                    .then(a.line.cmp(&b.line))
+            },
+        );
         let mut budget = Budget::new(max_tokens);
         let mut out = Vec::new();
-        for mut d in defs.into_iter().skip(offset).map(|(_, _, d)| d) {
+        for mut d in defs
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, _, _, d)| d)
+        {
             if req.include_body {
                 let room = if out.is_empty() {
                     budget.remaining()
@@ -269,10 +279,8 @@ impl SearchIndex {
         filters: &Filters,
     ) -> Result<bool, SearchError> {
         let f = *self.fields();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, filter_term(f.name_exact, lowered)),
-            (Occur::Must, filter_term(f.kind, KIND_SYMBOL)),
-        ];
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, filter_term(f.name_exact, lowered))];
         if let Some(k) = w.kind {
             clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
         }
@@ -280,7 +288,7 @@ impl SearchIndex {
             clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c))));
         }
         let q = with_filters(Box::new(BooleanQuery::new(clauses)), &f, filters);
-        let (_, n) = self.top_docs(&self.searcher(), q.as_ref(), filters, 1)?;
+        let (_, n) = self.top_docs(&self.searcher(), q.as_ref(), filters, 1, Boosts::NONE)?;
         Ok(n > 0)
     }
 
@@ -369,11 +377,6 @@ impl SearchIndex {
 struct Answered {
     defs: Vec<Definition>,
     pending_files: Vec<String>,
-}
-
-/// A constant `boost` for documents of hand-written files (see `index/origin.rs`).
-pub(super) fn hand_boost(f: &Fields, boost: f32) -> Box<dyn Query> {
-    scored_term(f.origin, "hand", boost)
 }
 
 fn definition_cost(d: &Definition) -> usize {

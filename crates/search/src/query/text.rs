@@ -9,7 +9,6 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query};
 use tantivy::{Searcher, TantivyDocument};
 
 use super::lines::{CONTEXT, LineMatcher, regex_lines, snippet};
-use super::symbol::hand_boost;
 use super::*;
 use crate::budget::{self, Budget};
 use crate::index::{KIND_SPANS, decode_spans};
@@ -125,17 +124,15 @@ impl SearchIndex {
                 Box::new(BoostQuery::new(Box::new(sym), DEFINITION_BOOST)),
             ));
         }
-        // Hand-written code before vendored and generated code, other things equal.
-        let query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
-            ),
-            (Occur::Should, hand_boost(&f, HAND_TEXT_BOOST)),
-        ]);
-        let query = with_filters(Box::new(query), &f, filters);
+        let query = with_filters(Box::new(BooleanQuery::new(should)), &f, filters);
         let searcher = self.searcher();
-        let (top, total) = self.top_docs(&searcher, query.as_ref(), filters, offset + limit)?;
+        // Hand-written code before vendored and generated code, other things equal.
+        let boosts = Boosts {
+            hand: HAND_TEXT_BOOST,
+            ..Boosts::NONE
+        };
+        let (top, total) =
+            self.top_docs(&searcher, query.as_ref(), filters, offset + limit, boosts)?;
 
         // Definitions of the page first, so that a text hit on the same line is not repeated.
         struct Doc {

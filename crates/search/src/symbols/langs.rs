@@ -160,19 +160,21 @@ impl<'s> Walker<'s> {
                     return None;
                 }
                 let name = self.text(name_node);
-                let is_fn = node
-                    .child_by_field_name("value")
-                    .is_some_and(|v| is_js_function(v.kind()));
-                let decl = node.parent()?;
-                let is_const = decl.kind() == "lexical_declaration"
-                    && decl.child(0).is_some_and(|k| self.text(k) == "const");
+                let value = node.child_by_field_name("value").map(|v| v.kind());
+                let is_fn = value.is_some_and(is_js_function);
                 let top = parent.is_none_or(|(_, k)| k == K::Module);
+                // At a module's top level, whatever the keyword (`var` in ES5 and in
+                // compiled output, `let`, `const`): a constant-named binding
+                // (`var GEO_DEFAULT_PARAMS = {…}`), a named object literal (a module's
+                // table or namespace: `var defaults = {…}`) and a class expression.
                 let kind = if is_fn {
                     if parent.is_some_and(|(_, k)| matches!(k, K::Function | K::Method)) {
                         return None;
                     }
                     K::Function
-                } else if is_const && top && is_constant_name(name) {
+                } else if top && value == Some("class") {
+                    K::Class
+                } else if top && (is_constant_name(name) || value == Some("object")) {
                     K::Constant
                 } else {
                     return None;
@@ -384,7 +386,7 @@ fn main() {
 
     #[test]
     fn javascript_symbols() {
-        let src = "const API_URL = 'x';\nconst helper = (a) => a + 1;\nlet counter = 0;\nexport function fetchUser(id) {\n  const inner = () => 1;\n  return id;\n}\nclass Store {\n  constructor() {}\n  get size() { return 0; }\n  onClick = () => {};\n}\nfunction* gen() {}\n";
+        let src = "const API_URL = 'x';\nconst helper = (a) => a + 1;\nlet counter = 0;\nexport function fetchUser(id) {\n  const inner = () => 1;\n  var LOCAL_MAX = 3, local = {};\n  return id;\n}\nclass Store {\n  constructor() {}\n  get size() { return 0; }\n  onClick = () => {};\n}\nfunction* gen() {}\nvar GEO_DEFAULT_PARAMS = { geoJSON: {} }, defaults = { a: 1 }, count = 2;\nlet Shape = class { area() { return 0; } };\n";
         assert_eq!(
             names(Language::JavaScript, src),
             [
@@ -396,6 +398,10 @@ fn main() {
                 "method:Store.size",
                 "method:Store.onClick",
                 "function:gen",
+                "constant:GEO_DEFAULT_PARAMS",
+                "constant:defaults",
+                "class:Shape",
+                "method:Shape.area",
             ]
         );
     }
@@ -516,8 +522,9 @@ fn main() {
         assert_eq!(
             names(Language::JavaScript, src),
             [
-                "method:fetchAll",
-                "method:save",
+                "constant:api",
+                "method:api.fetchAll",
+                "method:api.save",
                 "method:Foo.render",
                 "function:run",
                 "function:onReady",
