@@ -1176,6 +1176,103 @@ fn a_client_query_over_the_memory_budget_runs_again_with_joins_spilling() {
     );
 }
 
+/// `dataset`'s records as a pipeline would write them: one Parquet file at `file`, the
+/// per-call columns only, not partitioned by day.
+fn write_as_a_pipeline(store: &Store, dataset: &str, file: &std::path::Path) {
+    let mut batches = Vec::new();
+    apex_datasets::read::for_each_batch(store, dataset, 1000, |b| {
+        let batch = apex_datasets::schema::records_to_batch(b).unwrap();
+        let per_call: Vec<usize> =
+            (0..apex_datasets::schema::record_schema().fields().len()).collect();
+        batches.push(batch.project(&per_call).unwrap());
+        Ok(())
+    })
+    .unwrap();
+    let out = std::fs::File::create(file).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(out, batches[0].schema(), None).unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+/// An attached dataset's rollup look-up is recorded for its listing: a report over files the
+/// pipeline has not changed since reads the record, and a new file is looked up afresh.
+#[test]
+fn an_attached_listing_is_looked_up_for_rollups_once() {
+    let (_dir, store) = rollup_traces(200);
+    let pipeline = tempfile::tempdir().unwrap();
+    let write = |name: &str| write_as_a_pipeline(&store, "big", &pipeline.path().join(name));
+    write("calls-1.parquet");
+    apex_datasets::external::attach(&store, "piped", pipeline.path().to_str().unwrap()).unwrap();
+    let listing = || {
+        let engine = crate::open_engine(&store, &["piped"]).unwrap();
+        engine.snapshot().dataset("piped").unwrap().listing.unwrap()
+    };
+    let rollups = || analysis::totals(&store, "piped").unwrap().rollup_records;
+    assert_eq!(rollups(), 200);
+    let first = listing();
+    let recorded = apex_store::datasets::listing_rollups(&store, "piped", first).unwrap();
+    assert_eq!(recorded.map(|r| r.records), Some(200));
+    // Recorded, and read: a record that says 7 is what the next report says.
+    let forged = apex_store::datasets::Rollups {
+        records: 7,
+        spend_usd: 0.07,
+    };
+    apex_store::datasets::record_listing_rollups(&store, "piped", first, forged).unwrap();
+    assert_eq!(rollups(), 7);
+    // The pipeline writes another file: another listing, looked up afresh.
+    write("calls-2.parquet");
+    assert_ne!(listing(), first);
+    assert_eq!(rollups(), 400);
+}
+
+/// The report's one stream over the calls, when its rollup join does not fit the engine's
+/// memory, is counted again from the start with the engine's joins spilling to disk: the
+/// same figures as under a roomy budget, nothing counted twice.
+#[test]
+fn a_report_stream_over_the_memory_budget_is_counted_again_with_joins_spilling() {
+    let (_dir, store) = rollup_traces(60_000);
+    let scope = analysis::sql::Scope {
+        dataset: "big",
+        rollups: true,
+    };
+    let count = |limit: usize| {
+        let engine = apex_datasets::Engine::open_within(&store, None, limit).unwrap();
+        let streamed = analysis::stream::count(&engine, scope, None, None).unwrap();
+        (streamed, engine.spill_joins())
+    };
+    let (roomy, first_time) = count(apex_datasets::engine::MEMORY_LIMIT);
+    assert!(first_time, "the roomy engine's joins were hashed until now");
+    // 20-40 MB: the hash join does not fit, the spilling one does (measured on 2 cores).
+    let (tight, first_time) = count(28 << 20);
+    assert!(
+        !first_time,
+        "the tight engine's joins were not made to spill: the stream was not retried"
+    );
+    // Every agent span is a rollup of its call: 60,000 calls, $60, whatever the budget.
+    let calls = |s: &analysis::stream::Streamed| -> (i64, f64) {
+        let mut spend = analysis::exact::Exact::default();
+        let mut n = 0;
+        for g in &s.breakdowns {
+            n += g.sums.weights;
+            spend.merge(g.sums.spend);
+        }
+        (n, spend.value())
+    };
+    let (n, usd) = calls(&tight);
+    assert_eq!(n, 60_000);
+    assert!((usd - 60.0).abs() < 1e-6, "{usd}");
+    assert_eq!(
+        format!("{:?}", tight.breakdowns),
+        format!("{:?}", roomy.breakdowns)
+    );
+    assert_eq!(
+        format!("{:?}", tight.distributions),
+        format!("{:?}", roomy.distributions)
+    );
+}
+
 /// The calls an ingest counts as it writes (when its ids prove there are no rollups) are
 /// the report's: the Rust predicate of a model call is the SQL's, over every kind of record.
 #[test]
@@ -1277,22 +1374,7 @@ fn every_figure_equals_the_same_query_in_duckdb() {
     // partitioned by day), attached in place: the documented DuckDB view over the files
     // reproduces every figure too.
     let pipeline = tempfile::tempdir().unwrap();
-    let file = pipeline.path().join("calls.parquet");
-    let mut batches = Vec::new();
-    apex_datasets::read::for_each_batch(&store, "fixture", 1000, |b| {
-        let batch = apex_datasets::schema::records_to_batch(b).unwrap();
-        let per_call: Vec<usize> =
-            (0..apex_datasets::schema::record_schema().fields().len()).collect();
-        batches.push(batch.project(&per_call).unwrap());
-        Ok(())
-    })
-    .unwrap();
-    let out = std::fs::File::create(&file).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(out, batches[0].schema(), None).unwrap();
-    for b in &batches {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
+    write_as_a_pipeline(&store, "fixture", &pipeline.path().join("calls.parquet"));
     apex_datasets::external::attach(&store, "attached", pipeline.path().to_str().unwrap()).unwrap();
     let view = analysis::sql::duckdb_attached_view(
         "attached",

@@ -182,7 +182,7 @@ pub fn attach(store: &Store, name: &str, location: &str) -> Result<Attached> {
         return Err(catalog::name_taken(&old).into());
     }
     let loc = open(location)?;
-    let (parts, skipped) = crate::engine::block_on(parts(&loc))??;
+    let (parts, skipped, listing) = crate::engine::block_on(parts(&loc))??;
     if parts.is_empty() {
         let why = if skipped.is_empty() {
             "it holds no .parquet file".to_string()
@@ -215,6 +215,7 @@ pub fn attach(store: &Store, name: &str, location: &str) -> Result<Attached> {
         info: provisional.clone(),
         parts,
         store: Some(loc.store.clone()),
+        listing: Some(listing),
     }]))?;
     let batches = engine.collect(&format!(
         "SELECT COUNT(*) AS n, SUM(cost_usd) AS spend, MIN(timestamp) AS first, MAX(timestamp) AS last \
@@ -296,9 +297,11 @@ pub async fn list(loc: &Location) -> Result<Vec<ExternalFile>> {
 }
 
 /// The files of `loc` as parts of a snapshot, each checked (footer readable, columns
-/// convertible), with a line for each file left out and why.
-pub async fn parts(loc: &Location) -> Result<(Vec<Part>, Vec<String>)> {
+/// convertible), with a line for each file left out and why, and the listing's version
+/// ([`listing_version`]).
+pub async fn parts(loc: &Location) -> Result<(Vec<Part>, Vec<String>, u64)> {
     let files = list(loc).await?;
+    let version = listing_version(&files);
     let mut parts = Vec::with_capacity(files.len());
     let mut left_out = Vec::new();
     for (number, f) in files.into_iter().enumerate() {
@@ -325,7 +328,28 @@ pub async fn parts(loc: &Location) -> Result<(Vec<Part>, Vec<String>)> {
             Err(why) => left_out.push(format!("{shown} was skipped: {why}")),
         }
     }
-    Ok((parts, left_out))
+    Ok((parts, left_out, version))
+}
+
+/// A hash of every listed file's path, size, modification time and entity tag: what an
+/// attached dataset's recorded facts (its rollup look-up) are valid for.
+pub fn listing_version(files: &[ExternalFile]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for f in files {
+        h.update(f.meta.location.as_ref().as_bytes());
+        h.update(&[0]);
+        h.update(&f.meta.size.to_le_bytes());
+        h.update(
+            &f.meta
+                .last_modified
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+                .to_le_bytes(),
+        );
+        h.update(f.meta.e_tag.as_deref().unwrap_or_default().as_bytes());
+        h.update(&[0]);
+    }
+    h.digest()
 }
 
 /// How a file is named to the user: its local path, or its URL.

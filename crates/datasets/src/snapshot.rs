@@ -43,6 +43,10 @@ pub struct DatasetParts {
     pub parts: Vec<Part>,
     /// Where an attached dataset's files are read from; `None` for our own parts (local).
     pub store: Option<Arc<dyn object_store::ObjectStore>>,
+    /// An attached dataset's version: a hash of its listing (every file's path, size,
+    /// modification time and entity tag), which changes when a file is added, removed or
+    /// rewritten. `None` for our own datasets (their catalog entry is their version).
+    pub listing: Option<u64>,
 }
 
 impl DatasetParts {
@@ -132,6 +136,7 @@ impl Snapshot {
                 info,
                 parts,
                 store: None,
+                listing: None,
             };
             let rows = ds.rows();
             if rows != ds.info.record_count {
@@ -167,7 +172,7 @@ impl Snapshot {
 /// An attached dataset's files as they are now; its record count is theirs.
 fn external_parts(info: &DatasetInfo) -> Result<(DatasetParts, Vec<String>)> {
     let loc = external::open(info.location().unwrap_or_default())?;
-    let (parts, left_out) = crate::engine::block_on(external::parts(&loc))??;
+    let (parts, left_out, listing) = crate::engine::block_on(external::parts(&loc))??;
     let mut info = info.clone();
     info.record_count = parts.iter().map(|p| p.rows).sum();
     info.bytes = parts.iter().map(|p| p.size).sum();
@@ -176,6 +181,7 @@ fn external_parts(info: &DatasetInfo) -> Result<(DatasetParts, Vec<String>)> {
             info,
             parts,
             store: Some(loc.store),
+            listing: Some(listing),
         },
         left_out,
     ))

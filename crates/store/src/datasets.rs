@@ -358,31 +358,13 @@ pub struct Rollups {
 }
 
 /// The rollups recorded for the version of `info` (its creation time and committed parts),
-/// if any were. Only our own Parquet datasets have versions: an attached dataset is whatever
-/// files its location holds now, and is always looked up afresh.
+/// if any were. Only our own Parquet datasets have versions here: an attached dataset's is
+/// its listing ([`listing_rollups`]).
 pub fn rollups_of(store: &Store, info: &DatasetInfo) -> Result<Option<Rollups>> {
     if info.storage != STORAGE_PARQUET {
         return Ok(None);
     }
-    store.read(|c| {
-        Ok(c.query_row(
-            "SELECT rollup_records, rollup_spend_usd FROM dataset_rollups
-             WHERE name = ?1 AND created_at = ?2 AND first_part = ?3 AND next_part = ?4",
-            params![
-                info.name,
-                info.created_at,
-                info.first_part as i64,
-                info.next_part as i64
-            ],
-            |r| {
-                Ok(Rollups {
-                    records: r.get::<_, i64>(0)?.max(0) as u64,
-                    spend_usd: r.get(1)?,
-                })
-            },
-        )
-        .optional()?)
-    })
+    recorded(store, &Version::of(info))
 }
 
 /// Record what the rollup look-up found for the version of `info`; `found_by` says how (the
@@ -398,15 +380,100 @@ pub fn record_rollups(
     if info.storage != STORAGE_PARQUET {
         return Ok(());
     }
+    record(store, &Version::of(info), rollups, found_by, |now| {
+        now.created_at == info.created_at
+            && now.first_part == info.first_part
+            && now.next_part == info.next_part
+    })
+}
+
+/// The rollups recorded for an attached dataset's `listing` (its version: a hash of its
+/// files' listing), if any were. A dataset that was attached again elsewhere, or whose files
+/// changed, has another listing.
+pub fn listing_rollups(store: &Store, name: &str, listing: u64) -> Result<Option<Rollups>> {
+    recorded(store, &Version::listing(name, listing))
+}
+
+/// Record what the rollup look-up found for an attached dataset's `listing`; nothing when
+/// the name is no longer an attached dataset.
+pub fn record_listing_rollups(
+    store: &Store,
+    name: &str,
+    listing: u64,
+    rollups: Rollups,
+) -> Result<()> {
+    record(
+        store,
+        &Version::listing(name, listing),
+        rollups,
+        "look-up",
+        |now| now.storage == STORAGE_EXTERNAL,
+    )
+}
+
+/// What a `dataset_rollups` row is valid for: our own dataset's creation time and committed
+/// parts, or an attached dataset's listing (parts 0 and 0).
+struct Version<'a> {
+    name: &'a str,
+    created_at: String,
+    first_part: u64,
+    next_part: u64,
+}
+
+impl<'a> Version<'a> {
+    fn of(info: &'a DatasetInfo) -> Self {
+        Version {
+            name: &info.name,
+            created_at: info.created_at.clone(),
+            first_part: info.first_part,
+            next_part: info.next_part,
+        }
+    }
+
+    fn listing(name: &'a str, listing: u64) -> Self {
+        Version {
+            name,
+            created_at: listing_key(listing),
+            first_part: 0,
+            next_part: 0,
+        }
+    }
+}
+
+fn recorded(store: &Store, v: &Version<'_>) -> Result<Option<Rollups>> {
+    store.read(|c| {
+        Ok(c.query_row(
+            "SELECT rollup_records, rollup_spend_usd FROM dataset_rollups
+             WHERE name = ?1 AND created_at = ?2 AND first_part = ?3 AND next_part = ?4",
+            params![
+                v.name,
+                v.created_at,
+                v.first_part as i64,
+                v.next_part as i64
+            ],
+            |r| {
+                Ok(Rollups {
+                    records: r.get::<_, i64>(0)?.max(0) as u64,
+                    spend_usd: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+    })
+}
+
+/// Record `rollups` for `v`, replacing the name's older row, when the catalog's entry for
+/// the name is still the one `current` accepts.
+fn record(
+    store: &Store,
+    v: &Version<'_>,
+    rollups: Rollups,
+    found_by: &str,
+    current: impl Fn(&DatasetInfo) -> bool,
+) -> Result<()> {
     store.write(|c| {
         let tx = c.transaction()?;
-        let current = get_in(&tx, &info.name)?;
-        let same = current.is_some_and(|now| {
-            now.created_at == info.created_at
-                && now.first_part == info.first_part
-                && now.next_part == info.next_part
-        });
-        if same {
+        if get_in(&tx, v.name)?.is_some_and(|now| current(&now)) {
             tx.execute(
                 "INSERT INTO dataset_rollups (name, created_at, first_part, next_part,
                     rollup_records, rollup_spend_usd, found_by)
@@ -416,10 +483,10 @@ pub fn record_rollups(
                     rollup_records = excluded.rollup_records,
                     rollup_spend_usd = excluded.rollup_spend_usd, found_by = excluded.found_by",
                 params![
-                    info.name,
-                    info.created_at,
-                    info.first_part as i64,
-                    info.next_part as i64,
+                    v.name,
+                    v.created_at,
+                    v.first_part as i64,
+                    v.next_part as i64,
                     rollups.records as i64,
                     rollups.spend_usd,
                     found_by
@@ -429,6 +496,12 @@ pub fn record_rollups(
         tx.commit()?;
         Ok(())
     })
+}
+
+/// How an attached dataset's listing is kept in `dataset_rollups.created_at` (no creation
+/// time of ours looks like it).
+fn listing_key(listing: u64) -> String {
+    format!("listing:{listing:016x}")
 }
 
 // ---------------------------------------------------------------- the old layout

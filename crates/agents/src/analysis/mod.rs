@@ -219,8 +219,9 @@ pub fn collect(
 /// version (by the writer that made it, or an earlier report or ingest), else proven none by
 /// [`collect::no_rollups_by_scan`] or, where that proves nothing, found by
 /// [`collect::rollups`] with `run` (a join over the records: 2.4 s at 10M), and recorded, so
-/// that a version is looked up once. A store that cannot read or take the record costs a
-/// look-up, nothing else.
+/// that a version is looked up once (an attached dataset's version is its listing:
+/// `DatasetParts::listing`). A store that cannot read or take the record costs a look-up,
+/// nothing else.
 fn version_rollups(
     store: &Store,
     engine: &apex_datasets::Engine,
@@ -228,21 +229,24 @@ fn version_rollups(
     run: &collect::RunQueries<'_>,
     cancel: Option<&CancellationToken>,
 ) -> Result<(u64, f64), AgentError> {
-    use apex_store::datasets::{Rollups, record_rollups, rollups_of};
-    let info = engine
-        .snapshot()
-        .datasets
-        .iter()
-        .map(|d| &d.info)
-        .find(|info| info.name == dataset);
-    if let Some(info) = info {
-        match rollups_of(store, info) {
-            Ok(Some(r)) => return Ok((r.records, r.spend_usd)),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(dataset, error = %e, "the recorded rollup look-up could not be read; looking up again");
-            }
+    use apex_store::datasets::{
+        Rollups, listing_rollups, record_listing_rollups, record_rollups, rollups_of,
+    };
+    let parts = engine.snapshot().dataset(dataset);
+    let info = parts.map(|d| &d.info);
+    // Our own dataset's version is its catalog entry; an attached one's, its listing.
+    let listing = parts.and_then(|d| d.listing);
+    let recorded = match (info, listing) {
+        (_, Some(l)) => Some(listing_rollups(store, dataset, l)),
+        (Some(info), None) => Some(rollups_of(store, info)),
+        (None, None) => None,
+    };
+    match recorded {
+        Some(Ok(Some(r))) => return Ok((r.records, r.spend_usd)),
+        Some(Err(e)) => {
+            tracing::warn!(dataset, error = %e, "the recorded rollup look-up could not be read; looking up again");
         }
+        _ => {}
     }
     let (records, spend_usd) = if collect::no_rollups_by_scan(engine, dataset, cancel)? {
         (0, 0.0)
@@ -252,11 +256,14 @@ fn version_rollups(
     // The join's hash table or sorts (hundreds of MB past tens of millions of records) are
     // freed, but glibc keeps them until asked: the figures would start on top of them.
     apex_core::memory::release_free_memory();
-    if let Some(info) = info {
-        let found = Rollups { records, spend_usd };
-        if let Err(e) = record_rollups(store, info, found, "look-up") {
-            tracing::warn!(dataset, error = %e, "the rollup look-up's result was not recorded");
-        }
+    let found = Rollups { records, spend_usd };
+    let recorded = match (info, listing) {
+        (_, Some(l)) => record_listing_rollups(store, dataset, l, found),
+        (Some(info), None) => record_rollups(store, info, found, "look-up"),
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = recorded {
+        tracing::warn!(dataset, error = %e, "the rollup look-up's result was not recorded");
     }
     Ok((records, spend_usd))
 }
