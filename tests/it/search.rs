@@ -1092,7 +1092,7 @@ fn an_edit_during_a_symbol_pass_is_indexed_once_and_the_pass_completes() {
 
 use crate::common::{Generation, assert_tool_error, call, eventually, ok_json, stdio_client};
 use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const TOOLS: [&str; 7] = [
     "search_code",
@@ -1518,6 +1518,97 @@ async fn a_name_the_symbol_index_lacks_is_found_by_its_shape_and_labelled() {
             .is_some_and(|n| n.contains("no line shaped like one")),
         "{v}"
     );
+    client.cancel().await.unwrap();
+}
+
+/// A small Rust crate laid out as tokio is: a free `spawn` in `task/spawn.rs` declared by
+/// `mod spawn;`, a method `Handle::spawn`, and a test helper `spawn` whose path comes first.
+fn modules_fixture() -> crate::common::Workspace {
+    let ws = crate::common::Workspace::new();
+    ws.write(
+        "runtime/handle.rs",
+        "pub struct Handle;\nimpl Handle {\n    pub fn spawn(&self) {}\n}\n",
+    );
+    ws.write("src/tests.rs", "pub fn spawn() {}\n");
+    ws.write("task/mod.rs", "mod spawn;\n");
+    ws.write("task/spawn.rs", "pub fn spawn() {}\n");
+    ws
+}
+
+#[tokio::test]
+async fn a_name_asked_as_code_or_by_its_module_finds_the_definition_outside_tests() {
+    let ws = modules_fixture();
+    let client = stdio_client(ws.path(), Generation::Stateless).await;
+    ok_json(&call(&client, "reindex", json!({})).await);
+    let order = |v: &Value| -> Vec<(String, String)> {
+        v["definitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["path"].as_str().unwrap().to_string(),
+                    d["kind"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(p, k)| (p.to_string(), k.to_string()))
+            .collect()
+    };
+    // The free function, then the method, then the module's declaration and the test's
+    // helper; the name as written in code finds the same.
+    for name in ["spawn", "fn spawn", "pub fn spawn()"] {
+        let v = ok_json(&call(&client, "find_symbol", json!({"name": name})).await);
+        assert_eq!(
+            order(&v),
+            owned(&[
+                ("task/spawn.rs", "function"),
+                ("runtime/handle.rs", "method"),
+                ("task/mod.rs", "module"),
+                ("src/tests.rs", "function"),
+            ]),
+            "{name}: {v}"
+        );
+    }
+    // A module path qualifies by the files' paths; no type is named `task`.
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "task::spawn"})).await);
+    assert_eq!(
+        order(&v),
+        owned(&[("task/spawn.rs", "function"), ("task/mod.rs", "module")]),
+        "{v}"
+    );
+    assert!(
+        v["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("read as a module or package")),
+        "{v}"
+    );
+    // A type still qualifies by the type.
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "Handle::spawn"})).await);
+    assert_eq!(order(&v), owned(&[("runtime/handle.rs", "method")]), "{v}");
+    assert_eq!(v["note"], Value::Null, "{v}");
+    // A qualifier that names nothing never hides the definitions the name has.
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "tokio::spawn"})).await);
+    assert_eq!(v["total"], 4, "{v}");
+    assert_eq!(v["definitions"][0]["path"], "task/spawn.rs", "{v}");
+    assert!(
+        v["note"].as_str().is_some_and(|n| n.contains("anywhere")),
+        "{v}"
+    );
+    // search_code's symbol mode reads past the keyword too.
+    let v = ok_json(
+        &call(
+            &client,
+            "search_code",
+            json!({"query": "fn spawn", "mode": "symbol"}),
+        )
+        .await,
+    );
+    assert_eq!(v["total"], 4, "{v}");
     client.cancel().await.unwrap();
 }
 

@@ -50,7 +50,8 @@ pub(crate) use manifest::distinct_strings;
 #[cfg(test)]
 pub(crate) use schema::KIND_SYMBOL;
 pub(crate) use schema::{
-    Fields, KIND_SPANS, RANK_DECLARATION, RANK_FREE, RANK_HAND, decode_spans, path_hash,
+    Fields, KIND_SPANS, RANK_DECLARATION, RANK_FREE, RANK_HAND, RANK_NOT_TEST, decode_spans,
+    path_hash,
 };
 pub use text_pass::language_label;
 

@@ -94,6 +94,71 @@ pub(crate) fn origin(rel: &str, text: &str) -> Origin {
     Origin::Hand
 }
 
+/// Directory names that hold tests and their data.
+const TEST_DIRS: &[&str] = &[
+    "test",
+    "tests",
+    "__tests__",
+    "spec",
+    "specs",
+    "testdata",
+    "test_data",
+    "fixtures",
+    "__mocks__",
+];
+
+/// File name endings of test files, compared lower-cased (`.test.ts`, `_test.go`...).
+const TEST_SUFFIXES: &[&str] = &[
+    "_test.go",
+    "_test.py",
+    "_tests.py",
+    "_test.rs",
+    "_tests.rs",
+    "_test.rb",
+    "_spec.rb",
+    "_test.c",
+    "_test.cc",
+    "_test.cpp",
+    "_unittest.cc",
+    "_unittest.cpp",
+    "_test.exs",
+    ".test.js",
+    ".test.jsx",
+    ".test.mjs",
+    ".test.ts",
+    ".test.tsx",
+    ".spec.js",
+    ".spec.jsx",
+    ".spec.mjs",
+    ".spec.ts",
+    ".spec.tsx",
+];
+
+/// Whether the file at `rel` is test code: under a test directory, or named as a test file
+/// is in its language (`test_*.py`, `*_test.go`, `*.spec.ts`, `FooTest.java`, Rust's
+/// `tests.rs`). Its definitions rank after the same names elsewhere; it is indexed the same.
+pub(crate) fn is_test_path(rel: &str) -> bool {
+    let mut parts = rel.split('/');
+    let name = parts.next_back().unwrap_or(rel);
+    if parts.any(|d| TEST_DIRS.iter().any(|t| d.eq_ignore_ascii_case(t))) {
+        return true;
+    }
+    let lower = name.to_ascii_lowercase();
+    TEST_SUFFIXES.iter().any(|s| lower.ends_with(s))
+        || (lower.starts_with("test_") && lower.ends_with(".py"))
+        || matches!(lower.as_str(), "tests.rs" | "test.rs" | "conftest.py")
+        || [
+            "Test.java",
+            "Tests.java",
+            "Test.kt",
+            "Tests.kt",
+            "Tests.cs",
+            "Test.cs",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
 fn has_generated_marker(text: &str) -> bool {
     let mut end = text.len().min(HEAD_BYTES);
     while !text.is_char_boundary(end) {
@@ -106,6 +171,34 @@ fn has_generated_marker(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_code_by_directory_and_name() {
+        for rel in [
+            "tokio/src/runtime/time/tests/mod.rs",
+            "tests/it/search.rs",
+            "web/__tests__/app.js",
+            "pkg/server/server_test.go",
+            "lib/test_parser.py",
+            "src/app.spec.ts",
+            "src/Button.test.tsx",
+            "src/main/java/org/x/ParserTest.java",
+            "crates/search/src/index/tests.rs",
+            "conftest.py",
+        ] {
+            assert!(is_test_path(rel), "{rel}");
+        }
+        for rel in [
+            "src/runtime/task.rs",
+            "src/testing/harness.go",
+            "src/latest.java",
+            "lib/contest.py",
+            "src/protest.rs",
+            "tests.md/readme",
+        ] {
+            assert!(!is_test_path(rel), "{rel}");
+        }
+    }
 
     #[test]
     fn origins_by_path_and_header() {

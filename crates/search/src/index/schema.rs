@@ -5,12 +5,12 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 
-use super::origin::Origin;
+use super::origin::{Origin, is_test_path};
 use crate::symbols::Symbol;
 use crate::tokenizer::CODE_TOKENIZER;
 
 /// Bump when the schema or the tokenizer changes: an index of another version is rebuilt.
-pub(super) const INDEX_VERSION: &str = "apex-search-6";
+pub(super) const INDEX_VERSION: &str = "apex-search-7";
 
 pub(super) const VERSION_FILE: &str = "APEX_INDEX_VERSION";
 
@@ -99,23 +99,33 @@ pub(crate) const KIND_SPANS: &str = "spans";
 /// [`Fields::rank`] bits: a hand-written file's documents (not vendored or generated, see
 /// `origin.rs`).
 pub(crate) const RANK_HAND: u64 = 1;
-/// A definition outside any type, class or module body.
+/// A definition outside any type, class or module body (not a declaration).
 pub(crate) const RANK_FREE: u64 = 2;
-/// A bodiless declaration ([`Symbol::declaration`]: a C++ method declared in its class).
+/// A bodiless declaration ([`Symbol::declaration`]: a C++ method declared in its class, a
+/// Rust `mod name;`).
 pub(crate) const RANK_DECLARATION: u64 = 4;
+/// A file that is not test code (`origin::is_test_path`): its definitions rank before a
+/// test's helpers of the same name.
+pub(crate) const RANK_NOT_TEST: u64 = 8;
 
-/// The rank bits of a file's document (`symbol` `None`) or of one of its definitions.
-pub(crate) fn rank(origin: Origin, symbol: Option<&Symbol>) -> u64 {
-    let mut bits = if origin == Origin::Hand { RANK_HAND } else { 0 };
-    if let Some(s) = symbol {
-        if s.container.is_none() {
-            bits |= RANK_FREE;
-        }
-        if s.declaration {
-            bits |= RANK_DECLARATION;
-        }
+/// The rank bits of a file's documents, whatever they hold.
+pub(crate) fn file_rank(origin: Origin, rel: &str) -> u64 {
+    let hand = if origin == Origin::Hand { RANK_HAND } else { 0 };
+    let not_test = if is_test_path(rel) { 0 } else { RANK_NOT_TEST };
+    hand | not_test
+}
+
+/// The rank bits of one definition of a file whose bits are `file` ([`file_rank`]).
+pub(crate) fn symbol_rank(file: u64, s: &Symbol) -> u64 {
+    // A declaration outside any type (a Rust `mod name;`) is not a free definition: it
+    // ranks after the methods of the same name too.
+    if s.declaration {
+        file | RANK_DECLARATION
+    } else if s.container.is_none() {
+        file | RANK_FREE
+    } else {
+        file
     }
-    bits
 }
 
 /// The hash of a path, used to filter by path globs with a fast field.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::manifest::FileMeta;
 use super::origin::{Origin, origin};
-use super::schema::{KIND_SPANS, KIND_SYMBOL, encode_spans, path_hash, rank};
+use super::schema::{KIND_SPANS, KIND_SYMBOL, encode_spans, file_rank, path_hash, symbol_rank};
 use super::text_pass::{Buffered, DocSink, Op, Prepared, SymbolsNow};
 use super::*;
 use crate::symbols::{self, Symbol};
@@ -493,8 +493,9 @@ impl Engine {
         syms: &[Symbol],
     ) {
         let f = &self.f;
+        let file = file_rank(origin, rel);
         for s in syms {
-            out.add(self.symbol_doc(rel, ph, lang, origin, s));
+            out.add(self.symbol_doc(rel, ph, lang, file, s));
         }
         out.add(doc!(
             f.kind => KIND_SPANS, f.path => rel, f.file_path => rel, f.path_hash => ph,
@@ -507,7 +508,7 @@ impl Engine {
         rel: &str,
         ph: u64,
         lang: &str,
-        origin: Origin,
+        file_rank: u64,
         s: &Symbol,
     ) -> TantivyDocument {
         let f = &self.f;
@@ -516,7 +517,7 @@ impl Engine {
             f.name => s.name.as_str(), f.name_exact => crate::tokenizer::lower(&s.name),
             f.sym_kind => s.kind.name(), f.signature => s.signature.as_str(),
             f.line => s.line as u64, f.end_line => s.end_line as u64,
-            f.rank => rank(origin, Some(s)),
+            f.rank => symbol_rank(file_rank, s),
         );
         if let Some(c) = &s.container {
             d.add_text(f.container, c);

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::manifest::{CommitInfo, FileMeta};
 use super::origin::origin;
-use super::schema::{KIND_FILE, KIND_SYMBOL, path_hash, rank};
+use super::schema::{KIND_FILE, KIND_SYMBOL, file_rank, path_hash};
 use super::*;
 use crate::symbols;
 use crate::walk::{PathFilter, PathVerdict, WalkedFile};
@@ -487,7 +487,7 @@ impl Engine {
             f.kind => KIND_FILE, f.path => file.rel.as_str(), f.file_path => file.rel.as_str(),
             f.path_hash => ph, f.path_text => file.rel.as_str(), f.lang => lang,
             f.file_lang => lang, f.content => text, f.mtime => meta.mtime_ns, f.size => size,
-            f.hash => hash, f.rank => rank(origin, None),
+            f.hash => hash, f.rank => file_rank(origin, &file.rel),
         ));
         Prepared::Indexed(meta, false)
     }

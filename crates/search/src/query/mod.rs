@@ -28,7 +28,8 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, TantivyDocument, Term};
 
 use super::index::{
-    BINARY, Fields, RANK_DECLARATION, RANK_FREE, RANK_HAND, distinct_strings, path_hash,
+    BINARY, Fields, RANK_DECLARATION, RANK_FREE, RANK_HAND, RANK_NOT_TEST, distinct_strings,
+    path_hash,
 };
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
@@ -359,13 +360,15 @@ where
     })
 }
 
-/// What a match's rank bits ([`RANK_HAND`], [`RANK_FREE`], [`RANK_DECLARATION`]) add to its
-/// score, read from the `rank` fast field as the top documents are chosen.
+/// What a match's rank bits ([`RANK_HAND`], [`RANK_FREE`], [`RANK_DECLARATION`],
+/// [`RANK_NOT_TEST`]) add to its score, read from the `rank` fast field as the top documents
+/// are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Boosts {
     hand: f32,
     free: f32,
     declaration: f32,
+    not_test: f32,
 }
 
 impl Boosts {
@@ -373,6 +376,7 @@ impl Boosts {
         hand: 0.0,
         free: 0.0,
         declaration: 0.0,
+        not_test: 0.0,
     };
 
     fn of(&self, rank: u64) -> f32 {
@@ -380,6 +384,7 @@ impl Boosts {
         bit(RANK_HAND, self.hand)
             + bit(RANK_FREE, self.free)
             + bit(RANK_DECLARATION, self.declaration)
+            + bit(RANK_NOT_TEST, self.not_test)
     }
 }
 
@@ -392,6 +397,20 @@ struct Filters {
 }
 
 impl Filters {
+    /// These filters, further limited to the paths whose hashes are `hashes` (for the index's
+    /// searches: [`Filters::allows`] still answers for the glob and language alone).
+    fn within(&self, hashes: HashSet<u64>) -> Filters {
+        let allowed = match &self.allowed {
+            None => hashes,
+            Some(a) => hashes.into_iter().filter(|h| a.contains(h)).collect(),
+        };
+        Filters {
+            allowed: Some(Arc::new(allowed)),
+            glob: self.glob.clone(),
+            lang: self.lang.clone(),
+        }
+    }
+
     fn allows(&self, rel: &str, lang: &str) -> bool {
         self.glob.as_ref().is_none_or(|g| g.is_match(rel))
             && self.lang.as_deref().is_none_or(|l| l == lang)
@@ -562,6 +581,77 @@ impl SearchIndex {
     }
 }
 
+/// Words that open a definition in the languages we read (`pub fn`, `async def`, `export
+/// default class`...): a name asked for as it is written in code (`fn block_on`) is the
+/// name after them.
+const DEFINITION_KEYWORDS: &[&str] = &[
+    "abstract",
+    "async",
+    "class",
+    "const",
+    "def",
+    "default",
+    "enum",
+    "export",
+    "extern",
+    "final",
+    "fn",
+    "func",
+    "function",
+    "impl",
+    "inline",
+    "interface",
+    "internal",
+    "let",
+    "macro_rules!",
+    "mod",
+    "module",
+    "namespace",
+    "override",
+    "package",
+    "private",
+    "protected",
+    "pub",
+    "pub(crate)",
+    "pub(super)",
+    "public",
+    "record",
+    "sealed",
+    "static",
+    "struct",
+    "trait",
+    "type",
+    "typedef",
+    "union",
+    "unsafe",
+    "val",
+    "var",
+    "virtual",
+];
+
+/// Whether `word` opens a definition (see [`DEFINITION_KEYWORDS`]).
+fn is_definition_keyword(word: &str) -> bool {
+    DEFINITION_KEYWORDS.contains(&word)
+}
+
+/// A name as an assistant may write it, as it appears in code: `pub fn block_on` ->
+/// `block_on`, `def parse(self, text)` -> `parse`, `Store::open()` -> `Store::open`. A lone
+/// keyword is a name (`type`).
+fn name_as_written(given: &str) -> &str {
+    let mut s = given.trim();
+    while let Some((first, rest)) = s.split_once(char::is_whitespace) {
+        let rest = rest.trim_start();
+        if rest.is_empty() || !is_definition_keyword(first) {
+            break;
+        }
+        s = rest;
+    }
+    match s.find('(') {
+        Some(i) if i > 0 => s[..i].trim_end(),
+        _ => s,
+    }
+}
+
 /// `Store::open` -> (Some("Store"), "open"); `Client.get` likewise; `x` -> (None, "x").
 fn split_qualified(name: &str) -> (Option<&str>, &str) {
     let cut = name
@@ -696,6 +786,19 @@ mod tests {
         assert_eq!(split_qualified("a::Store::open"), (Some("Store"), "open"));
         assert_eq!(split_qualified("Client.get"), (Some("Client"), "get"));
         assert_eq!(split_qualified("plain"), (None, "plain"));
+    }
+
+    #[test]
+    fn a_name_written_as_in_code_is_the_name() {
+        assert_eq!(name_as_written("fn block_on"), "block_on");
+        assert_eq!(name_as_written("  pub(crate) async fn run  "), "run");
+        assert_eq!(name_as_written("def parse(self, text):"), "parse");
+        assert_eq!(name_as_written("export default class Shape"), "Shape");
+        assert_eq!(name_as_written("Store::open()"), "Store::open");
+        assert_eq!(name_as_written("type"), "type");
+        assert_eq!(name_as_written("fn"), "fn");
+        // Not a keyword: left for the caller to refuse as two words.
+        assert_eq!(name_as_written("block on"), "block on");
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub(super) const HAND_BOOST: f32 = 2.0;
 /// definition of the same name: less than a free definition adds. Every match scores more
 /// than this (the fuzzy tier's constant alone is 1.0), so no score goes below zero.
 const DECLARATION_PENALTY: f32 = 0.5;
+/// What a definition outside test code adds: more than a free definition adds and a
+/// declaration loses together, so that tokio's `future::block_on`, and even its `mod
+/// block_on;`, come before a test's helper `block_on`; less than a hand-written one adds.
+const NOT_TEST_BOOST: f32 = 1.75;
 /// What a name that starts with the query adds (a constant: the prefix automaton's score).
 const PREFIX_SCORE: f32 = 1.5;
 /// What a name within the edit distance adds (a constant, as for the prefix).
@@ -38,7 +42,7 @@ impl SearchIndex {
         if given.is_empty() {
             return Err(SearchError::EmptyQuery { field: "name" });
         }
-        let (container, base) = split_qualified(given);
+        let (qualifier, base) = split_qualified(name_as_written(given));
         let base_ok = next_identifier(base, 0) == Some((0, base.len()));
         if !base_ok {
             return Err(SearchError::BadArgument {
@@ -66,9 +70,14 @@ impl SearchIndex {
         );
         let offset = budget::decode_cursor(req.cursor.as_deref(), &fp)?;
         self.ready()?;
-        let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
         let f = *self.fields();
         let lowered = lower(base);
+        let filters = self.filters(req.path.as_deref(), req.language.as_deref())?;
+        let (scope, filters) = self.qualifier_scope(qualifier, &lowered, kind, filters)?;
+        let container = match scope {
+            Scope::Container(c) => Some(c),
+            _ => None,
+        };
         let word = query_words(base).into_iter().next();
         let distance = match base.chars().count() {
             0..=2 => 0,
@@ -144,6 +153,7 @@ impl SearchIndex {
             hand: HAND_BOOST,
             free: FREE_DEFINITION_BOOST,
             declaration: -DECLARATION_PENALTY,
+            not_test: NOT_TEST_BOOST,
         };
         let searcher = self.searcher();
         let n = offset + limit;
@@ -214,6 +224,10 @@ impl SearchIndex {
         };
         let known = self.defined_in_index(&lowered, &wanted, &filters)?;
         let (fallback, note) = self.fallback_for(&wanted, known, &filters)?;
+        let note = match (scope.note(base), note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         let fallback_total = fallback.defs.len();
         for d in fallback.defs {
             let covered = defs.iter().any(|(_, _, _, x)| {
@@ -268,6 +282,60 @@ impl SearchIndex {
             pending_files: fallback.pending_files,
             note,
         })
+    }
+
+    /// Where the qualifier of a qualified name points, with the filters that hold a search to
+    /// it: the first of a type or class of that name (`Store::open`), the files under a
+    /// directory or in a file of that name (a module or package: tokio's `task::spawn`,
+    /// `serde_json::from_str`) and anywhere that has a definition of the name; where none
+    /// has one, the first of them (close names are then looked for there).
+    fn qualifier_scope<'q>(
+        &self,
+        qualifier: Option<&'q str>,
+        lowered: &str,
+        kind: Option<SymbolKind>,
+        filters: Filters,
+    ) -> Result<(Scope<'q>, Filters), SearchError> {
+        let Some(q) = qualifier else {
+            return Ok((Scope::Any, filters));
+        };
+        let f = *self.fields();
+        let searcher = self.searcher();
+        let mut scopes: Vec<(Scope<'q>, Option<Filters>)> = Vec::new();
+        let container = Term::from_field_text(f.container_exact, &lower(q));
+        if searcher.doc_freq(&container)? > 0 {
+            scopes.push((Scope::Container(q), None));
+        }
+        if let Some(w) = query_words(q).pop() {
+            let paths = self.matching_paths(word_query(f.path_text, &w).as_ref(), &filters)?;
+            if !paths.is_empty() {
+                let hashes = paths.iter().map(|p| path_hash(p)).collect();
+                scopes.push((Scope::Paths(q), Some(filters.within(hashes))));
+            }
+        }
+        scopes.push((Scope::Elsewhere(q), None));
+        let mut first = None;
+        for (scope, narrowed) in scopes {
+            let wanted = Wanted {
+                name: lowered,
+                container: match scope {
+                    Scope::Container(c) => Some(c),
+                    _ => None,
+                },
+                kind,
+                only_pending: false,
+            };
+            let known =
+                self.defined_in_index(lowered, &wanted, narrowed.as_ref().unwrap_or(&filters))?;
+            if known {
+                return Ok((scope, narrowed.unwrap_or(filters)));
+            }
+            first.get_or_insert((scope, narrowed));
+        }
+        match first {
+            Some((scope, narrowed)) => Ok((scope, narrowed.unwrap_or(filters))),
+            None => Ok((Scope::Elsewhere(q), filters)),
+        }
     }
 
     /// Whether the symbol index holds a definition of the name (any case) that the request's
@@ -369,6 +437,34 @@ impl SearchIndex {
         let lines = split_lines(&text);
         let (body, _) = numbered(&lines, from, to, max_tokens);
         Some(body)
+    }
+}
+
+/// Where a name's qualifier points ([`SearchIndex::qualifier_scope`]).
+#[derive(Clone, Copy)]
+enum Scope<'q> {
+    /// No qualifier.
+    Any,
+    /// Definitions inside the type or class of that name.
+    Container(&'q str),
+    /// Definitions in files whose path names it (a directory or a file).
+    Paths(&'q str),
+    /// It names nothing that has the definition: the name anywhere.
+    Elsewhere(&'q str),
+}
+
+impl Scope<'_> {
+    /// What an answer says about how the qualifier was read, where that is not as a type.
+    fn note(&self, name: &str) -> Option<String> {
+        match self {
+            Scope::Any | Scope::Container(_) => None,
+            Scope::Paths(q) => Some(format!(
+                "`{q}` is read as a module or package: definitions of `{name}` in files whose path names `{q}`"
+            )),
+            Scope::Elsewhere(q) => Some(format!(
+                "no type, directory or file named `{q}` has a definition of `{name}`: definitions of `{name}` anywhere are listed"
+            )),
+        }
     }
 }
 

@@ -20,6 +20,8 @@ const DEFINITION_BOOST: f32 = 1.5;
 /// What a hit in a hand-written file adds over one in vendored or generated code: a
 /// tie-breaker (text scores are ~5-30).
 const HAND_TEXT_BOOST: f32 = 0.5;
+/// What a hit outside test code adds: a smaller tie-breaker (tests show how code is used).
+const NOT_TEST_TEXT_BOOST: f32 = 0.3;
 
 impl SearchIndex {
     /// Full-text, regex or symbol search; see [`SearchRequest`].
@@ -129,6 +131,7 @@ impl SearchIndex {
         // Hand-written code before vendored and generated code, other things equal.
         let boosts = Boosts {
             hand: HAND_TEXT_BOOST,
+            not_test: NOT_TEST_TEXT_BOOST,
             ..Boosts::NONE
         };
         let (top, total) =
@@ -418,15 +421,24 @@ fn page(
     }
 }
 
-/// The words a symbol name must contain: the last part of a qualified name, or all words.
+/// The words a symbol name must contain: the last part of a qualified name, or all words but
+/// the keywords that open a definition (`fn block_on`: `block_on`).
 fn symbol_words(query: &str, words: &[QueryWord]) -> Vec<QueryWord> {
     let qualified = !query.contains(char::is_whitespace)
         && (query.contains("::") || query.contains('.'))
         && words.len() > 1;
     if qualified {
-        words.last().cloned().into_iter().collect()
-    } else {
+        return words.last().cloned().into_iter().collect();
+    }
+    let named: Vec<QueryWord> = words
+        .iter()
+        .filter(|w| !is_definition_keyword(&w.whole))
+        .cloned()
+        .collect();
+    if named.is_empty() {
         words.to_vec()
+    } else {
+        named
     }
 }
 

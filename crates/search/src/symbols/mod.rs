@@ -273,7 +273,7 @@ pub struct Symbol {
     /// Last line of the definition, 1-based, inclusive.
     pub end_line: u32,
     /// A declaration without a body (a C++ method declared in its class and defined
-    /// elsewhere): it ranks after the definition of the same name.
+    /// elsewhere, a Rust `mod name;`): it ranks after the definition of the same name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declaration: bool,
 }
@@ -485,9 +485,17 @@ impl<'s> Walker<'s> {
         }
         let from = (node.start_position().row == def.name_row).then(|| node.start_byte());
         let signature = self.line_text(def.name_row, from);
-        // Of the C family's bodiless heads only those declared in a class are symbols.
-        let declaration = matches!(self.lang, Language::C | Language::Cpp)
-            && matches!(self.kind(node), "field_declaration" | "declaration");
+        // Of the C family's bodiless heads only those declared in a class are symbols; a
+        // Rust `mod name;` declares a module whose body is its own file.
+        let declaration = match self.lang {
+            Language::C | Language::Cpp => {
+                matches!(self.kind(node), "field_declaration" | "declaration")
+            }
+            Language::Rust => {
+                self.kind(node) == "mod_item" && node.child_by_field_name("body").is_none()
+            }
+            _ => false,
+        };
         self.out.push(Symbol {
             name: def.name.clone(),
             kind: def.kind,
