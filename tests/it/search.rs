@@ -1532,6 +1532,10 @@ fn modules_fixture() -> crate::common::Workspace {
     ws.write("src/tests.rs", "pub fn spawn() {}\n");
     ws.write("task/mod.rs", "mod spawn;\n");
     ws.write("task/spawn.rs", "pub fn spawn() {}\n");
+    ws.write(
+        "web/httpclient.py",
+        "class HTTPClient:\n    def fetch(self, url):\n        pass\n\n\nclass AsyncHTTPClient:\n    def fetch(self, url):\n        pass\n",
+    );
     ws
 }
 
@@ -1609,6 +1613,40 @@ async fn a_name_asked_as_code_or_by_its_module_finds_the_definition_outside_test
         .await,
     );
     assert_eq!(v["total"], 4, "{v}");
+    // A line of code asks for the definitions of the name it defines, first.
+    let v = ok_json(&call(&client, "search_code", json!({"query": "def fetch(self"})).await);
+    let first: Vec<(&Value, &Value)> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|h| (&h["path"], &h["line"]))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            (&json!("web/httpclient.py"), &json!(2)),
+            (&json!("web/httpclient.py"), &json!(7))
+        ],
+        "{v}"
+    );
+    // read_code by a qualified name: the class part for part (`AsyncHTTPClient` is not
+    // `HTTPClient`), the module's own path skipped.
+    for (symbol, line) in [
+        ("web.httpclient.AsyncHTTPClient.fetch", 7),
+        ("httpclient.HTTPClient.fetch", 2),
+        ("def fetch", 2),
+    ] {
+        let v = ok_json(
+            &call(
+                &client,
+                "read_code",
+                json!({"path": "web/httpclient.py", "symbol": symbol}),
+            )
+            .await,
+        );
+        assert_eq!(v["start_line"], line, "{symbol}: {v}");
+    }
     client.cancel().await.unwrap();
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::budget::{self, Budget};
-use super::query::{numbered, split_lines};
+use super::query::{name_as_written, numbered, split_lines};
 use super::symbols::{self, Symbol};
 use super::{SearchError, SearchIndex};
 
@@ -144,7 +144,7 @@ impl SearchIndex {
                 }
                 let lang = lang.ok_or_else(|| unsupported(&rel))?;
                 let syms = symbols::extract(lang, &text);
-                let sym = pick_symbol(&syms, name).ok_or_else(|| {
+                let sym = pick_symbol(&syms, &rel, name).ok_or_else(|| {
                     let mut names: Vec<&str> = syms.iter().map(|s| s.name.as_str()).collect();
                     names.dedup();
                     names.truncate(30);
@@ -243,21 +243,28 @@ fn unsupported(rel: &str) -> SearchError {
 
 /// The symbol named `name` (`open`, `Store::open`, `Store.open`): exact name first, then
 /// ignoring case.
-fn pick_symbol<'a>(syms: &'a [Symbol], name: &str) -> Option<&'a Symbol> {
-    let (container, base) = match name
-        .rfind("::")
-        .map(|i| (i, 2))
-        .or_else(|| name.rfind('.').map(|i| (i, 1)))
-    {
-        Some((i, w)) if i > 0 => (Some(&name[..i]), &name[i + w..]),
-        _ => (None, name),
-    };
+fn pick_symbol<'a>(syms: &'a [Symbol], rel: &str, name: &str) -> Option<&'a Symbol> {
+    let (qualifier, base) = split_qualified_whole(name_as_written(name));
+    // The qualifier's parts, less those that name the file's own path (its module:
+    // `httpclient.fetch` in `tornado/httpclient.py`).
+    let in_path: Vec<&str> = rel
+        .split('/')
+        .map(|p| p.split('.').next().unwrap_or(p))
+        .collect();
+    let wanted: Vec<&str> = qualifier
+        .map(parts)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| !in_path.contains(p))
+        .collect();
+    // The container matches when one of the two part lists ends with the other, part for
+    // part (`tornado.httpclient.AsyncHTTPClient` is `AsyncHTTPClient`, not `HTTPClient`).
     let container_ok = |s: &Symbol| {
-        container.is_none_or(|c| {
-            s.container
-                .as_deref()
-                .is_some_and(|sc| sc == c || c.ends_with(sc) || sc.ends_with(c))
-        })
+        wanted.is_empty()
+            || s.container.as_deref().is_some_and(|sc| {
+                let have = parts(sc);
+                have.ends_with(&wanted) || wanted.ends_with(&have)
+            })
     };
     // A definition with a body before a declaration of it (a method declared in its class
     // and defined further down the same header).
@@ -268,6 +275,26 @@ fn pick_symbol<'a>(syms: &'a [Symbol], name: &str) -> Option<&'a Symbol> {
             .or_else(|| matching().next())
     };
     first(&|s| s.name == base).or_else(|| first(&|s| s.name.eq_ignore_ascii_case(base)))
+}
+
+/// `a::B::open` -> (Some("a::B"), "open"); `x.y` -> (Some("x"), "y"); `x` -> (None, "x").
+fn split_qualified_whole(name: &str) -> (Option<&str>, &str) {
+    match name
+        .rfind("::")
+        .map(|i| (i, 2))
+        .or_else(|| name.rfind('.').map(|i| (i, 1)))
+    {
+        Some((i, w)) if i > 0 => (Some(&name[..i]), &name[i + w..]),
+        _ => (None, name),
+    }
+}
+
+/// The parts of a qualified name: `a::B.c` -> `a`, `B`, `c`.
+fn parts(qualified: &str) -> Vec<&str> {
+    qualified
+        .split([':', '.'])
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Nest symbols by their line spans (they arrive in source order).
@@ -339,14 +366,26 @@ mod tests {
     fn symbols_are_picked_by_qualified_name() {
         let src = "struct A;\nimpl A { fn open() {} }\nstruct B;\nimpl B { fn open() {} }\n";
         let syms = extract(Language::Rust, src);
-        assert_eq!(pick_symbol(&syms, "B::open").unwrap().line, 4);
-        assert_eq!(pick_symbol(&syms, "open").unwrap().line, 2);
-        assert!(pick_symbol(&syms, "C::open").is_none());
+        let pick = |name: &str| pick_symbol(&syms, "src/store.rs", name).map(|s| s.line);
+        assert_eq!(pick("B::open"), Some(4));
+        assert_eq!(pick("open"), Some(2));
+        assert_eq!(pick("C::open"), None);
+        // As written in code, and qualified by the file's own module path.
+        assert_eq!(pick("fn open()"), Some(2));
+        assert_eq!(pick("crate::store::B::open"), Some(4));
+        assert_eq!(pick("store::open"), Some(2));
+        // A container is matched part for part, not by the end of its name.
+        let src = "class HTTPClient:\n    def fetch(self): pass\n\nclass AsyncHTTPClient:\n    def fetch(self): pass\n";
+        let syms = extract(Language::Python, src);
+        let pick = |name: &str| pick_symbol(&syms, "tornado/httpclient.py", name).map(|s| s.line);
+        assert_eq!(pick("tornado.httpclient.AsyncHTTPClient.fetch"), Some(5));
+        assert_eq!(pick("httpclient.HTTPClient.fetch"), Some(2));
+        assert_eq!(pick("Client.fetch"), None);
         // Declared in its class, defined below it in the same header: the definition.
         let src = "class A {\n  void open();\n};\ninline void A::open() {\n  run();\n}\n";
         let syms = extract(Language::Cpp, src);
-        let open = pick_symbol(&syms, "A::open").unwrap();
+        let open = pick_symbol(&syms, "a.h", "A::open").unwrap();
         assert_eq!((open.line, open.end_line, open.declaration), (4, 6, false));
-        assert_eq!(pick_symbol(&syms, "open").unwrap().line, 4);
+        assert_eq!(pick_symbol(&syms, "a.h", "open").unwrap().line, 4);
     }
 }

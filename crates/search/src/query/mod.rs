@@ -637,7 +637,7 @@ fn is_definition_keyword(word: &str) -> bool {
 /// A name as an assistant may write it, as it appears in code: `pub fn block_on` ->
 /// `block_on`, `def parse(self, text)` -> `parse`, `Store::open()` -> `Store::open`. A lone
 /// keyword is a name (`type`).
-fn name_as_written(given: &str) -> &str {
+pub(crate) fn name_as_written(given: &str) -> &str {
     let mut s = given.trim();
     while let Some((first, rest)) = s.split_once(char::is_whitespace) {
         let rest = rest.trim_start();

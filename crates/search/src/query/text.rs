@@ -424,6 +424,14 @@ fn page(
 /// The words a symbol name must contain: the last part of a qualified name, or all words but
 /// the keywords that open a definition (`fn block_on`: `block_on`).
 fn symbol_words(query: &str, words: &[QueryWord]) -> Vec<QueryWord> {
+    // A line of code (`def fetch(self`): the name it defines.
+    if query.contains('(') {
+        let name = name_as_written(query);
+        let named = query_words(name);
+        if !named.is_empty() && !name.contains('(') {
+            return symbol_words(name, &named);
+        }
+    }
     let qualified = !query.contains(char::is_whitespace)
         && (query.contains("::") || query.contains('.'))
         && words.len() > 1;
