@@ -710,3 +710,63 @@ async fn symbols_without_a_path_are_found_through_the_index_even_after_moving_fi
     assert_eq!(v["items"][0]["saved_path"], "src/store.rs");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn symbols_are_named_as_python_and_javascript_write_them() {
+    let ws = Workspace::new();
+    ws.write(
+        "tornado/httpclient.py",
+        "class HTTPClient:\n    def fetch(self, url):\n        pass\n\n\nclass AsyncHTTPClient:\n    def fetch(self, url):\n        pass\n",
+    );
+    let client = stdio_client(ws.path(), Generation::Stateless).await;
+    ok_json(&call(&client, "reindex", json!({})).await);
+    // Dotted, with the module path and the class part for part (`AsyncHTTPClient` is not
+    // `HTTPClient`, whose name it ends with), with a path and without one.
+    let saved = ok_json(
+        &call(
+            &client,
+            "context_save",
+            json!({"name": "fetch", "items": [
+                {"path": "tornado/httpclient.py", "symbol": "tornado.httpclient.AsyncHTTPClient.fetch"},
+                {"symbol": "httpclient.HTTPClient.fetch"},
+                {"path": "tornado/httpclient.py", "symbol": "def fetch"}
+            ]}),
+        )
+        .await,
+    );
+    let anchors: Vec<(&Value, &Value)> = saved["anchors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (&a["symbol"]["path"], &a["start_line"]))
+        .collect();
+    assert_eq!(
+        anchors,
+        [
+            (&json!("AsyncHTTPClient::fetch"), &json!(7)),
+            (&json!("HTTPClient::fetch"), &json!(2)),
+            (&json!("HTTPClient::fetch"), &json!(2)),
+        ],
+        "{saved}"
+    );
+    // A name two classes define, without a path or a class, is refused with both places.
+    assert_tool_error(
+        &call(
+            &client,
+            "context_save",
+            json!({"name": "fetch2", "items": [{"symbol": "fetch"}]}),
+        )
+        .await,
+        &["items[0].symbol", "defined in 2 places"],
+    );
+    assert_tool_error(
+        &call(
+            &client,
+            "context_save",
+            json!({"name": "fetch3", "items": [{"path": "tornado/httpclient.py", "symbol": "Client.fetch"}]}),
+        )
+        .await,
+        &["items[0].symbol", "no symbol `Client.fetch`"],
+    );
+    client.cancel().await.unwrap();
+}

@@ -15,6 +15,7 @@ use similar::TextDiff;
 use super::symbols::{SymbolDef, SymbolIndex, symbols_in};
 use super::{ContextError, ItemSpec, ItemStatus, ResolvedItem, SavedItem, SymbolPath};
 use apex_core::workspace::{Workspace, WorkspaceError};
+use apex_search::names::SymbolName;
 
 /// The largest item a bundle will capture, in bytes of text.
 pub const MAX_ITEM_BYTES: usize = 256 * 1024;
@@ -139,20 +140,10 @@ impl Files {
     }
 }
 
-/// Split `a::b::name` into (`Some("a::b")`, `name`).
-pub(crate) fn split_symbol(symbol: &str) -> (Option<&str>, &str) {
-    match symbol.rsplit_once("::") {
-        Some((c, n)) => (Some(c), n),
-        None => (None, symbol),
-    }
-}
-
-fn symbol_matches(def: &SymbolDef, container: Option<&str>, name: &str) -> bool {
-    def.name == name
-        && match container {
-            None => true,
-            Some(c) => def.container.as_deref() == Some(c),
-        }
+/// Whether `def`, in the file at `rel`, is the symbol `wanted` names (its name, and its
+/// container as [`SymbolName::in_container`] reads the qualifier).
+fn symbol_matches(def: &SymbolDef, rel: &str, wanted: &SymbolName<'_>) -> bool {
+    def.name == wanted.name && wanted.in_container(def.container.as_deref(), rel)
 }
 
 fn nearest(defs: Vec<SymbolDef>, line: u32) -> Option<SymbolDef> {
@@ -248,7 +239,8 @@ pub(crate) fn capture(
             (ws.relative(&abs), abs, start, end, None)
         }
         (p, Some(sym)) => {
-            let (container, name) = split_symbol(sym);
+            let wanted = SymbolName::parse(sym);
+            let name = wanted.name;
             if name.is_empty() {
                 return Err(invalid(
                     i,
@@ -268,7 +260,7 @@ pub(crate) fn capture(
                         .map_err(|m| invalid(i, "symbol", m))?;
                     let matching: Vec<_> = defs
                         .iter()
-                        .filter(|d| symbol_matches(d, container, name))
+                        .filter(|d| symbol_matches(d, p, &wanted))
                         .cloned()
                         .collect();
                     if matching.is_empty() {
@@ -305,8 +297,8 @@ pub(crate) fn capture(
                             ),
                         ));
                     };
-                    let found = fresh_definitions(anchors, files, index, name, |d| {
-                        symbol_matches(d, container, name)
+                    let found = fresh_definitions(anchors, files, index, name, |rel, d| {
+                        symbol_matches(d, rel, &wanted)
                     });
                     match found.len() {
                         0 => {
@@ -526,14 +518,20 @@ fn resolve_symbol(
     saved: &SavedItem,
     sym: &SymbolPath,
 ) -> Result<Found, String> {
-    let (container, name) = split_symbol(&sym.path);
-    let same_kind = |d: &SymbolDef| d.kind == sym.kind && symbol_matches(d, container, name);
+    let wanted = SymbolName::parse(&sym.path);
+    let name = wanted.name;
+    let same_kind =
+        |rel: &str, d: &SymbolDef| d.kind == sym.kind && symbol_matches(d, rel, &wanted);
 
     // First the file it was saved from.
     let mut reason = match open(anchors, files, &saved.path) {
         Ok((abs, file)) => match files.symbols(&abs, &file) {
             Ok(defs) => {
-                let matching: Vec<_> = defs.iter().filter(|d| same_kind(d)).cloned().collect();
+                let matching: Vec<_> = defs
+                    .iter()
+                    .filter(|d| same_kind(&saved.path, d))
+                    .cloned()
+                    .collect();
                 if let Some(found) = best_in_file(&file, &saved.path, matching, saved) {
                     return Ok(found);
                 }
@@ -585,7 +583,7 @@ fn fresh_definitions(
     files: &Files,
     index: &dyn SymbolIndex,
     name: &str,
-    keep: impl Fn(&SymbolDef) -> bool,
+    keep: impl Fn(&str, &SymbolDef) -> bool,
 ) -> Vec<(PathBuf, String, SymbolDef)> {
     let mut paths: Vec<String> = index
         .definitions(name)
@@ -602,7 +600,7 @@ fn fresh_definitions(
         let Ok(defs) = files.symbols(&abs, &file) else {
             continue;
         };
-        for d in defs.iter().filter(|d| d.name == name && keep(d)) {
+        for d in defs.iter().filter(|d| d.name == name && keep(&rel, d)) {
             out.push((abs.clone(), rel.clone(), d.clone()));
         }
     }

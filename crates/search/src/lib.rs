@@ -10,6 +10,7 @@
 pub mod budget;
 pub mod index;
 mod literals;
+pub mod names;
 pub mod query;
 pub mod read;
 pub mod symbols;

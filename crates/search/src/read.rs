@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::budget::{self, Budget};
-use super::query::{name_as_written, numbered, split_lines};
+use super::names::SymbolName;
+use super::query::{numbered, split_lines};
 use super::symbols::{self, Symbol};
 use super::{SearchError, SearchIndex};
 
@@ -244,57 +245,20 @@ fn unsupported(rel: &str) -> SearchError {
 /// The symbol named `name` (`open`, `Store::open`, `Store.open`): exact name first, then
 /// ignoring case.
 fn pick_symbol<'a>(syms: &'a [Symbol], rel: &str, name: &str) -> Option<&'a Symbol> {
-    let (qualifier, base) = split_qualified_whole(name_as_written(name));
-    // The qualifier's parts, less those that name the file's own path (its module:
-    // `httpclient.fetch` in `tornado/httpclient.py`).
-    let in_path: Vec<&str> = rel
-        .split('/')
-        .map(|p| p.split('.').next().unwrap_or(p))
-        .collect();
-    let wanted: Vec<&str> = qualifier
-        .map(parts)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| !in_path.contains(p))
-        .collect();
-    // The container matches when one of the two part lists ends with the other, part for
-    // part (`tornado.httpclient.AsyncHTTPClient` is `AsyncHTTPClient`, not `HTTPClient`).
-    let container_ok = |s: &Symbol| {
-        wanted.is_empty()
-            || s.container.as_deref().is_some_and(|sc| {
-                let have = parts(sc);
-                have.ends_with(&wanted) || wanted.ends_with(&have)
-            })
-    };
+    let wanted = SymbolName::parse(name);
     // A definition with a body before a declaration of it (a method declared in its class
     // and defined further down the same header).
     let first = |named: &dyn Fn(&Symbol) -> bool| {
-        let matching = || syms.iter().filter(|s| named(s) && container_ok(s));
+        let matching = || {
+            syms.iter()
+                .filter(|s| named(s) && wanted.in_container(s.container.as_deref(), rel))
+        };
         matching()
             .find(|s| !s.declaration)
             .or_else(|| matching().next())
     };
-    first(&|s| s.name == base).or_else(|| first(&|s| s.name.eq_ignore_ascii_case(base)))
-}
-
-/// `a::B::open` -> (Some("a::B"), "open"); `x.y` -> (Some("x"), "y"); `x` -> (None, "x").
-fn split_qualified_whole(name: &str) -> (Option<&str>, &str) {
-    match name
-        .rfind("::")
-        .map(|i| (i, 2))
-        .or_else(|| name.rfind('.').map(|i| (i, 1)))
-    {
-        Some((i, w)) if i > 0 => (Some(&name[..i]), &name[i + w..]),
-        _ => (None, name),
-    }
-}
-
-/// The parts of a qualified name: `a::B.c` -> `a`, `B`, `c`.
-fn parts(qualified: &str) -> Vec<&str> {
-    qualified
-        .split([':', '.'])
-        .filter(|p| !p.is_empty())
-        .collect()
+    first(&|s| s.name == wanted.name)
+        .or_else(|| first(&|s| s.name.eq_ignore_ascii_case(wanted.name)))
 }
 
 /// Nest symbols by their line spans (they arrive in source order).

@@ -31,6 +31,7 @@ use super::index::{
     BINARY, Fields, RANK_DECLARATION, RANK_FREE, RANK_HAND, RANK_NOT_TEST, distinct_strings,
     path_hash,
 };
+use super::names::{is_definition_keyword, name_as_written};
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};
@@ -581,77 +582,6 @@ impl SearchIndex {
     }
 }
 
-/// Words that open a definition in the languages we read (`pub fn`, `async def`, `export
-/// default class`...): a name asked for as it is written in code (`fn block_on`) is the
-/// name after them.
-const DEFINITION_KEYWORDS: &[&str] = &[
-    "abstract",
-    "async",
-    "class",
-    "const",
-    "def",
-    "default",
-    "enum",
-    "export",
-    "extern",
-    "final",
-    "fn",
-    "func",
-    "function",
-    "impl",
-    "inline",
-    "interface",
-    "internal",
-    "let",
-    "macro_rules!",
-    "mod",
-    "module",
-    "namespace",
-    "override",
-    "package",
-    "private",
-    "protected",
-    "pub",
-    "pub(crate)",
-    "pub(super)",
-    "public",
-    "record",
-    "sealed",
-    "static",
-    "struct",
-    "trait",
-    "type",
-    "typedef",
-    "union",
-    "unsafe",
-    "val",
-    "var",
-    "virtual",
-];
-
-/// Whether `word` opens a definition (see [`DEFINITION_KEYWORDS`]).
-fn is_definition_keyword(word: &str) -> bool {
-    DEFINITION_KEYWORDS.contains(&word)
-}
-
-/// A name as an assistant may write it, as it appears in code: `pub fn block_on` ->
-/// `block_on`, `def parse(self, text)` -> `parse`, `Store::open()` -> `Store::open`. A lone
-/// keyword is a name (`type`).
-pub(crate) fn name_as_written(given: &str) -> &str {
-    let mut s = given.trim();
-    while let Some((first, rest)) = s.split_once(char::is_whitespace) {
-        let rest = rest.trim_start();
-        if rest.is_empty() || !is_definition_keyword(first) {
-            break;
-        }
-        s = rest;
-    }
-    match s.find('(') {
-        Some(i) if i > 0 => s[..i].trim_end(),
-        _ => s,
-    }
-}
-
 /// `Store::open` -> (Some("Store"), "open"); `Client.get` likewise; `x` -> (None, "x").
 fn split_qualified(name: &str) -> (Option<&str>, &str) {
     let cut = name
@@ -786,19 +716,6 @@ mod tests {
         assert_eq!(split_qualified("a::Store::open"), (Some("Store"), "open"));
         assert_eq!(split_qualified("Client.get"), (Some("Client"), "get"));
         assert_eq!(split_qualified("plain"), (None, "plain"));
-    }
-
-    #[test]
-    fn a_name_written_as_in_code_is_the_name() {
-        assert_eq!(name_as_written("fn block_on"), "block_on");
-        assert_eq!(name_as_written("  pub(crate) async fn run  "), "run");
-        assert_eq!(name_as_written("def parse(self, text):"), "parse");
-        assert_eq!(name_as_written("export default class Shape"), "Shape");
-        assert_eq!(name_as_written("Store::open()"), "Store::open");
-        assert_eq!(name_as_written("type"), "type");
-        assert_eq!(name_as_written("fn"), "fn");
-        // Not a keyword: left for the caller to refuse as two words.
-        assert_eq!(name_as_written("block on"), "block on");
     }
 
     #[test]
