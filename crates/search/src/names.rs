@@ -154,6 +154,19 @@ mod tests {
     }
 
     #[test]
+    fn qualified_names_split() {
+        let split = |s| {
+            let n = SymbolName::parse(s);
+            (n.qualifier.last().copied(), n.name)
+        };
+        assert_eq!(split("Store::open"), (Some("Store"), "open"));
+        assert_eq!(split("a::Store::open"), (Some("Store"), "open"));
+        assert_eq!(split("Client.get"), (Some("Client"), "get"));
+        assert_eq!(split("plain"), (None, "plain"));
+        assert_eq!(split("Store::"), (None, "Store::"));
+    }
+
+    #[test]
     fn a_qualifier_names_the_container_part_for_part_or_the_files_module() {
         let n = SymbolName::parse("tornado.httpclient.AsyncHTTPClient.fetch");
         assert_eq!(n.name, "fetch");

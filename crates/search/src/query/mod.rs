@@ -31,7 +31,7 @@ use super::index::{
     BINARY, Fields, RANK_DECLARATION, RANK_FREE, RANK_HAND, RANK_NOT_TEST, distinct_strings,
     path_hash,
 };
-use super::names::{is_definition_keyword, name_as_written};
+use super::names::{SymbolName, is_definition_keyword, name_as_written};
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};
@@ -582,25 +582,6 @@ impl SearchIndex {
     }
 }
 
-/// `Store::open` -> (Some("Store"), "open"); `Client.get` likewise; `x` -> (None, "x").
-fn split_qualified(name: &str) -> (Option<&str>, &str) {
-    let cut = name
-        .rfind("::")
-        .map(|i| (i, 2))
-        .or_else(|| name.rfind('.').map(|i| (i, 1)));
-    match cut {
-        Some((i, w)) if i > 0 && i + w < name.len() => {
-            let container = &name[..i];
-            let container = container
-                .rsplit(['.', ':'])
-                .find(|s| !s.is_empty())
-                .unwrap_or(container);
-            (Some(container), &name[i + w..])
-        }
-        _ => (None, name),
-    }
-}
-
 /// The whole identifier, boosted, or all of its parts.
 fn word_query(field: Field, w: &QueryWord) -> Box<dyn Query> {
     let whole = exact_term(field, &w.whole);
@@ -709,14 +690,6 @@ fn round(score: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn qualified_names_split() {
-        assert_eq!(split_qualified("Store::open"), (Some("Store"), "open"));
-        assert_eq!(split_qualified("a::Store::open"), (Some("Store"), "open"));
-        assert_eq!(split_qualified("Client.get"), (Some("Client"), "get"));
-        assert_eq!(split_qualified("plain"), (None, "plain"));
-    }
 
     #[test]
     fn globs_are_relative_and_forgiving() {

@@ -19,7 +19,7 @@ impl SearchIndex {
         if given.is_empty() {
             return Err(SearchError::EmptyQuery { field: "name" });
         }
-        let (_, base) = split_qualified(name_as_written(given));
+        let base = SymbolName::parse(given).name;
         if next_identifier(base, 0) != Some((0, base.len())) {
             return Err(SearchError::BadArgument {
                 field: "name",

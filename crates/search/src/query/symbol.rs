@@ -42,7 +42,8 @@ impl SearchIndex {
         if given.is_empty() {
             return Err(SearchError::EmptyQuery { field: "name" });
         }
-        let (qualifier, base) = split_qualified(name_as_written(given));
+        let asked = SymbolName::parse(given);
+        let (qualifier, base) = (asked.qualifier.last().copied(), asked.name);
         let base_ok = next_identifier(base, 0) == Some((0, base.len()));
         if !base_ok {
             return Err(SearchError::BadArgument {

@@ -109,7 +109,7 @@ impl SearchIndex {
                 ));
                 // `Type::method`: the definition inside `Type` before any other `method`.
                 if words.len() > 1
-                    && let (Some(container), _) = split_qualified(req.query.trim())
+                    && let Some(&container) = SymbolName::parse(req.query.trim()).qualifier.last()
                 {
                     clauses.push((
                         Occur::Should,
