@@ -476,3 +476,56 @@ async fn an_opentelemetry_sdk_exporter_sends_spans_that_appear_in_the_dataset() 
         "{q}"
     );
 }
+
+#[tokio::test]
+async fn a_parquet_file_synth_wrote_ingests_to_the_same_records_and_spend() {
+    let ws = Workspace::new();
+    let client = stdio_client(ws.path(), Generation::Stateless).await;
+    let made = ok_json(
+        &call(
+            &client,
+            "generate_synthetic_data",
+            json!({"profile": "ecommerce", "count": 3000, "seed": 5, "format": "parquet", "output": "out/s.parquet"}),
+        )
+        .await,
+    );
+    // Detected by its content: the format is not named.
+    let r = ok_json(
+        &call(
+            &client,
+            "ingest_logs",
+            json!({"path": "out/s.parquet", "dataset": "back"}),
+        )
+        .await,
+    );
+    assert_eq!(r["format"], "parquet", "{r}");
+    assert_eq!(
+        (r["accepted"].as_u64(), r["rejected"].as_u64()),
+        (Some(3000), Some(0)),
+        "{r}"
+    );
+    let spend = made["summary"]["spend_usd"].as_f64().unwrap();
+    assert!(
+        (r["spend_usd"].as_f64().unwrap() - spend).abs() < 1e-6,
+        "{r} vs {spend}"
+    );
+    // The records are the same ones, field for field where a query reads them.
+    let q = ok_json(
+        &call(
+            &client,
+            "query_data",
+            json!({"sql": "SELECT MIN(timestamp), MAX(timestamp), SUM(input_tokens), COUNT(DISTINCT span_id) FROM workload_records WHERE dataset = 'back'"}),
+        )
+        .await,
+    );
+    let range = &made["summary"]["time_range"];
+    assert_eq!(q["rows"][0][3], 3000, "{q}");
+    assert!(
+        q["rows"][0][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&range["start"].as_str().unwrap()[..19]),
+        "{q} vs {range}"
+    );
+    client.cancel().await.unwrap();
+}

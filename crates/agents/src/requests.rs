@@ -54,7 +54,7 @@ impl RunAgentArgs {
 pub struct IngestLogsArgs {
     /// Log file inside the workspace.
     pub path: String,
-    /// auto (default: by name and content), jsonl, csv, otlp-json, otlp-proto, litellm (spend logs), langfuse (observations), openai-usage or anthropic-usage (usage/cost reports).
+    /// auto (default: by name and content), jsonl, csv, otlp-json, otlp-proto, parquet, litellm (spend logs), langfuse (observations), openai-usage or anthropic-usage (usage/cost reports).
     #[serde(default)]
     #[arg(long)]
     pub format: Option<String>,

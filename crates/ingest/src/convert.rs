@@ -73,13 +73,16 @@ pub(crate) fn text_number(name: &str, s: &str) -> Result<Option<f64>, String> {
 
 /// Where each of our fields is in a CSV row: its column (through the header map), by slot
 /// ([`super::fast::slot`]), and the input's name for it, for messages.
-struct CsvLayout {
-    column: [Option<usize>; super::fast::SLOTS],
-    theirs: Vec<String>,
+pub(crate) struct CsvLayout {
+    pub(crate) column: [Option<usize>; super::fast::SLOTS],
+    pub(crate) theirs: Vec<String>,
 }
 
 impl CsvLayout {
-    fn new(header: &BTreeMap<String, usize>, columns: &BTreeMap<String, String>) -> Self {
+    pub(crate) fn new(
+        header: &BTreeMap<String, usize>,
+        columns: &BTreeMap<String, String>,
+    ) -> Self {
         let theirs: Vec<String> = super::fast::fields()
             .map(|ours| columns.get(ours).cloned().unwrap_or(ours.to_string()))
             .collect();
@@ -570,7 +573,7 @@ pub(crate) fn json_line<E>(
     }
 }
 
-const REQUIRED_CSV: &[&str] = &[
+pub(crate) const REQUIRED_CSV: &[&str] = &[
     "timestamp",
     "model",
     "input_tokens",

@@ -18,6 +18,9 @@ pub fn detect(path: &Path) -> Result<Format, String> {
         .and_then(|mut f| f.read(&mut head))
         .map_err(|e| format!("path: cannot read {}: {e}", path.display()))?;
     head.truncate(n);
+    if ext == "parquet" || super::parquet::is_parquet(&head) {
+        return Ok(Format::Parquet);
+    }
     if matches!(ext.as_str(), "pb" | "binpb" | "protobuf" | "proto") {
         return Ok(Format::OtlpProto);
     }

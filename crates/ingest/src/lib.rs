@@ -19,6 +19,7 @@ mod detect;
 mod fast;
 mod json;
 mod otlp;
+mod parquet;
 mod providers;
 mod usage;
 mod wire;
@@ -57,6 +58,7 @@ pub enum Format {
     Csv,
     OtlpJson,
     OtlpProto,
+    Parquet,
     Litellm,
     Langfuse,
     OpenaiUsage,
@@ -64,8 +66,7 @@ pub enum Format {
 }
 
 /// Every format name `format=` accepts, for messages and descriptions.
-pub const FORMAT_NAMES: &str =
-    "auto, jsonl, csv, otlp-json, otlp-proto, litellm, langfuse, openai-usage, anthropic-usage";
+pub const FORMAT_NAMES: &str = "auto, jsonl, csv, otlp-json, otlp-proto, parquet, litellm, langfuse, openai-usage, anthropic-usage";
 
 impl Format {
     /// Parse a `format=` value; the error names what is accepted.
@@ -76,6 +77,7 @@ impl Format {
             "csv" => Self::Csv,
             "otlp-json" | "otlp" | "otlp_json" => Self::OtlpJson,
             "otlp-proto" | "otlp-protobuf" | "otlp_proto" | "protobuf" => Self::OtlpProto,
+            "parquet" => Self::Parquet,
             "litellm" | "litellm-spend-logs" => Self::Litellm,
             "langfuse" | "langfuse-observations" => Self::Langfuse,
             "openai-usage" | "openai-costs" | "openai" => Self::OpenaiUsage,
@@ -95,6 +97,7 @@ impl Format {
             Self::Csv => "csv",
             Self::OtlpJson => "otlp-json",
             Self::OtlpProto => "otlp-proto",
+            Self::Parquet => "parquet",
             Self::Litellm => "litellm",
             Self::Langfuse => "langfuse",
             Self::OpenaiUsage => "openai-usage",
@@ -468,6 +471,10 @@ pub fn parse_file_with<E: Send, B: Send>(
             convert::csv_file(path, opts, &mut parsed, &prepare, &mut write)?;
             return Ok(parsed);
         }
+        Format::Parquet => {
+            parquet::parquet_file(path, opts, &mut parsed, &prepare, &mut write)?;
+            return Ok(parsed);
+        }
         Format::Jsonl if json::is_jsonl(path)? => {
             fast::jsonl_file(path, opts, &mut parsed, &prepare, &mut write)?;
             return Ok(parsed);
@@ -492,7 +499,7 @@ pub fn parse_file_with<E: Send, B: Send>(
         Format::Langfuse => providers::langfuse_file(path, &mut c)?,
         Format::OpenaiUsage => usage::openai_file(path, &mut c)?,
         Format::AnthropicUsage => usage::anthropic_file(path, &mut c)?,
-        Format::Csv | Format::Auto => {
+        Format::Csv | Format::Parquet | Format::Auto => {
             return Err(IngestError::Invalid(format!(
                 "internal: format {} was not read",
                 format.name()

@@ -806,7 +806,7 @@ fn format_names_parse_and_unknown_ones_list_the_choices() {
     for name in FORMAT_NAMES.split(", ") {
         assert_eq!(Format::parse(name).unwrap().name(), name);
     }
-    let e = Format::parse("parquet").unwrap_err();
+    let e = Format::parse("xml").unwrap_err();
     assert!(
         e.contains("otlp-proto") && e.contains("anthropic-usage"),
         "{e}"
@@ -957,4 +957,127 @@ fn a_failed_call_that_was_not_billed_is_not_a_cost_mismatch() {
         "an unbilled failure (line 1) is not flagged; a free success and an overbilled failure are"
     );
     assert_eq!(recs[0].quality_flags, None);
+}
+
+/// A Parquet file as a warehouse exports one: its own column names, tz-aware timestamps in
+/// microseconds, 32-bit token counts, a decimal cost, a dictionary-encoded model and a null.
+fn warehouse_parquet(path: &Path) {
+    use arrow::array::{
+        ArrayRef, Decimal128Array, DictionaryArray, Int32Array, StringArray,
+        TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::Int8Type;
+    use std::sync::Arc;
+    let ts = TimestampMicrosecondArray::from(vec![
+        1_767_225_600_000_000,
+        1_767_225_601_500_000,
+        1_767_225_602_000_000,
+    ])
+    .with_timezone("+00:00");
+    let model: DictionaryArray<Int8Type> = vec![Some("gpt-4o"), Some("gpt-4o-mini"), None]
+        .into_iter()
+        .collect();
+    let usd = Decimal128Array::from(vec![Some(45_000), None, Some(1)])
+        .with_precision_and_scale(12, 7)
+        .unwrap();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("ts", Arc::new(ts)),
+        ("llm_model", Arc::new(model)),
+        (
+            "tokens_in",
+            Arc::new(Int32Array::from(vec![1000, 10_000, 5])),
+        ),
+        ("tokens_out", Arc::new(Int32Array::from(vec![200, 1000, 5]))),
+        ("elapsed_ms", Arc::new(Int32Array::from(vec![900, 1500, 7]))),
+        ("usd", Arc::new(usd)),
+        (
+            "team",
+            Arc::new(StringArray::from(vec!["acme", "acme", "beta"])),
+        ),
+        ("unused", Arc::new(StringArray::from(vec!["x", "y", "z"]))),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = ::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn parquet_in_another_vocabulary_through_the_column_map() {
+    let dir = tempfile::tempdir().unwrap();
+    // No `.parquet` in the name: told by its magic bytes.
+    let path = dir.path().join("export.bin");
+    warehouse_parquet(&path);
+    assert_eq!(detect(&path).unwrap(), Format::Parquet);
+    let columns: BTreeMap<String, String> = [
+        ("timestamp", "ts"),
+        ("model", "llm_model"),
+        ("input_tokens", "tokens_in"),
+        ("output_tokens", "tokens_out"),
+        ("latency_ms", "elapsed_ms"),
+        ("cost_usd", "usd"),
+        ("tenant", "team"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let mut opts = ParseOptions::new(PriceCatalog::builtin(), "t");
+    opts.columns = columns.clone();
+    let (p, recs) = parse_all(&path, Format::Auto, &opts);
+    // The third row has no model: rejected by its row number.
+    assert_eq!((p.accepted, p.rejected), (2, 1), "{:?}", p.rejections);
+    assert_eq!(p.rejections[0].line, 3, "{:?}", p.rejections);
+    assert!(
+        p.rejections[0].reason.contains("model"),
+        "{:?}",
+        p.rejections
+    );
+    assert_eq!(
+        (recs[0].timestamp.as_str(), recs[1].timestamp.as_str()),
+        ("2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.500Z")
+    );
+    assert_eq!(
+        (
+            recs[0].model.as_str(),
+            recs[0].provider.as_str(),
+            recs[0].tenant.as_str()
+        ),
+        ("gpt-4o", "openai", "acme")
+    );
+    assert_eq!(
+        (
+            recs[1].input_tokens,
+            recs[1].output_tokens,
+            recs[1].latency_ms
+        ),
+        (10_000, 1000, 1500.0)
+    );
+    // The decimal cost as given; the missing one filled from the price catalog.
+    assert!(close(recs[0].cost_usd, 0.0045), "{}", recs[0].cost_usd);
+    assert!(close(
+        recs[1].cost_usd,
+        price("gpt-4o-mini", 10_000, 1000, 0, 0)
+    ));
+    assert_eq!(p.filled.get("cost_usd"), Some(&1));
+
+    // Without the map, the required columns are missing, and the file's columns are named.
+    let plain = ParseOptions::new(PriceCatalog::builtin(), "t");
+    let e = parse_file(&path, Format::Parquet, &plain, |_| -> Result<(), ()> {
+        Ok(())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(&e, IngestError::Invalid(m) if m.contains("lacks the column") && m.contains("tokens_in")),
+        "{e:?}"
+    );
+    // A file named .parquet that is not one says so.
+    let fake = dir.path().join("fake.parquet");
+    std::fs::write(&fake, "timestamp,model\n").unwrap();
+    assert_eq!(detect(&fake).unwrap(), Format::Parquet);
+    let e = parse_file(&fake, Format::Auto, &opts, |_| -> Result<(), ()> { Ok(()) }).unwrap_err();
+    assert!(
+        matches!(&e, IngestError::Invalid(m) if m.contains("is not a readable Parquet file")),
+        "{e:?}"
+    );
 }
