@@ -443,6 +443,11 @@ impl Engine {
                         format!("{} KiB", self.limit >> 10)
                     }
                 )),
+                QueryError::Failed(text)
+                    if text.contains("table '") && text.contains("not found") =>
+                {
+                    QueryError::Failed(format!("{text}; {}", self.tables_hint()))
+                }
                 other => other,
             })?;
         Ok(QueryResult {
@@ -452,6 +457,33 @@ impl Engine {
             elapsed_ms: started.elapsed().as_millis() as u64,
             warnings: self.snapshot.warnings.clone(),
         })
+    }
+
+    /// What a query can read, for the error of one that names another table.
+    fn tables_hint(&self) -> String {
+        let columns: Vec<String> = schema::arrow_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut views: Vec<&str> = self
+            .snapshot
+            .datasets
+            .iter()
+            .map(|d| d.info.name.as_str())
+            .filter(|n| *n != "workload_records" && *n != "datasets")
+            .collect();
+        views.sort_unstable();
+        format!(
+            "the tables are `workload_records` (every dataset's records; filter on `dataset` and `day`; columns: {}), \
+             `datasets` (the catalog) and one view per dataset, named as it is: {}",
+            columns.join(", "),
+            if views.is_empty() {
+                "none yet".to_string()
+            } else {
+                views.join(", ")
+            }
+        )
     }
 
     /// One try of [`Engine::query`], stopped at `deadline`; over the memory budget,
