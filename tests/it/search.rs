@@ -484,6 +484,70 @@ fn an_unqualified_name_finds_the_free_definition_before_methods() {
     assert_eq!(found.definitions[0].path, "a_handle.rs", "{found:?}");
 }
 
+#[test]
+fn a_line_of_code_finds_the_files_that_hold_it_as_written_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // A short file with both words apart, which BM25 alone ranks first...
+    std::fs::write(
+        dir.path().join("a_notes.py"),
+        "# raise early\n# a ValueError is a bug\n",
+    )
+    .unwrap();
+    // ...and longer files that raise it.
+    let body: String = (0..40).map(|i| format!("x{i} = compute({i})\n")).collect();
+    for name in ["b_parse.py", "c_check.py"] {
+        std::fs::write(
+            dir.path().join(name),
+            format!(
+                "{body}def check(v):\n    if v < 0:\n        raise ValueError(\"negative\")\n{body}"
+            ),
+        )
+        .unwrap();
+    }
+    let ws = Workspace::open(dir.path(), None).unwrap();
+    let index = SearchIndex::open(&ws).unwrap();
+    let plain = index
+        .search_code(&SearchRequest {
+            mode: SearchMode::Text,
+            ..SearchRequest::new("raise ValueError")
+        })
+        .unwrap();
+    let at = |r: &apex_search::SearchResults| -> Vec<(String, u32)> {
+        r.hits.iter().map(|h| (h.path.clone(), h.line)).collect()
+    };
+    let found = at(&plain);
+    let mut raising = found[..2].to_vec();
+    raising.sort();
+    assert_eq!(
+        raising,
+        [
+            ("b_parse.py".to_string(), 43),
+            ("c_check.py".to_string(), 43)
+        ],
+        "{plain:?}"
+    );
+    assert_eq!(found[2], ("a_notes.py".to_string(), 1), "{plain:?}");
+    // Page by page, the same order.
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let r = index
+            .search_code(&SearchRequest {
+                mode: SearchMode::Text,
+                limit: Some(1),
+                cursor: cursor.clone(),
+                ..SearchRequest::new("raise   valueerror(")
+            })
+            .unwrap();
+        paged.extend(at(&r));
+        cursor = r.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(paged, at(&plain));
+}
+
 /// Names near `parse` that only the fuzzy tier finds.
 const NEAR_PARSE: &str =
     "pub fn parser() {}\npub fn parsed() {}\npub fn pars() {}\npub fn parse_all() {}\n";

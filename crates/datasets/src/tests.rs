@@ -339,8 +339,14 @@ fn client_sql_is_one_read_only_select_bounded_in_rows_and_time() {
         ("CREATE TABLE t AS SELECT 1", "only one read-only SELECT"),
         ("SELECT nope FROM workload_records", "nope"),
         // A table that is not there: the ones that are, and the dataset's own view.
-        ("SELECT * FROM records", "`workload_records` (every dataset's records"),
-        ("SELECT * FROM records", "one view per dataset, named as it is: shop-1"),
+        (
+            "SELECT * FROM records",
+            "`workload_records` (every dataset's records",
+        ),
+        (
+            "SELECT * FROM records",
+            "one view per dataset, named as it is: shop-1",
+        ),
         ("", "empty"),
     ] {
         let e = engine.query(bad, limits).unwrap_err().to_string();

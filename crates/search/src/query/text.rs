@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use rayon::prelude::*;
-use regex::RegexBuilder;
+use regex::{Regex, RegexBuilder};
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query};
 use tantivy::{Searcher, TantivyDocument};
 
@@ -20,6 +20,29 @@ const DEFINITION_BOOST: f32 = 1.5;
 /// What a hit in a hand-written file adds over one in vendored or generated code: a
 /// tie-breaker (text scores are ~5-30).
 const HAND_TEXT_BOOST: f32 = 0.5;
+/// Best hits among which those holding a multi-word query as written come first.
+const PHRASE_WINDOW: usize = 40;
+
+/// The query as written, as a pattern (case-insensitive, any run of spaces for a space), when
+/// it is more than one identifier: several words or punctuation (`raise ValueError(`,
+/// `this.lift(`); `None` for a single identifier, which the index ranks by itself.
+fn phrase_pattern(query: &str, words: &[QueryWord]) -> Option<Regex> {
+    let single = words.len() == 1 && words[0].original == query;
+    if single || words.is_empty() {
+        return None;
+    }
+    let pattern = query
+        .split_whitespace()
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+");
+    RegexBuilder::new(&pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+        .ok()
+}
+
 /// What a hit outside test code adds: a smaller tie-breaker (tests show how code is used).
 const NOT_TEST_TEXT_BOOST: f32 = 0.3;
 
@@ -134,23 +157,54 @@ impl SearchIndex {
             not_test: NOT_TEST_TEXT_BOOST,
             ..Boosts::NONE
         };
-        let (top, total) =
-            self.top_docs(&searcher, query.as_ref(), filters, offset + limit, boosts)?;
+        // A line of code or several words: the files that hold them as written come first
+        // among the best PHRASE_WINDOW (definitions keep their place), so that `raise
+        // ValueError(` finds the raises before a short file that says "raise" and "error"
+        // apart. The window is the same for every page, so pages never repeat or skip a hit.
+        let phrase = (mode != SearchMode::Symbol)
+            .then(|| phrase_pattern(req.query.trim(), words))
+            .flatten();
+        let window = if phrase.is_some() { PHRASE_WINDOW } else { 0 };
+        let (top, total) = self.top_docs(
+            &searcher,
+            query.as_ref(),
+            filters,
+            (offset + limit).max(window),
+            boosts,
+        )?;
 
         // Definitions of the page first, so that a text hit on the same line is not repeated.
         struct Doc {
             score: f32,
             doc: TantivyDocument,
         }
-        let docs: Vec<Doc> = top
+        let mut docs: Vec<Doc> = top
             .into_iter()
-            .skip(offset)
             .map(|(score, addr)| {
                 searcher
                     .doc::<TantivyDocument>(addr)
                     .map(|doc| Doc { score, doc })
             })
             .collect::<Result<_, _>>()?;
+        if let Some(re) = &phrase {
+            let ahead = window.min(docs.len());
+            let as_written: Vec<bool> = docs[..ahead]
+                .par_iter()
+                .map(|d| {
+                    is_symbol_doc(&d.doc, &f)
+                        || self
+                            .read_text(&text_of(&d.doc, f.path))
+                            .is_some_and(|t| re.is_match(&t))
+                })
+                .collect();
+            let mut order: Vec<usize> = (0..ahead).collect();
+            order.sort_by_key(|&i| !as_written[i]);
+            let mut head: Vec<Option<Doc>> = docs.drain(..ahead).map(Some).collect();
+            let reordered: Vec<Doc> = order.iter().filter_map(|&i| head[i].take()).collect();
+            docs.splice(0..0, reordered);
+        }
+        docs.truncate(offset + limit);
+        let docs: Vec<Doc> = docs.into_iter().skip(offset).collect();
         let covered: HashSet<(String, u32)> = docs
             .iter()
             .filter(|d| is_symbol_doc(&d.doc, &f))
@@ -170,7 +224,14 @@ impl SearchIndex {
             let hit = if is_symbol_doc(&d.doc, &f) {
                 self.definition_hit(&d.doc, d.score)
             } else {
-                self.text_hit(&searcher, &d.doc, d.score, &matcher, &covered)
+                self.text_hit(
+                    &searcher,
+                    &d.doc,
+                    d.score,
+                    &matcher,
+                    phrase.as_ref(),
+                    &covered,
+                )
             };
             let Some(mut hit) = hit else {
                 consumed += 1;
@@ -225,6 +286,7 @@ impl SearchIndex {
         doc: &TantivyDocument,
         score: f32,
         matcher: &LineMatcher,
+        phrase: Option<&Regex>,
         covered: &HashSet<(String, u32)>,
     ) -> Option<SearchHit> {
         let f = self.fields();
@@ -238,11 +300,22 @@ impl SearchIndex {
         if scored.is_empty() {
             return None;
         }
-        let best = scored
-            .iter()
-            .filter(|(l, _)| !covered.contains(&(path.clone(), *l)))
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .map(|&(l, _)| l)?;
+        // The first line that holds the query as written, else the best-scored one.
+        let as_written = phrase.and_then(|re| {
+            re.find_iter(&text)
+                .map(|m| {
+                    1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..m.start()]).count() as u32
+                })
+                .find(|&l| !covered.contains(&(path.clone(), l)))
+        });
+        let best = match as_written {
+            Some(l) => l,
+            None => scored
+                .iter()
+                .filter(|(l, _)| !covered.contains(&(path.clone(), *l)))
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .map(|&(l, _)| l)?,
+        };
         // Only the lines up to the snippet's end: files can be long, snippets are not.
         let lines: Vec<&str> = text.lines().take((best + CONTEXT) as usize).collect();
         let symbol = spans
