@@ -66,13 +66,20 @@ pub fn ingest(
             }
         );
     }
+    // Usage buckets stand for many calls each; said only where there are some.
+    let buckets = if p.aggregated > 0 {
+        format!(
+            ", {} aggregated buckets for {} calls",
+            p.aggregated, p.calls
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "dataset {}: {} accepted ({} flagged, {} aggregated buckets for {} calls), {} rejected, {} model calls, spend ${:.2}, {} ms (run {run_id})",
+        "dataset {}: {} accepted ({} flagged{buckets}), {} rejected, {} model calls, spend ${:.2}, {} ms (run {run_id})",
         report.dataset,
         p.accepted,
         p.flagged,
-        p.aggregated,
-        p.calls,
         p.rejected,
         report.model_calls,
         p.spend_usd,

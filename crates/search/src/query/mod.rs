@@ -197,7 +197,7 @@ pub struct SearchResults {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindSymbolRequest {
-    /// Symbol name, qualified (`Store::open`, `Client.get`) or approximate (fuzzy matching).
+    /// Symbol name: plain, qualified by type or module (`Store::open`, `tokio::spawn`, `Client.get`), as written in code (`fn open`) or approximate (fuzzy).
     pub name: String,
     /// function, method, class, struct, enum, trait, interface, module, constant, type, macro or impl.
     pub kind: Option<String>,

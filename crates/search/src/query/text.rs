@@ -173,38 +173,40 @@ impl SearchIndex {
             boosts,
         )?;
 
+        // The order of `top`, its first `window` re-ordered by holding the phrase as written.
+        let mut order: Vec<usize> = (0..top.len()).collect();
+        if let Some(re) = &phrase {
+            let ahead = window.min(top.len());
+            let as_written: Vec<bool> = top[..ahead]
+                .par_iter()
+                .map(|&(_, addr)| {
+                    searcher.doc::<TantivyDocument>(addr).is_ok_and(|d| {
+                        is_symbol_doc(&d, &f)
+                            || self
+                                .read_text(&text_of(&d, f.path))
+                                .is_some_and(|t| re.is_match(&t))
+                    })
+                })
+                .collect();
+            order[..ahead].sort_by_key(|&i| !as_written[i]);
+        }
+
         // Definitions of the page first, so that a text hit on the same line is not repeated.
         struct Doc {
             score: f32,
             doc: TantivyDocument,
         }
-        let mut docs: Vec<Doc> = top
+        let docs: Vec<Doc> = order
             .into_iter()
-            .map(|(score, addr)| {
+            .skip(offset)
+            .take(limit)
+            .map(|i| {
+                let (score, addr) = top[i];
                 searcher
                     .doc::<TantivyDocument>(addr)
                     .map(|doc| Doc { score, doc })
             })
             .collect::<Result<_, _>>()?;
-        if let Some(re) = &phrase {
-            let ahead = window.min(docs.len());
-            let as_written: Vec<bool> = docs[..ahead]
-                .par_iter()
-                .map(|d| {
-                    is_symbol_doc(&d.doc, &f)
-                        || self
-                            .read_text(&text_of(&d.doc, f.path))
-                            .is_some_and(|t| re.is_match(&t))
-                })
-                .collect();
-            let mut order: Vec<usize> = (0..ahead).collect();
-            order.sort_by_key(|&i| !as_written[i]);
-            let mut head: Vec<Option<Doc>> = docs.drain(..ahead).map(Some).collect();
-            let reordered: Vec<Doc> = order.iter().filter_map(|&i| head[i].take()).collect();
-            docs.splice(0..0, reordered);
-        }
-        docs.truncate(offset + limit);
-        let docs: Vec<Doc> = docs.into_iter().skip(offset).collect();
         let covered: HashSet<(String, u32)> = docs
             .iter()
             .filter(|d| is_symbol_doc(&d.doc, &f))
