@@ -427,6 +427,31 @@ fn main() {
             names(Language::Tsx, tsx),
             ["function:Button", "function:App"]
         );
+        // Bodiless heads are declarations (they rank after the definition): the interface's
+        // method, the abstract one, and an overload's signatures before its implementation.
+        let declared = |src: &str| -> Vec<(String, u32, bool)> {
+            crate::symbols::extract(Language::TypeScript, src)
+                .into_iter()
+                .map(|s| (s.name, s.line, s.declaration))
+                .collect()
+        };
+        assert_eq!(
+            declared(src)
+                .into_iter()
+                .filter(|s| s.2)
+                .map(|s| s.0)
+                .collect::<Vec<_>>(),
+            ["greet", "find"]
+        );
+        let overloads = "export function merge(a: string): string;\nexport function merge(a: number): number;\nexport function merge(a: any): any {\n  return a;\n}\n";
+        assert_eq!(
+            declared(overloads),
+            [
+                ("merge".to_string(), 1, true),
+                ("merge".to_string(), 2, true),
+                ("merge".to_string(), 3, false)
+            ]
+        );
     }
 
     #[test]

@@ -273,7 +273,8 @@ pub struct Symbol {
     /// Last line of the definition, 1-based, inclusive.
     pub end_line: u32,
     /// A declaration without a body (a C++ method declared in its class and defined
-    /// elsewhere, a Rust `mod name;`): it ranks after the definition of the same name.
+    /// elsewhere, a Rust `mod name;`, a TypeScript overload or interface method): it ranks
+    /// after the definition of the same name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declaration: bool,
 }
@@ -494,6 +495,12 @@ impl<'s> Walker<'s> {
             Language::Rust => {
                 self.kind(node) == "mod_item" && node.child_by_field_name("body").is_none()
             }
+            // An overload's signature, an interface's method, an abstract method: the body
+            // is elsewhere (rxjs declares `mergeMap` four times before defining it).
+            Language::JavaScript | Language::TypeScript | Language::Tsx => matches!(
+                self.kind(node),
+                "function_signature" | "method_signature" | "abstract_method_signature"
+            ),
             _ => false,
         };
         self.out.push(Symbol {
