@@ -1596,6 +1596,7 @@ fn modules_fixture() -> crate::common::Workspace {
     ws.write("src/tests.rs", "pub fn spawn() {}\n");
     ws.write("task/mod.rs", "mod spawn;\n");
     ws.write("task/spawn.rs", "pub fn spawn() {}\n");
+    ws.write("aaa/factory.py", "def HTTPClient(url):\n    pass\n");
     ws.write(
         "web/httpclient.py",
         "class HTTPClient:\n    def fetch(self, url):\n        pass\n\n\nclass AsyncHTTPClient:\n    def fetch(self, url):\n        pass\n",
@@ -1629,15 +1630,27 @@ async fn a_name_asked_as_code_or_by_its_module_finds_the_definition_outside_test
     };
     // The free function, then the method, then the module's declaration and the test's
     // helper; the name as written in code finds the same.
-    for name in ["spawn", "fn spawn", "pub fn spawn()"] {
+    let v = ok_json(&call(&client, "find_symbol", json!({"name": "spawn"})).await);
+    assert_eq!(
+        order(&v),
+        owned(&[
+            ("task/spawn.rs", "function"),
+            ("runtime/handle.rs", "method"),
+            ("task/mod.rs", "module"),
+            ("src/tests.rs", "function"),
+        ]),
+        "{v}"
+    );
+    // Written as a function, the functions and methods come first, the module last.
+    for name in ["fn spawn", "pub fn spawn()"] {
         let v = ok_json(&call(&client, "find_symbol", json!({"name": name})).await);
         assert_eq!(
             order(&v),
             owned(&[
                 ("task/spawn.rs", "function"),
                 ("runtime/handle.rs", "method"),
-                ("task/mod.rs", "module"),
                 ("src/tests.rs", "function"),
+                ("task/mod.rs", "module"),
             ]),
             "{name}: {v}"
         );
@@ -1694,6 +1707,16 @@ async fn a_name_asked_as_code_or_by_its_module_finds_the_definition_outside_test
         ],
         "{v}"
     );
+    // A keyword written before the name ranks its kind first; `kind` still filters.
+    for (name, first) in [
+        ("class HTTPClient", "class"),
+        ("def HTTPClient", "function"),
+    ] {
+        let v = ok_json(&call(&client, "find_symbol", json!({"name": name})).await);
+        assert_eq!(v["definitions"][0]["kind"], first, "{name}: {v}");
+        assert_eq!(v["definitions"][0]["name"], "HTTPClient", "{name}: {v}");
+        assert_eq!(v["definitions"][1]["name"], "HTTPClient", "{name}: {v}");
+    }
     // read_code by a qualified name: the class part for part (`AsyncHTTPClient` is not
     // `HTTPClient`), the module's own path skipped.
     for (symbol, line) in [

@@ -3,6 +3,8 @@
 //! `tornado.httpclient.AsyncHTTPClient.fetch`) or by a module (`httpclient.fetch`). One
 //! reading for `read_code`, `find_symbol`, `find_references` and the context bundles' anchors.
 
+use crate::symbols::SymbolKind;
+
 /// Words that open a definition in the languages we read (`pub fn`, `async def`, `export
 /// default class`...): a name asked for as it is written in code (`fn block_on`) is the
 /// name after them.
@@ -72,6 +74,40 @@ pub fn name_as_written(given: &str) -> &str {
         Some(i) if i > 0 => s[..i].trim_end(),
         _ => s,
     }
+}
+
+/// The kinds of definition the keywords written before a name ask for (`class Script`: a
+/// class; `fn open`: a function or method), from the last keyword that says; empty when
+/// none does (`pub`, `export`) or no keyword was written.
+pub fn kinds_written(given: &str) -> Vec<SymbolKind> {
+    use SymbolKind as K;
+    let mut s = given.trim();
+    let mut kinds = Vec::new();
+    while let Some((first, rest)) = s.split_once(char::is_whitespace) {
+        let rest = rest.trim_start();
+        if rest.is_empty() || !is_definition_keyword(first) {
+            break;
+        }
+        let said: &[SymbolKind] = match first {
+            "class" | "record" => &[K::Class],
+            "struct" | "union" => &[K::Struct],
+            "enum" => &[K::Enum],
+            "trait" => &[K::Trait],
+            "interface" => &[K::Interface],
+            "fn" | "def" | "func" | "function" => &[K::Function, K::Method],
+            "mod" | "module" | "namespace" | "package" => &[K::Module],
+            "type" | "typedef" => &[K::Type],
+            "const" => &[K::Constant],
+            "macro_rules!" => &[K::Macro],
+            "impl" => &[K::Impl],
+            _ => &[],
+        };
+        if !said.is_empty() {
+            kinds = said.to_vec();
+        }
+        s = rest;
+    }
+    kinds
 }
 
 /// A symbol name as asked for, read by [`name_as_written`]: the name and its qualifier's parts.
@@ -151,6 +187,18 @@ mod tests {
         assert_eq!(name_as_written("fn"), "fn");
         // Not a keyword: left for the caller to refuse as two words.
         assert_eq!(name_as_written("block on"), "block on");
+    }
+
+    #[test]
+    fn keywords_say_the_kind_asked_for() {
+        use SymbolKind as K;
+        assert_eq!(kinds_written("class Script"), [K::Class]);
+        assert_eq!(kinds_written("pub fn open()"), [K::Function, K::Method]);
+        assert_eq!(kinds_written("export default class Shape"), [K::Class]);
+        assert_eq!(kinds_written("pub struct Store"), [K::Struct]);
+        assert!(kinds_written("export Shape").is_empty());
+        assert!(kinds_written("Store::open").is_empty());
+        assert!(kinds_written("class").is_empty());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use super::index::{
     BINARY, Fields, RANK_DECLARATION, RANK_FREE, RANK_HAND, RANK_NOT_TEST, distinct_strings,
     path_hash,
 };
-use super::names::{SymbolName, is_definition_keyword, name_as_written};
+use super::names::{SymbolName, is_definition_keyword, kinds_written, name_as_written};
 use super::symbols::Language;
 use super::tokenizer::QueryWord;
 use super::{SearchError, SearchIndex};

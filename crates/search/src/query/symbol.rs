@@ -28,6 +28,9 @@ const DECLARATION_PENALTY: f32 = 0.5;
 /// declaration loses together, so that tokio's `future::block_on`, and even its `mod
 /// block_on;`, come before a test's helper `block_on`; less than a hand-written one adds.
 const NOT_TEST_BOOST: f32 = 1.75;
+/// What a definition of the kind a keyword asked for (`class Script`) adds: more than the
+/// origin, test and free marks together, less than an exact name scores by itself.
+const KIND_WRITTEN_BOOST: f32 = 5.0;
 /// What a name that starts with the query adds (a constant: the prefix automaton's score).
 const PREFIX_SCORE: f32 = 1.5;
 /// What a name within the edit distance adds (a constant, as for the prefix).
@@ -43,6 +46,7 @@ impl SearchIndex {
             return Err(SearchError::EmptyQuery { field: "name" });
         }
         let asked = SymbolName::parse(given);
+
         let (qualifier, base) = (asked.qualifier.last().copied(), asked.name);
         let base_ok = next_identifier(base, 0) == Some((0, base.len()));
         if !base_ok {
@@ -62,6 +66,12 @@ impl SearchIndex {
                         message: e.to_string(),
                     })?,
             ),
+        };
+        // `class Script`: the class before a function of the same name (a kind filter is
+        // what `kind` is for; a keyword only ranks).
+        let hinted = match kind {
+            Some(_) => Vec::new(),
+            None => kinds_written(given),
         };
         let limit = budget::limit(req.limit)?;
         let max_tokens = budget::max_tokens(req.max_tokens)?;
@@ -97,6 +107,12 @@ impl SearchIndex {
                 vec![(Occur::Must, Box::new(BooleanQuery::new(name)))];
             if let Some(k) = kind {
                 clauses.push((Occur::Must, filter_term(f.sym_kind, k.name())));
+            }
+            for k in &hinted {
+                clauses.push((
+                    Occur::Should,
+                    scored_term(f.sym_kind, k.name(), KIND_WRITTEN_BOOST),
+                ));
             }
             if let Some(c) = container {
                 clauses.push((Occur::Must, filter_term(f.container_exact, &lower(c))));
