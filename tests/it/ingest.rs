@@ -262,10 +262,25 @@ async fn every_fixture_ingests_through_mcp_and_the_dataset_agrees() {
     let r = call(
         &client,
         "ingest_logs",
-        json!({"path": "logs/quality.jsonl", "dataset": "q", "format": "parquet"}),
+        json!({"path": "logs/quality.jsonl", "dataset": "q", "format": "xml"}),
     )
     .await;
     assert_tool_error(&r, &["format", "otlp-proto", "anthropic-usage"]);
+    // A format named that the file is not in says so, and how to choose another.
+    let r = call(
+        &client,
+        "ingest_logs",
+        json!({"path": "logs/quality.jsonl", "dataset": "q", "format": "parquet"}),
+    )
+    .await;
+    assert_tool_error(
+        &r,
+        &[
+            "quality.jsonl is not a readable Parquet file",
+            "format auto",
+            "jsonl",
+        ],
+    );
     let r = call(
         &client,
         "ingest_logs",

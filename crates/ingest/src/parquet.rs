@@ -18,7 +18,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::convert::{CsvLayout, Fields, REQUIRED_CSV, collect, convert};
 use super::fast::{SLOTS, slot};
-use super::{Collector, IngestError, ParseOptions, Parsed};
+use super::{Collector, FORMAT_NAMES, IngestError, ParseOptions, Parsed};
 
 /// Rows read and handed to a parsing thread at once.
 const ROWS: usize = 8_192;
@@ -147,7 +147,8 @@ pub(crate) fn parquet_file<E: Send, B: Send>(
         .map_err(|e| IngestError::Io(format!("path: cannot open {}: {e}", path.display())))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
         IngestError::Invalid(format!(
-            "path: {} is not a readable Parquet file: {e}",
+            "path: {} is not a readable Parquet file ({e}); if it is in another format, pass \
+             format auto (told by its name and first bytes) or one of {FORMAT_NAMES}",
             path.display()
         ))
     })?;
