@@ -58,18 +58,27 @@ pub(crate) fn is_definition_keyword(word: &str) -> bool {
     DEFINITION_KEYWORDS.contains(&word)
 }
 
-/// A name as an assistant may write it, as it appears in code: `pub fn block_on` ->
-/// `block_on`, `def parse(self, text)` -> `parse`, `Store::open()` -> `Store::open`. A lone
-/// keyword is a name (`type`).
-pub fn name_as_written(given: &str) -> &str {
+/// The definition keywords written before a name, and what follows them (`pub fn
+/// block_on` -> `pub`, `fn` and `block_on`). A lone keyword is a name (`type`).
+fn split_keywords(given: &str) -> (Vec<&str>, &str) {
     let mut s = given.trim();
+    let mut keywords = Vec::new();
     while let Some((first, rest)) = s.split_once(char::is_whitespace) {
         let rest = rest.trim_start();
         if rest.is_empty() || !is_definition_keyword(first) {
             break;
         }
+        keywords.push(first);
         s = rest;
     }
+    (keywords, s)
+}
+
+/// A name as an assistant may write it, as it appears in code: `pub fn block_on` ->
+/// `block_on`, `def parse(self, text)` -> `parse`, `Store::open()` -> `Store::open`. A lone
+/// keyword is a name (`type`).
+pub fn name_as_written(given: &str) -> &str {
+    let (_, s) = split_keywords(given);
     match s.find('(') {
         Some(i) if i > 0 => s[..i].trim_end(),
         _ => s,
@@ -81,33 +90,29 @@ pub fn name_as_written(given: &str) -> &str {
 /// none does (`pub`, `export`) or no keyword was written.
 pub fn kinds_written(given: &str) -> Vec<SymbolKind> {
     use SymbolKind as K;
-    let mut s = given.trim();
-    let mut kinds = Vec::new();
-    while let Some((first, rest)) = s.split_once(char::is_whitespace) {
-        let rest = rest.trim_start();
-        if rest.is_empty() || !is_definition_keyword(first) {
-            break;
-        }
-        let said: &[SymbolKind] = match first {
-            "class" | "record" => &[K::Class],
-            "struct" | "union" => &[K::Struct],
-            "enum" => &[K::Enum],
-            "trait" => &[K::Trait],
-            "interface" => &[K::Interface],
-            "fn" | "def" | "func" | "function" => &[K::Function, K::Method],
-            "mod" | "module" | "namespace" | "package" => &[K::Module],
-            "type" | "typedef" => &[K::Type],
-            "const" => &[K::Constant],
-            "macro_rules!" => &[K::Macro],
-            "impl" => &[K::Impl],
-            _ => &[],
-        };
-        if !said.is_empty() {
-            kinds = said.to_vec();
-        }
-        s = rest;
-    }
-    kinds
+    let (keywords, _) = split_keywords(given);
+    keywords
+        .iter()
+        .rev()
+        .map(|k| -> &[SymbolKind] {
+            match *k {
+                "class" | "record" => &[K::Class],
+                "struct" | "union" => &[K::Struct],
+                "enum" => &[K::Enum],
+                "trait" => &[K::Trait],
+                "interface" => &[K::Interface],
+                "fn" | "def" | "func" | "function" => &[K::Function, K::Method],
+                "mod" | "module" | "namespace" | "package" => &[K::Module],
+                "type" | "typedef" => &[K::Type],
+                "const" => &[K::Constant],
+                "macro_rules!" => &[K::Macro],
+                "impl" => &[K::Impl],
+                _ => &[],
+            }
+        })
+        .find(|said| !said.is_empty())
+        .map(<[SymbolKind]>::to_vec)
+        .unwrap_or_default()
 }
 
 /// A symbol name as asked for, read by [`name_as_written`]: the name and its qualifier's parts.
