@@ -92,6 +92,66 @@ impl CsvLayout {
         }
         Self { column, theirs }
     }
+
+    /// An input's columns (`names`, in `what`: "the CSV header of x.csv") checked against the
+    /// column map: every column the map names is there, and so is every required field's.
+    pub(crate) fn check_columns(
+        what: &str,
+        names: &[&str],
+        columns: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        let unknown: Vec<String> = columns
+            .iter()
+            .filter(|(_, theirs)| !names.contains(&theirs.as_str()))
+            .map(|(ours, theirs)| format!("`{theirs}` (for {ours})"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "columns: {what} has no column {}; its columns are: {}",
+                unknown.join(", "),
+                names.join(", ")
+            ));
+        }
+        let missing: Vec<&str> = REQUIRED_CSV
+            .iter()
+            .filter(|ours| {
+                let theirs = columns.get(**ours).map_or(**ours, String::as_str);
+                !names.contains(&theirs)
+            })
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "path: {what} lacks the column(s) {}; required: {} (other workload columns are optional; \
+                 name columns of another vocabulary with columns={{\"our_field\": \"their column\"}}); its columns are: {}",
+                missing.join(", "),
+                REQUIRED_CSV.join(", "),
+                names.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Field `name`'s text as a number; the error names the input's column and, for a mapped
+    /// field, ours after it.
+    pub(crate) fn number(
+        &self,
+        name: &str,
+        text: Option<Cow<'_, str>>,
+    ) -> Result<Option<f64>, String> {
+        let Some(s) = text else {
+            return Ok(None);
+        };
+        s.parse::<f64>().map(Some).map_err(|_| {
+            let theirs = super::fast::slot(name).map_or(name, |i| self.theirs[i].as_str());
+            let e = format!("field `{theirs}`: `{s}` is not a number");
+            if theirs == name {
+                e
+            } else {
+                format!("{e} (mapped to `{name}`)")
+            }
+        })
+    }
 }
 
 /// One CSV row's fields by our names, looked up through its file's [`CsvLayout`].
@@ -127,18 +187,7 @@ impl Fields for CsvFields<'_> {
     /// As [`Mapped`] says it: the input's column in the message and, for a mapped field,
     /// ours after it.
     fn number(&self, name: &str) -> Result<Option<f64>, String> {
-        let Some(s) = self.text(name) else {
-            return Ok(None);
-        };
-        s.parse::<f64>().map(Some).map_err(|_| {
-            let theirs = super::fast::slot(name).map_or(name, |i| self.layout.theirs[i].as_str());
-            let e = format!("field `{theirs}`: `{s}` is not a number");
-            if theirs == name {
-                e
-            } else {
-                format!("{e} (mapped to `{name}`)")
-            }
-        })
+        self.layout.number(name, self.text(name))
     }
 }
 
@@ -573,7 +622,7 @@ pub(crate) fn json_line<E>(
     }
 }
 
-pub(crate) const REQUIRED_CSV: &[&str] = &[
+const REQUIRED_CSV: &[&str] = &[
     "timestamp",
     "model",
     "input_tokens",
@@ -640,40 +689,13 @@ pub(crate) fn csv_file<E: Send, B: Send>(
         .map(|(i, h)| (h.trim().trim_start_matches('\u{feff}').to_string(), i))
         .collect();
     let columns = opts.columns.clone();
-    let unknown: Vec<String> = columns
-        .iter()
-        .filter(|(_, theirs)| !header.contains_key(theirs.as_str()))
-        .map(|(ours, theirs)| format!("`{theirs}` (for {ours})"))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(IngestError::Invalid(format!(
-            "columns: the CSV header of {} has no column {}; its columns are: {}",
-            path.display(),
-            unknown.join(", "),
-            header.keys().cloned().collect::<Vec<_>>().join(", ")
-        )));
-    }
-    let column_of = |ours: &str| {
-        columns
-            .get(ours)
-            .map(String::as_str)
-            .unwrap_or(ours)
-            .to_string()
-    };
-    let missing: Vec<String> = REQUIRED_CSV
-        .iter()
-        .filter(|ours| !header.contains_key(column_of(ours).as_str()))
-        .map(|ours| ours.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(IngestError::Invalid(format!(
-            "path: the CSV header of {} lacks the column(s) {}; required: {} (other workload columns are optional; \
-             name columns of another vocabulary with columns={{\"our_field\": \"their column\"}})",
-            path.display(),
-            missing.join(", "),
-            REQUIRED_CSV.join(", ")
-        )));
-    }
+    let names: Vec<&str> = header.keys().map(String::as_str).collect();
+    CsvLayout::check_columns(
+        &format!("the CSV header of {}", path.display()),
+        &names,
+        &columns,
+    )
+    .map_err(IngestError::Invalid)?;
     let width = header.len();
     let produce = move |send: &mut dyn FnMut(CsvBatch) -> bool| {
         let mut batch = CsvBatch::default();

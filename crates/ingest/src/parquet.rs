@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::convert::{CsvLayout, Fields, REQUIRED_CSV, collect, convert};
+use super::convert::{CsvLayout, Fields, collect, convert};
 use super::fast::{SLOTS, slot};
 use super::{Collector, FORMAT_NAMES, IngestError, ParseOptions, Parsed};
 
@@ -110,20 +110,7 @@ impl Fields for ParquetFields<'_> {
             None => Ok(None),
             Some(Column::Number(a)) => Ok(a.is_valid(row).then(|| a.value(row))),
             Some(Column::Millis(a)) => Ok(a.is_valid(row).then(|| a.value(row) as f64)),
-            Some(Column::Text(_)) => {
-                let Some(s) = self.text(name) else {
-                    return Ok(None);
-                };
-                s.parse::<f64>().map(Some).map_err(|_| {
-                    let theirs = slot(name).map_or(name, |i| self.layout.theirs[i].as_str());
-                    let e = format!("field `{theirs}`: `{s}` is not a number");
-                    if theirs == name {
-                        e
-                    } else {
-                        format!("{e} (mapped to `{name}`)")
-                    }
-                })
-            }
+            Some(Column::Text(_)) => self.layout.number(name, self.text(name)),
         }
     }
 
@@ -155,35 +142,13 @@ pub(crate) fn parquet_file<E: Send, B: Send>(
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let columns = opts.columns.clone();
+    CsvLayout::check_columns(
+        &format!("the Parquet file {}", path.display()),
+        &names,
+        &columns,
+    )
+    .map_err(IngestError::Invalid)?;
     let theirs = |ours: &str| -> String { columns.get(ours).cloned().unwrap_or(ours.to_string()) };
-    let unknown: Vec<String> = columns
-        .iter()
-        .filter(|(_, theirs)| !names.contains(&theirs.as_str()))
-        .map(|(ours, theirs)| format!("`{theirs}` (for {ours})"))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(IngestError::Invalid(format!(
-            "columns: the Parquet file {} has no column {}; its columns are: {}",
-            path.display(),
-            unknown.join(", "),
-            names.join(", ")
-        )));
-    }
-    let missing: Vec<&str> = REQUIRED_CSV
-        .iter()
-        .filter(|ours| !names.contains(&theirs(ours).as_str()))
-        .copied()
-        .collect();
-    if !missing.is_empty() {
-        return Err(IngestError::Invalid(format!(
-            "path: the Parquet file {} lacks the column(s) {}; required: {} (other workload columns are optional; \
-             name columns of another vocabulary with columns={{\"our_field\": \"their column\"}}); its columns are: {}",
-            path.display(),
-            missing.join(", "),
-            REQUIRED_CSV.join(", "),
-            names.join(", ")
-        )));
-    }
     // Only the columns some field reads, in the file's order (as the reader gives them).
     let wanted: Vec<String> = super::fast::fields().map(theirs).collect();
     let read: Vec<usize> = (0..names.len())
